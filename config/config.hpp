@@ -1,0 +1,82 @@
+// The daemon's configuration as plain structs: what hookless.yaml says, after validation.
+// Every field carries its meaning, unit and default; interface.md §2 is the contract.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hookless {
+
+using std::chrono::milliseconds;
+
+struct extend_config {
+  std::string base_url = "https://api.extend.ai";  // scheme https; host, optional port
+  std::string api_version = "2026-02-09";          // sent as x-extend-api-version
+  std::optional<std::string> api_key_file;         // else $CREDENTIALS_DIRECTORY/extend-api-key, else $EXTEND_API_KEY
+  std::optional<std::string> workspace_id;         // sent as x-extend-workspace-id when set
+  std::optional<std::string> ca_file;              // extra trust anchors (PEM), added to the system store
+  std::optional<std::string> proxy;                // http://host:port; unset: HTTPS_PROXY / https_proxy with NO_PROXY
+  double requests_per_second = 10;                 // budget shared by every request to Extend, > 0
+  int max_connections = 4;                         // kept-alive TLS connections, 1..256
+  milliseconds timeout{30'000};                    // per request, > 0
+};
+
+struct polling_config {
+  milliseconds fast_interval{1'000};  // poll period during the fast period
+  milliseconds fast_period{30'000};   // how long after registration the fast interval holds
+  double backoff = 1.15;              // factor each interval grows by afterwards, >= 1
+  milliseconds max_interval{30'000};  // cap on the interval, >= fast_interval
+  double jitter = 0.25;               // each interval times 1 ± U(0, jitter), 0..1
+  milliseconds deadline{7LL * 24 * 3600 * 1000};  // default tracking time before run.expired
+  bool follow_review = true;          // keep watching a workflow run after NEEDS_REVIEW
+};
+
+struct control_config {
+  std::string socket = "/run/hookless/hookless.sock";  // Unix socket path of the control API
+  std::uint32_t socket_mode = 0660;                    // file mode of the socket (octal in YAML)
+  std::optional<std::string> socket_group;             // group owning the socket, when set
+  std::vector<std::uint32_t> admin_uids{0};            // uids that see and change every run
+};
+
+struct state_config {
+  std::string path = "/var/lib/hookless/state.db";  // SQLite state file
+  milliseconds retention{7LL * 24 * 3600 * 1000};   // finished runs are pruned after this long
+};
+
+enum class sink_type { stdout_lines, file, http };
+
+struct sink_config {
+  std::string name;                          // the key under `sinks:`
+  sink_type type = sink_type::stdout_lines;  // `type:` stdout | file | http
+  std::string path;                          // file: the JSON Lines file (required)
+  std::string url;                           // http: http://loopback..., https://... or unix:/path.sock:/url-path
+  std::string signing_secret_file;           // http: file holding the wss_... secret (required)
+  bool standard_webhooks = false;            // http: also send the Standard Webhooks headers
+  bool allow_remote = false;                 // http: allow a non-loopback target
+  milliseconds timeout{30'000};              // http: per request
+  milliseconds max_age{3LL * 24 * 3600 * 1000};  // http: retry this long, then the delivery is dead
+  std::vector<std::string> events{"*"};      // glob patterns on eventType
+};
+
+enum class log_format { text, json };
+
+struct logging_config {
+  std::string level = "info";  // trace, debug, info, warn, error
+  log_format format = log_format::text;
+};
+
+struct config {
+  extend_config extend;
+  polling_config polling;
+  control_config control;
+  state_config state;
+  std::map<std::string, sink_config> sinks;           // by name
+  std::vector<std::string> default_sinks{"out"};      // sinks of a run registered without any
+  logging_config logging;
+};
+
+}  // namespace hookless
