@@ -1,0 +1,39 @@
+// Loads hookless.yaml into the typed config of config.hpp and validates it (interface.md §2).
+// Every problem is collected, each with the full key path and its 1-based line, so that
+// `hooklessd --check-config` can print them all at once instead of one per edit-and-retry.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace hookless {
+
+// One thing wrong with a config file.
+struct config_problem {
+  std::string key;      // full key path like "extend.timeout", "sinks.app.url", "control.admin_uids[1]"; empty for the whole file
+  int line = 0;         // 1-based line in the file; 0 when there is none (e.g. an unreadable file)
+  std::string message;  // what is wrong and what is expected; never contains secrets
+};
+
+// The config when it is valid, else every problem found. `value` is set only when `problems` is empty.
+struct config_result {
+  std::optional<config> value;
+  std::vector<config_problem> problems;
+};
+
+// Reads and validates the file at `path`. An unreadable or oversized file gives one problem naming the path.
+config_result load_config_file(const std::string& path);
+
+// Validates YAML text; `source_name` is used only in messages about the text as a whole.
+// Empty text, or text with only comments, is a valid all-defaults config.
+config_result load_config_text(std::string_view yaml, std::string_view source_name);
+
+// One line for a human: "hookless.yaml:12: extend.timeout: expected a duration like 30s, 5m, 250ms; got \"abc\"".
+// The line is left out when it is 0, the key when it is empty.
+std::string format_problem(std::string_view source_name, const config_problem& p);
+
+}  // namespace hookless
