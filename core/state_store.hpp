@@ -75,8 +75,9 @@ class state_store {
   virtual awaitable<std::vector<delivery_job>> load_undone_deliveries() = 0;
 
   // Durable on return (synchronous=FULL); calls arriving together share one transaction.
-  // Runs whose ID is already stored are left unchanged. Throws store_full, store_failed.
-  virtual awaitable<void> insert_runs(std::vector<run_record> runs) = 0;
+  // Runs whose ID is already stored are left unchanged. Returns, per run, whether it was new.
+  // Throws store_full, store_failed.
+  virtual awaitable<std::vector<bool>> insert_runs(std::vector<run_record> runs) = 0;
   virtual awaitable<void> save_progress(std::vector<run_progress> progress) = 0;
   // Durable on return: the run's new state, its events and their deliveries, in one transaction.
   virtual awaitable<void> record_outcome(run_outcome outcome) = 0;

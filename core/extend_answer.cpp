@@ -1,0 +1,125 @@
+// Reading Extend's answers: bare 2026 objects, legacy wrapped objects, and every error body shape.
+#include "core/extend_answer.hpp"
+
+#include "core/json_span.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+
+namespace hookless {
+namespace {
+
+namespace json = boost::json;
+using std::chrono::milliseconds;
+
+constexpr milliseconds longest_retry_after{3'600'000};
+
+// The message of an error body: {"code","message"}, {"error":{"code","message"}},
+// {"success":false,"error":"..."} or {"error":"..."}; the raw start of the body otherwise.
+std::string error_message(unsigned http_status, std::string_view body) {
+  std::string message = "HTTP " + std::to_string(http_status);
+  boost::system::error_code ec;
+  const auto parsed = json::parse(body, ec);
+  const json::object* fields = parsed.is_object() ? &parsed.get_object() : nullptr;
+  if (fields != nullptr && fields->contains("error") && fields->at("error").is_object()) {
+    fields = &fields->at("error").get_object();
+  }
+  if (fields == nullptr) {
+    if (!body.empty()) message += ": " + std::string{body.substr(0, 200)};
+    return message;
+  }
+  for (const auto* key : {"code", "message", "error"}) {
+    if (const auto* value = fields->if_contains(key); value != nullptr && value->is_string()) {
+      message += std::string{key == std::string_view{"code"} ? " " : ": "} + std::string{value->get_string()};
+    }
+  }
+  if (const auto* id = fields->if_contains("requestId"); id != nullptr && id->is_string()) {
+    message += " (request " + std::string{id->get_string()} + ")";
+  }
+  return message;
+}
+
+extend_answer failure(answer_kind kind, std::string error) {
+  extend_answer answer;
+  answer.kind = kind;
+  answer.error = std::move(error);
+  return answer;
+}
+
+// The run object inside a 2xx body: the body itself (2026) or the member that wraps it (legacy).
+extend_answer read_run(std::string_view body, const run_kind_info& kind, std::string_view run_id) {
+  boost::system::error_code ec;
+  const auto parsed = json::parse(body, ec);
+  if (ec || !parsed.is_object()) return failure(answer_kind::malformed, "answer is not a JSON object");
+  const auto& top = parsed.get_object();
+
+  std::string_view wrapper;
+  if (const auto* success = top.if_contains("success"); success != nullptr) {
+    if (!success->is_bool() || !success->get_bool()) return failure(answer_kind::retryable, error_message(200, body));
+    // The documented key first; else the one member that holds an object with a status.
+    if (const auto* inner = kind.wrapper_key.empty() ? nullptr : top.if_contains(kind.wrapper_key);
+        inner != nullptr && inner->is_object()) {
+      wrapper = kind.wrapper_key;
+    } else {
+      for (const auto& member : top) {
+        if (member.value().is_object() && member.value().get_object().contains("status")) wrapper = member.key();
+      }
+    }
+    if (wrapper.empty()) return failure(answer_kind::malformed, "wrapped answer has no run object");
+  }
+  const auto& run = wrapper.empty() ? top : top.at(wrapper).as_object();
+
+  const auto* status = run.if_contains("status");
+  if (status == nullptr || !status->is_string() || status->get_string().empty()) {
+    return failure(answer_kind::malformed, "run object has no status");
+  }
+  if (const auto* id = run.if_contains("id"); id != nullptr && (!id->is_string() || id->get_string() != run_id)) {
+    return failure(answer_kind::malformed, "answer is for another run: " + json::serialize(*id));
+  }
+  extend_answer answer;
+  answer.kind = answer_kind::run;
+  answer.status = std::string{status->get_string()};
+  answer.payload = std::string{wrapper.empty() ? trim_json(body) : *find_member_text(body, wrapper)};
+  return answer;
+}
+
+}  // namespace
+
+std::optional<milliseconds> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  if (value.empty()) return std::nullopt;
+  long long seconds = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (ec == std::errc{} && end == value.data() + value.size()) {
+    if (seconds < 0) return std::nullopt;
+    return std::min<milliseconds>(std::chrono::seconds{std::min(seconds, 86'400LL)}, longest_retry_after);
+  }
+  std::tm parts{};
+  const std::string text{value};
+  const char* parsed_end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &parts);
+  if (parsed_end == nullptr || *parsed_end != '\0') return std::nullopt;
+  const auto at = std::chrono::system_clock::from_time_t(timegm(&parts));
+  const auto delay = std::chrono::duration_cast<milliseconds>(at - now);
+  return std::clamp(delay, milliseconds{0}, longest_retry_after);
+}
+
+extend_answer interpret_answer(unsigned http_status, std::string_view body, std::optional<std::string_view> retry_after,
+                               const run_kind_info& kind, std::string_view run_id,
+                               std::chrono::system_clock::time_point now) {
+  if (http_status >= 200 && http_status < 300) return read_run(body, kind, run_id);
+  answer_kind what = answer_kind::retryable;
+  if (http_status == 404) what = answer_kind::not_found;
+  if (http_status == 429) what = answer_kind::rate_limited;
+  if (http_status == 401 || http_status == 403) what = answer_kind::unauthorized;
+  auto answer = failure(what, error_message(http_status, body));
+  if (retry_after) answer.retry_after = parse_retry_after(*retry_after, now);
+  return answer;
+}
+
+}  // namespace hookless

@@ -1,0 +1,34 @@
+// Extend's GET /{collection}/{id}, with its headers, through the pool.
+#include "core/extend_client.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace hookless {
+
+extend_client::extend_client(https_pool& pool, extend_client_options options)
+    : pool_(pool), options_(std::move(options)) {}
+
+awaitable<extend_answer> extend_client::fetch(const run_kind_info& kind, std::string_view run_id) {
+  std::vector<std::pair<std::string, std::string>> headers{
+      {"authorization", "Bearer " + options_.api_key},
+      {"x-extend-api-version", options_.api_version},
+      {"accept", "application/json"},
+      {"user-agent", options_.user_agent},
+  };
+  if (options_.workspace_id) headers.emplace_back("x-extend-workspace-id", *options_.workspace_id);
+  // Run IDs are checked to be [A-Za-z0-9_-] at registration: safe in a path as they are.
+  auto target = options_.base_path + std::string{kind.path} + "/" + std::string{run_id};
+  const auto reply = co_await pool_.get(std::move(target), std::move(headers));
+  if (!reply) {
+    extend_answer failed;
+    failed.kind = answer_kind::unreachable;
+    failed.error = reply.error().message();
+    co_return failed;
+  }
+  if (reply->request_id) spdlog::debug("run_id={} status={} request_id={}", run_id, reply->status, *reply->request_id);
+  std::optional<std::string_view> retry_after;
+  if (reply->retry_after) retry_after = *reply->retry_after;
+  co_return interpret_answer(reply->status, reply->body, retry_after, kind, run_id, std::chrono::system_clock::now());
+}
+
+}  // namespace hookless

@@ -1,0 +1,31 @@
+// Polls Extend for real: one GET per poll through the shared HTTPS pool, with the headers every
+// request needs, and the answer read by interpret_answer.
+#pragma once
+
+#include "core/https_pool.hpp"
+#include "core/run_source.hpp"
+
+#include <optional>
+#include <string>
+
+namespace hookless {
+
+struct extend_client_options {
+  std::string base_path;  // path prefix of extend.base_url ("" for https://api.extend.ai)
+  std::string api_key;    // never logged
+  std::string api_version;
+  std::optional<std::string> workspace_id;
+  std::string user_agent;
+};
+
+class extend_client final : public run_source {
+ public:
+  extend_client(https_pool& pool, extend_client_options options);
+  awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id) override;
+
+ private:
+  https_pool& pool_;
+  extend_client_options options_;
+};
+
+}  // namespace hookless

@@ -1,0 +1,122 @@
+// The heart of the daemon: one coroutine per pending run polls Extend on the SDK cadence within
+// the shared budget, turns what it sees into events, records them durably with their deliveries,
+// and hands the deliveries to the sinks' queues. Everything runs on one io_context thread.
+#pragma once
+
+#include "config/config.hpp"
+#include "core/delivery_queue.hpp"
+#include "core/request_budget.hpp"
+#include "core/run_kind.hpp"
+#include "core/run_source.hpp"
+#include "core/state_store.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace hookless {
+
+struct tracker_settings {
+  polling_config polling;
+  api_generation generation = api_generation::current;
+  std::map<std::string, std::vector<std::string>> sink_events;  // sink name -> event patterns
+  std::chrono::milliseconds progress_flush_interval{1'000};
+  // A 404 finishes a run with run.not_found once it has persisted this long and for 3 polls.
+  // Default: the fast period, when a new run is most likely to be briefly unknown.
+  std::optional<std::chrono::milliseconds> not_found_after;
+};
+
+// The API's state as health reports it.
+struct api_health {
+  std::string state = "ok";  // ok | rate_limited | unauthorized | unreachable
+  std::optional<std::string> last_error;
+};
+
+struct tracker_counters {
+  std::uint64_t polls = 0;
+  std::map<std::string, std::uint64_t> answers;  // by answer kind
+  std::uint64_t events = 0;
+  std::uint64_t registered = 0;
+};
+
+class run_tracker {
+ public:
+  // Called when a run's coroutine fails in a way the daemon cannot continue from (store_failed).
+  using fatal_handler = std::function<void(std::exception_ptr)>;
+
+  run_tracker(boost::asio::any_io_executor executor, state_store& store, run_source& source, request_budget& budget,
+              std::map<std::string, sink*> sinks, tracker_settings settings, fatal_handler on_fatal);
+  run_tracker(const run_tracker&) = delete;
+  run_tracker& operator=(const run_tracker&) = delete;
+  ~run_tracker();
+
+  // Resumes every pending run and every undone delivery from the store.
+  awaitable<void> start();
+  // Stops polling and delivering; pending state stays in the store.
+  void stop();
+
+  struct registered {
+    run_record record;
+    bool is_new = false;
+  };
+  // Durable on return. Registrations must be valid (kind served, sinks configured). IDs already
+  // tracked are left as they are. Throws store_full.
+  awaitable<std::vector<registered>> register_runs(std::uint32_t owner, std::vector<registration> runs);
+
+  // The run as it now stands: pending ones from memory, finished ones from the store.
+  awaitable<std::optional<run_record>> find(std::string id);
+  // Answers once the run is no longer pending, or after `limit`.
+  awaitable<std::optional<run_record>> wait(std::string id, std::chrono::milliseconds limit);
+  // Stops tracking the run; nothing more is delivered for it. False if unknown.
+  awaitable<bool> forget(std::string id);
+  // The freshest view of a pending run, for lists read from the store.
+  const run_record* pending_record(const std::string& id) const;
+
+  // Puts a dead delivery back in its sink's queue. False if there is no such dead delivery.
+  awaitable<bool> retry_delivery(std::string delivery_id);
+
+  std::size_t pending_count() const { return pending_.size(); }
+  const api_health& api() const { return api_; }
+  const tracker_counters& counters() const { return counters_; }
+  const std::vector<std::unique_ptr<delivery_queue>>& queues() const { return queues_; }
+
+ private:
+  struct tracked_run;
+  using run_ptr = std::shared_ptr<tracked_run>;
+
+  void launch(run_ptr run);
+  awaitable<void> poll(run_ptr run);
+  awaitable<void> handle_answer(tracked_run& run, const extend_answer& answer);
+  awaitable<bool> commit_event(tracked_run& run, std::string_view event_type, std::string_view payload,
+                               std::optional<std::string> outcome, bool finishes);
+  void schedule(tracked_run& run, std::chrono::milliseconds delay);
+  void note_api(const extend_answer& answer);
+  void enqueue(delivery_job job);
+  void release(tracked_run& run);
+  awaitable<void> flush_progress();
+  delivery_queue* queue_for(const std::string& sink_name);
+
+  boost::asio::any_io_executor executor_;
+  state_store& store_;
+  run_source& source_;
+  request_budget& budget_;
+  std::map<std::string, sink*> sinks_;
+  tracker_settings settings_;
+  fatal_handler on_fatal_;
+  std::unordered_map<std::string, run_ptr> pending_;
+  std::vector<std::unique_ptr<delivery_queue>> queues_;
+  std::vector<std::string> dirty_;  // runs whose progress is not saved yet
+  boost::asio::steady_timer flush_timer_;
+  api_health api_;
+  tracker_counters counters_;
+  bool stopping_ = false;
+};
+
+}  // namespace hookless

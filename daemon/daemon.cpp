@@ -1,0 +1,172 @@
+// Wiring hooklessd together, and its orderly start and stop.
+#include "daemon/daemon.hpp"
+
+#include "core/extend_client.hpp"
+#include "core/https_pool.hpp"
+#include "core/line_sinks.hpp"
+#include "core/proxy_choice.hpp"
+#include "core/request_budget.hpp"
+#include "core/run_tracker.hpp"
+#include "core/sqlite_store.hpp"
+#include "core/tls_context.hpp"
+#include "daemon/control_server.hpp"
+#include "daemon/tracker_backend.hpp"
+#include "daemon/version.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <cstdlib>
+
+namespace hookless {
+
+namespace asio = boost::asio;
+
+namespace {
+
+struct origin {
+  std::string host;
+  std::string port;
+  std::string base_path;
+};
+
+// extend.base_url, already validated by the config loader as https://host[:port][/path].
+origin parse_origin(const std::string& base_url) {
+  const auto url = boost::urls::parse_absolute_uri(base_url).value();
+  std::string path{url.encoded_path()};
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  return origin{std::string{url.host_address()}, url.has_port() ? std::string{url.port()} : "443", path};
+}
+
+std::optional<std::string> environment(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr) return std::nullopt;
+  return std::string{value};
+}
+
+std::map<std::string, std::unique_ptr<sink>> make_sinks(const config& settings, asio::any_io_executor blocking) {
+  std::map<std::string, std::unique_ptr<sink>> sinks;
+  for (const auto& [name, sink_settings] : settings.sinks) {
+    switch (sink_settings.type) {
+      case sink_type::stdout_lines: sinks.emplace(name, make_stdout_sink(blocking)); break;
+      case sink_type::file: sinks.emplace(name, make_file_sink(blocking, sink_settings.path)); break;
+      case sink_type::http:
+        spdlog::warn("sink '{}': http sinks are not delivered by this version; its deliveries wait", name);
+        break;
+    }
+  }
+  return sinks;
+}
+
+}  // namespace
+
+int run_daemon(const config& settings, const std::string& api_key) {
+  asio::io_context io{1};
+  asio::thread_pool blocking{1};  // file writes and fsyncs, off the event loop
+  int exit_status = 0;
+
+  open_report report;
+  auto store = sqlite_store::open(io.get_executor(), settings.state.path, report);
+  for (const auto& message : report.messages) spdlog::warn("state: {}", message);
+
+  const auto target = parse_origin(settings.extend.base_url);
+  auto tls = make_client_tls_context(settings.extend.ca_file);
+  https_pool_options pool_options{.host = target.host,
+                                  .port = target.port,
+                                  .proxy = choose_proxy(settings.extend.proxy, target.host, environment),
+                                  .max_connections = static_cast<std::size_t>(settings.extend.max_connections),
+                                  .timeout = settings.extend.timeout};
+  if (pool_options.proxy) spdlog::info("reaching {} through proxy {}:{}", target.host, pool_options.proxy->host, pool_options.proxy->port);
+  https_pool pool{io.get_executor(), tls, pool_options};
+  extend_client client{pool, extend_client_options{.base_path = target.base_path,
+                                                   .api_key = api_key,
+                                                   .api_version = settings.extend.api_version,
+                                                   .workspace_id = settings.extend.workspace_id,
+                                                   .user_agent = std::string{"hookless/"} + HOOKLESS_VERSION}};
+  request_budget budget{io.get_executor(),
+                        request_budget::options{.requests_per_second = settings.extend.requests_per_second,
+                                                .probe_timeout = settings.extend.timeout + std::chrono::seconds{5}}};
+
+  auto sinks = make_sinks(settings, blocking.get_executor());
+  std::map<std::string, sink*> sink_views;
+  tracker_settings tracking;
+  tracking.polling = settings.polling;
+  tracking.generation = generation_of(settings.extend.api_version);
+  for (const auto& [name, target_sink] : sinks) sink_views.emplace(name, target_sink.get());
+  for (const auto& [name, sink_settings] : settings.sinks) tracking.sink_events.emplace(name, sink_settings.events);
+
+  std::unique_ptr<control_server> server;
+  std::unique_ptr<run_tracker> tracker;
+  asio::signal_set stop_signals{io, SIGTERM, SIGINT};
+  asio::signal_set reopen_signal{io, SIGHUP};
+  bool stopping = false;
+  // Stop accepting, stop polling and delivering, then leave: every acknowledged run and every
+  // undone delivery is in the store, so nothing in flight needs to be waited for.
+  const auto shut_down = [&](int status) {
+    if (stopping) return;
+    stopping = true;
+    exit_status = status;
+    spdlog::info("stopping");
+    sd_notify(0, "STOPPING=1");
+    stop_signals.cancel();
+    reopen_signal.cancel();
+    if (tracker) tracker->stop();
+    budget.stop();
+    pool.close();
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+          if (server) co_await server->stop(std::chrono::seconds{5});
+        },
+        [&](std::exception_ptr) { io.stop(); });
+  };
+  const auto on_fatal = [&](std::exception_ptr failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot continue safely: {}", e.what());
+    }
+    shut_down(EXIT_FAILURE);
+  };
+
+  tracker = std::make_unique<run_tracker>(io.get_executor(), *store, client, budget, sink_views, tracking, on_fatal);
+  tracker_backend backend{*tracker, *store, settings, on_fatal};
+
+  stop_signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (!ec) shut_down(0);
+  });
+  std::function<void(const boost::system::error_code&, int)> on_hup = [&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    spdlog::info("SIGHUP: reopening files");
+    for (auto& [name, target_sink] : sinks) target_sink->reopen();
+    reopen_signal.async_wait(on_hup);
+  };
+  reopen_signal.async_wait(on_hup);
+
+  asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        co_await tracker->start();
+        server = std::make_unique<control_server>(io.get_executor(), backend, settings.control);
+        server->start();
+        spdlog::info("hooklessd {} ready: {} pending runs, control socket {}", HOOKLESS_VERSION,
+                     tracker->pending_count(), settings.control.socket);
+        sd_notify(0, "READY=1");
+      },
+      [&](std::exception_ptr failure) {
+        if (failure) on_fatal(failure);
+      });
+
+  io.run();
+  blocking.join();
+  return exit_status;
+}
+
+}  // namespace hookless

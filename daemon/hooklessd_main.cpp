@@ -1,0 +1,67 @@
+// hooklessd: flags, config, logging, API key; then the daemon (daemon.cpp) runs.
+#include "config/api_key.hpp"
+#include "config/config_loader.hpp"
+#include "daemon/daemon.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/version.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <iostream>
+
+namespace {
+
+std::optional<std::string> environment(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr) return std::nullopt;
+  return std::string{value};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hooklessd: polls Extend for the runs it is given and delivers each finished run to local sinks,\n"
+               "so no public webhook endpoint is needed. Control it with hooklessctl over its Unix socket."};
+  std::string config_path = environment("HOOKLESS_CONFIG").value_or("/etc/hookless/hookless.yaml");
+  bool check_only = false;
+  std::optional<std::string> log_level;
+  app.add_option("--config", config_path, "configuration file (default $HOOKLESS_CONFIG, else /etc/hookless/hookless.yaml)");
+  app.add_flag("--check-config", check_only, "load and validate the configuration, print every problem, and exit (0 valid, 1 invalid)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error (overrides logging.level)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.set_version_flag("--version", std::string{"hooklessd "} + HOOKLESS_VERSION);
+  CLI11_PARSE(app, argc, argv);
+
+  const auto loaded = hookless::load_config_file(config_path);
+  if (!loaded.value) {
+    for (const auto& problem : loaded.problems) std::cerr << hookless::format_problem(config_path, problem) << "\n";
+    std::cerr << config_path << ": " << loaded.problems.size() << " problem(s); hooklessd did not start\n";
+    return EXIT_FAILURE;
+  }
+  if (check_only) {
+    std::cout << config_path << ": valid\n";
+    return EXIT_SUCCESS;
+  }
+  const auto& settings = *loaded.value;
+  hookless::configure_logging(settings.logging, log_level);
+
+  const auto key = hookless::resolve_api_key(settings.extend, environment);
+  if (!key.error.empty()) {
+    spdlog::critical("Extend API key: {}", key.error);
+    return EXIT_FAILURE;
+  }
+  if (!key.key) {
+    spdlog::critical("no Extend API key: set extend.api_key_file, provide the systemd credential extend-api-key, "
+                     "or set EXTEND_API_KEY");
+    return EXIT_FAILURE;
+  }
+  spdlog::info("Extend API key from {}", key.source);
+  try {
+    return hookless::run_daemon(settings, *key.key);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return EXIT_FAILURE;
+  }
+}

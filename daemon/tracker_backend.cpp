@@ -1,0 +1,159 @@
+// Ownership and validation in front of the run tracker.
+#include "daemon/tracker_backend.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+namespace hookless {
+
+namespace {
+
+bool may_see(const caller& who, const run_record& run) { return who.admin || run.owner_uid == who.uid; }
+
+std::optional<std::uint32_t> owner_filter(const caller& who) {
+  if (who.admin) return std::nullopt;
+  return who.uid;
+}
+
+}  // namespace
+
+tracker_backend::tracker_backend(run_tracker& tracker, state_store& store, const config& settings,
+                                 std::function<void(std::exception_ptr)> on_fatal)
+    : tracker_(tracker),
+      store_(store),
+      config_(settings),
+      generation_(generation_of(settings.extend.api_version)),
+      on_fatal_(std::move(on_fatal)) {}
+
+std::optional<std::string> tracker_backend::kind_for(std::string_view run_id) const {
+  const auto kind = kind_for_id(run_id, generation_);
+  if (!kind) return std::nullopt;
+  return std::string{*kind};
+}
+
+void tracker_backend::check_registration(const registration& reg, std::size_t index, bool batch) const {
+  const auto where = batch ? fmt::format("runs[{}].", index) : std::string{};
+  if (!describe_kind(reg.kind, generation_)) {
+    throw invalid_registration(fmt::format("{}kind: '{}' is not a run kind that api_version {} serves", where, reg.kind,
+                                           config_.extend.api_version));
+  }
+  for (const auto& sink_name : reg.sinks) {
+    if (!config_.sinks.contains(sink_name)) {
+      std::vector<std::string> names;
+      for (const auto& [name, sink] : config_.sinks) names.push_back(name);
+      throw invalid_registration(
+          fmt::format("{}sinks: unknown sink '{}'; configured sinks: {}", where, sink_name, fmt::join(names, ", ")));
+    }
+  }
+}
+
+awaitable<registration_result> tracker_backend::register_runs(caller who, std::vector<registration> runs) {
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].sinks.empty()) runs[i].sinks = config_.default_sinks;
+    check_registration(runs[i], i, runs.size() > 1);
+  }
+  registration_result result;
+  try {
+    auto registered = co_await tracker_.register_runs(who.uid, std::move(runs));
+    for (auto& item : registered) {
+      if (!may_see(who, item.record)) {
+        throw invalid_registration(fmt::format("id: '{}' is already tracked for another user", item.record.id));
+      }
+      result.any_new = result.any_new || item.is_new;
+      result.runs.push_back(std::move(item.record));
+    }
+  } catch (const store_failed&) {
+    on_fatal_(std::current_exception());
+    throw;
+  }
+  co_return result;
+}
+
+awaitable<std::optional<run_record>> tracker_backend::get_run(caller who, std::string id) {
+  auto run = co_await tracker_.find(std::move(id));
+  if (run && !may_see(who, *run)) run.reset();
+  co_return run;
+}
+
+awaitable<std::optional<run_record>> tracker_backend::wait_run(caller who, std::string id,
+                                                               std::chrono::milliseconds limit) {
+  // Check ownership first, so nobody can learn when another user's run finishes.
+  if (!co_await get_run(who, id)) co_return std::nullopt;
+  co_return co_await tracker_.wait(std::move(id), limit);
+}
+
+awaitable<std::vector<run_record>> tracker_backend::list_runs(caller who, run_query query) {
+  query.owner = owner_filter(who);
+  auto runs = co_await store_.list_runs(std::move(query));
+  for (auto& run : runs) {
+    if (const auto* fresh = tracker_.pending_record(run.id)) run = *fresh;
+  }
+  co_return runs;
+}
+
+awaitable<bool> tracker_backend::forget_run(caller who, std::string id) {
+  if (!co_await get_run(who, id)) co_return false;
+  co_return co_await tracker_.forget(std::move(id));
+}
+
+awaitable<std::vector<delivery>> tracker_backend::list_deliveries(caller who, delivery_query query) {
+  query.owner = owner_filter(who);
+  co_return co_await store_.list_deliveries(std::move(query));
+}
+
+awaitable<bool> tracker_backend::retry_delivery(caller who, std::string delivery_id) {
+  const auto job = co_await store_.find_delivery(delivery_id);
+  if (!job || !co_await get_run(who, job->record.run_id)) co_return false;
+  co_return co_await tracker_.retry_delivery(std::move(delivery_id));
+}
+
+awaitable<std::size_t> tracker_backend::retry_dead_deliveries(caller who) {
+  const auto dead = co_await store_.list_deliveries(delivery_query{.state = delivery_state::dead, .owner = owner_filter(who)});
+  std::size_t retried = 0;
+  for (const auto& item : dead) {
+    if (co_await tracker_.retry_delivery(item.id)) ++retried;
+  }
+  co_return retried;
+}
+
+health_report tracker_backend::health() const {
+  health_report report;
+  report.pending = tracker_.pending_count();
+  report.api_state = tracker_.api().state;
+  report.api_last_error = tracker_.api().last_error;
+  report.ok = report.api_state == "ok";
+  for (const auto& queue : tracker_.queues()) {
+    const auto state = queue->retrying() ? "retrying" : "ok";
+    report.ok = report.ok && !queue->retrying();
+    report.sinks.emplace(queue->sink_name(), sink_health{.state = state, .backlog = queue->backlog()});
+  }
+  return report;
+}
+
+std::string tracker_backend::metrics() const {
+  const auto& counters = tracker_.counters();
+  std::string text;
+  text += "# HELP hookless_pending_runs Runs being polled.\n# TYPE hookless_pending_runs gauge\n";
+  text += fmt::format("hookless_pending_runs {}\n", tracker_.pending_count());
+  text += "# HELP hookless_polls_total Polls of Extend by what they answered.\n# TYPE hookless_polls_total counter\n";
+  for (const auto& [result, count] : counters.answers) {
+    text += fmt::format("hookless_polls_total{{result=\"{}\"}} {}\n", result, count);
+  }
+  text += "# HELP hookless_events_total Events made.\n# TYPE hookless_events_total counter\n";
+  text += fmt::format("hookless_events_total {}\n", counters.events);
+  text += "# HELP hookless_registered_total Runs registered.\n# TYPE hookless_registered_total counter\n";
+  text += fmt::format("hookless_registered_total {}\n", counters.registered);
+  text += "# HELP hookless_delivery_backlog Deliveries waiting per sink.\n# TYPE hookless_delivery_backlog gauge\n";
+  for (const auto& queue : tracker_.queues()) {
+    text += fmt::format("hookless_delivery_backlog{{sink=\"{}\"}} {}\n", queue->sink_name(), queue->backlog());
+  }
+  text += "# HELP hookless_deliveries_total Deliveries done per sink.\n# TYPE hookless_deliveries_total counter\n";
+  for (const auto& queue : tracker_.queues()) {
+    text += fmt::format("hookless_deliveries_total{{sink=\"{}\"}} {}\n", queue->sink_name(), queue->delivered());
+  }
+  return text;
+}
+
+}  // namespace hookless

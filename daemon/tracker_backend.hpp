@@ -1,0 +1,40 @@
+// The control API's view of the run tracker: validates registrations against the config, and
+// applies ownership (a run belongs to the uid that registered it; admins see every run).
+#pragma once
+
+#include "config/config.hpp"
+#include "core/run_tracker.hpp"
+#include "daemon/control_backend.hpp"
+
+#include <functional>
+
+namespace hookless {
+
+class tracker_backend final : public control_backend {
+ public:
+  tracker_backend(run_tracker& tracker, state_store& store, const config& settings,
+                  std::function<void(std::exception_ptr)> on_fatal);
+
+  awaitable<registration_result> register_runs(caller who, std::vector<registration> runs) override;
+  awaitable<std::optional<run_record>> get_run(caller who, std::string id) override;
+  awaitable<std::optional<run_record>> wait_run(caller who, std::string id, std::chrono::milliseconds limit) override;
+  awaitable<std::vector<run_record>> list_runs(caller who, run_query query) override;
+  awaitable<bool> forget_run(caller who, std::string id) override;
+  awaitable<std::vector<delivery>> list_deliveries(caller who, delivery_query query) override;
+  awaitable<bool> retry_delivery(caller who, std::string delivery_id) override;
+  awaitable<std::size_t> retry_dead_deliveries(caller who) override;
+  health_report health() const override;
+  std::string metrics() const override;
+  std::optional<std::string> kind_for(std::string_view run_id) const override;
+
+ private:
+  void check_registration(const registration& reg, std::size_t index, bool batch) const;
+
+  run_tracker& tracker_;
+  state_store& store_;
+  const config& config_;
+  api_generation generation_;
+  std::function<void(std::exception_ptr)> on_fatal_;
+};
+
+}  // namespace hookless

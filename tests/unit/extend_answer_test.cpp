@@ -1,0 +1,100 @@
+// Reading Extend's answers: shapes, errors, and never mistaking a broken answer for a finished run.
+#include "core/extend_answer.hpp"
+#include "core/json_span.hpp"
+
+#include <gtest/gtest.h>
+
+namespace hookless {
+namespace {
+
+using namespace std::chrono_literals;
+
+const auto now = std::chrono::system_clock::from_time_t(1'790'000'000);
+
+run_kind_info kind(std::string_view name, api_generation generation = api_generation::current) {
+  return describe_kind(name, generation).value();
+}
+
+TEST(extend_answer, bare_object_passes_through_byte_for_byte) {
+  const std::string body = R"( {"object":"extract_run","id":"exr_1","status":"PROCESSED","output":{"x":1.50,"y":1e2}} )";
+  const auto answer = interpret_answer(200, body, std::nullopt, kind("extract_run"), "exr_1", now);
+  ASSERT_EQ(answer.kind, answer_kind::run);
+  EXPECT_EQ(answer.status, "PROCESSED");
+  EXPECT_EQ(answer.payload, R"({"object":"extract_run","id":"exr_1","status":"PROCESSED","output":{"x":1.50,"y":1e2}})");
+}
+
+TEST(extend_answer, wrapped_object_is_unwrapped_exactly) {
+  const std::string body = R"({"success":true,"processorRun":{"id":"dpr_1","status":"FAILED","note":"a \"}\" b","n":0.10}})";
+  const auto answer = interpret_answer(200, body, std::nullopt, kind("processor_run"), "dpr_1", now);
+  ASSERT_EQ(answer.kind, answer_kind::run);
+  EXPECT_EQ(answer.status, "FAILED");
+  EXPECT_EQ(answer.payload, R"({"id":"dpr_1","status":"FAILED","note":"a \"}\" b","n":0.10})");
+}
+
+TEST(extend_answer, either_shape_is_accepted_whatever_the_version) {
+  const auto wrapped = interpret_answer(200, R"({"success":true,"workflowRun":{"id":"workflow_run_1","status":"PROCESSING"}})",
+                                        std::nullopt, kind("workflow_run"), "workflow_run_1", now);
+  EXPECT_EQ(wrapped.kind, answer_kind::run);
+  EXPECT_EQ(wrapped.status, "PROCESSING");
+  const auto bare = interpret_answer(200, R"({"id":"workflow_run_1","status":"PENDING"})", std::nullopt,
+                                     kind("workflow_run", api_generation::legacy), "workflow_run_1", now);
+  EXPECT_EQ(bare.kind, answer_kind::run);
+}
+
+TEST(extend_answer, broken_answers_are_never_runs) {
+  const auto extract = kind("extract_run");
+  for (const char* body : {R"({"id":"exr_1","status":"PROCESSED")", "", "[]", R"({"id":"exr_1"})",
+                           R"({"id":"exr_1","status":""})", R"({"id":"exr_1","status":7})",
+                           R"({"id":"exr_2","status":"PROCESSED"})", R"({"success":true})",
+                           R"({"success":true,"processorRun":"x"})"}) {
+    EXPECT_EQ(interpret_answer(200, body, std::nullopt, extract, "exr_1", now).kind, answer_kind::malformed) << body;
+  }
+}
+
+TEST(extend_answer, error_statuses) {
+  const auto extract = kind("extract_run");
+  const auto limited = interpret_answer(429, R"({"code":"RATE_LIMIT_EXCEEDED","message":"slow down","retryable":true})",
+                                        "2", extract, "exr_1", now);
+  EXPECT_EQ(limited.kind, answer_kind::rate_limited);
+  EXPECT_EQ(limited.retry_after, 2s);
+  EXPECT_NE(limited.error.find("RATE_LIMIT_EXCEEDED"), std::string::npos);
+
+  EXPECT_EQ(interpret_answer(401, R"({"error":{"code":"UNAUTHORIZED","message":"bad key"}})", std::nullopt, extract, "exr_1", now).kind,
+            answer_kind::unauthorized);
+  EXPECT_EQ(interpret_answer(403, "", std::nullopt, extract, "exr_1", now).kind, answer_kind::unauthorized);
+  EXPECT_EQ(interpret_answer(404, R"({"success":false,"error":"not found"})", std::nullopt, extract, "exr_1", now).kind,
+            answer_kind::not_found);
+  const auto server = interpret_answer(503, "<html>oops</html>", std::nullopt, extract, "exr_1", now);
+  EXPECT_EQ(server.kind, answer_kind::retryable);
+  EXPECT_NE(server.error.find("503"), std::string::npos);
+  EXPECT_EQ(interpret_answer(200, R"({"success":false,"error":"boom"})", std::nullopt, extract, "exr_1", now).kind,
+            answer_kind::retryable);
+}
+
+TEST(extend_answer, retry_after_forms) {
+  EXPECT_EQ(parse_retry_after("120", now), 120s);
+  EXPECT_EQ(parse_retry_after(" 0 ", now), 0s);
+  EXPECT_EQ(parse_retry_after("999999", now), 1h);
+  EXPECT_FALSE(parse_retry_after("-1", now));
+  EXPECT_FALSE(parse_retry_after("soon", now));
+  // 1790000000 is Sun, 22 Sep 2026 ... compute the date 30 s later through the formatter itself.
+  const std::time_t later = 1'790'000'030;
+  char text[64];
+  std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", std::gmtime(&later));
+  EXPECT_EQ(parse_retry_after(text, now), 30s);
+  EXPECT_EQ(parse_retry_after("Mon, 01 Jan 2001 00:00:00 GMT", now), 0s);
+}
+
+TEST(json_span, finds_top_level_members_only) {
+  const std::string json = R"({"a":{"b":1},"b" : [1,{"c":"]"}], "c":"x\"y","d":null})";
+  EXPECT_EQ(find_member_text(json, "b"), R"([1,{"c":"]"}])");
+  EXPECT_EQ(find_member_text(json, "c"), R"("x\"y")");
+  EXPECT_EQ(find_member_text(json, "d"), "null");
+  EXPECT_EQ(find_member_text(json, "a"), R"({"b":1})");
+  EXPECT_FALSE(find_member_text(json, "z"));
+  EXPECT_FALSE(find_member_text("[1]", "a"));
+  EXPECT_EQ(find_member_text(R"({"\u0061":2})", "a"), "2");
+}
+
+}  // namespace
+}  // namespace hookless
