@@ -1,0 +1,447 @@
+// The control API's routes and JSON without sockets: every status code, error body and field
+// name of interface.md §3, against a hand-written fake backend.
+#include "core/duration.hpp"
+#include "daemon/control_json.hpp"
+#include "daemon/control_routes.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <stdexcept>
+
+namespace hookless {
+namespace {
+
+namespace json = boost::json;
+using boost::beast::http::verb;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+time_point at(std::int64_t millis) { return time_point{std::chrono::milliseconds{millis}}; }
+
+// 2026-11-28T15:04:05.123Z
+constexpr std::int64_t sample_millis = 1'795'878'245'123;
+
+run_record sample_run(std::string id) {
+  run_record run;
+  run.id = std::move(id);
+  run.kind = "extract_run";
+  run.owner_uid = 1000;
+  run.registered_at = at(sample_millis);
+  run.updated_at = at(sample_millis + 1000);
+  run.next_poll_at = at(sample_millis + 2000);
+  run.deadline_at = at(sample_millis + 86'400'000);
+  run.sinks = {"app"};
+  run.context = json::object{{"order", 7}};
+  return run;
+}
+
+run_event sample_event(std::string type) {
+  run_event event;
+  event.event_id = "event_" + type;
+  event.event_type = type;
+  event.body = json::serialize(json::object{{"eventId", event.event_id}, {"eventType", type}});
+  return event;
+}
+
+// Records what the routes asked for and answers as the test says.
+class fake_backend : public control_backend {
+ public:
+  std::vector<run_record> runs;
+  std::vector<delivery> deliveries;
+  health_report report;
+  bool any_new = true;
+  std::function<void()> before_register;  // may throw what the test wants
+
+  std::optional<caller> last_caller;
+  std::vector<registration> registered;
+  std::optional<std::chrono::milliseconds> waited;
+  std::optional<run_query> last_run_query;
+  std::optional<delivery_query> last_delivery_query;
+  std::vector<std::string> retried;
+
+  awaitable<registration_result> register_runs(caller who, std::vector<registration> batch) override {
+    last_caller = who;
+    if (before_register) before_register();
+    registered = batch;
+    registration_result result;
+    for (const auto& one : batch) {
+      auto run = sample_run(one.id);
+      run.kind = one.kind;
+      result.runs.push_back(run);
+    }
+    result.any_new = any_new;
+    co_return result;
+  }
+  awaitable<std::optional<run_record>> get_run(caller who, std::string id) override {
+    last_caller = who;
+    co_return find(id);
+  }
+  awaitable<std::optional<run_record>> wait_run(caller who, std::string id, std::chrono::milliseconds limit) override {
+    last_caller = who;
+    waited = limit;
+    co_return find(id);
+  }
+  awaitable<std::vector<run_record>> list_runs(caller who, run_query query) override {
+    last_caller = who;
+    last_run_query = query;
+    std::vector<run_record> page(runs.begin(), runs.begin() + static_cast<std::ptrdiff_t>(std::min(query.limit, runs.size())));
+    co_return page;
+  }
+  awaitable<bool> forget_run(caller who, std::string id) override {
+    last_caller = who;
+    co_return find(id).has_value();
+  }
+  awaitable<std::vector<delivery>> list_deliveries(caller who, delivery_query query) override {
+    last_caller = who;
+    last_delivery_query = query;
+    co_return deliveries;
+  }
+  awaitable<bool> retry_delivery(caller who, std::string delivery_id) override {
+    last_caller = who;
+    retried.push_back(delivery_id);
+    co_return delivery_id == "event_a:app";
+  }
+  awaitable<std::size_t> retry_dead_deliveries(caller who) override {
+    last_caller = who;
+    co_return 3;
+  }
+  health_report health() const override { return report; }
+  std::string metrics() const override { return "hookless_runs_pending 2\n"; }
+  std::optional<std::string> kind_for(std::string_view run_id) const override {
+    if (run_id.starts_with("exr_")) return "extract_run";
+    if (run_id.starts_with("workflow_run_")) return "workflow_run";
+    return std::nullopt;
+  }
+
+ private:
+  std::optional<run_record> find(const std::string& id) const {
+    for (const auto& run : runs) {
+      if (run.id == id) return run;
+    }
+    return std::nullopt;
+  }
+};
+
+class control_routes : public ::testing::Test {
+ protected:
+  fake_backend backend;
+  caller who{1000, false};
+
+  control_response serve(verb method, std::string target, std::string body = {}) {
+    boost::asio::io_context context;
+    std::optional<control_response> answer;
+    boost::asio::co_spawn(context, handle_control_request(backend, control_request{method, std::move(target), std::move(body), who}),
+                          [&answer](std::exception_ptr failure, control_response response) {
+                            if (failure) std::rethrow_exception(failure);
+                            answer = std::move(response);
+                          });
+    context.run();
+    if (!answer) throw std::logic_error("the request did not complete");
+    return *answer;
+  }
+
+  static json::object body_of(const control_response& response) { return json::parse(response.body).as_object(); }
+
+  // Asserts an error answer and returns its message.
+  static std::string expect_error(const control_response& response, unsigned status, std::string_view code) {
+    EXPECT_EQ(response.status, status) << response.body;
+    const auto body = body_of(response);
+    EXPECT_EQ(body.at("error").at("code").as_string(), code);
+    return std::string{body.at("error").at("message").as_string()};
+  }
+};
+
+TEST(control_json, formats_times_as_rfc3339_utc_with_milliseconds) {
+  EXPECT_EQ(format_rfc3339(at(sample_millis)), "2026-11-28T15:04:05.123Z");
+  EXPECT_EQ(format_rfc3339(at(0)), "1970-01-01T00:00:00.000Z");
+}
+
+TEST(control_json, record_has_every_field_with_nulls_for_absent_ones) {
+  auto run = sample_run("exr_1");
+  run.events.push_back(sample_event("extract_run.processed"));
+  run.deliveries.push_back(delivery{"event_x:app", "event_x", "exr_1", "app", delivery_state::dead, 4, "500", std::nullopt});
+  const auto record = record_to_json(run);
+  for (const auto* key : {"id", "kind", "state", "status", "outcome", "polls", "registered_at", "updated_at", "next_poll_at",
+                          "finished_at", "deadline_at", "sinks", "context", "events", "deliveries"}) {
+    EXPECT_TRUE(record.contains(key)) << key;
+  }
+  EXPECT_EQ(record.size(), 15u);
+  EXPECT_EQ(record.at("state").as_string(), "pending");
+  EXPECT_TRUE(record.at("status").is_null());
+  EXPECT_TRUE(record.at("finished_at").is_null());
+  EXPECT_EQ(record.at("registered_at").as_string(), "2026-11-28T15:04:05.123Z");
+  EXPECT_EQ(record.at("events").as_array().at(0).as_string(), "event_extract_run.processed");
+  const auto& sent = record.at("deliveries").as_array().at(0).as_object();
+  EXPECT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent.at("state").as_string(), "dead");
+  EXPECT_EQ(sent.at("attempts").to_number<std::int64_t>(), 4);
+}
+
+TEST(control_json, a_batch_of_ten_thousand_typical_registrations_fits_the_body_limit) {
+  json::array runs;
+  for (int index = 0; index < 10'000; ++index) {
+    runs.push_back(json::object{{"id", "exr_" + std::string(24, 'a') + std::to_string(100000 + index)},
+                                {"kind", "extract_run"},
+                                {"sinks", json::array{"app", "archive"}},
+                                {"context", json::object{{"customer", "cus_0123456789"}}},
+                                {"deadline", "24h"}});
+  }
+  const auto body = json::serialize(json::object{{"runs", runs}});
+  EXPECT_LT(body.size(), max_request_body_bytes);
+  EXPECT_FALSE(check_content_length(body.size()).has_value());
+}
+
+TEST(control_json, content_length_over_two_mebibytes_is_413_before_reading) {
+  EXPECT_FALSE(check_content_length(std::nullopt).has_value());
+  EXPECT_FALSE(check_content_length(max_request_body_bytes).has_value());
+  const auto refused = check_content_length(max_request_body_bytes + 1);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 413u);
+  EXPECT_EQ(json::parse(refused->body).at("error").at("code").as_string(), "too_large");
+}
+
+TEST_F(control_routes, single_registration_answers_201_with_one_record) {
+  const auto response = serve(verb::post, "/v1/runs",
+                              R"({"id":"exr_1","sinks":["app","app"],"context":{"a":1},"deadline":"24h"})");
+  EXPECT_EQ(response.status, 201u) << response.body;
+  EXPECT_EQ(response.content_type, "application/json");
+  const auto runs = body_of(response).at("runs").as_array();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].at("id").as_string(), "exr_1");
+  ASSERT_EQ(backend.registered.size(), 1u);
+  const auto& got = backend.registered[0];
+  EXPECT_EQ(got.kind, "extract_run");  // from the prefix
+  EXPECT_EQ(got.sinks, std::vector<std::string>{"app"});
+  EXPECT_EQ(got.context.at("a").as_int64(), 1);
+  EXPECT_EQ(got.deadline, std::chrono::milliseconds{24h});
+  ASSERT_TRUE(backend.last_caller.has_value());
+  EXPECT_EQ(backend.last_caller->uid, 1000u);
+}
+
+TEST_F(control_routes, registering_nothing_new_answers_200) {
+  backend.any_new = false;
+  EXPECT_EQ(serve(verb::post, "/v1/runs", R"({"id":"exr_1"})").status, 200u);
+}
+
+TEST_F(control_routes, batch_registration_keeps_order_and_explicit_kind) {
+  const auto response = serve(verb::post, "/v1/runs", R"({"runs":[{"id":"exr_1"},{"id":"odd_2","kind":"split_run"}]})");
+  EXPECT_EQ(response.status, 201u);
+  ASSERT_EQ(backend.registered.size(), 2u);
+  EXPECT_EQ(backend.registered[1].kind, "split_run");
+  EXPECT_FALSE(backend.registered[0].deadline.has_value());
+  EXPECT_EQ(body_of(response).at("runs").as_array().size(), 2u);
+}
+
+TEST_F(control_routes, batch_errors_name_the_index_and_field) {
+  const auto message = expect_error(
+      serve(verb::post, "/v1/runs", R"({"runs":[{"id":"exr_0"},{"id":"exr_1"},{"id":"exr_2"},{"id":"bad id"}]})"), 400,
+      "invalid_request");
+  EXPECT_THAT(message, HasSubstr("runs[3].id"));
+  EXPECT_TRUE(backend.registered.empty());
+}
+
+TEST_F(control_routes, refuses_invalid_registrations_naming_the_field) {
+  struct refusal {
+    std::string body;
+    std::string names;
+  };
+  const std::vector<refusal> cases{
+      {R"({"kind":"extract_run"})", "id: is required"},
+      {R"({"id":42})", "id: must be a string"},
+      {R"({"id":""})", "id:"},
+      {"{\"id\":\"" + std::string(256, 'a') + "\",\"kind\":\"extract_run\"}", "id:"},
+      {R"({"id":"zzz_1"})", "zzz_1"},  // kind cannot be told
+      {R"({"id":"exr_1","kind":7})", "kind:"},
+      {R"({"id":"exr_1","sinks":"app"})", "sinks:"},
+      {R"({"id":"exr_1","sinks":[1]})", "sinks:"},
+      {R"({"id":"exr_1","context":[1]})", "context:"},
+      {"{\"id\":\"exr_1\",\"context\":{\"big\":\"" + std::string(16 * 1024, 'x') + "\"}}", "context: is larger than 16 KiB"},
+      {R"({"id":"exr_1","deadline":"soon"})", "deadline:"},
+      {R"({"id":"exr_1","deadline":24})", "deadline:"},
+      {R"({"id":"exr_1","deadline":"366d"})", "deadline: must be at most 365d"},
+      {R"({"id":"exr_1","url":"http://evil"})", "url: unknown field"},
+      {R"({"runs":[{"id":"exr_1"}],"extra":1})", "extra: unknown field"},
+      {R"({"runs":[]})", "runs:"},
+      {R"({"runs":{}})", "runs:"},
+      {R"({"runs":[{"id":"exr_1"},"exr_2"]})", "runs[1]"},
+      {R"(["exr_1"])", "body"},
+      {R"({"id":"exr_1")", "not valid JSON"},
+      {"{\"id\":\"exr_\xff\"}", "not valid JSON"},
+  };
+  for (const auto& one : cases) {
+    const auto message = expect_error(serve(verb::post, "/v1/runs", one.body), 400, "invalid_request");
+    EXPECT_THAT(message, HasSubstr(one.names)) << one.body.substr(0, 80);
+  }
+  EXPECT_TRUE(backend.registered.empty());
+}
+
+TEST_F(control_routes, a_context_of_exactly_16_kib_is_accepted) {
+  const std::string filler(16 * 1024 - std::string_view{R"({"big":""})"}.size(), 'x');
+  const auto response = serve(verb::post, "/v1/runs", "{\"id\":\"exr_1\",\"context\":{\"big\":\"" + filler + "\"}}");
+  EXPECT_EQ(response.status, 201u) << response.body;
+}
+
+TEST_F(control_routes, more_than_ten_thousand_registrations_is_refused) {
+  std::string body = R"({"runs":[)";
+  for (int index = 0; index <= 10'000; ++index) body += (index ? "," : "") + std::string{R"({"id":"exr_)"} + std::to_string(index) + "\"}";
+  body += "]}";
+  EXPECT_THAT(expect_error(serve(verb::post, "/v1/runs", body), 400, "invalid_request"), HasSubstr("10000"));
+}
+
+TEST_F(control_routes, backend_refusals_map_to_400_and_503) {
+  backend.before_register = [] { throw invalid_registration("sinks: no sink named 'nope'"); };
+  EXPECT_THAT(expect_error(serve(verb::post, "/v1/runs", R"({"id":"exr_1"})"), 400, "invalid_request"), HasSubstr("nope"));
+  backend.before_register = [] { throw store_full("disk full"); };
+  expect_error(serve(verb::post, "/v1/runs", R"({"id":"exr_1"})"), 503, "busy");
+  backend.before_register = [] { throw std::runtime_error("bug"); };
+  expect_error(serve(verb::post, "/v1/runs", R"({"id":"exr_1"})"), 500, "internal");
+}
+
+TEST_F(control_routes, get_run_answers_the_record_or_404) {
+  backend.runs.push_back(sample_run("exr_1"));
+  const auto response = serve(verb::get, "/v1/runs/exr_1");
+  EXPECT_EQ(response.status, 200u);
+  EXPECT_EQ(body_of(response).at("deadline_at").as_string(), "2026-11-29T15:04:05.123Z");
+  EXPECT_FALSE(backend.waited.has_value());
+  expect_error(serve(verb::get, "/v1/runs/exr_2"), 404, "not_found");
+  expect_error(serve(verb::get, "/v1/runs/bad%20id"), 404, "not_found");
+}
+
+TEST_F(control_routes, wait_is_passed_to_the_backend_and_capped_at_an_hour) {
+  backend.runs.push_back(sample_run("exr_1"));
+  EXPECT_EQ(serve(verb::get, "/v1/runs/exr_1?wait=30s").status, 200u);
+  EXPECT_EQ(backend.waited, std::chrono::milliseconds{30s});
+  EXPECT_EQ(serve(verb::get, "/v1/runs/exr_1?wait=1h").status, 200u);
+  EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs/exr_1?wait=61m"), 400, "invalid_request"), HasSubstr("wait"));
+  EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs/exr_1?wait=soon"), 400, "invalid_request"), HasSubstr("wait"));
+  EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs/exr_1?sleep=1s"), 400, "invalid_request"), HasSubstr("sleep"));
+}
+
+TEST_F(control_routes, list_runs_pages_with_next) {
+  for (const auto* id : {"exr_3", "exr_2", "exr_1"}) backend.runs.push_back(sample_run(id));
+  auto page = body_of(serve(verb::get, "/v1/runs?limit=2&state=pending"));
+  EXPECT_EQ(page.at("runs").as_array().size(), 2u);
+  EXPECT_EQ(page.at("next").as_string(), "exr_2");
+  ASSERT_TRUE(backend.last_run_query.has_value());
+  EXPECT_EQ(backend.last_run_query->state, run_state::pending);
+  EXPECT_EQ(backend.last_run_query->owner, 1000u);  // a non-admin only ever asks for their own
+
+  page = body_of(serve(verb::get, "/v1/runs?after=exr_2&state=all"));
+  EXPECT_TRUE(page.at("next").is_null());
+  EXPECT_EQ(backend.last_run_query->limit, 100u);
+  EXPECT_FALSE(backend.last_run_query->state.has_value());
+  EXPECT_EQ(backend.last_run_query->after, "exr_2");
+
+  who.admin = true;
+  serve(verb::get, "/v1/runs?state=finished&limit=1000");
+  EXPECT_FALSE(backend.last_run_query->owner.has_value());
+  EXPECT_EQ(backend.last_run_query->state, run_state::finished);
+}
+
+TEST_F(control_routes, list_runs_refuses_bad_parameters_by_name) {
+  EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs?state=done"), 400, "invalid_request"), HasSubstr("state"));
+  for (const auto* limit : {"0", "1001", "ten", "-1", "5x"}) {
+    EXPECT_THAT(expect_error(serve(verb::get, std::string{"/v1/runs?limit="} + limit), 400, "invalid_request"), HasSubstr("limit"));
+  }
+  EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs?after=a%20b"), 400, "invalid_request"), HasSubstr("after"));
+  EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs?limit=1&limit=2"), 400, "invalid_request"), HasSubstr("limit"));
+  EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs?owner=0"), 400, "invalid_request"), HasSubstr("owner"));
+}
+
+TEST_F(control_routes, forget_answers_204_or_404) {
+  backend.runs.push_back(sample_run("exr_1"));
+  const auto response = serve(verb::delete_, "/v1/runs/exr_1");
+  EXPECT_EQ(response.status, 204u);
+  EXPECT_TRUE(response.body.empty());
+  expect_error(serve(verb::delete_, "/v1/runs/exr_9"), 404, "not_found");
+}
+
+TEST_F(control_routes, events_answers_the_parsed_envelopes_in_order) {
+  auto run = sample_run("workflow_run_1");
+  run.events = {sample_event("workflow_run.needs_review"), sample_event("workflow_run.completed")};
+  backend.runs.push_back(run);
+  const auto response = serve(verb::get, "/v1/runs/workflow_run_1/events");
+  EXPECT_EQ(response.status, 200u);
+  const auto events = body_of(response).at("events").as_array();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].at("eventType").as_string(), "workflow_run.needs_review");
+  EXPECT_EQ(events[1].at("eventType").as_string(), "workflow_run.completed");
+  expect_error(serve(verb::get, "/v1/runs/exr_9/events"), 404, "not_found");
+}
+
+TEST_F(control_routes, deliveries_list_with_state_filter) {
+  backend.deliveries.push_back(delivery{"event_a:app", "event_a", "exr_1", "app", delivery_state::dead, 9, "HTTP 500",
+                                        at(sample_millis)});
+  auto response = serve(verb::get, "/v1/deliveries?state=dead");
+  EXPECT_EQ(response.status, 200u);
+  EXPECT_EQ(backend.last_delivery_query->state, delivery_state::dead);
+  EXPECT_EQ(backend.last_delivery_query->owner, 1000u);
+  const auto item = body_of(response).at("deliveries").as_array().at(0).as_object();
+  EXPECT_EQ(item.size(), 8u);
+  EXPECT_EQ(item.at("id").as_string(), "event_a:app");
+  EXPECT_EQ(item.at("event_id").as_string(), "event_a");
+  EXPECT_EQ(item.at("run_id").as_string(), "exr_1");
+  EXPECT_EQ(item.at("last_error").as_string(), "HTTP 500");
+  EXPECT_EQ(item.at("next_attempt_at").as_string(), "2026-11-28T15:04:05.123Z");
+  serve(verb::get, "/v1/deliveries");
+  EXPECT_FALSE(backend.last_delivery_query->state.has_value());
+  EXPECT_THAT(expect_error(serve(verb::get, "/v1/deliveries?state=done"), 400, "invalid_request"), HasSubstr("state"));
+}
+
+TEST_F(control_routes, retry_answers_202_or_404) {
+  EXPECT_EQ(serve(verb::post, "/v1/deliveries/event_a%3Aapp/retry").status, 202u);
+  EXPECT_EQ(backend.retried.back(), "event_a:app");
+  expect_error(serve(verb::post, "/v1/deliveries/event_b:app/retry"), 404, "not_found");
+  const auto all = serve(verb::post, "/v1/deliveries/retry");
+  EXPECT_EQ(all.status, 202u);
+  EXPECT_EQ(body_of(all).at("retried").as_int64(), 3);
+}
+
+TEST_F(control_routes, health_reports_status_api_and_sinks) {
+  backend.report.ok = false;
+  backend.report.pending = 5;
+  backend.report.api_state = "rate_limited";
+  backend.report.sinks["app"] = sink_health{"retrying", 4};
+  const auto response = serve(verb::get, "/v1/health");
+  EXPECT_EQ(response.status, 200u);
+  const auto body = body_of(response);
+  EXPECT_EQ(body.at("status").as_string(), "degraded");
+  EXPECT_EQ(body.at("pending").as_int64(), 5);
+  EXPECT_EQ(body.at("api").at("state").as_string(), "rate_limited");
+  EXPECT_TRUE(body.at("api").at("last_error").is_null());
+  EXPECT_EQ(body.at("sinks").at("app").at("backlog").as_int64(), 4);
+  backend.report.ok = true;
+  EXPECT_EQ(body_of(serve(verb::get, "/v1/health")).at("status").as_string(), "ok");
+}
+
+TEST_F(control_routes, metrics_are_prometheus_text) {
+  const auto response = serve(verb::get, "/metrics");
+  EXPECT_EQ(response.status, 200u);
+  EXPECT_THAT(response.content_type, HasSubstr("text/plain"));
+  EXPECT_EQ(response.body, "hookless_runs_pending 2\n");
+}
+
+TEST_F(control_routes, unknown_paths_are_404_and_wrong_methods_405_with_allow) {
+  for (const auto* path : {"/", "/v1", "/v2/runs", "/v1/runs/exr_1/extra", "/v1/runs/", "/v1/health/x"}) {
+    expect_error(serve(verb::get, path), 404, "not_found");
+  }
+  auto response = serve(verb::put, "/v1/runs");
+  expect_error(response, 405, "invalid_request");
+  EXPECT_EQ(response.allow, "GET, POST");
+  response = serve(verb::post, "/v1/runs/exr_1");
+  expect_error(response, 405, "invalid_request");
+  EXPECT_EQ(response.allow, "GET, DELETE");
+  EXPECT_EQ(serve(verb::delete_, "/v1/health").allow, "GET");
+  EXPECT_EQ(serve(verb::get, "/v1/deliveries/retry").allow, "POST");
+  expect_error(serve(verb::get, "http://[bad"), 400, "invalid_request");
+}
+
+}  // namespace
+}  // namespace hookless
