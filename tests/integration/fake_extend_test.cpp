@@ -291,13 +291,13 @@ TEST(FakeExtendShapes, ExplicitKindFailedRunsUnknownStatusesAndExtraFields) {
 
 TEST(FakeExtendTimeline, ShowsTheLastStatusWhoseOffsetPassed) {
   auto fake = start_fake();
-  fake->add_run({"exr_t", "", {{"PENDING", 0ms}, {"PROCESSING", 150ms}, {"PROCESSED", 300ms}}, {}});
+  fake->add_run({"exr_t", "", {{"PENDING", 0ms}, {"PROCESSING", 250ms}, {"PROCESSED", 500ms}}, {}});
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_t").object().at("status"), "PENDING");
-  std::this_thread::sleep_for(180ms);
+  std::this_thread::sleep_for(300ms);
   const auto processing = fetch(*fake, "/extract_runs/exr_t").object();
   EXPECT_EQ(processing.at("status"), "PROCESSING");
   EXPECT_FALSE(processing.contains("output"));
-  std::this_thread::sleep_for(180ms);
+  std::this_thread::sleep_for(250ms);
   const auto done = fetch(*fake, "/extract_runs/exr_t").object();
   EXPECT_EQ(done.at("status"), "PROCESSED");
   EXPECT_TRUE(done.contains("output"));
@@ -306,9 +306,9 @@ TEST(FakeExtendTimeline, ShowsTheLastStatusWhoseOffsetPassed) {
 
 TEST(FakeExtendTimeline, ARunWhoseFirstStepLiesAheadDoesNotExistYet) {
   auto fake = start_fake();
-  fake->add_run({"exr_late", "", {{"PENDING", 150ms}}, {}});
+  fake->add_run({"exr_late", "", {{"PENDING", 300ms}}, {}});
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_late").status, 404u);
-  std::this_thread::sleep_for(180ms);
+  std::this_thread::sleep_for(350ms);
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_late").status, 200u);
 }
 
@@ -545,7 +545,7 @@ TEST(FakeExtendRateLimit, RetryAfterAsAnHttpDateOrNotAtAll) {
 TEST(FakeExtendAuto, CreatesRunsFromTheirIdAtFirstSight) {
   fake_extend_options options;
   options.auto_runs = true;
-  options.auto_finish_after = 600ms;  // PROCESSING from 300 ms
+  options.auto_finish_after = 1000ms;  // PROCESSING from 500 ms
   auto fake = start_fake(options);
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_auto_fail").object().at("status"), "PENDING");
   EXPECT_EQ(fetch(*fake, "/workflow_runs/workflow_run_reject").object().at("status"), "PENDING");
@@ -556,9 +556,9 @@ TEST(FakeExtendAuto, CreatesRunsFromTheirIdAtFirstSight) {
   EXPECT_EQ(fetch(*fake, "/extract_runs/zzz_unknown_prefix").status, 404u);
   EXPECT_EQ(fetch(*fake, "/classify_runs/exr_wrong_collection").status, 404u);
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_auto").object().at("status"), "PENDING");  // created last
-  std::this_thread::sleep_for(400ms);
+  std::this_thread::sleep_for(600ms);
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_auto").object().at("status"), "PROCESSING");
-  std::this_thread::sleep_for(250ms);
+  std::this_thread::sleep_for(450ms);
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_auto").object().at("status"), "PROCESSED");
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_auto_fail").object().at("status"), "FAILED");
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_cancel").object().at("status"), "CANCELLED");
@@ -667,7 +667,8 @@ TEST(FakeExtendControl, DrivesRunsFaultsAndStatsOverPlainHttp) {
   EXPECT_EQ(s.at("total_requests"), 5);
   EXPECT_EQ(s.at("requests_per_run").at("exr_c1"), 5);
   EXPECT_EQ(s.at("api_versions").at(current_version), 5);
-  EXPECT_EQ(s.at("request_times_ms").as_array().size(), 5u);
+  ASSERT_EQ(s.at("request_times_us").as_array().size(), 5u);
+  EXPECT_LE(s.at("request_times_us").at(0).as_int64(), s.at("request_times_us").at(4).as_int64());
   EXPECT_GE(s.at("max_requests_in_any_second").as_int64(), 1);
   EXPECT_EQ(s.at("responses_429"), 0);
 }

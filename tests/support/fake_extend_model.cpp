@@ -458,9 +458,9 @@ json::object fake_extend_model::stats_json() const {
     for (const auto& [key, n] : m) o[key] = n;
     return o;
   };
-  json::array times;
+  json::array times;  // whole microseconds since the fake started: exact, and plain integers in JSON
   for (const auto& r : stats_.requests) {
-    times.push_back(std::chrono::duration<double, std::milli>(r.at - start_).count());
+    times.push_back(std::chrono::duration_cast<std::chrono::microseconds>(r.at - start_).count());
   }
   return json::object{
       {"total_requests", stats_.total_requests},
@@ -473,7 +473,7 @@ json::object fake_extend_model::stats_json() const {
       {"connections_accepted", stats_.connections_accepted},
       {"open_connections", stats_.open_connections},
       {"max_requests_in_any_second", stats_.max_requests_in_any_second()},
-      {"request_times_ms", std::move(times)},
+      {"request_times_us", std::move(times)},
   };
 }
 
