@@ -1,0 +1,926 @@
+// The SQLite state store: a worker thread with a job queue, group commit, and the SQL for each
+// state_store call (see sqlite_store.hpp for the contract).
+#include "core/sqlite_store.hpp"
+
+#include "core/sqlite_handle.hpp"
+#include "core/sqlite_schema.hpp"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <sqlite3.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <filesystem>
+#include <future>
+#include <limits>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+namespace hookless {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---- conversions between the records and their columns ----
+
+std::int64_t to_ms(time_point t) {
+  return std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::optional<std::int64_t> to_ms(const std::optional<time_point>& t) {
+  if (!t) return std::nullopt;
+  return to_ms(*t);
+}
+
+time_point from_ms(std::int64_t ms) { return time_point{std::chrono::milliseconds{ms}}; }
+
+std::optional<time_point> from_ms(const std::optional<std::int64_t>& ms) {
+  if (!ms) return std::nullopt;
+  return from_ms(*ms);
+}
+
+const char* run_state_name(run_state state) { return state == run_state::pending ? "pending" : "finished"; }
+
+run_state parse_run_state(const std::string& text) {
+  if (text == "pending") return run_state::pending;
+  if (text == "finished") return run_state::finished;
+  throw std::runtime_error("state store: unknown run state '" + text + "'");
+}
+
+const char* delivery_state_name(delivery_state state) {
+  switch (state) {
+    case delivery_state::pending:
+      return "pending";
+    case delivery_state::done:
+      return "done";
+    case delivery_state::dead:
+      return "dead";
+  }
+  throw std::logic_error("delivery_state out of range");
+}
+
+delivery_state parse_delivery_state(const std::string& text) {
+  if (text == "pending") return delivery_state::pending;
+  if (text == "done") return delivery_state::done;
+  if (text == "dead") return delivery_state::dead;
+  throw std::runtime_error("state store: unknown delivery state '" + text + "'");
+}
+
+std::string sinks_to_json(const std::vector<std::string>& sinks) {
+  boost::json::array array;
+  array.reserve(sinks.size());
+  for (const auto& sink : sinks) array.emplace_back(sink);
+  return boost::json::serialize(array);
+}
+
+std::vector<std::string> sinks_from_json(const std::string& text) {
+  // Named, not a temporary in the range-for: the parsed value must outlive the loop.
+  const auto parsed = boost::json::parse(text);
+  std::vector<std::string> sinks;
+  for (const auto& value : parsed.as_array()) sinks.emplace_back(value.as_string());
+  return sinks;
+}
+
+boost::json::object context_from_json(const std::string& text) {
+  if (text == "{}") return {};  // the common case, without a parse
+  auto parsed = boost::json::parse(text);
+  return std::move(parsed.as_object());  // moved, not copied, out of the parsed value
+}
+
+std::int64_t to_int64(std::size_t value) {
+  constexpr auto max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(value > max ? max : value);
+}
+
+// ---- the SQL ----
+
+constexpr const char* run_columns =
+    "r.seq, r.id, r.kind, r.owner_uid, r.state, r.status, r.outcome, r.polls, r.registered_at, r.updated_at, "
+    "r.next_poll_at, r.finished_at, r.deadline_at, r.sinks, r.context";
+
+// A run row (run_columns, from `first`); also returns its seq through `seq`.
+run_record read_run(const sqlite_stmt& row, std::int64_t& seq) {
+  run_record run;
+  seq = row.column_int64(0);
+  run.id = row.column_text(1);
+  run.kind = row.column_text(2);
+  run.owner_uid = static_cast<std::uint32_t>(row.column_int64(3));
+  run.state = parse_run_state(row.column_text(4));
+  run.status = row.column_optional_text(5);
+  run.outcome = row.column_optional_text(6);
+  run.polls = static_cast<std::uint32_t>(row.column_int64(7));
+  run.registered_at = from_ms(row.column_int64(8));
+  run.updated_at = from_ms(row.column_int64(9));
+  run.next_poll_at = from_ms(row.column_optional_int64(10));
+  run.finished_at = from_ms(row.column_optional_int64(11));
+  run.deadline_at = from_ms(row.column_int64(12));
+  run.sinks = sinks_from_json(row.column_text(13));
+  run.context = context_from_json(row.column_text(14));
+  return run;
+}
+
+constexpr const char* delivery_columns =
+    "d.id, d.event_id, d.run_id, d.sink, d.state, d.attempts, d.last_error, d.next_attempt_at";
+constexpr int delivery_column_count = 8;
+
+delivery read_delivery(const sqlite_stmt& row, int first) {
+  delivery record;
+  record.id = row.column_text(first);
+  record.event_id = row.column_text(first + 1);
+  record.run_id = row.column_text(first + 2);
+  record.sink = row.column_text(first + 3);
+  record.state = parse_delivery_state(row.column_text(first + 4));
+  record.attempts = static_cast<std::uint32_t>(row.column_int64(first + 5));
+  record.last_error = row.column_optional_text(first + 6);
+  record.next_attempt_at = from_ms(row.column_optional_int64(first + 7));
+  return record;
+}
+
+run_event read_event(const sqlite_stmt& row, int first) {
+  return run_event{row.column_text(first), row.column_text(first + 1), row.column_text(first + 2)};
+}
+
+// OR IGNORE on event_id: replaying an outcome after a crash adds nothing twice.
+void insert_event(sqlite_db& db, const std::string& run_id, const run_event& event) {
+  auto stmt = db.cached(
+      "INSERT OR IGNORE INTO events (run_id, seq, event_id, event_type, body) "
+      "VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?1), ?2, ?3, ?4)");
+  stmt->bind_text(1, run_id);
+  stmt->bind_text(2, event.event_id);
+  stmt->bind_text(3, event.event_type);
+  stmt->bind_text(4, event.body);
+  stmt->execute();
+}
+
+void insert_delivery(sqlite_db& db, const delivery& record) {
+  auto stmt = db.cached(
+      "INSERT OR IGNORE INTO deliveries (id, event_id, run_id, sink, state, attempts, last_error, "
+      "next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  stmt->bind_text(1, record.id.empty() ? record.event_id + ":" + record.sink : record.id);
+  stmt->bind_text(2, record.event_id);
+  stmt->bind_text(3, record.run_id);
+  stmt->bind_text(4, record.sink);
+  stmt->bind_text(5, delivery_state_name(record.state));
+  stmt->bind_int64(6, record.attempts);
+  stmt->bind_optional_text(7, record.last_error);
+  stmt->bind_optional_int64(8, to_ms(record.next_attempt_at));
+  stmt->execute();
+}
+
+std::vector<bool> insert_runs_now(sqlite_db& db, const std::vector<run_record>& runs) {
+  std::vector<bool> inserted;
+  inserted.reserve(runs.size());
+  for (const auto& run : runs) {
+    {
+      auto stmt = db.cached(
+          "INSERT OR IGNORE INTO runs (id, kind, owner_uid, state, status, outcome, polls, registered_at, "
+          "updated_at, next_poll_at, finished_at, deadline_at, sinks, context) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+      stmt->bind_text(1, run.id);
+      stmt->bind_text(2, run.kind);
+      stmt->bind_int64(3, run.owner_uid);
+      stmt->bind_text(4, run_state_name(run.state));
+      stmt->bind_optional_text(5, run.status);
+      stmt->bind_optional_text(6, run.outcome);
+      stmt->bind_int64(7, run.polls);
+      stmt->bind_int64(8, to_ms(run.registered_at));
+      stmt->bind_int64(9, to_ms(run.updated_at));
+      stmt->bind_optional_int64(10, to_ms(run.next_poll_at));
+      stmt->bind_optional_int64(11, to_ms(run.finished_at));
+      stmt->bind_int64(12, to_ms(run.deadline_at));
+      stmt->bind_text(13, sinks_to_json(run.sinks));
+      stmt->bind_text(14, boost::json::serialize(run.context));
+      stmt->execute();
+    }
+    // A run already stored keeps what it has, events included.
+    inserted.push_back(db.changes() != 0);
+    if (!inserted.back()) continue;
+    for (const auto& event : run.events) insert_event(db, run.id, event);
+    for (const auto& record : run.deliveries) insert_delivery(db, record);
+  }
+  return inserted;
+}
+
+void save_progress_now(sqlite_db& db, const std::vector<run_progress>& progress) {
+  // Only pending runs: progress that arrives after the outcome must not overwrite it. polls never
+  // goes back, whatever order saves land in.
+  auto stmt = db.cached(
+      "UPDATE runs SET status = ?2, polls = MAX(polls, ?3), updated_at = ?4, next_poll_at = ?5 "
+      "WHERE id = ?1 AND state = 'pending'");
+  for (const auto& item : progress) {
+    stmt->bind_text(1, item.run_id);
+    stmt->bind_optional_text(2, item.status);
+    stmt->bind_int64(3, item.polls);
+    stmt->bind_int64(4, to_ms(item.updated_at));
+    stmt->bind_optional_int64(5, to_ms(item.next_poll_at));
+    stmt->execute();
+  }
+}
+
+void record_outcome_now(sqlite_db& db, const run_outcome& outcome) {
+  const auto& run = outcome.run;
+  {
+    auto stmt = db.cached(
+        "UPDATE runs SET state = ?2, status = ?3, outcome = ?4, polls = ?5, updated_at = ?6, next_poll_at = ?7, "
+        "finished_at = ?8, deadline_at = ?9 WHERE id = ?1");
+    stmt->bind_text(1, run.id);
+    stmt->bind_text(2, run_state_name(run.state));
+    stmt->bind_optional_text(3, run.status);
+    stmt->bind_optional_text(4, run.outcome);
+    stmt->bind_int64(5, run.polls);
+    stmt->bind_int64(6, to_ms(run.updated_at));
+    stmt->bind_optional_int64(7, to_ms(run.next_poll_at));
+    stmt->bind_optional_int64(8, to_ms(run.finished_at));
+    stmt->bind_int64(9, to_ms(run.deadline_at));
+    stmt->execute();
+  }
+  // The run was forgotten (DELETE /v1/runs/{id}) while it was being polled: nothing is delivered.
+  if (db.changes() == 0) return;
+  for (const auto& event : outcome.new_events) insert_event(db, run.id, event);
+  for (const auto& record : outcome.new_deliveries) insert_delivery(db, record);
+}
+
+void update_delivery_now(sqlite_db& db, const delivery& record) {
+  auto stmt = db.cached(
+      "UPDATE deliveries SET state = ?2, attempts = ?3, last_error = ?4, next_attempt_at = ?5 WHERE id = ?1");
+  stmt->bind_text(1, record.id);
+  stmt->bind_text(2, delivery_state_name(record.state));
+  stmt->bind_int64(3, record.attempts);
+  stmt->bind_optional_text(4, record.last_error);
+  stmt->bind_optional_int64(5, to_ms(record.next_attempt_at));
+  stmt->execute();
+}
+
+bool delete_run_now(sqlite_db& db, const std::string& id) {
+  auto stmt = db.cached("DELETE FROM runs WHERE id = ?1");  // events and deliveries cascade
+  stmt->bind_text(1, id);
+  stmt->execute();
+  return db.changes() > 0;
+}
+
+std::size_t prune_finished_now(sqlite_db& db, time_point cutoff) {
+  auto stmt = db.cached(
+      "DELETE FROM runs WHERE state = 'finished' AND finished_at < ?1 AND NOT EXISTS "
+      "(SELECT 1 FROM deliveries d WHERE d.run_id = runs.id AND d.state = 'pending')");
+  stmt->bind_int64(1, to_ms(cutoff));
+  stmt->execute();
+  return static_cast<std::size_t>(db.changes());
+}
+
+// Fills in one run's events (in order) and deliveries (in event order, then by sink).
+void attach_children(sqlite_db& db, run_record& run) {
+  {
+    auto stmt = db.cached("SELECT event_id, event_type, body FROM events WHERE run_id = ?1 ORDER BY seq");
+    stmt->bind_text(1, run.id);
+    while (stmt->step()) run.events.push_back(read_event(*stmt, 0));
+  }
+  auto stmt = db.cached(std::string("SELECT ") + delivery_columns +
+                        " FROM deliveries d JOIN events e ON e.event_id = d.event_id WHERE d.run_id = ?1 "
+                        "ORDER BY e.seq, d.sink");
+  stmt->bind_text(1, run.id);
+  while (stmt->step()) run.deliveries.push_back(read_delivery(*stmt, 0));
+}
+
+std::vector<run_record> load_pending_now(sqlite_db& db) {
+  std::vector<run_record> runs;
+  std::vector<std::int64_t> seqs;
+  {
+    auto count = db.cached("SELECT COUNT(*) FROM runs WHERE state = 'pending'");
+    if (count->step()) {
+      runs.reserve(static_cast<std::size_t>(count->column_int64(0)));
+      seqs.reserve(runs.capacity());
+    }
+  }
+  {
+    auto stmt = db.cached(std::string("SELECT ") + run_columns +
+                          " FROM runs r WHERE r.state = 'pending' ORDER BY r.seq");
+    while (stmt->step()) {
+      std::int64_t seq = 0;
+      runs.push_back(read_run(*stmt, seq));
+      seqs.push_back(seq);
+    }
+  }
+  // Children come in one query each, sorted like the runs, and are merged in one pass: three
+  // queries in all instead of two per run.
+  {
+    auto stmt = db.cached(
+        "SELECT r.seq, e.event_id, e.event_type, e.body FROM runs r JOIN events e ON e.run_id = r.id "
+        "WHERE r.state = 'pending' ORDER BY r.seq, e.seq");
+    std::size_t at = 0;
+    while (stmt->step()) {
+      const auto seq = stmt->column_int64(0);
+      while (at < seqs.size() && seqs[at] < seq) ++at;
+      if (at < seqs.size() && seqs[at] == seq) runs[at].events.push_back(read_event(*stmt, 1));
+    }
+  }
+  {
+    auto stmt = db.cached(std::string("SELECT r.seq, ") + delivery_columns +
+                          " FROM runs r JOIN deliveries d ON d.run_id = r.id JOIN events e ON e.event_id = "
+                          "d.event_id WHERE r.state = 'pending' ORDER BY r.seq, e.seq, d.sink");
+    std::size_t at = 0;
+    while (stmt->step()) {
+      const auto seq = stmt->column_int64(0);
+      while (at < seqs.size() && seqs[at] < seq) ++at;
+      if (at < seqs.size() && seqs[at] == seq) runs[at].deliveries.push_back(read_delivery(*stmt, 1));
+    }
+  }
+  return runs;
+}
+
+std::vector<delivery_job> load_undone_deliveries_now(sqlite_db& db) {
+  std::vector<delivery_job> jobs;
+  auto stmt = db.cached(std::string("SELECT ") + delivery_columns +
+                        ", e.event_type, e.body FROM deliveries d JOIN events e ON e.event_id = d.event_id "
+                        "JOIN runs r ON r.id = d.run_id WHERE d.state = 'pending' ORDER BY r.seq, e.seq, d.sink");
+  while (stmt->step()) {
+    jobs.push_back(delivery_job{read_delivery(*stmt, 0), stmt->column_text(delivery_column_count),
+                                stmt->column_text(delivery_column_count + 1)});
+  }
+  return jobs;
+}
+
+std::optional<run_record> find_run_now(sqlite_db& db, const std::string& id) {
+  std::optional<run_record> run;
+  {
+    auto stmt = db.cached(std::string("SELECT ") + run_columns + " FROM runs r WHERE r.id = ?1");
+    stmt->bind_text(1, id);
+    if (!stmt->step()) return std::nullopt;
+    std::int64_t seq = 0;
+    run = read_run(*stmt, seq);
+  }
+  attach_children(db, *run);
+  return run;
+}
+
+std::vector<run_record> list_runs_now(sqlite_db& db, const run_query& query) {
+  // At most eight shapes of this statement exist, each prepared once and cached.
+  std::string sql = std::string("SELECT ") + run_columns + " FROM runs r WHERE 1 = 1";
+  if (query.state) sql += " AND r.state = ?1";
+  if (query.owner) sql += " AND r.owner_uid = ?2";
+  // An unknown `after` ID compares with NULL and so ends the listing.
+  if (query.after) sql += " AND r.seq < (SELECT seq FROM runs WHERE id = ?3)";
+  sql += " ORDER BY r.seq DESC LIMIT ?4";
+  std::vector<run_record> runs;
+  {
+    auto stmt = db.cached(sql);
+    if (query.state) stmt->bind_text(1, run_state_name(*query.state));
+    if (query.owner) stmt->bind_int64(2, *query.owner);
+    if (query.after) stmt->bind_text(3, *query.after);
+    stmt->bind_int64(4, to_int64(query.limit));
+    while (stmt->step()) {
+      std::int64_t seq = 0;
+      runs.push_back(read_run(*stmt, seq));
+    }
+  }
+  for (auto& run : runs) attach_children(db, run);
+  return runs;
+}
+
+std::vector<delivery> list_deliveries_now(sqlite_db& db, const delivery_query& query) {
+  std::string sql = std::string("SELECT ") + delivery_columns +
+                    " FROM deliveries d JOIN runs r ON r.id = d.run_id JOIN events e ON e.event_id = d.event_id"
+                    " WHERE ";
+  sql += query.state ? "d.state = ?1" : "d.state IN ('pending', 'dead')";
+  if (query.owner) sql += " AND r.owner_uid = ?2";
+  sql += " ORDER BY r.seq, e.seq, d.sink";
+  std::vector<delivery> records;
+  auto stmt = db.cached(sql);
+  if (query.state) stmt->bind_text(1, delivery_state_name(*query.state));
+  if (query.owner) stmt->bind_int64(2, *query.owner);
+  while (stmt->step()) records.push_back(read_delivery(*stmt, 0));
+  return records;
+}
+
+std::optional<delivery_job> find_delivery_now(sqlite_db& db, const std::string& id) {
+  auto stmt = db.cached(std::string("SELECT ") + delivery_columns +
+                        ", e.event_type, e.body FROM deliveries d JOIN events e ON e.event_id = d.event_id "
+                        "WHERE d.id = ?1");
+  stmt->bind_text(1, id);
+  if (!stmt->step()) return std::nullopt;
+  return delivery_job{read_delivery(*stmt, 0), stmt->column_text(delivery_column_count),
+                      stmt->column_text(delivery_column_count + 1)};
+}
+
+std::string check_integrity_now(sqlite_db& db) {
+  sqlite_stmt stmt(db, "PRAGMA integrity_check");
+  std::string findings;
+  while (stmt.step()) {
+    if (!findings.empty()) findings += '\n';
+    findings += stmt.column_text(0);
+  }
+  return findings;
+}
+
+// ---- errors ----
+
+enum class failure_kind {
+  full,    // nothing was written; refuse new work, keep serving
+  failed,  // the data may not be on disk: stop
+  other,   // this call's own problem (a bug, a constraint)
+};
+
+failure_kind classify(int code) {
+  switch (code & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_BUSY:    // another process holds the file: refuse for now, nothing is lost
+    case SQLITE_LOCKED:
+      return failure_kind::full;
+    case SQLITE_IOERR:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+      return failure_kind::failed;
+    default:
+      return failure_kind::other;
+  }
+}
+
+std::exception_ptr translate(const sqlite_error& error) {
+  switch (classify(error.code())) {
+    case failure_kind::full:
+      if (error.primary_code() == SQLITE_FULL) {
+        return std::make_exception_ptr(
+            store_full("state store is full (disk or quota): " + std::string(error.what())));
+      }
+      return std::make_exception_ptr(
+          store_full("state store is locked by another process: " + std::string(error.what())));
+    case failure_kind::failed:
+      return std::make_exception_ptr(store_failed("state store failed, data may not be on disk: " +
+                                                  std::string(error.what())));
+    case failure_kind::other:
+      break;
+  }
+  return std::make_exception_ptr(std::runtime_error("state store: " + std::string(error.what())));
+}
+
+// ---- opening ----
+
+// quick_check found damage: the file is SQLite but cannot be trusted.
+struct damaged_file : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+bool is_damage(int code) {
+  const int primary = code & 0xff;
+  return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
+}
+
+std::unique_ptr<sqlite_db> open_and_check(const std::string& path) {
+  auto db = std::make_unique<sqlite_db>(path);
+  try {
+    sqlite3_busy_timeout(db->handle(), 5000);
+    // WAL + FULL: a commit is on disk when COMMIT returns, and readers never block the writer.
+    const auto mode = db->query_text("PRAGMA journal_mode = WAL");
+    if (!mode || *mode != "wal") {
+      throw store_failed("state file " + path + " cannot use WAL journaling (got '" + mode.value_or("") + "')");
+    }
+    // journal_size_limit: after a checkpoint, a WAL grown by one huge batch shrinks back to 64 MiB.
+    // temp_store: sorts stay in memory, so a full /tmp never fails a query.
+    db->exec(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; "
+        "PRAGMA cache_size = -32768; PRAGMA journal_size_limit = 67108864;");
+    sqlite_stmt check(*db, "PRAGMA quick_check");
+    std::string findings;
+    while (check.step()) {
+      if (!findings.empty()) findings += "; ";
+      findings += check.column_text(0);
+    }
+    if (findings != "ok") throw damaged_file("quick_check: " + findings);
+    migrate_schema(*db);
+  } catch (...) {
+    // A connection to a damaged file must not checkpoint its WAL into it on close: the file and its
+    // WAL are evidence, moved aside as they are.
+    sqlite3_db_config(db->handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    throw;
+  }
+  return db;
+}
+
+void sync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;  // the rename happened; only its durability is weaker
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// Renames the damaged file (and its -wal / -shm) to `path.corrupt-<unix time>`; never deletes.
+std::string move_aside(const std::string& path) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(clock_type::now().time_since_epoch()).count();
+  std::string target = path + ".corrupt-" + std::to_string(now);
+  for (int n = 1; fs::exists(target) || fs::exists(target + "-wal"); ++n) {
+    target = path + ".corrupt-" + std::to_string(now) + "." + std::to_string(n);
+  }
+  std::error_code error;
+  fs::rename(path, target, error);
+  if (error) throw store_failed("cannot move damaged state file " + path + " aside: " + error.message());
+  for (const char* suffix : {"-wal", "-shm"}) {
+    if (fs::exists(path + suffix)) {
+      fs::rename(path + suffix, target + suffix, error);
+      if (error) {
+        throw store_failed("cannot move " + path + suffix + " aside: " + error.message());
+      }
+    }
+  }
+  sync_directory(fs::path(path).parent_path());
+  return target;
+}
+
+std::unique_ptr<sqlite_db> open_state_file(const std::string& path, open_report& report) {
+  std::error_code error;
+  report.created = !fs::exists(path, error) || fs::file_size(path, error) == 0;
+  std::string damage;
+  try {
+    return open_and_check(path);
+  } catch (const damaged_file& e) {
+    damage = e.what();
+  } catch (const sqlite_error& e) {
+    if (!is_damage(e.code())) throw store_failed("cannot open state file " + path + ": " + e.what());
+    damage = e.what();
+  }
+  const auto target = move_aside(path);
+  report.created = true;
+  report.moved_aside_to = target;
+  report.messages.push_back("state file " + path + " is damaged (" + damage + "); moved it to " + target +
+                            " and started with an empty state");
+  try {
+    return open_and_check(path);
+  } catch (const sqlite_error& e) {
+    throw store_failed("cannot create state file " + path + ": " + e.what());
+  }
+}
+
+// ---- jobs ----
+
+// One queued call. execute() runs on the store's thread; complete() hands the result back to the
+// caller's executor.
+class store_job {
+ public:
+  explicit store_job(bool write) : write_(write) {}
+  store_job(const store_job&) = delete;
+  store_job& operator=(const store_job&) = delete;
+  virtual ~store_job() = default;
+
+  bool is_write() const noexcept { return write_; }
+  bool has_error() const noexcept { return static_cast<bool>(error_); }
+  void set_error(std::exception_ptr error) noexcept { error_ = std::move(error); }
+
+  virtual void execute(sqlite_db& db) = 0;
+  virtual void complete() noexcept = 0;
+
+ protected:
+  std::exception_ptr error_;
+
+ private:
+  bool write_;
+};
+
+struct no_result {};
+
+template <typename Result, typename Work, typename Handler>
+class job_impl final : public store_job {
+ public:
+  using executor_type = boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
+
+  job_impl(bool write, Work work, Handler handler, const boost::asio::any_io_executor& fallback)
+      : store_job(write),
+        work_(std::move(work)),
+        guard_(boost::asio::get_associated_executor(handler, fallback)),
+        handler_(std::move(handler)) {}
+
+  void execute(sqlite_db& db) override {
+    if constexpr (std::is_void_v<Result>) {
+      work_(db);
+    } else {
+      result_ = work_(db);
+    }
+  }
+
+  void complete() noexcept override {
+    auto executor = guard_.get_executor();
+    if constexpr (std::is_void_v<Result>) {
+      auto resume = [handler = std::move(handler_), error = error_]() mutable { std::move(handler)(error); };
+      boost::asio::post(executor, std::move(resume));
+    } else {
+      auto resume = [handler = std::move(handler_), error = error_, result = std::move(result_)]() mutable {
+        std::move(handler)(error, std::move(result));
+      };
+      boost::asio::post(executor, std::move(resume));
+    }
+    guard_.reset();  // after the post, which holds the executor's work from here on
+  }
+
+ private:
+  using stored_result = std::conditional_t<std::is_void_v<Result>, no_result, Result>;
+
+  Work work_;
+  boost::asio::executor_work_guard<executor_type> guard_;
+  Handler handler_;
+  stored_result result_{};
+};
+
+template <typename Result>
+struct completion_signature {
+  using type = void(std::exception_ptr, Result);
+};
+template <>
+struct completion_signature<void> {
+  using type = void(std::exception_ptr);
+};
+
+}  // namespace
+
+// ---- the worker ----
+
+struct sqlite_store::impl {
+  impl(boost::asio::any_io_executor executor, std::string file)
+      : caller_executor(std::move(executor)), path(std::move(file)) {}
+
+  boost::asio::any_io_executor caller_executor;
+  std::string path;
+
+  std::mutex mutex;  // guards queue, stopping, commit_hook
+  std::condition_variable wake;
+  std::vector<std::unique_ptr<store_job>> queue;
+  bool stopping = false;
+  std::function<int()> commit_hook;
+
+  std::atomic<std::uint64_t> commits{0};
+  std::promise<void> opened;  // kept here, not on open()'s stack, so the worker never outlives it
+  std::thread worker;
+
+  // Touched only by the worker thread.
+  std::unique_ptr<sqlite_db> db;
+  std::optional<std::string> failure;  // set once the store may have lost data
+
+  // Packs `work` (a callable taking sqlite_db&) as a job; the returned awaitable queues it when
+  // awaited and resumes with its result or exception.
+  template <typename Result, typename Work>
+  awaitable<Result> submit(bool write, Work work) {
+    auto initiation = [this, write](auto handler, Work job_work) {
+      using handler_type = decltype(handler);
+      enqueue(std::make_unique<job_impl<Result, Work, handler_type>>(write, std::move(job_work), std::move(handler),
+                                                                       caller_executor));
+    };
+    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
+                                       typename completion_signature<Result>::type>(
+        std::move(initiation), boost::asio::use_awaitable, std::move(work));
+  }
+
+  void enqueue(std::unique_ptr<store_job> job) {
+    {
+      std::lock_guard lock(mutex);
+      queue.push_back(std::move(job));
+    }
+    wake.notify_one();
+  }
+
+  void run(open_report& report) {
+    try {
+      db = open_state_file(path, report);
+    } catch (...) {
+      opened.set_exception(std::current_exception());
+      return;
+    }
+    opened.set_value();
+    std::vector<std::unique_ptr<store_job>> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex);
+        wake.wait(lock, [this] { return stopping || !queue.empty(); });
+        if (queue.empty()) break;  // stopping, and every job is done
+        batch.swap(queue);
+      }
+      process(batch);
+      batch.clear();
+    }
+    db.reset();  // a clean close checkpoints the WAL into the main file
+  }
+
+  void process(std::vector<std::unique_ptr<store_job>>& batch) {
+    std::vector<store_job*> writes;
+    for (auto& job : batch) {
+      if (job->is_write()) writes.push_back(job.get());
+    }
+    if (!writes.empty()) {
+      commit_writes(writes);
+      for (auto* job : writes) job->complete();
+    }
+    for (auto& job : batch) {
+      if (job->is_write()) continue;
+      if (failure) {
+        job->set_error(std::make_exception_ptr(store_failed(*failure)));
+      } else {
+        try {
+          job->execute(*db);
+        } catch (const sqlite_error& e) {
+          if (classify(e.code()) == failure_kind::failed) failure = e.what();
+          job->set_error(translate(e));
+        } catch (...) {
+          job->set_error(std::current_exception());
+        }
+      }
+      job->complete();
+    }
+  }
+
+  // Every write job of the batch in one transaction, each in a savepoint so one bad call fails alone.
+  void commit_writes(const std::vector<store_job*>& writes) {
+    if (failure) {
+      for (auto* job : writes) job->set_error(std::make_exception_ptr(store_failed(*failure)));
+      return;
+    }
+    try {
+      db->exec("BEGIN IMMEDIATE");
+    } catch (const sqlite_error& e) {
+      abort_batch(writes, e);
+      return;
+    }
+    for (auto* job : writes) {
+      try {
+        db->cached("SAVEPOINT job")->execute();
+        job->execute(*db);
+        db->cached("RELEASE job")->execute();
+      } catch (const sqlite_error& e) {
+        if (classify(e.code()) != failure_kind::other) {
+          abort_batch(writes, e);
+          return;
+        }
+        job->set_error(translate(e));
+        if (!undo_savepoint(writes)) return;
+      } catch (...) {
+        job->set_error(std::current_exception());
+        if (!undo_savepoint(writes)) return;
+      }
+    }
+    try {
+      std::function<int()> hook;
+      {
+        std::lock_guard lock(mutex);
+        hook = commit_hook;
+      }
+      if (hook) {
+        if (const int injected = hook(); injected != SQLITE_OK) {
+          throw sqlite_error(injected, std::string("COMMIT: ") + sqlite3_errstr(injected) + " (injected by a test)");
+        }
+      }
+      db->exec("COMMIT");
+    } catch (const sqlite_error& e) {
+      abort_batch(writes, e);
+      return;
+    }
+    commits.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Drops one job's changes and keeps the rest of the transaction. False if that failed too (the
+  // whole batch has then been aborted).
+  bool undo_savepoint(const std::vector<store_job*>& writes) {
+    try {
+      db->cached("ROLLBACK TO job")->execute();
+      db->cached("RELEASE job")->execute();
+      return true;
+    } catch (const sqlite_error& e) {
+      abort_batch(writes, e);
+      return false;
+    }
+  }
+
+  // Rolls the whole transaction back and fails every job that has no error of its own yet.
+  void abort_batch(const std::vector<store_job*>& writes, const sqlite_error& error) {
+    auto reported = translate(error);
+    if (classify(error.code()) == failure_kind::failed) failure = error.what();
+    if (db->in_transaction()) {
+      try {
+        db->exec("ROLLBACK");
+      } catch (const sqlite_error& e) {
+        // The file is in a state we cannot vouch for: stop taking work.
+        failure = std::string(error.what()) + "; then ROLLBACK failed: " + e.what();
+        reported = std::make_exception_ptr(store_failed("state store failed: " + *failure));
+      }
+    }
+    for (auto* job : writes) {
+      if (!job->has_error()) job->set_error(reported);
+    }
+  }
+};
+
+// ---- the public face ----
+
+std::unique_ptr<sqlite_store> sqlite_store::open(boost::asio::any_io_executor caller_executor, std::string path,
+                                                 open_report& report) {
+  auto state = std::make_unique<impl>(std::move(caller_executor), std::move(path));
+  auto ready = state->opened.get_future();
+  auto* raw = state.get();
+  state->worker = std::thread([raw, &report] { raw->run(report); });
+  try {
+    ready.get();
+  } catch (...) {
+    raw->worker.join();  // the thread ends right after reporting a failed open
+    throw;
+  }
+  return std::unique_ptr<sqlite_store>(new sqlite_store(std::move(state)));
+}
+
+sqlite_store::sqlite_store(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
+
+sqlite_store::~sqlite_store() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_one();
+  impl_->worker.join();
+}
+
+awaitable<std::vector<run_record>> sqlite_store::load_pending() {
+  auto work = [](sqlite_db& db) { return load_pending_now(db); };
+  return impl_->submit<std::vector<run_record>>(false, std::move(work));
+}
+
+awaitable<std::vector<delivery_job>> sqlite_store::load_undone_deliveries() {
+  auto work = [](sqlite_db& db) { return load_undone_deliveries_now(db); };
+  return impl_->submit<std::vector<delivery_job>>(false, std::move(work));
+}
+
+awaitable<std::vector<bool>> sqlite_store::insert_runs(std::vector<run_record> runs) {
+  auto work = [runs = std::move(runs)](sqlite_db& db) { return insert_runs_now(db, runs); };
+  return impl_->submit<std::vector<bool>>(true, std::move(work));
+}
+
+awaitable<void> sqlite_store::save_progress(std::vector<run_progress> progress) {
+  auto work = [progress = std::move(progress)](sqlite_db& db) { save_progress_now(db, progress); };
+  return impl_->submit<void>(true, std::move(work));
+}
+
+awaitable<void> sqlite_store::record_outcome(run_outcome outcome) {
+  auto work = [outcome = std::move(outcome)](sqlite_db& db) { record_outcome_now(db, outcome); };
+  return impl_->submit<void>(true, std::move(work));
+}
+
+awaitable<void> sqlite_store::update_delivery(delivery record) {
+  auto work = [record = std::move(record)](sqlite_db& db) { update_delivery_now(db, record); };
+  return impl_->submit<void>(true, std::move(work));
+}
+
+awaitable<std::optional<run_record>> sqlite_store::find_run(std::string id) {
+  auto work = [id = std::move(id)](sqlite_db& db) { return find_run_now(db, id); };
+  return impl_->submit<std::optional<run_record>>(false, std::move(work));
+}
+
+awaitable<std::vector<run_record>> sqlite_store::list_runs(run_query query) {
+  auto work = [query = std::move(query)](sqlite_db& db) { return list_runs_now(db, query); };
+  return impl_->submit<std::vector<run_record>>(false, std::move(work));
+}
+
+awaitable<std::vector<delivery>> sqlite_store::list_deliveries(delivery_query query) {
+  auto work = [query](sqlite_db& db) { return list_deliveries_now(db, query); };
+  return impl_->submit<std::vector<delivery>>(false, std::move(work));
+}
+
+awaitable<std::optional<delivery_job>> sqlite_store::find_delivery(std::string delivery_id) {
+  auto work = [id = std::move(delivery_id)](sqlite_db& db) { return find_delivery_now(db, id); };
+  return impl_->submit<std::optional<delivery_job>>(false, std::move(work));
+}
+
+awaitable<bool> sqlite_store::delete_run(std::string id) {
+  auto work = [id = std::move(id)](sqlite_db& db) { return delete_run_now(db, id); };
+  return impl_->submit<bool>(true, std::move(work));
+}
+
+awaitable<std::size_t> sqlite_store::prune_finished(time_point cutoff) {
+  auto work = [cutoff](sqlite_db& db) { return prune_finished_now(db, cutoff); };
+  return impl_->submit<std::size_t>(true, std::move(work));
+}
+
+awaitable<std::string> sqlite_store::check_integrity() {
+  auto work = [](sqlite_db& db) { return check_integrity_now(db); };
+  return impl_->submit<std::string>(false, std::move(work));
+}
+
+std::uint64_t sqlite_store::commit_count() const noexcept { return impl_->commits.load(std::memory_order_relaxed); }
+
+void sqlite_store::set_commit_hook_for_testing(std::function<int()> hook) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->commit_hook = std::move(hook);
+}
+
+}  // namespace hookless
