@@ -8,8 +8,6 @@
 #include <deque>
 #include <stdexcept>
 
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -213,22 +211,50 @@ struct https_pool::state {
     return nullptr;
   }
 
+  // DNS with the request's deadline. getaddrinfo runs on Asio's resolver thread and cannot be
+  // interrupted (async_resolve ignores per-operation cancellation, and a parallel_group would wait for
+  // it), so the lookup reports into a shared record and the request stops waiting at the deadline; a
+  // late answer is dropped.
+  awaitable<boost::system::result<tcp::resolver::results_type>> resolve(const std::string& host, const std::string& port,
+                                                                         clock_type::time_point deadline) {
+    struct lookup {
+      lookup(const asio::any_io_executor& executor, clock_type::time_point until) : resolver{executor}, wake{executor, until} {}
+      tcp::resolver resolver;
+      asio::steady_timer wake;
+      bool done = false;
+      error_code ec;
+      tcp::resolver::results_type results;
+    };
+    auto record = std::make_shared<lookup>(ex, deadline);
+    auto on_resolved = [record](const error_code& ec, tcp::resolver::results_type results) {
+      record->done = true;
+      record->ec = ec;
+      record->results = std::move(results);
+      record->wake.cancel();
+    };
+    record->resolver.async_resolve(host, port, std::move(on_resolved));
+    error_code wait_ec;
+    co_await record->wake.async_wait(asio::redirect_error(use_awaitable, wait_ec));
+    if (record->done) {
+      if (record->ec) co_return record->ec;
+      co_return record->results;
+    }
+    record->resolver.cancel();
+    co_return clock_type::now() >= deadline ? error_code{beast::error::timeout} : error_code{asio::error::operation_aborted};
+  }
+
   awaitable<std::optional<fetch_error>> open(connection& conn, clock_type::time_point deadline) {
     const auto& dial_host = options.proxy ? options.proxy->host : options.host;
     const auto& dial_port = options.proxy ? options.proxy->port : options.port;
     const auto dial = authority_of(dial_host, dial_port);
     const std::string via = options.proxy ? "proxy " : "";
 
-    // DNS has no stream timeout of its own: race it against the deadline.
-    tcp::resolver resolver{ex};
-    asio::steady_timer timer{ex, deadline};
-    auto [order, resolve_ec, endpoints, timer_ec] =
-        co_await asio::experimental::make_parallel_group(resolver.async_resolve(dial_host, dial_port, asio::deferred),
-                                                         timer.async_wait(asio::deferred))
-            .async_wait(asio::experimental::wait_for_one(), use_awaitable);
-    (void)timer_ec;
-    if (order[0] == 1) co_return failure(beast::error::timeout, "resolving " + via + dial);
-    if (resolve_ec) co_return failure(resolve_ec, "resolve " + via + dial);
+    auto resolved = co_await resolve(dial_host, dial_port, deadline);
+    if (!resolved) {
+      const auto& ec = resolved.error();
+      co_return failure(ec, (ec == beast::error::timeout ? "resolving " : "resolve ") + via + dial);
+    }
+    const auto& endpoints = *resolved;
 
     error_code ec;
     conn.tcp().expires_at(deadline);

@@ -19,6 +19,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -570,6 +572,52 @@ TEST_F(https_pool_test, close_fails_waiters_and_later_gets) {
     server.stop();
   });
   EXPECT_EQ(server.requests, 1);
+}
+
+TEST_F(https_pool_test, a_cancelled_waiter_leaves_the_queue_without_leaking_its_slot) {
+  const auto certs = make_test_certs({"localhost"}, {"127.0.0.1"});
+  tls_server server{ioc_, certs};
+  server.delay = 150ms;
+  auto tls = make_client_tls_context(ca_file(certs));
+  auto options = options_for(server.port());
+  options.max_connections = 1;
+  https_pool pool{ioc_.get_executor(), tls, options};
+  run([&]() -> awaitable<void> {
+    bool first_done = false;
+    auto first = [&]() -> awaitable<void> {
+      auto reply = co_await pool.get("/first", {});
+      EXPECT_TRUE(reply) << (reply ? "" : reply.error().message());
+      first_done = true;
+    };
+    asio::co_spawn(ioc_, std::move(first), [](const std::exception_ptr& e) {
+      if (e) std::rethrow_exception(e);
+    });
+    co_await pause(20ms);  // /first holds the only slot
+
+    // /second waits for the slot; a 30 ms timer wins the race and cancels it.
+    asio::steady_timer timer{ioc_, 30ms};
+    auto [order, exception, second, timer_ec] =
+        co_await asio::experimental::make_parallel_group(asio::co_spawn(ioc_, pool.get("/second", {}), asio::deferred),
+                                                         timer.async_wait(asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), use_awaitable);
+    EXPECT_EQ(order[0], 1u);  // the timer finished first
+    EXPECT_FALSE(exception);
+    EXPECT_FALSE(second);
+    if (!second) {
+      EXPECT_EQ(second.error().code(), asio::error::operation_aborted);
+    }
+    EXPECT_FALSE(first_done);
+
+    // The slot is free again once /first is done: /third gets it and reuses the connection.
+    auto third = co_await pool.get("/third", {});
+    EXPECT_TRUE(third) << (third ? "" : third.error().message());
+    EXPECT_TRUE(first_done);
+    EXPECT_EQ(pool.open_connections(), 1u);
+    pool.close();
+    server.stop();
+  });
+  EXPECT_EQ(server.targets, (std::vector<std::string>{"/first", "/third"}));
+  EXPECT_EQ(server.accepted, 1);
 }
 
 TEST(tls_context, refuses_an_unusable_ca_file) {
