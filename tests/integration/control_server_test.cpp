@@ -27,6 +27,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -361,6 +362,27 @@ TEST_F(control_server_test, refuses_a_path_that_is_not_a_socket_and_an_unknown_g
   EXPECT_FALSE(std::filesystem::exists(settings.socket)) << "a failed start leaves no socket file";
 }
 
+TEST_F(control_server_test, serves_an_inherited_listening_socket) {
+  // What systemd socket activation hands over: a bound, listening fd.
+  const int listening = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socket_path_.c_str());
+  ASSERT_EQ(::bind(listening, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listening, 16), 0);
+  server_ = std::make_unique<control_server>(context_.get_executor(), backend_, config(), listening);
+  server_->start();
+  guard_.emplace(context_.get_executor());
+  runner_ = std::thread([this] {
+    context_.run();
+    ran_out_.set_value();
+  });
+  test_client client(socket_path_);
+  EXPECT_EQ(client.request(http::verb::get, "/v1/health").result_int(), 200u);
+  stop_server();
+  EXPECT_TRUE(std::filesystem::exists(socket_path_)) << "an inherited socket file belongs to systemd";
+}
+
 TEST_F(control_server_test, the_peer_uid_reaches_the_backend) {
   backend_.add_run("exr_1");
   start();
@@ -619,6 +641,18 @@ TEST_F(control_server_test, ctl_watch_registers_ids_from_arguments_and_stdin) {
   EXPECT_LT(table.find("exr_d"), table.find("exr_a")) << "newest first";
   EXPECT_EQ(ctl("forget exr_a").first, 0);
   EXPECT_EQ(ctl("forget exr_a").first, 1);
+}
+
+TEST_F(control_server_test, ctl_deliveries_and_redeliver_exit_codes) {
+  start();
+  const auto [code, table] = ctl("deliveries --state dead");
+  EXPECT_EQ(code, 0);
+  EXPECT_THAT(table, HasSubstr("LAST ERROR"));
+  EXPECT_EQ(ctl("deliveries --state done").first, 1) << "a bad --state is a usage error";
+  EXPECT_EQ(ctl("redeliver event_x:app").first, 1) << "no such dead delivery";
+  EXPECT_EQ(ctl("redeliver --all-dead").first, 0);
+  EXPECT_EQ(ctl("redeliver").first, 1);
+  EXPECT_EQ(ctl("--version").first, 0);
 }
 
 }  // namespace
