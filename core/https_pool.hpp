@@ -39,7 +39,7 @@ struct http_reply {
 
 // The pool's own failure codes (category "hookless.https"); the others come from Asio, Beast and OpenSSL.
 enum class https_error {
-  pool_closed = 1,  // close() was called, or the waiting get() was cancelled
+  pool_closed = 1,  // close() was called (or the pool destroyed) before the get() had a slot
   proxy_refused,    // the proxy answered CONNECT with a non-2xx status
   proxy_protocol,   // the proxy's answer to CONNECT was not usable
 };
@@ -87,6 +87,10 @@ class https_pool {
   // connection (the server may have closed it while idle; GET is idempotent). Returns a complete
   // reply, or an error: timeout, DNS / connect / proxy / TLS failure (certificate problems included),
   // connection cut, truncated or oversized (64 MiB) body. A short body is never a reply.
+  // Cancelling the calling coroutine (e.g. from a parallel_group) yields an error whose code is
+  // asio::error::operation_aborted (never retried); should another Asio step start after the
+  // cancellation, Asio's throw_if_cancelled default throws instead. Either way the slot is released
+  // and the connection closed.
   boost::asio::awaitable<fetch_result> get(std::string target, std::vector<std::pair<std::string, std::string>> headers);
 
   // For shutdown: closes the idle connections, fails every waiting get() ("pool closed") and every
