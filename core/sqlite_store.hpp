@@ -17,8 +17,14 @@
 // must stop and recover from the file. Any other error (a bug, a broken constraint) fails only the
 // call that caused it, as std::runtime_error.
 //
-// Times are stored as whole milliseconds since the epoch: a record read back has its times
-// truncated to milliseconds.
+// Details state_store.hpp leaves open:
+// - Times are stored as whole milliseconds since the epoch: records read back are truncated to ms.
+// - record_outcome for a run no longer stored (forgotten meanwhile) does nothing: no events, no
+//   deliveries. save_progress never touches a finished run and never lowers polls.
+// - list_runs: `after` names a run whose position (registration order) the listing continues
+//   below; an unknown ID gives an empty page. Records carry their events and deliveries.
+// - Calls cannot be cancelled (a write is either committed or refused as a whole). Destroy the store
+//   before the io_context its callers run on.
 #pragma once
 
 #include "core/state_store.hpp"
@@ -82,9 +88,8 @@ class sqlite_store final : public state_store {
   // An empty function removes the hook.
   void set_commit_hook_for_testing(std::function<int()> hook);
 
-  struct impl;
-
  private:
+  struct impl;  // the worker thread, its queue and the connection (sqlite_store.cpp)
   explicit sqlite_store(std::unique_ptr<impl> state);
   std::unique_ptr<impl> impl_;
 };
