@@ -3,11 +3,10 @@
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <fmt/format.h>
 #include <openssl/evp.h>
 
 #include <array>
-#include <cstdio>
-#include <ctime>
 
 namespace hookless {
 
@@ -29,14 +28,14 @@ std::string make_event_id(std::string_view run_id, std::string_view event_type) 
 }
 
 std::string format_time(time_point at) {
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm parts{};
-  gmtime_r(&seconds, &parts);
-  std::array<char, 40> text{};
-  std::snprintf(text.data(), text.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
-                parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(millis % 1000));
-  return text.data();
+  using namespace std::chrono;
+  const auto millis = floor<milliseconds>(at);
+  const auto day = floor<days>(millis);
+  const year_month_day date{day};
+  const hh_mm_ss time{millis - day};
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(date.year()),
+                     static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()), time.hours().count(),
+                     time.minutes().count(), time.seconds().count(), time.subseconds().count());
 }
 
 run_event make_event(const run_record& run, std::string_view event_type, std::string_view payload_json,

@@ -262,7 +262,9 @@ struct https_pool::state {
     if (ec) co_return failure(ec, (ec == beast::error::timeout ? "connecting to " : "connect ") + via + dial);
 
     if (options.proxy) {
-      if (auto tunnel_failure = co_await open_tunnel(conn, deadline, dial)) co_return tunnel_failure;
+      // (Awaited into a named local: g++ 12 mishandles non-trivial co_await temporaries in conditions.)
+      auto tunnel_failure = co_await open_tunnel(conn, deadline, dial);
+      if (tunnel_failure) co_return tunnel_failure;
     }
 
     // SNI carries host names only (RFC 6066 forbids IP literals there).
@@ -371,7 +373,8 @@ struct https_pool::state {
 
   awaitable<fetch_result> get(std::string target, std::vector<std::pair<std::string, std::string>> headers) {
     if (closed) co_return fetch_error{https_error::pool_closed, "request to " + authority + ": connection pool closed"};
-    if (const auto ec = co_await acquire_slot()) {
+    const auto ec = co_await acquire_slot();
+    if (ec) {
       co_return fetch_error{ec, "request to " + authority + ": " +
                                     (ec == https_error::pool_closed ? "connection pool closed" : "cancelled while waiting for a connection")};
     }
@@ -388,7 +391,8 @@ struct https_pool::state {
       const bool reused = conn != nullptr;
       if (!conn) {
         conn = std::make_unique<connection>(ex, tls, live);
-        if (auto open_failure = co_await open(*conn, deadline)) {
+        auto open_failure = co_await open(*conn, deadline);
+        if (open_failure) {
           conn->tcp().close();
           co_return *open_failure;
         }

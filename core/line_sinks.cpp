@@ -46,8 +46,10 @@ std::string write_all(int fd, const std::string& line) {
 // Runs `work` on the blocking executor and returns its result on the caller's.
 template <typename Work>
 awaitable<delivery_result> run_blocking(asio::any_io_executor blocking, Work work) {
-  co_return co_await asio::co_spawn(
-      blocking, [work]() -> awaitable<delivery_result> { co_return work(); }, asio::use_awaitable);
+  // A named local, not a lambda inside the co_await expression: g++ 12 frees such a lambda's
+  // captures twice (GCC PR 107288), which corrupted the heap on every delivery.
+  auto task = [work]() -> awaitable<delivery_result> { co_return work(); };
+  co_return co_await asio::co_spawn(blocking, std::move(task), asio::use_awaitable);
 }
 
 class stdout_sink final : public sink {
@@ -96,7 +98,8 @@ class file_sink final : public sink {
  private:
   std::string ensure_open() {
     if (fd_ >= 0) return {};
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    // Read access too: cut_torn_tail() preads the end of the file (EBADF on a write-only fd).
+    fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd_ < 0) return errno_text("open");
     return cut_torn_tail();
   }

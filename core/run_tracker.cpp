@@ -348,7 +348,8 @@ awaitable<std::vector<run_tracker::registered>> run_tracker::register_runs(std::
     const auto launched_here = std::ranges::find(launched, reg.id);
     const bool is_new = launched_here != launched.end();
     if (is_new) launched_here->clear();
-    if (auto record = co_await find(reg.id)) answer.push_back(registered{std::move(*record), is_new});
+    auto record = co_await find(reg.id);
+    if (record) answer.push_back(registered{std::move(*record), is_new});
   }
   co_return answer;
 }

@@ -1,6 +1,8 @@
 // The control API's JSON: records, deliveries and health out, registrations in.
 #include "daemon/control_json.hpp"
 
+#include "core/event_envelope.hpp"
+
 #include "core/duration.hpp"
 #include "core/run_kind.hpp"
 
@@ -22,7 +24,7 @@ json::value optional_string(const std::optional<std::string>& text) {
 
 json::value optional_time(const std::optional<time_point>& when) {
   if (!when) return nullptr;
-  return json::string(format_rfc3339(*when));
+  return json::string(format_time(*when));
 }
 
 // Reports a refusal for one field; `where` is "" for a single registration, else "runs[3].".
@@ -97,19 +99,6 @@ std::optional<registration_error> parse_one(const json::value& value, const std:
 
 }  // namespace
 
-std::string format_rfc3339(time_point when) {
-  using namespace std::chrono;
-  const auto millis = floor<milliseconds>(when);
-  const auto day = floor<days>(millis);
-  const year_month_day date{day};
-  const hh_mm_ss time{millis - day};
-  char text[40];
-  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(date.year()),
-                static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
-                static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
-                static_cast<int>(time.seconds().count()), static_cast<int>(time.subseconds().count()));
-  return text;
-}
 
 std::string_view to_string(run_state state) {
   return state == run_state::pending ? "pending" : "finished";
@@ -132,11 +121,11 @@ json::object record_to_json(const run_record& run) {
   out["status"] = optional_string(run.status);
   out["outcome"] = optional_string(run.outcome);
   out["polls"] = run.polls;
-  out["registered_at"] = format_rfc3339(run.registered_at);
-  out["updated_at"] = format_rfc3339(run.updated_at);
+  out["registered_at"] = format_time(run.registered_at);
+  out["updated_at"] = format_time(run.updated_at);
   out["next_poll_at"] = optional_time(run.next_poll_at);
   out["finished_at"] = optional_time(run.finished_at);
-  out["deadline_at"] = format_rfc3339(run.deadline_at);
+  out["deadline_at"] = format_time(run.deadline_at);
   json::array sinks;
   for (const auto& sink : run.sinks) sinks.emplace_back(sink);
   out["sinks"] = std::move(sinks);

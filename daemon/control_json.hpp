@@ -25,8 +25,6 @@ inline constexpr std::size_t max_registrations_per_request = 10'000;
 inline constexpr std::size_t max_context_bytes = 16 * 1024;
 inline constexpr std::chrono::milliseconds max_registration_deadline{365LL * 24 * 3600 * 1000};
 
-// RFC 3339 UTC with milliseconds: "2026-11-28T15:04:05.123Z".
-std::string format_rfc3339(time_point when);
 
 std::string_view to_string(run_state state);
 std::string_view to_string(delivery_state state);

@@ -80,7 +80,9 @@ awaitable<std::optional<run_record>> tracker_backend::get_run(caller who, std::s
 awaitable<std::optional<run_record>> tracker_backend::wait_run(caller who, std::string id,
                                                                std::chrono::milliseconds limit) {
   // Check ownership first, so nobody can learn when another user's run finishes.
-  if (!co_await get_run(who, id)) co_return std::nullopt;
+  // (Awaited into named locals: g++ 12 mishandles non-trivial temporaries of a co_await in a condition.)
+  const auto visible = co_await get_run(who, id);
+  if (!visible) co_return std::nullopt;
   co_return co_await tracker_.wait(std::move(id), limit);
 }
 
@@ -94,7 +96,8 @@ awaitable<std::vector<run_record>> tracker_backend::list_runs(caller who, run_qu
 }
 
 awaitable<bool> tracker_backend::forget_run(caller who, std::string id) {
-  if (!co_await get_run(who, id)) co_return false;
+  const auto visible = co_await get_run(who, id);
+  if (!visible) co_return false;
   co_return co_await tracker_.forget(std::move(id));
 }
 
@@ -105,7 +108,9 @@ awaitable<std::vector<delivery>> tracker_backend::list_deliveries(caller who, de
 
 awaitable<bool> tracker_backend::retry_delivery(caller who, std::string delivery_id) {
   const auto job = co_await store_.find_delivery(delivery_id);
-  if (!job || !co_await get_run(who, job->record.run_id)) co_return false;
+  if (!job) co_return false;
+  const auto visible = co_await get_run(who, job->record.run_id);
+  if (!visible) co_return false;
   co_return co_await tracker_.retry_delivery(std::move(delivery_id));
 }
 

@@ -1,6 +1,7 @@
 // The control API's routes and JSON without sockets: every status code, error body and field
 // name of interface.md §3, against a hand-written fake backend.
 #include "core/duration.hpp"
+#include "core/event_envelope.hpp"
 #include "daemon/control_json.hpp"
 #include "daemon/control_routes.hpp"
 
@@ -159,8 +160,8 @@ class control_routes : public ::testing::Test {
 };
 
 TEST(control_json, formats_times_as_rfc3339_utc_with_milliseconds) {
-  EXPECT_EQ(format_rfc3339(at(sample_millis)), "2026-11-28T15:04:05.123Z");
-  EXPECT_EQ(format_rfc3339(at(0)), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(format_time(at(sample_millis)), "2026-11-28T15:04:05.123Z");
+  EXPECT_EQ(format_time(at(0)), "1970-01-01T00:00:00.000Z");
 }
 
 TEST(control_json, record_has_every_field_with_nulls_for_absent_ones) {
