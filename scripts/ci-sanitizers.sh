@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The sanitizer job: builds everything with the `asan` preset (AddressSanitizer + UBSan, aborting on
+# the first finding), runs every test under ctest, then runs hooklessd end to end against the fake
+# Extend API (register runs, let them finish, SIGTERM, restart, SIGTERM) and fails if any sanitizer
+# report or crash shows up in the daemon's or the fake's output.
+#
+# Usage: scripts/ci-sanitizers.sh [--no-build] [--no-ctest] [--e2e-seconds N]
+# The work directory (configs, logs, state) is kept and printed, so a failure can be read.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$root/build-asan
+do_build=1
+do_ctest=1
+e2e_seconds=40
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --no-build) do_build=0 ;;
+    --no-ctest) do_ctest=0 ;;
+    --e2e-seconds) e2e_seconds=$2; shift ;;
+    *) echo "usage: $0 [--no-build] [--no-ctest] [--e2e-seconds N]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# Same options as the asan test preset, so a finding stops the process with its stack.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+if ((do_build)); then
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j "${HOOKLESS_JOBS:-2}"
+fi
+status=0
+if ((do_ctest)); then
+  (cd "$root" && ctest --preset asan -j "${HOOKLESS_JOBS:-2}") || status=1
+fi
+
+# ---- end to end ----
+work=$(mktemp -d -t hookless-asan.XXXXXX)
+echo "== end to end in $work"
+fake_pid=""
+daemon_pid=""
+cleanup() {
+  [[ -n $daemon_pid ]] && kill "$daemon_pid" 2>/dev/null || true
+  [[ -n $fake_pid ]] && kill "$fake_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+"$build/tests/support/hookless-fake-extend" --rate-limit 10 --auto-finish-after-ms 3000 \
+  --ca-out "$work/ca.pem" --ready-file "$work/fake-url" 2>"$work/fake.log" &
+fake_pid=$!
+for _ in $(seq 200); do [[ -s $work/fake-url ]] && break; sleep 0.1; done
+[[ -s $work/fake-url ]] || { echo "the fake Extend API did not start; see $work/fake.log" >&2; exit 1; }
+
+cat >"$work/hookless.yaml" <<EOF
+extend:
+  base_url: $(cat "$work/fake-url")
+  ca_file: $work/ca.pem
+  requests_per_second: 10
+control:
+  socket: $work/hookless.sock
+state:
+  path: $work/state.db
+sinks:
+  out:
+    type: stdout
+  archive:
+    type: file
+    path: $work/events.jsonl
+default_sinks: [out, archive]
+logging:
+  level: debug
+EOF
+
+start_daemon() {  # $1: log name
+  EXTEND_API_KEY=sk_test_hookless "$build/daemon/hooklessd" --config "$work/hookless.yaml" \
+    >"$work/$1.stdout" 2>"$work/$1.log" &
+  daemon_pid=$!
+  for _ in $(seq 300); do
+    curl -sf --unix-socket "$work/hookless.sock" http://localhost/v1/health >/dev/null 2>&1 && return 0
+    kill -0 "$daemon_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "hooklessd did not become ready; see $work/$1.log" >&2
+  return 1
+}
+
+stop_daemon() {  # $1: log name; SIGTERM must end it with status 0 and no sanitizer report
+  kill -TERM "$daemon_pid"
+  local rc=0
+  wait "$daemon_pid" || rc=$?
+  daemon_pid=""
+  if ((rc != 0)); then
+    echo "hooklessd ($1) exited with status $rc after SIGTERM" >&2
+    status=1
+  fi
+}
+
+start_daemon first || status=1
+curl -sf --unix-socket "$work/hookless.sock" -H 'content-type: application/json' \
+  -d '{"runs":[{"id":"exr_a"},{"id":"clr_b_fail"},{"id":"workflow_run_c_review"},{"id":"dpr_d"},{"id":"exr_missing_e"}]}' \
+  http://localhost/v1/runs >"$work/register.json" || status=1
+sleep "$e2e_seconds"
+curl -sf --unix-socket "$work/hookless.sock" "http://localhost/v1/runs?state=all" >"$work/runs-first.json" || status=1
+stop_daemon first
+
+start_daemon second || status=1
+curl -sf --unix-socket "$work/hookless.sock" -H 'content-type: application/json' \
+  -d '{"runs":[{"id":"exr_after_restart"}]}' http://localhost/v1/runs >/dev/null || status=1
+sleep 10
+curl -sf --unix-socket "$work/hookless.sock" "http://localhost/v1/runs?state=all" >"$work/runs-second.json" || status=1
+stop_daemon second
+
+kill -TERM "$fake_pid"
+wait "$fake_pid" || { echo "the fake Extend API exited with status $?" >&2; status=1; }
+fake_pid=""
+
+if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: (Address|Undefined)' "$work"/*.log; then
+  echo "sanitizer findings: see the files above" >&2
+  status=1
+fi
+echo "== $(wc -l <"$work/events.jsonl" 2>/dev/null || echo 0) events in $work/events.jsonl"
+exit "$status"
