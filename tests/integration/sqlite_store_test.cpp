@@ -22,6 +22,7 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -212,17 +213,22 @@ class sqlite_store_test : public ::testing::Test {
   // Runs one test body as a coroutine on the test's io_context, with a deadline.
   template <typename Body>
   void run(Body body, std::chrono::seconds limit = 25s) {
-    bool done = false;
-    std::exception_ptr error;
-    auto finished = [&](std::exception_ptr e) {
-      done = true;
-      error = e;
+    // Shared, not captured by reference: a body that missed its deadline may still finish during a
+    // later run() of the same test, after this frame is gone (AddressSanitizer: stack-use-after-return).
+    struct outcome {
+      bool done = false;
+      std::exception_ptr error;
+    };
+    const auto result = std::make_shared<outcome>();
+    auto finished = [result](std::exception_ptr e) {
+      result->done = true;
+      result->error = e;
     };
     boost::asio::co_spawn(context_, std::move(body), finished);
     context_.run_for(limit);
     context_.restart();
-    ASSERT_TRUE(done) << "the test body did not finish before its deadline";
-    if (error) std::rethrow_exception(error);
+    ASSERT_TRUE(result->done) << "the test body did not finish before its deadline";
+    if (result->error) std::rethrow_exception(result->error);
   }
 
   boost::asio::io_context context_;
