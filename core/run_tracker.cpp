@@ -13,19 +13,21 @@
 
 #include <algorithm>
 #include <random>
+#include <string_view>
+#include <unordered_set>
 
 namespace hookless {
 
 namespace asio = boost::asio;
 using std::chrono::milliseconds;
 
+// Kept small on purpose: a pending run between polls is this and its entry in due_.
 struct run_tracker::tracked_run {
-  tracked_run(asio::any_io_executor executor, run_record r, run_kind_info i)
-      : record(std::move(r)), info(i), wake(executor) {}
+  tracked_run(run_record r, run_kind_info i) : record(std::move(r)), info(i) {}
 
   run_record record;
   run_kind_info info;
-  asio::steady_timer wake;                    // the poller sleeps on it; cancelled to stop it
+  asio::steady_timer* wake = nullptr;         // while in a poll: its timer, cancelled to stop it
   std::vector<asio::steady_timer*> waiters;   // wait() callers, woken when the run finishes
   unsigned failures = 0;                      // consecutive polls without a usable answer
   unsigned not_found_streak = 0;
@@ -71,7 +73,10 @@ run_tracker::run_tracker(asio::any_io_executor executor, state_store& store, run
       sinks_(std::move(sinks)),
       settings_(std::move(settings)),
       on_fatal_(std::move(on_fatal)),
+      dispatch_timer_(executor),
+      prune_timer_(executor),
       flush_timer_(executor) {
+  settings_.max_active_polls = std::max<std::size_t>(settings_.max_active_polls, 1);
   for (const auto& [name, target] : sinks_) {
     queues_.push_back(std::make_unique<delivery_queue>(executor_, name, *target, store_, delivery_queue::retry_policy{}));
   }
@@ -94,30 +99,32 @@ void run_tracker::enqueue(delivery_job job) {
 }
 
 awaitable<void> run_tracker::start() {
-  auto pending = co_await store_.load_pending();
-  for (auto& record : pending) {
-    const auto info = describe_kind(record.kind, settings_.generation);
-    if (!info) {
-      spdlog::error("run_id={} has kind '{}', which the configured api_version does not serve; it stays pending",
-                    record.id, record.kind);
-      continue;
+  {
+    auto pending = co_await store_.load_pending();
+    pending_.reserve(pending.size());
+    for (auto& record : pending) {
+      const auto info = describe_kind(record.kind, settings_.generation);
+      if (!info) {
+        spdlog::error("run_id={} has kind '{}', which the configured api_version does not serve; it stays pending",
+                      record.id, record.kind);
+        continue;
+      }
+      auto run = std::make_shared<tracked_run>(std::move(record), *info);
+      pending_.emplace(run->record.id, run);
+      queue_run(std::move(run));
     }
-    auto run = std::make_shared<tracked_run>(executor_, std::move(record), *info);
-    pending_.emplace(run->record.id, run);
-    launch(run);
-  }
+  }  // the loaded records (moved out by now) are freed before the rest starts
   auto undone = co_await store_.load_undone_deliveries();
   for (auto& job : undone) {
     if (job.record.state == delivery_state::pending) enqueue(std::move(job));
   }
-  for (auto& queue : queues_) {
-    asio::co_spawn(executor_, queue->run(), [this, name = queue->sink_name()](std::exception_ptr failure) {
-      if (failure && !stopping_) on_fatal_(failure);
-    });
-  }
-  asio::co_spawn(executor_, flush_progress(), [this](std::exception_ptr failure) {
+  for (auto& queue : queues_) spawn_queue(*queue);
+  const auto on_failure = [this](std::exception_ptr failure) {
     if (failure && !stopping_) on_fatal_(failure);
-  });
+  };
+  asio::co_spawn(executor_, dispatch_polls(), on_failure);
+  asio::co_spawn(executor_, flush_progress(), on_failure);
+  asio::co_spawn(executor_, prune_loop(), on_failure);
   spdlog::info("resumed {} pending runs", pending_.size());
 }
 
@@ -126,24 +133,119 @@ void run_tracker::stop() {
   stopping_ = true;
   for (auto& [id, run] : pending_) {
     run->stopped = true;
-    run->wake.cancel();
+    if (run->wake) run->wake->cancel();
   }
   for (auto& queue : queues_) queue->stop();
+  dispatch_timer_.cancel();
+  prune_timer_.cancel();
   flush_timer_.cancel();
 }
 
-void run_tracker::launch(run_ptr run) {
-  asio::co_spawn(executor_, poll(run), [this, id = run->record.id](std::exception_ptr failure) {
-    if (!failure) return;
+// A sink's worker ends with store_full when the disk is full as it records a delivery. That must
+// not stop the daemon (a full disk refuses new work and keeps the old), and the worker cannot go
+// on (it keeps its failure), so after a pause the sink gets a fresh queue holding its undone
+// deliveries from the store: the one that could not be recorded is made again, with the same
+// eventId. Anything else a worker throws (store_failed) is fatal.
+void run_tracker::spawn_queue(delivery_queue& queue) {
+  asio::co_spawn(executor_, queue.run(), [this, &queue](std::exception_ptr failure) {
+    if (!failure || stopping_) return;
     try {
       std::rethrow_exception(failure);
-    } catch (const store_failed&) {
-      on_fatal_(failure);
-    } catch (const std::exception& e) {
-      // A bug: the run stays in the store and resumes at the next start; say so loudly.
-      spdlog::error("run_id={} poller stopped: {}", id, e.what());
+    } catch (const store_full& e) {
+      spdlog::error("sink '{}': cannot record a delivery ({}); its queue starts again", queue.sink_name(), e.what());
+      asio::co_spawn(executor_, replace_queue_later(queue.sink_name()), [this](std::exception_ptr later) {
+        if (later && !stopping_) on_fatal_(later);
+      });
+      return;
+    } catch (...) {
     }
+    on_fatal_(failure);
   });
+}
+
+awaitable<void> run_tracker::replace_queue_later(std::string sink_name) {
+  asio::steady_timer pause{executor_};
+  pause.expires_after(std::chrono::seconds{1});
+  co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  const auto old = std::ranges::find_if(queues_, [&](const auto& q) { return q->sink_name() == sink_name; });
+  const auto target = sinks_.find(sink_name);
+  if (stopping_ || old == queues_.end() || target == sinks_.end()) co_return;
+  // Retired BEFORE the store is read: an event recorded before the read is in it; one recorded
+  // after it finds the fresh queue. (Its deliveries in flight finish but record nothing.)
+  (*old)->stop();
+  replaced_queues_.push_back(std::move(*old));
+  queues_.erase(old);
+  auto undone = co_await store_.load_undone_deliveries();
+  if (stopping_ || queue_for(sink_name)) co_return;
+  queues_.push_back(
+      std::make_unique<delivery_queue>(executor_, sink_name, *target->second, store_, delivery_queue::retry_policy{}));
+  auto& fresh = *queues_.back();
+  for (auto& job : undone) {
+    if (job.record.state == delivery_state::pending && job.record.sink == sink_name) fresh.push(std::move(job));
+  }
+  spawn_queue(fresh);
+}
+
+void run_tracker::queue_run(run_ptr run) {
+  const auto at = run->record.next_poll_at.value_or(run->record.updated_at);
+  const bool earliest = due_.empty() || at < due_.top().at;
+  due_.push(due_entry{at, std::move(run)});
+  if (earliest) wake_dispatcher();
+}
+
+void run_tracker::wake_dispatcher() {
+  if (!dispatcher_waiting_) return;  // it is running and looks at the queue before it sleeps
+  dispatcher_waiting_ = false;
+  dispatch_timer_.cancel();
+}
+
+// Starts a poll for every due run, earliest first, while fewer than max_active_polls are out;
+// sleeps until the next one is due, a new run comes first, or a poll ends at the limit.
+awaitable<void> run_tracker::dispatch_polls() {
+  const auto limit = settings_.max_active_polls;
+  while (!stopping_) {
+    const auto now = clock_type::now();
+    while (!due_.empty() && active_polls_ < limit) {
+      if (due_.top().run->stopped) {
+        due_.pop();
+        continue;
+      }
+      if (due_.top().at > now) break;
+      auto run = due_.top().run;
+      due_.pop();
+      launch(std::move(run));
+    }
+    if (due_.empty() || active_polls_ >= limit) {
+      dispatch_timer_.expires_at(asio::steady_timer::clock_type::time_point::max());
+    } else {
+      dispatch_timer_.expires_after(
+          std::chrono::duration_cast<asio::steady_timer::clock_type::duration>(due_.top().at - now));
+    }
+    dispatcher_waiting_ = true;
+    co_await dispatch_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    dispatcher_waiting_ = false;
+  }
+}
+
+void run_tracker::launch(run_ptr run) {
+  ++active_polls_;
+  auto done = [this, run](std::exception_ptr failure) {
+    const bool was_at_limit = active_polls_-- >= settings_.max_active_polls;
+    if (failure) {
+      try {
+        std::rethrow_exception(failure);
+      } catch (const store_failed&) {
+        on_fatal_(failure);
+      } catch (const std::exception& e) {
+        // A bug: the run stays in the store and resumes at the next start; say so loudly.
+        spdlog::error("run_id={} poller stopped: {}", run->record.id, e.what());
+      }
+    } else if (!run->stopped && !stopping_) {
+      queue_run(run);
+    }
+    if (was_at_limit) wake_dispatcher();
+  };
+  asio::co_spawn(executor_, poll(run), std::move(done));
 }
 
 void run_tracker::schedule(tracked_run& run, milliseconds delay) {
@@ -153,31 +255,38 @@ void run_tracker::schedule(tracked_run& run, milliseconds delay) {
   dirty_.push_back(run.record.id);
 }
 
+// One poll of a due run: it ends with the run finished, stopped, or scheduled for its next poll
+// (launch() then puts it back in the queue).
 awaitable<void> run_tracker::poll(run_ptr run) {
   auto& r = *run;
-  while (!r.stopped) {
-    const auto due = r.record.next_poll_at.value_or(now_ms());
-    r.wake.expires_after(std::max(due - clock_type::now(), clock_type::duration::zero()));
-    co_await r.wake.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (r.stopped) break;
-    if (clock_type::now() < due) continue;  // woken early (budget hand-off leftovers): sleep again
+  asio::steady_timer wake{executor_};
+  r.wake = &wake;
+  struct clear_wake {
+    tracked_run& r;
+    ~clear_wake() { r.wake = nullptr; }
+  } clear_on_exit{r};
 
-    if (clock_type::now() >= r.record.deadline_at) {
-      const auto payload = daemon_event_payload(r.record, "deadline passed");
-      if (co_await commit_event(r, expired_event, payload, "expired", true)) break;
+  if (r.stopped) co_return;
+  if (clock_type::now() >= r.record.deadline_at) {
+    const auto payload = daemon_event_payload(r.record, "deadline passed");
+    if (!co_await commit_event(r, expired_event, payload, "expired", true)) {
       schedule(r, settings_.polling.fast_interval);
-      continue;
     }
-    if (!co_await budget_.acquire(r.wake)) continue;
-    if (r.stopped) break;
-    const auto answer = co_await source_.fetch(r.info, r.record.id);
-    budget_.record(answer.kind, answer.retry_after);
-    note_api(answer);
-    ++counters_.polls;
-    ++counters_.answers[answer_name(answer.kind)];
-    if (r.stopped) break;
-    co_await handle_answer(r, answer);
+    co_return;
   }
+  if (!co_await budget_.acquire(wake)) {
+    // Stopped, forgotten, or the budget is shutting down; a run still tracked tries again later.
+    if (!r.stopped) schedule(r, settings_.polling.fast_interval);
+    co_return;
+  }
+  if (r.stopped) co_return;
+  const auto answer = co_await source_.fetch(r.info, r.record.id);
+  budget_.record(answer.kind, answer.retry_after);
+  note_api(answer);
+  ++counters_.polls;
+  ++counters_.answers[answer_name(answer.kind)];
+  if (r.stopped) co_return;
+  co_await handle_answer(r, answer);
 }
 
 void run_tracker::note_api(const extend_answer& answer) {
@@ -312,9 +421,12 @@ awaitable<std::vector<run_tracker::registered>> run_tracker::register_runs(std::
                                                                            std::vector<registration> runs) {
   const auto now = now_ms();
   std::vector<run_record> fresh;
+  fresh.reserve(runs.size());
+  std::unordered_set<std::string_view> seen;  // a batch of 10,000 must not compare every pair
+  seen.reserve(runs.size());
   for (auto& reg : runs) {
     if (pending_.contains(reg.id)) continue;
-    if (std::ranges::any_of(fresh, [&](const run_record& r) { return r.id == reg.id; })) continue;
+    if (!seen.insert(reg.id).second) continue;
     run_record record;
     record.id = reg.id;
     record.kind = reg.kind;
@@ -331,23 +443,22 @@ awaitable<std::vector<run_tracker::registered>> run_tracker::register_runs(std::
   std::vector<bool> inserted;
   if (!fresh.empty()) inserted = co_await store_.insert_runs(fresh);
 
-  std::vector<std::string> launched;
+  std::unordered_set<std::string> launched;
+  launched.reserve(fresh.size());
   for (std::size_t i = 0; i < fresh.size(); ++i) {
     if (!inserted[i] || stopping_) continue;
     const auto info = describe_kind(fresh[i].kind, settings_.generation);
-    auto run = std::make_shared<tracked_run>(executor_, std::move(fresh[i]), info.value());
-    launched.push_back(run->record.id);
+    auto run = std::make_shared<tracked_run>(std::move(fresh[i]), info.value());
+    launched.insert(run->record.id);
     pending_.emplace(run->record.id, run);
-    launch(run);
+    queue_run(std::move(run));
     ++counters_.registered;
   }
   std::vector<registered> answer;
   answer.reserve(runs.size());
   for (const auto& reg : runs) {
     // The first mention of a run launched here is new; a repeat in the same batch is not.
-    const auto launched_here = std::ranges::find(launched, reg.id);
-    const bool is_new = launched_here != launched.end();
-    if (is_new) launched_here->clear();
+    const bool is_new = launched.erase(reg.id) > 0;
     auto record = co_await find(reg.id);
     if (record) answer.push_back(registered{std::move(*record), is_new});
   }
@@ -383,7 +494,7 @@ awaitable<bool> run_tracker::forget(std::string id) {
   if (was_pending) {
     const run_ptr run = found->second;
     release(*run);
-    run->wake.cancel();
+    if (run->wake) run->wake->cancel();
   }
   const bool deleted = co_await store_.delete_run(id);
   for (auto& queue : queues_) queue->drop_run(id);
@@ -419,7 +530,32 @@ awaitable<void> run_tracker::flush_progress() {
       }
     }
     dirty_.clear();
-    if (!progress.empty()) co_await store_.save_progress(std::move(progress));
+    if (progress.empty()) continue;
+    std::vector<std::string> ids;
+    ids.reserve(progress.size());
+    for (const auto& item : progress) ids.push_back(item.run_id);
+    try {
+      co_await store_.save_progress(std::move(progress));
+    } catch (const store_full& e) {
+      // Progress is only worth a few polls; keep it for the next flush rather than stop.
+      spdlog::warn("cannot save polling progress of {} runs ({}); trying again", ids.size(), e.what());
+      dirty_.insert(dirty_.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
+    }
+  }
+}
+
+awaitable<void> run_tracker::prune_loop() {
+  while (!stopping_) {
+    const auto cutoff = now_ms() - settings_.retention;
+    try {
+      const auto removed = co_await store_.prune_finished(cutoff);
+      counters_.pruned += removed;
+      if (removed > 0) spdlog::info("pruned {} finished runs past the retention period", removed);
+    } catch (const store_full& e) {
+      spdlog::warn("cannot prune finished runs ({}); trying again later", e.what());
+    }
+    prune_timer_.expires_after(settings_.prune_interval);
+    co_await prune_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
 

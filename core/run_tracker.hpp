@@ -1,6 +1,10 @@
-// The heart of the daemon: one coroutine per pending run polls Extend on the SDK cadence within
-// the shared budget, turns what it sees into events, records them durably with their deliveries,
-// and hands the deliveries to the sinks' queues. Everything runs on one io_context thread.
+// The heart of the daemon: pending runs wait in one queue ordered by their next poll time; a
+// dispatcher hands each due run to a short poll coroutine that polls Extend within the shared
+// budget, turns what it sees into events, records them durably with their deliveries, and hands
+// the deliveries to the sinks' queues. Only runs being polled hold a coroutine and a timer, so a
+// pending run costs its record and little else (100,000 of them resume in well under a second).
+// Finished runs are pruned from the store after the retention period. Everything runs on one
+// io_context thread.
 #pragma once
 
 #include "config/config.hpp"
@@ -17,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <queue>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -31,6 +36,14 @@ struct tracker_settings {
   // A 404 finishes a run with run.not_found once it has persisted this long and for 3 polls.
   // Default: the fast period, when a new run is most likely to be briefly unknown.
   std::optional<std::chrono::milliseconds> not_found_after;
+  // Finished runs (whose deliveries are all done or dead) are deleted from the store this long
+  // after they finished (state.retention); checked at start and every prune_interval.
+  std::chrono::milliseconds retention{7LL * 24 * 3600 * 1000};
+  std::chrono::milliseconds prune_interval{3'600'000};
+  // At most this many runs are in a poll at once (waiting for the budget, asking Extend,
+  // recording); other due runs wait their turn in due order without a coroutine. The budget, not
+  // this, sets the request rate: keep it above requests_per_second x a request's duration.
+  std::size_t max_active_polls = 256;
 };
 
 // The API's state as health reports it.
@@ -44,6 +57,7 @@ struct tracker_counters {
   std::map<std::string, std::uint64_t> answers;  // by answer kind
   std::uint64_t events = 0;
   std::uint64_t registered = 0;
+  std::uint64_t pruned = 0;  // finished runs removed after the retention period
 };
 
 class run_tracker {
@@ -90,7 +104,18 @@ class run_tracker {
  private:
   struct tracked_run;
   using run_ptr = std::shared_ptr<tracked_run>;
+  // A run waiting for its next poll. Entries of runs that stopped meanwhile are skipped.
+  struct due_entry {
+    time_point at;
+    run_ptr run;
+  };
+  struct later_first {
+    bool operator()(const due_entry& a, const due_entry& b) const { return a.at > b.at; }
+  };
 
+  void queue_run(run_ptr run);
+  void wake_dispatcher();
+  awaitable<void> dispatch_polls();
   void launch(run_ptr run);
   awaitable<void> poll(run_ptr run);
   awaitable<void> handle_answer(tracked_run& run, const extend_answer& answer);
@@ -101,6 +126,9 @@ class run_tracker {
   void enqueue(delivery_job job);
   void release(tracked_run& run);
   awaitable<void> flush_progress();
+  awaitable<void> prune_loop();
+  void spawn_queue(delivery_queue& queue);
+  awaitable<void> replace_queue_later(std::string sink_name);
   delivery_queue* queue_for(const std::string& sink_name);
 
   boost::asio::any_io_executor executor_;
@@ -111,7 +139,13 @@ class run_tracker {
   tracker_settings settings_;
   fatal_handler on_fatal_;
   std::unordered_map<std::string, run_ptr> pending_;
+  std::priority_queue<due_entry, std::vector<due_entry>, later_first> due_;  // pending runs not in a poll
+  boost::asio::steady_timer dispatch_timer_;
+  bool dispatcher_waiting_ = false;
+  std::size_t active_polls_ = 0;
+  boost::asio::steady_timer prune_timer_;
   std::vector<std::unique_ptr<delivery_queue>> queues_;
+  std::vector<std::unique_ptr<delivery_queue>> replaced_queues_;  // wedged by a full disk; kept for their workers
   std::vector<std::string> dirty_;  // runs whose progress is not saved yet
   boost::asio::steady_timer flush_timer_;
   api_health api_;

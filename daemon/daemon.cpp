@@ -23,6 +23,7 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace hookless {
@@ -99,6 +100,11 @@ int run_daemon(const config& settings, const std::string& api_key) {
   tracker_settings tracking;
   tracking.polling = settings.polling;
   tracking.generation = generation_of(settings.extend.api_version);
+  tracking.retention = settings.state.retention;
+  // Enough polls in flight to keep the budget busy even when Extend answers slowly.
+  tracking.max_active_polls =
+      std::max<std::size_t>(256, static_cast<std::size_t>(settings.extend.requests_per_second * 4) +
+                                     static_cast<std::size_t>(settings.extend.max_connections));
   for (const auto& [name, target_sink] : sinks) sink_views.emplace(name, target_sink.get());
   for (const auto& [name, sink_settings] : settings.sinks) tracking.sink_events.emplace(name, sink_settings.events);
 
