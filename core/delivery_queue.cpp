@@ -1,44 +1,129 @@
-// One sink's outbox worker.
+// One sink's outbox worker: a dispatcher that hands ready deliveries to the sink, one coroutine per
+// delivery in flight, and the retry / dead-letter decisions when they come back.
 #include "core/delivery_queue.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <ctime>
 #include <random>
 
 namespace hookless {
 
 namespace asio = boost::asio;
 using std::chrono::milliseconds;
+using steady = std::chrono::steady_clock;
 
 namespace {
 
-// Capped exponential backoff with full jitter (AWS's advice): uniform in [delay/2, delay].
-milliseconds backoff(const delivery_queue::retry_policy& policy, unsigned failures) {
-  const auto doubled = policy.first_delay * (1LL << std::min(failures - 1, 20U));
+// Capped exponential backoff with jitter (AWS's advice): uniform in [delay/2, delay].
+milliseconds backoff(const delivery_queue::retry_policy& policy, unsigned attempts) {
+  const auto doubled = policy.first_delay * (1LL << std::min(std::max(attempts, 1U) - 1, 20U));
   const auto capped = std::min<milliseconds>(doubled, policy.longest_delay);
   thread_local std::minstd_rand random{std::random_device{}()};
   std::uniform_int_distribution<milliseconds::rep> spread(capped.count() / 2, capped.count());
   return milliseconds{spread(random)};
 }
 
+delivery_limits limits_of(sink& target) {
+  const auto* limited = dynamic_cast<const limited_sink*>(&target);
+  auto limits = limited ? limited->limits() : delivery_limits{};
+  limits.max_in_flight = std::max<std::size_t>(limits.max_in_flight, 1);
+  return limits;
+}
+
+// "2026-11-28T15:04:05.123Z" (format_time's form; fractions of any length, or none).
+std::optional<time_point> parse_utc(std::string_view text) {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  if (text.size() < 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' || text[16] != ':') {
+    return std::nullopt;
+  }
+  const auto number = [&](std::size_t at, std::size_t length, int& out) {
+    out = 0;
+    for (std::size_t i = at; i < at + length; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      out = out * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  if (!number(0, 4, year) || !number(5, 2, month) || !number(8, 2, day) || !number(11, 2, hour) ||
+      !number(14, 2, minute) || !number(17, 2, second)) {
+    return std::nullopt;
+  }
+  std::size_t at = 19;
+  milliseconds fraction{0};
+  if (text[at] == '.') {
+    int scale = 100;
+    for (++at; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at, scale /= 10) {
+      fraction += milliseconds{(text[at] - '0') * scale};
+    }
+  }
+  if (at + 1 != text.size() || text[at] != 'Z') return std::nullopt;
+  using namespace std::chrono;
+  const year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                            std::chrono::day{static_cast<unsigned>(day)}};
+  if (!date.ok()) return std::nullopt;
+  return time_point{sys_days{date}} + hours{hour} + minutes{minute} + seconds{second} + fraction;
+}
+
 }  // namespace
+
+std::optional<time_point> detected_at_of(std::string_view body) {
+  boost::system::error_code ec;
+  const auto parsed = boost::json::parse(body, ec);
+  if (ec || !parsed.is_object()) return std::nullopt;
+  const auto* extra = parsed.as_object().if_contains("hookless");
+  if (extra == nullptr || !extra->is_object()) return std::nullopt;
+  const auto* detected = extra->as_object().if_contains("detectedAt");
+  if (detected == nullptr || !detected->is_string()) return std::nullopt;
+  return parse_utc(std::string_view{detected->as_string()});
+}
 
 delivery_queue::delivery_queue(asio::any_io_executor executor, std::string sink_name, sink& target,
                                state_store& store, retry_policy policy)
-    : sink_name_(std::move(sink_name)), target_(target), store_(store), policy_(policy), wake_(std::move(executor)) {}
+    : sink_name_(std::move(sink_name)),
+      target_(target),
+      store_(store),
+      policy_(policy),
+      limits_(limits_of(target)),
+      executor_(executor),
+      wake_(std::move(executor)) {}
 
 void delivery_queue::push(delivery_job job) {
-  jobs_.push_back(std::move(job));
-  if (jobs_.size() == 1 && failures_ == 0) wake_.cancel();
+  const auto now = clock_type::now();
+  entry item{.job = std::move(job), .not_before = steady::now(), .dead_at = std::nullopt, .in_flight = false,
+             .dropped = false};
+  const auto& record = item.job.record;
+  if (record.next_attempt_at && *record.next_attempt_at > now) item.not_before += *record.next_attempt_at - now;
+  if (limits_.max_age) {
+    const bool put_back = record.attempts > 0 && !record.next_attempt_at;
+    const auto detected = put_back ? std::nullopt : detected_at_of(item.job.body);
+    item.dead_at = detected.value_or(now) + *limits_.max_age;
+  }
+  const auto run_id = record.run_id;
+  auto& chain = runs_[run_id];
+  const bool first = chain.empty();
+  chain.push_back(std::move(item));
+  ++backlog_;
+  if (first) {
+    ready_.push_back(run_id);
+    wake_.cancel();
+  }
 }
 
 void delivery_queue::drop_run(const std::string& run_id) {
-  const auto first = jobs_.begin() + (delivering_ && !jobs_.empty() ? 1 : 0);
-  jobs_.erase(std::remove_if(first, jobs_.end(), [&](const delivery_job& job) { return job.record.run_id == run_id; }),
-              jobs_.end());
+  const auto found = runs_.find(run_id);
+  if (found == runs_.end()) return;
+  auto& chain = found->second;
+  const std::size_t keep = !chain.empty() && chain.front().in_flight ? 1 : 0;
+  if (keep == 1) chain.front().dropped = true;
+  backlog_ -= chain.size() - keep;
+  chain.erase(chain.begin() + static_cast<std::ptrdiff_t>(keep), chain.end());
+  if (chain.empty()) runs_.erase(found);  // stale ready_/waiting_ mentions are skipped when met
 }
 
 void delivery_queue::stop() {
@@ -46,44 +131,148 @@ void delivery_queue::stop() {
   wake_.cancel();
 }
 
-awaitable<void> delivery_queue::run() {
-  while (!stopped_) {
-    if (jobs_.empty()) {
-      wake_.expires_at(std::chrono::steady_clock::time_point::max());
-      co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+void delivery_queue::next_of_run(const std::string& run_id) {
+  const auto found = runs_.find(run_id);
+  if (found == runs_.end()) return;
+  if (found->second.empty()) {
+    runs_.erase(found);
+    return;
+  }
+  ready_.push_back(run_id);
+}
+
+void delivery_queue::start(const std::string& run_id, entry& head) {
+  head.in_flight = true;
+  ++in_flight_;
+  asio::co_spawn(executor_, attempt(run_id), [this](std::exception_ptr failure) {
+    if (failure && !failure_) failure_ = failure;
+    if (failure) wake_.cancel();
+  });
+}
+
+// Starts what may start now; leaves the timer set for the next time something may.
+void delivery_queue::dispatch() {
+  const auto now = steady::now();
+  while (!waiting_.empty() && waiting_.begin()->first <= now) {
+    ready_.push_back(std::move(waiting_.begin()->second));
+    waiting_.erase(waiting_.begin());
+  }
+  // After a failure, probe with one request at a time until the sink takes one again.
+  const std::size_t capacity = failures_ > 0 ? 1 : limits_.max_in_flight;
+  while (in_flight_ < capacity && now >= paused_until_ && !ready_.empty()) {
+    const auto run_id = std::move(ready_.front());
+    ready_.pop_front();
+    const auto found = runs_.find(run_id);
+    if (found == runs_.end() || found->second.empty()) continue;  // dropped meanwhile
+    auto& head = found->second.front();
+    if (head.in_flight) continue;  // a second mention of a run already going
+    if (head.not_before > now) {
+      waiting_.emplace(head.not_before, run_id);
       continue;
     }
-    auto& job = jobs_.front();
-    delivering_ = true;  // until its outcome is recorded, the front job stays where it is
-    const auto result = co_await target_.deliver(job);
-    if (stopped_) co_return;
-    auto record = job.record;
-    ++record.attempts;
+    start(run_id, head);
+  }
+  auto next = steady_time::max();
+  if (in_flight_ < capacity) {
+    if (!ready_.empty()) next = paused_until_;
+    if (!waiting_.empty()) next = std::min(next, std::max(waiting_.begin()->first, paused_until_));
+  }
+  wake_.expires_at(next);
+}
+
+awaitable<void> delivery_queue::run() {
+  while (!stopped_ && !failure_) {
+    dispatch();
+    co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (failure_) {
+    stopped_ = true;  // deliveries still in flight come back to a stopped queue
+    std::rethrow_exception(failure_);
+  }
+}
+
+awaitable<void> delivery_queue::attempt(std::string run_id) {
+  const auto job = runs_.at(run_id).front().job;  // a copy: the entry may move while the sink works
+  const auto result = co_await target_.deliver(job);
+  --in_flight_;
+  if (stopped_) {
+    // Stopped meanwhile (a reload retired this queue): a delivery the sink took is still recorded,
+    // so the queue that replaces this one does not send it again. A failure is left as it was.
     if (result.delivered) {
+      auto record = job.record;
+      ++record.attempts;
       record.state = delivery_state::done;
       record.last_error.reset();
       record.next_attempt_at.reset();
       co_await store_.update_delivery(record);
-      spdlog::debug("delivered event_id={} run_id={} sink={}", record.event_id, record.run_id, sink_name_);
-      jobs_.pop_front();
-      delivering_ = false;
-      failures_ = 0;
-      ++delivered_;
-      continue;
     }
-    ++failures_;
-    last_error_ = result.error;
-    const auto delay = std::max(backoff(policy_, failures_), result.retry_after.value_or(milliseconds{0}));
-    record.last_error = result.error;
-    record.next_attempt_at = std::chrono::system_clock::now() + delay;
-    job.record = record;
-    co_await store_.update_delivery(record);
-    delivering_ = false;
-    spdlog::warn("delivery failed event_id={} run_id={} sink={} attempt={} retry_in={}ms: {}", record.event_id,
-                 record.run_id, sink_name_, record.attempts, delay.count(), result.error);
-    wake_.expires_after(delay);
-    co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return;
   }
+  wake_.cancel();  // a slot is free, or the sink is failing: let the dispatcher look again
+
+  const auto found = runs_.find(run_id);
+  if (found == runs_.end() || found->second.empty() || found->second.front().job.record.id != job.record.id) {
+    co_return;  // cannot happen (drop_run keeps an entry in flight); nothing to update if it did
+  }
+  auto& head = found->second.front();
+  auto record = head.job.record;
+  ++record.attempts;
+
+  if (result.delivered) {
+    record.state = delivery_state::done;
+    record.last_error.reset();
+    record.next_attempt_at.reset();
+    found->second.pop_front();
+    --backlog_;
+    failures_ = 0;
+    ++delivered_;
+    next_of_run(run_id);
+    co_await store_.update_delivery(record);
+    spdlog::debug("delivered event_id={} run_id={} sink={} attempts={}", record.event_id, record.run_id, sink_name_,
+                  record.attempts);
+    co_return;
+  }
+
+  ++failures_;
+  last_error_ = result.error;
+  if (head.dropped) {  // forgotten: its records are gone, nothing more is delivered for it
+    found->second.pop_front();
+    --backlog_;
+    next_of_run(run_id);
+    co_return;
+  }
+  record.last_error = result.error;
+  const auto now = clock_type::now();
+  auto delay = backoff(policy_, record.attempts);
+  if (result.retry_after) {
+    const auto asked = std::min(*result.retry_after, policy_.longest_retry_after);
+    delay = std::max(delay, asked);
+    paused_until_ = std::max(paused_until_, steady::now() + asked);  // the receiver asked every request to wait
+  }
+  if (head.dead_at && now >= *head.dead_at) {
+    record.state = delivery_state::dead;
+    record.next_attempt_at.reset();
+    found->second.pop_front();
+    --backlog_;
+    ++dead_;
+    next_of_run(run_id);
+    spdlog::error("delivery dead after {} attempts (max_age passed) event_id={} run_id={} sink={}: {}", record.attempts,
+                  record.event_id, record.run_id, sink_name_, result.error);
+    co_await store_.update_delivery(record);
+    co_return;
+  }
+  // The last attempt goes at the deadline itself, so max_age is the time a receiver has to come back.
+  if (head.dead_at && now + delay > *head.dead_at) {
+    delay = std::max(milliseconds{0}, std::chrono::ceil<milliseconds>(*head.dead_at - now));
+  }
+  record.next_attempt_at = now + delay;
+  head.job.record = record;
+  head.in_flight = false;
+  head.not_before = steady::now() + delay;
+  waiting_.emplace(head.not_before, run_id);
+  spdlog::warn("delivery failed event_id={} run_id={} sink={} attempt={} retry_in={}ms: {}", record.event_id,
+               record.run_id, sink_name_, record.attempts, delay.count(), result.error);
+  co_await store_.update_delivery(record);
 }
 
 }  // namespace hookless

@@ -2,6 +2,7 @@
 #include "daemon/daemon.hpp"
 
 #include "core/extend_client.hpp"
+#include "core/http_sink.hpp"
 #include "core/https_pool.hpp"
 #include "core/line_sinks.hpp"
 #include "core/proxy_choice.hpp"
@@ -52,15 +53,34 @@ std::optional<std::string> environment(const char* name) {
   return std::string{value};
 }
 
-std::map<std::string, std::unique_ptr<sink>> make_sinks(const config& settings, asio::any_io_executor blocking) {
+// An http sink from its (validated) config. https targets are verified with the same trust store
+// as Extend (the system's plus extend.ca_file). Throws when the signing secret cannot be read.
+std::unique_ptr<sink> make_http_sink_from(const config& settings, const sink_config& sink_settings,
+                                          asio::any_io_executor executor, asio::ssl::context& tls) {
+  auto parsed = parse_sink_target(sink_settings.url, sink_settings.allow_remote);
+  if (auto* wrong = std::get_if<std::string>(&parsed)) {
+    throw std::runtime_error("sinks." + sink_settings.name + ".url: " + *wrong);
+  }
+  http_sink_options options{
+      .target = std::get<sink_target>(parsed),
+      .signing = callback_signing{.secret = read_signing_secret(sink_settings.signing_secret_file),
+                                  .standard_webhooks = sink_settings.standard_webhooks,
+                                  .api_version = settings.extend.api_version,
+                                  .user_agent = std::string{"hookless/"} + HOOKLESS_VERSION},
+      .timeout = sink_settings.timeout,
+      .limits = delivery_limits{.max_in_flight = 4, .max_age = sink_settings.max_age}};
+  spdlog::info("sink '{}': http callbacks to {}", sink_settings.name, describe(options.target));
+  return make_http_sink(std::move(executor), &tls, std::move(options));
+}
+
+std::map<std::string, std::unique_ptr<sink>> make_sinks(const config& settings, asio::any_io_executor blocking,
+                                                        asio::any_io_executor executor, asio::ssl::context& tls) {
   std::map<std::string, std::unique_ptr<sink>> sinks;
   for (const auto& [name, sink_settings] : settings.sinks) {
     switch (sink_settings.type) {
       case sink_type::stdout_lines: sinks.emplace(name, make_stdout_sink(blocking)); break;
       case sink_type::file: sinks.emplace(name, make_file_sink(blocking, sink_settings.path)); break;
-      case sink_type::http:
-        spdlog::warn("sink '{}': http sinks are not delivered by this version; its deliveries wait", name);
-        break;
+      case sink_type::http: sinks.emplace(name, make_http_sink_from(settings, sink_settings, executor, tls)); break;
     }
   }
   return sinks;
@@ -95,7 +115,7 @@ int run_daemon(const config& settings, const std::string& api_key) {
                         request_budget::options{.requests_per_second = settings.extend.requests_per_second,
                                                 .probe_timeout = settings.extend.timeout + std::chrono::seconds{5}}};
 
-  auto sinks = make_sinks(settings, blocking.get_executor());
+  auto sinks = make_sinks(settings, blocking.get_executor(), io.get_executor(), tls);
   std::map<std::string, sink*> sink_views;
   tracker_settings tracking;
   tracking.polling = settings.polling;
