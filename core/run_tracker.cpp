@@ -559,4 +559,54 @@ awaitable<void> run_tracker::prune_loop() {
   }
 }
 
+// Reload. The undone deliveries are read from the store BEFORE the fresh queues exist: an event
+// committed before that read is in it (and its own enqueue, which runs first, finds no queue yet);
+// one committed after it is enqueued into the fresh queue. So each delivery is queued once.
+awaitable<void> run_tracker::reconfigure(std::map<std::string, sink*> sinks, polling_config polling,
+                                         std::map<std::string, std::vector<std::string>> sink_events) {
+  settings_.polling = std::move(polling);
+  settings_.sink_events = std::move(sink_events);
+  for (auto it = queues_.begin(); it != queues_.end();) {
+    const auto& name = (*it)->sink_name();
+    const auto now = sinks.find(name);
+    const auto before = sinks_.find(name);
+    if (now != sinks.end() && before != sinks_.end() && now->second == before->second) {
+      ++it;
+      continue;
+    }
+    (*it)->stop();
+    retired_queues_.push_back(std::move(*it));
+    it = queues_.erase(it);
+  }
+  std::vector<std::string> fresh;
+  for (const auto& [name, target] : sinks) {
+    if (!queue_for(name)) fresh.push_back(name);
+  }
+  sinks_ = std::move(sinks);
+  if (fresh.empty() || stopping_) co_return;
+
+  auto undone = co_await store_.load_undone_deliveries();
+  if (stopping_) co_return;
+  std::vector<delivery_queue*> started;
+  for (const auto& name : fresh) {
+    const auto target = sinks_.find(name);
+    if (target == sinks_.end() || queue_for(name)) continue;  // changed again meanwhile
+    queues_.push_back(
+        std::make_unique<delivery_queue>(executor_, name, *target->second, store_, delivery_queue::retry_policy{}));
+    started.push_back(queues_.back().get());
+  }
+  for (auto& job : undone) {
+    if (job.record.state != delivery_state::pending) continue;
+    const auto queue = std::ranges::find_if(started, [&](auto* q) { return q->sink_name() == job.record.sink; });
+    if (queue != started.end()) (*queue)->push(std::move(job));
+  }
+  for (auto* queue : started) spawn_queue(*queue);
+}
+
+std::map<std::string, std::size_t> run_tracker::pending_by_kind() const {
+  std::map<std::string, std::size_t> counts;
+  for (const auto& [id, run] : pending_) ++counts[run->record.kind];
+  return counts;
+}
+
 }  // namespace hookless

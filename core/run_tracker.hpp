@@ -101,6 +101,16 @@ class run_tracker {
   const tracker_counters& counters() const { return counters_; }
   const std::vector<std::unique_ptr<delivery_queue>>& queues() const { return queues_; }
 
+  // Applies a reloaded config (SIGHUP) without touching pending runs: the polling settings and
+  // event filters hold from the next poll and event on. Sinks missing from `sinks` stop (their
+  // undone deliveries wait in the store); sinks that are new, or whose sink object changed, get a
+  // fresh queue with their undone deliveries from the store. A replaced sink object must outlive
+  // the tracker: a delivery may still be with it.
+  awaitable<void> reconfigure(std::map<std::string, sink*> sinks, polling_config polling,
+                              std::map<std::string, std::vector<std::string>> sink_events);
+  // Pending runs by kind (for metrics).
+  std::map<std::string, std::size_t> pending_by_kind() const;
+
  private:
   struct tracked_run;
   using run_ptr = std::shared_ptr<tracked_run>;
@@ -145,6 +155,7 @@ class run_tracker {
   std::size_t active_polls_ = 0;
   boost::asio::steady_timer prune_timer_;
   std::vector<std::unique_ptr<delivery_queue>> queues_;
+  std::vector<std::unique_ptr<delivery_queue>> retired_queues_;  // stopped by reconfigure; kept for their workers
   std::vector<std::unique_ptr<delivery_queue>> replaced_queues_;  // wedged by a full disk; kept for their workers
   std::vector<std::string> dirty_;  // runs whose progress is not saved yet
   boost::asio::steady_timer flush_timer_;

@@ -1,6 +1,7 @@
 // Wiring hooklessd together, and its orderly start and stop.
 #include "daemon/daemon.hpp"
 
+#include "config/config_loader.hpp"
 #include "core/extend_client.hpp"
 #include "core/http_sink.hpp"
 #include "core/https_pool.hpp"
@@ -11,6 +12,10 @@
 #include "core/sqlite_store.hpp"
 #include "core/tls_context.hpp"
 #include "daemon/control_server.hpp"
+#include "daemon/logging.hpp"
+#include "daemon/reload_plan.hpp"
+#include "daemon/service_metrics.hpp"
+#include "daemon/service_notify.hpp"
 #include "daemon/tracker_backend.hpp"
 #include "daemon/version.hpp"
 
@@ -88,7 +93,7 @@ std::map<std::string, std::unique_ptr<sink>> make_sinks(const config& settings, 
 
 }  // namespace
 
-int run_daemon(const config& settings, const std::string& api_key) {
+int run_daemon(const config& settings, const std::string& api_key, const daemon_options& options) {
   asio::io_context io{1};
   asio::thread_pool blocking{1};  // file writes and fsyncs, off the event loop
   int exit_status = 0;
@@ -96,6 +101,9 @@ int run_daemon(const config& settings, const std::string& api_key) {
   open_report report;
   auto store = sqlite_store::open(io.get_executor(), settings.state.path, report);
   for (const auto& message : report.messages) spdlog::warn("state: {}", message);
+  service_metrics metrics;
+  metrics.requests_per_second = settings.extend.requests_per_second;
+  timed_store timed_state{*store, metrics};  // what the tracker and the control API use: measured
 
   const auto target = parse_origin(settings.extend.base_url);
   auto tls = make_client_tls_context(settings.extend.ca_file);
@@ -111,11 +119,14 @@ int run_daemon(const config& settings, const std::string& api_key) {
                                                    .api_version = settings.extend.api_version,
                                                    .workspace_id = settings.extend.workspace_id,
                                                    .user_agent = std::string{"hookless/"} + HOOKLESS_VERSION}};
+  timed_source timed_client{client, metrics};
   request_budget budget{io.get_executor(),
                         request_budget::options{.requests_per_second = settings.extend.requests_per_second,
                                                 .probe_timeout = settings.extend.timeout + std::chrono::seconds{5}}};
 
   auto sinks = make_sinks(settings, blocking.get_executor(), io.get_executor(), tls);
+  std::vector<std::unique_ptr<sink>> retired_sinks;  // replaced by a reload; a delivery may still be with one
+  config current = settings;                         // the config in effect; a reload replaces it
   std::map<std::string, sink*> sink_views;
   tracker_settings tracking;
   tracking.polling = settings.polling;
@@ -133,6 +144,13 @@ int run_daemon(const config& settings, const std::string& api_key) {
   asio::signal_set stop_signals{io, SIGTERM, SIGINT};
   asio::signal_set reopen_signal{io, SIGHUP};
   bool stopping = false;
+  const auto status_now = [&] {
+    std::size_t waiting = 0;
+    for (const auto& queue : tracker->queues()) waiting += queue->backlog();
+    return status_line(tracker->pending_count(), tracker->api().state, waiting);
+  };
+  service_heartbeat heartbeat{io.get_executor(), status_now};
+  asio::steady_timer dead_count_timer{io};
   // Stop accepting, stop polling and delivering, then leave: every acknowledged run and every
   // undone delivery is in the store, so nothing in flight needs to be waited for.
   const auto shut_down = [&](int status) {
@@ -140,7 +158,9 @@ int run_daemon(const config& settings, const std::string& api_key) {
     stopping = true;
     exit_status = status;
     spdlog::info("stopping");
-    sd_notify(0, "STOPPING=1");
+    notify_systemd("STOPPING=1\nSTATUS=stopping");
+    heartbeat.stop();
+    dead_count_timer.cancel();
     stop_signals.cancel();
     reopen_signal.cancel();
     if (tracker) tracker->stop();
@@ -162,16 +182,94 @@ int run_daemon(const config& settings, const std::string& api_key) {
     shut_down(EXIT_FAILURE);
   };
 
-  tracker = std::make_unique<run_tracker>(io.get_executor(), *store, client, budget, sink_views, tracking, on_fatal);
-  tracker_backend backend{*tracker, *store, settings, on_fatal};
+  tracker = std::make_unique<run_tracker>(io.get_executor(), timed_state, timed_client, budget, sink_views, tracking,
+                                         on_fatal);
+  tracker_backend backend{*tracker, timed_state, current, on_fatal, &metrics, &budget};
 
   stop_signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (!ec) shut_down(0);
   });
-  std::function<void(const boost::system::error_code&, int)> on_hup = [&](const boost::system::error_code& ec, int) {
-    if (ec) return;
-    spdlog::info("SIGHUP: reopening files");
+  // SIGHUP: reopen the files (log rotation), then re-read the config. A valid one takes effect
+  // without a restart (sinks, polling, budget, logging; see reload_plan.hpp); an invalid one is
+  // logged with every problem and the running config stays. Pending runs and connections carry on.
+  const auto reload = [&]() -> awaitable<void> {
+    const auto loaded = load_config_file(options.config_path);
+    if (!loaded.value) {
+      for (const auto& problem : loaded.problems) {
+        spdlog::error("reload rejected: {}", format_problem(options.config_path, problem));
+      }
+      spdlog::error("reload rejected: {} has {} problem(s); the running configuration stays", options.config_path,
+                    loaded.problems.size());
+      co_return;
+    }
+    const auto plan = plan_reload(current, *loaded.value);
+    for (const auto& key : plan.needs_restart) {
+      spdlog::warn("reload: {} changed; it takes effect after a restart, the running value stays", key);
+    }
+    // New sinks, and fresh ones for changed settings, are made first: one that cannot be made (an
+    // unreadable signing secret) rejects the whole reload.
+    config changed_sinks = plan.effective;
+    std::erase_if(changed_sinks.sinks, [&](const auto& entry) {
+      return std::ranges::find(plan.sinks_added, entry.first) == plan.sinks_added.end() &&
+             std::ranges::find(plan.sinks_changed, entry.first) == plan.sinks_changed.end();
+    });
+    std::map<std::string, std::unique_ptr<sink>> made;
+    try {
+      made = make_sinks(changed_sinks, blocking.get_executor(), io.get_executor(), tls);
+    } catch (const std::exception& e) {
+      spdlog::error("reload rejected: {}; the running configuration stays", e.what());
+      co_return;
+    }
+    for (const auto& name : plan.sinks_removed) {
+      retired_sinks.push_back(std::move(sinks.at(name)));
+      sinks.erase(name);
+    }
+    for (auto& [name, fresh] : made) {
+      if (auto old = sinks.find(name); old != sinks.end()) retired_sinks.push_back(std::move(old->second));
+      sinks[name] = std::move(fresh);
+    }
+    std::map<std::string, sink*> views;
+    for (const auto& [name, target_sink] : sinks) views.emplace(name, target_sink.get());
+    std::map<std::string, std::vector<std::string>> sink_events;
+    for (const auto& [name, sink_settings] : plan.effective.sinks) sink_events.emplace(name, sink_settings.events);
+
+    budget.set_rate(plan.effective.extend.requests_per_second);
+    metrics.requests_per_second = plan.effective.extend.requests_per_second;
+    configure_logging(plan.effective.logging, options.log_level_override);
+    current = plan.effective;
+    co_await tracker->reconfigure(std::move(views), plan.effective.polling, std::move(sink_events));
+    spdlog::info("reloaded {}: {} sinks ({} added, {} removed, {} changed), {} requests/s, log level {}",
+                 options.config_path, sinks.size(), plan.sinks_added.size(), plan.sinks_removed.size(),
+                 plan.sinks_changed.size(), plan.effective.extend.requests_per_second,
+                 options.log_level_override.value_or(plan.effective.logging.level));
+  };
+  bool reloading = false;
+  bool reload_again = false;  // a SIGHUP came during a reload: read the file once more after it
+  std::function<void()> start_reload = [&] {
+    if (reloading) {
+      reload_again = true;
+      return;
+    }
+    reloading = true;
+    notify_systemd("RELOADING=1");
     for (auto& [name, target_sink] : sinks) target_sink->reopen();
+    asio::co_spawn(io, reload, [&](std::exception_ptr failure) {
+      reloading = false;
+      if (failure) {
+        on_fatal(failure);  // the store failed while the new sinks' deliveries were read
+        return;
+      }
+      notify_systemd("READY=1\nSTATUS=" + status_now());
+      if (reload_again && !stopping) {
+        reload_again = false;
+        start_reload();
+      }
+    });
+  };
+  std::function<void(const boost::system::error_code&, int)> on_hup = [&](const boost::system::error_code& ec, int) {
+    if (ec || stopping) return;
+    spdlog::info("SIGHUP: reopening files and reloading {}", options.config_path);
+    start_reload();
     reopen_signal.async_wait(on_hup);
   };
   reopen_signal.async_wait(on_hup);
@@ -180,11 +278,28 @@ int run_daemon(const config& settings, const std::string& api_key) {
       io,
       [&]() -> awaitable<void> {
         co_await tracker->start();
-        server = std::make_unique<control_server>(io.get_executor(), backend, settings.control);
+        // Socket activation (hookless.socket) hands the socket over; else the daemon binds it.
+        const auto activated = activated_control_socket();
+        if (activated) {
+          server = std::make_unique<control_server>(io.get_executor(), backend, settings.control, *activated);
+        } else {
+          server = std::make_unique<control_server>(io.get_executor(), backend, settings.control);
+        }
         server->start();
-        spdlog::info("hooklessd {} ready: {} pending runs, control socket {}", HOOKLESS_VERSION,
-                     tracker->pending_count(), settings.control.socket);
-        sd_notify(0, "READY=1");
+        spdlog::info("hooklessd {} ready: {} pending runs, control socket {}{}", HOOKLESS_VERSION,
+                     tracker->pending_count(), settings.control.socket,
+                     activated ? " (from systemd, socket activation)" : "");
+        notify_systemd("READY=1\nSTATUS=" + status_now());
+        heartbeat.start();
+        asio::co_spawn(io, refresh_dead_deliveries(timed_state, metrics, dead_count_timer, std::chrono::seconds{15}),
+                       [](std::exception_ptr failure) {
+                         if (!failure) return;
+                         try {
+                           std::rethrow_exception(failure);
+                         } catch (const std::exception& e) {
+                           spdlog::warn("counting dead deliveries stopped: {}", e.what());
+                         }
+                       });
       },
       [&](std::exception_ptr failure) {
         if (failure) on_fatal(failure);

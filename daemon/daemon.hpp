@@ -4,12 +4,20 @@
 
 #include "config/config.hpp"
 
+#include <optional>
 #include <string>
 
 namespace hookless {
 
+struct daemon_options {
+  std::string config_path;                         // re-read on SIGHUP
+  std::optional<std::string> log_level_override;   // --log-level: wins over logging.level, reloads too
+};
+
 // Runs the daemon until SIGTERM or SIGINT (exit status 0) or a failure it cannot continue from,
-// such as a state store that may have lost data (non-zero, for systemd to restart it).
-int run_daemon(const config& settings, const std::string& api_key);
+// such as a state store that may have lost data (non-zero, for systemd to restart it). SIGHUP
+// reopens file sinks and reloads the config from options.config_path. Under systemd it sends
+// READY=1, STATUS=, WATCHDOG=1 and STOPPING=1, and serves a socket-activated control socket.
+int run_daemon(const config& settings, const std::string& api_key, const daemon_options& options);
 
 }  // namespace hookless

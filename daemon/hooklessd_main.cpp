@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   }
   spdlog::info("Extend API key from {}", key.source);
   try {
-    return hookless::run_daemon(settings, *key.key);
+    return hookless::run_daemon(settings, *key.key, {.config_path = config_path, .log_level_override = log_level});
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return EXIT_FAILURE;

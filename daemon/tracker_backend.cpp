@@ -20,12 +20,15 @@ std::optional<std::uint32_t> owner_filter(const caller& who) {
 }  // namespace
 
 tracker_backend::tracker_backend(run_tracker& tracker, state_store& store, const config& settings,
-                                 std::function<void(std::exception_ptr)> on_fatal)
+                                 std::function<void(std::exception_ptr)> on_fatal, const service_metrics* metrics,
+                                 const request_budget* budget)
     : tracker_(tracker),
       store_(store),
       config_(settings),
       generation_(generation_of(settings.extend.api_version)),
-      on_fatal_(std::move(on_fatal)) {}
+      on_fatal_(std::move(on_fatal)),
+      metrics_(metrics),
+      budget_(budget) {}
 
 std::optional<std::string> tracker_backend::kind_for(std::string_view run_id) const {
   const auto kind = kind_for_id(run_id, generation_);
@@ -137,28 +140,75 @@ health_report tracker_backend::health() const {
   return report;
 }
 
+// Prometheus text (interface.md: GET /metrics). Every family is always present, with zero
+// samples where nothing happened yet, so dashboards and alerts never see a metric vanish.
 std::string tracker_backend::metrics() const {
   const auto& counters = tracker_.counters();
-  std::string text;
-  text += "# HELP hookless_pending_runs Runs being polled.\n# TYPE hookless_pending_runs gauge\n";
-  text += fmt::format("hookless_pending_runs {}\n", tracker_.pending_count());
-  text += "# HELP hookless_polls_total Polls of Extend by what they answered.\n# TYPE hookless_polls_total counter\n";
-  for (const auto& [result, count] : counters.answers) {
-    text += fmt::format("hookless_polls_total{{result=\"{}\"}} {}\n", result, count);
+  prometheus_writer out;
+  const auto number = [](auto value) { return static_cast<double>(value); };
+
+  out.family("hookless_pending_runs", "gauge", "Runs being polled, by run kind.");
+  const auto by_kind = tracker_.pending_by_kind();
+  for (const auto& [kind, count] : by_kind) out.sample("hookless_pending_runs", {{"kind", kind}}, number(count));
+
+  out.family("hookless_polls_total", "counter", "Polls of Extend, by what they answered.");
+  for (const char* result : {"run", "not_found", "rate_limited", "unauthorized", "error", "unreachable", "malformed"}) {
+    const auto found = counters.answers.find(result);
+    out.sample("hookless_polls_total", {{"result", result}}, number(found == counters.answers.end() ? 0 : found->second));
   }
-  text += "# HELP hookless_events_total Events made.\n# TYPE hookless_events_total counter\n";
-  text += fmt::format("hookless_events_total {}\n", counters.events);
-  text += "# HELP hookless_registered_total Runs registered.\n# TYPE hookless_registered_total counter\n";
-  text += fmt::format("hookless_registered_total {}\n", counters.registered);
-  text += "# HELP hookless_delivery_backlog Deliveries waiting per sink.\n# TYPE hookless_delivery_backlog gauge\n";
+  out.family("hookless_rate_limited_total", "counter", "429 answers from Extend.");
+  const auto limited = counters.answers.find("rate_limited");
+  out.sample("hookless_rate_limited_total", number(limited == counters.answers.end() ? 0 : limited->second));
+  if (metrics_) {
+    out.histogram("hookless_extend_request_duration_seconds", "Duration of one request to Extend.",
+                  metrics_->extend_request_seconds);
+  }
+
+  out.family("hookless_events_total", "counter", "Events made (one per run outcome).");
+  out.sample("hookless_events_total", number(counters.events));
+  out.family("hookless_registered_total", "counter", "Runs registered.");
+  out.sample("hookless_registered_total", number(counters.registered));
+
+  out.family("hookless_delivery_backlog", "gauge", "Deliveries queued for a sink, in flight included.");
   for (const auto& queue : tracker_.queues()) {
-    text += fmt::format("hookless_delivery_backlog{{sink=\"{}\"}} {}\n", queue->sink_name(), queue->backlog());
+    out.sample("hookless_delivery_backlog", {{"sink", queue->sink_name()}}, number(queue->backlog()));
   }
-  text += "# HELP hookless_deliveries_total Deliveries done per sink.\n# TYPE hookless_deliveries_total counter\n";
+  out.family("hookless_deliveries_total", "counter",
+             "Delivery attempts recorded, by sink and state: done, failed (will be retried), dead.");
   for (const auto& queue : tracker_.queues()) {
-    text += fmt::format("hookless_deliveries_total{{sink=\"{}\"}} {}\n", queue->sink_name(), queue->delivered());
+    for (const char* state : {"done", "failed", "dead"}) {
+      std::uint64_t count = 0;
+      if (metrics_) {
+        const auto found = metrics_->delivery_attempts.find({queue->sink_name(), state});
+        if (found != metrics_->delivery_attempts.end()) count = found->second;
+      }
+      out.sample("hookless_deliveries_total", {{"sink", queue->sink_name()}, {"state", state}}, number(count));
+    }
   }
-  return text;
+  if (metrics_) {
+    out.family("hookless_dead_deliveries", "gauge", "Dead deliveries kept in the store, by sink.");
+    for (const auto& queue : tracker_.queues()) {
+      const auto found = metrics_->dead_deliveries.find(queue->sink_name());
+      out.sample("hookless_dead_deliveries", {{"sink", queue->sink_name()}},
+                 number(found == metrics_->dead_deliveries.end() ? 0 : found->second));
+    }
+    out.histogram("hookless_store_commit_duration_seconds",
+                  "Time for one write to the state store to become durable (group commit and fsync included).",
+                  metrics_->store_commit_seconds);
+  }
+
+  if (budget_) {
+    out.family("hookless_budget_requests_per_second", "gauge", "The configured request budget for Extend.");
+    out.sample("hookless_budget_requests_per_second",
+               metrics_ ? metrics_->requests_per_second : config_.extend.requests_per_second);
+    out.family("hookless_budget_granted_total", "counter", "Requests to Extend the budget let through.");
+    out.sample("hookless_budget_granted_total", number(budget_->granted()));
+    out.family("hookless_budget_waiting", "gauge", "Polls waiting for the budget.");
+    out.sample("hookless_budget_waiting", number(budget_->waiting()));
+    out.family("hookless_budget_paused", "gauge", "1 while the budget is paused by a 429 or an auth failure.");
+    out.sample("hookless_budget_paused", budget_->paused_until() ? 1 : 0);
+  }
+  return out.text();
 }
 
 }  // namespace hookless

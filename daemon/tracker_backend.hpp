@@ -5,6 +5,7 @@
 #include "config/config.hpp"
 #include "core/run_tracker.hpp"
 #include "daemon/control_backend.hpp"
+#include "daemon/service_metrics.hpp"
 
 #include <functional>
 
@@ -12,8 +13,11 @@ namespace hookless {
 
 class tracker_backend final : public control_backend {
  public:
+  // `settings` is read on every call, so the daemon may assign a reloaded config to it. `metrics`
+  // and `budget`, when given, add their measurements to metrics().
   tracker_backend(run_tracker& tracker, state_store& store, const config& settings,
-                  std::function<void(std::exception_ptr)> on_fatal);
+                  std::function<void(std::exception_ptr)> on_fatal, const service_metrics* metrics = nullptr,
+                  const request_budget* budget = nullptr);
 
   awaitable<registration_result> register_runs(caller who, std::vector<registration> runs) override;
   awaitable<std::optional<run_record>> get_run(caller who, std::string id) override;
@@ -35,6 +39,8 @@ class tracker_backend final : public control_backend {
   const config& config_;
   api_generation generation_;
   std::function<void(std::exception_ptr)> on_fatal_;
+  const service_metrics* metrics_;
+  const request_budget* budget_;
 };
 
 }  // namespace hookless

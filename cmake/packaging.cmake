@@ -1,0 +1,50 @@
+# Installing hookless as a service (`cmake --install`) and packaging it as a .deb (`cpack -G DEB`):
+# programs in bin, systemd units, sysusers.d/tmpfiles.d, /etc/hookless/hookless.yaml, the example
+# config and README in the doc dir, and man pages made from each program's --help.
+#
+# With the default prefix /usr (set it: -DCMAKE_INSTALL_PREFIX=/usr), units go to /usr/lib/systemd/system
+# and the config to /etc/hookless (GNUInstallDirs maps sysconfdir to /etc for the /usr prefix).
+
+set(HOOKLESS_SYSTEMD_UNIT_DIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system" CACHE PATH "Where the systemd units are installed")
+set(HOOKLESS_SYSUSERS_DIR "${CMAKE_INSTALL_PREFIX}/lib/sysusers.d" CACHE PATH "Where the sysusers.d file is installed")
+set(HOOKLESS_TMPFILES_DIR "${CMAKE_INSTALL_PREFIX}/lib/tmpfiles.d" CACHE PATH "Where the tmpfiles.d file is installed")
+
+install(FILES systemd/hookless.service systemd/hookless.socket DESTINATION ${HOOKLESS_SYSTEMD_UNIT_DIR})
+install(FILES systemd/hookless.sysusers DESTINATION ${HOOKLESS_SYSUSERS_DIR} RENAME hookless.conf)
+install(FILES systemd/hookless.tmpfiles DESTINATION ${HOOKLESS_TMPFILES_DIR} RENAME hookless.conf)
+install(FILES packaging/hookless.yaml DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/hookless)
+install(FILES config/hookless.example.yaml README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+# Man pages from --help, so they never drift from the flags.
+set(hookless_man_dir ${PROJECT_BINARY_DIR}/man)
+add_custom_command(
+  OUTPUT ${hookless_man_dir}/hooklessd.8 ${hookless_man_dir}/hooklessctl.1
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${hookless_man_dir}
+  COMMAND ${CMAKE_COMMAND} -DPROGRAM=$<TARGET_FILE:hooklessd> -DNAME=hooklessd -DSECTION=8
+          "-DSUMMARY=polls Extend for runs and delivers each finished run to local sinks"
+          -DOUTPUT=${hookless_man_dir}/hooklessd.8 -P ${PROJECT_SOURCE_DIR}/cmake/help_to_man.cmake
+  COMMAND ${CMAKE_COMMAND} -DPROGRAM=$<TARGET_FILE:hooklessctl> -DNAME=hooklessctl -DSECTION=1
+          "-DSUMMARY=command-line client of the hooklessd control socket"
+          -DOUTPUT=${hookless_man_dir}/hooklessctl.1 -P ${PROJECT_SOURCE_DIR}/cmake/help_to_man.cmake
+  DEPENDS hooklessd hooklessctl ${PROJECT_SOURCE_DIR}/cmake/help_to_man.cmake
+  COMMENT "Man pages from --help")
+add_custom_target(hookless_man ALL DEPENDS ${hookless_man_dir}/hooklessd.8 ${hookless_man_dir}/hooklessctl.1)
+install(FILES ${hookless_man_dir}/hooklessd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+install(FILES ${hookless_man_dir}/hooklessctl.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+
+# cpack -G DEB (run in the build tree, configured with -DCMAKE_INSTALL_PREFIX=/usr).
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME hookless)
+set(CPACK_PACKAGE_VENDOR "hookless")
+set(CPACK_PACKAGE_CONTACT "hookless maintainers <hookless@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "webhook replacement for the Extend API: polls runs and delivers them locally")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd, ca-certificates")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+  ${PROJECT_SOURCE_DIR}/packaging/postinst ${PROJECT_SOURCE_DIR}/packaging/prerm
+  ${PROJECT_SOURCE_DIR}/packaging/postrm ${PROJECT_SOURCE_DIR}/packaging/conffiles)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+include(CPack)

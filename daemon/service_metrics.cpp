@@ -1,0 +1,123 @@
+// The measuring wrappers: each call is passed on unchanged, timed on the io_context's thread.
+#include "daemon/service_metrics.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace hookless {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+double seconds_since(steady::time_point start) {
+  return std::chrono::duration<double>(steady::now() - start).count();
+}
+
+const char* attempt_state(const delivery& record) {
+  switch (record.state) {
+    case delivery_state::done: return "done";
+    case delivery_state::dead: return "dead";
+    case delivery_state::pending: break;
+  }
+  // A pending record written after an attempt is a failed attempt that will be retried; one with
+  // no attempts is a dead delivery put back in the queue.
+  return record.attempts > 0 ? "failed" : "requeued";
+}
+
+}  // namespace
+
+awaitable<extend_answer> timed_source::fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) {
+  // The clock starts when the request may leave, so time spent waiting for the budget is not latency.
+  auto start = steady::now();
+  send_turn timed_turn = [&]() -> awaitable<bool> {
+    const bool may_send = co_await wait_turn();
+    start = steady::now();
+    co_return may_send;
+  };
+  auto answer = co_await inner_.fetch(kind, run_id, wait_turn ? std::move(timed_turn) : send_turn{});
+  metrics_.extend_request_seconds.observe(seconds_since(start));
+  co_return answer;
+}
+
+void timed_store::observe_since(steady::time_point start) {
+  metrics_.store_commit_seconds.observe(seconds_since(start));
+}
+
+awaitable<std::vector<run_record>> timed_store::load_pending() { co_return co_await inner_.load_pending(); }
+
+awaitable<std::vector<delivery_job>> timed_store::load_undone_deliveries() {
+  co_return co_await inner_.load_undone_deliveries();
+}
+
+awaitable<std::vector<bool>> timed_store::insert_runs(std::vector<run_record> runs) {
+  const auto start = steady::now();
+  auto inserted = co_await inner_.insert_runs(std::move(runs));
+  observe_since(start);
+  co_return inserted;
+}
+
+awaitable<void> timed_store::save_progress(std::vector<run_progress> progress) {
+  const auto start = steady::now();
+  co_await inner_.save_progress(std::move(progress));
+  observe_since(start);
+}
+
+awaitable<void> timed_store::record_outcome(run_outcome outcome) {
+  const auto start = steady::now();
+  co_await inner_.record_outcome(std::move(outcome));
+  observe_since(start);
+}
+
+awaitable<void> timed_store::update_delivery(delivery record) {
+  const auto start = steady::now();
+  auto key = std::make_pair(record.sink, std::string{attempt_state(record)});
+  co_await inner_.update_delivery(std::move(record));
+  observe_since(start);
+  ++metrics_.delivery_attempts[key];
+}
+
+awaitable<std::optional<run_record>> timed_store::find_run(std::string id) {
+  co_return co_await inner_.find_run(std::move(id));
+}
+
+awaitable<std::vector<run_record>> timed_store::list_runs(run_query query) {
+  co_return co_await inner_.list_runs(std::move(query));
+}
+
+awaitable<std::vector<delivery>> timed_store::list_deliveries(delivery_query query) {
+  co_return co_await inner_.list_deliveries(std::move(query));
+}
+
+awaitable<std::optional<delivery_job>> timed_store::find_delivery(std::string delivery_id) {
+  co_return co_await inner_.find_delivery(std::move(delivery_id));
+}
+
+awaitable<bool> timed_store::delete_run(std::string id) {
+  const auto start = steady::now();
+  const bool deleted = co_await inner_.delete_run(std::move(id));
+  observe_since(start);
+  co_return deleted;
+}
+
+awaitable<std::size_t> timed_store::prune_finished(time_point cutoff) {
+  const auto start = steady::now();
+  const auto pruned = co_await inner_.prune_finished(cutoff);
+  observe_since(start);
+  co_return pruned;
+}
+
+awaitable<void> refresh_dead_deliveries(state_store& store, service_metrics& metrics, boost::asio::steady_timer& timer,
+                                        std::chrono::milliseconds period) {
+  for (;;) {
+    const auto dead = co_await store.list_deliveries(delivery_query{.state = delivery_state::dead, .owner = std::nullopt});
+    std::map<std::string, std::size_t> counts;
+    for (const auto& item : dead) ++counts[item.sink];
+    metrics.dead_deliveries = std::move(counts);
+    timer.expires_after(period);
+    const auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (ec) co_return;
+  }
+}
+
+}  // namespace hookless

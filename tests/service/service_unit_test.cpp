@@ -1,0 +1,161 @@
+// Unit tests of running as a service, without processes or sockets: the Prometheus writer (read
+// back by an independent checker), JSON log fields, reload planning, systemd status and timing.
+#include "daemon/logging.hpp"
+#include "daemon/prometheus_text.hpp"
+#include "daemon/reload_plan.hpp"
+#include "daemon/service_notify.hpp"
+#include "tests/service/prometheus_check.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace hookless {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::Pair;
+using metrics_check::parse_prometheus;
+
+TEST(prometheus_writer, histogram_round_trips_through_the_checker) {
+  latency_histogram h{{0.1, 1, 0.5}};  // given out of order: sorted
+  h.observe(0.05);
+  h.observe(0.3);
+  h.observe(0.3);
+  h.observe(7);
+  prometheus_writer out;
+  out.histogram("x_seconds", "Some latency.", h);
+  const auto parsed = parse_prometheus(out.text());
+  EXPECT_THAT(parsed.problems, IsEmpty()) << out.text();
+  EXPECT_EQ(parsed.types.at("x_seconds"), "histogram");
+  EXPECT_EQ(parsed.value("x_seconds_bucket", {{"le", "0.1"}}), 1);
+  EXPECT_EQ(parsed.value("x_seconds_bucket", {{"le", "0.5"}}), 3);
+  EXPECT_EQ(parsed.value("x_seconds_bucket", {{"le", "1"}}), 3);
+  EXPECT_EQ(parsed.value("x_seconds_bucket", {{"le", "+Inf"}}), 4);
+  EXPECT_EQ(parsed.value("x_seconds_count"), 4);
+  EXPECT_NEAR(parsed.value("x_seconds_sum").value(), 7.65, 1e-9);
+}
+
+TEST(prometheus_writer, escapes_label_values_and_help) {
+  prometheus_writer out;
+  out.family("y_total", "counter", "Help with a \\ backslash\nand a newline.");
+  out.sample("y_total", {{"sink", "we\"ird\\name\nx"}}, 3);
+  out.sample("y_total", {{"sink", "plain"}}, 0.25);
+  const auto parsed = parse_prometheus(out.text());
+  EXPECT_THAT(parsed.problems, IsEmpty()) << out.text();
+  EXPECT_EQ(parsed.value("y_total", {{"sink", "we\"ird\\name\nx"}}), 3);
+  EXPECT_EQ(parsed.value("y_total", {{"sink", "plain"}}), 0.25);
+  EXPECT_EQ(out.text().find("\nand"), std::string::npos);  // the HELP newline is escaped
+}
+
+TEST(prometheus_check, refuses_what_a_scraper_refuses) {
+  EXPECT_FALSE(parse_prometheus("a_total 1\n").problems.empty());                             // no TYPE
+  EXPECT_FALSE(parse_prometheus("# TYPE a counter\na{x=\"1} 1\n").problems.empty());          // open quote
+  EXPECT_FALSE(parse_prometheus("# TYPE a counter\na one\n").problems.empty());               // not a number
+  EXPECT_FALSE(parse_prometheus("# TYPE a counter\n1a 1\n").problems.empty());                // bad name
+  EXPECT_FALSE(parse_prometheus("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"
+                                "h_sum 1\nh_count 1\n")
+                   .problems.empty());  // not cumulative
+  EXPECT_FALSE(parse_prometheus("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n")
+                   .problems.empty());  // +Inf != count
+  EXPECT_TRUE(parse_prometheus("# HELP a A.\n# TYPE a gauge\na{k=\"v\",j=\"w\"} -1.5e3\n").problems.empty());
+}
+
+TEST(log_fields, lifts_key_value_words_out_of_messages) {
+  EXPECT_THAT(message_fields("run_id=exr_1 event_id=event_ab event_type=extract_run.processed polls=3"),
+              ElementsAre(Pair("run_id", "exr_1"), Pair("event_id", "event_ab"),
+                          Pair("event_type", "extract_run.processed"), Pair("polls", "3")));
+  EXPECT_THAT(message_fields("delivery failed event_id=e1 run_id=r1 sink=app attempt=2 retry_in=500ms: timeout"),
+              ElementsAre(Pair("event_id", "e1"), Pair("run_id", "r1"), Pair("sink", "app"), Pair("attempt", "2"),
+                          Pair("retry_in", "500ms")));
+  // Prose, URLs with query strings and reserved keys are not fields.
+  EXPECT_THAT(message_fields("reaching https://x/?a=b through a proxy"), IsEmpty());
+  EXPECT_THAT(message_fields("level=warn message=hi time=now"), IsEmpty());
+  EXPECT_THAT(message_fields("run_id=a run_id=b"), ElementsAre(Pair("run_id", "a")));
+  EXPECT_THAT(message_fields("Key=x =y k="), IsEmpty());
+}
+
+sink_config make_sink(const std::string& name, sink_type type, const std::string& path = {}) {
+  sink_config s;
+  s.name = name;
+  s.type = type;
+  s.path = path;
+  return s;
+}
+
+config two_sink_config() {
+  config c;
+  c.sinks["out"] = make_sink("out", sink_type::stdout_lines);
+  c.sinks["archive"] = make_sink("archive", sink_type::file, "/tmp/a.jsonl");
+  return c;
+}
+
+TEST(reload_plan, applies_what_can_change_and_keeps_what_needs_a_restart) {
+  const auto running = two_sink_config();
+  auto loaded = running;
+  loaded.extend.requests_per_second = 3;
+  loaded.polling.fast_interval = milliseconds{250};
+  loaded.logging.level = "debug";
+  loaded.extend.base_url = "https://elsewhere.example";
+  loaded.control.socket = "/tmp/other.sock";
+  loaded.state.path = "/tmp/other.db";
+  loaded.sinks.erase("out");
+  loaded.sinks["archive"].path = "/tmp/b.jsonl";
+  loaded.sinks["extra"] = make_sink("extra", sink_type::file, "/tmp/c.jsonl");
+
+  const auto plan = plan_reload(running, loaded);
+  EXPECT_EQ(plan.effective.extend.requests_per_second, 3);
+  EXPECT_EQ(plan.effective.polling.fast_interval, milliseconds{250});
+  EXPECT_EQ(plan.effective.logging.level, "debug");
+  EXPECT_EQ(plan.effective.extend.base_url, running.extend.base_url);
+  EXPECT_EQ(plan.effective.control.socket, running.control.socket);
+  EXPECT_EQ(plan.effective.state.path, running.state.path);
+  EXPECT_THAT(plan.needs_restart, ElementsAre("extend.base_url", "control.socket", "state.path"));
+  EXPECT_THAT(plan.sinks_added, ElementsAre("extra"));
+  EXPECT_THAT(plan.sinks_removed, ElementsAre("out"));
+  EXPECT_THAT(plan.sinks_changed, ElementsAre("archive"));
+  EXPECT_EQ(plan.effective.sinks.at("archive").path, "/tmp/b.jsonl");
+}
+
+TEST(reload_plan, the_same_file_changes_nothing) {
+  const auto running = two_sink_config();
+  const auto plan = plan_reload(running, running);
+  EXPECT_THAT(plan.needs_restart, IsEmpty());
+  EXPECT_THAT(plan.sinks_added, IsEmpty());
+  EXPECT_THAT(plan.sinks_removed, IsEmpty());
+  EXPECT_THAT(plan.sinks_changed, IsEmpty());
+  auto events_changed = running;
+  events_changed.sinks["out"].events = {"extract_run.*"};
+  EXPECT_THAT(plan_reload(running, events_changed).sinks_changed, ElementsAre("out"));
+}
+
+TEST(service_notify, status_line_and_heartbeat_period) {
+  EXPECT_EQ(status_line(1, "ok", 1), "1 pending run, API ok, 1 delivery waiting");
+  EXPECT_EQ(status_line(12, "rate_limited", 0), "12 pending runs, API rate_limited, 0 deliveries waiting");
+  EXPECT_EQ(heartbeat_period(std::chrono::microseconds{15'000'000}), std::chrono::microseconds{15'000'000});
+  EXPECT_EQ(heartbeat_period(std::nullopt), std::chrono::seconds{5});
+}
+
+TEST(service_notify, nothing_happens_outside_systemd) {
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("WATCHDOG_USEC");
+  EXPECT_FALSE(notify_systemd("READY=1"));
+  EXPECT_FALSE(activated_control_socket().has_value());
+  EXPECT_FALSE(watchdog_period().has_value());
+}
+
+TEST(service_notify, watchdog_period_is_half_of_watchdog_usec) {
+  ::setenv("WATCHDOG_USEC", "400000", 1);
+  ::unsetenv("WATCHDOG_PID");
+  const auto period = watchdog_period();
+  ::unsetenv("WATCHDOG_USEC");
+  ASSERT_TRUE(period.has_value());
+  EXPECT_EQ(*period, std::chrono::microseconds{200'000});
+}
+
+}  // namespace
+}  // namespace hookless
