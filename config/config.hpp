@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -40,6 +41,10 @@ struct control_config {
   std::uint32_t socket_mode = 0660;                    // file mode of the socket (octal in YAML)
   std::optional<std::string> socket_group;             // group owning the socket, when set
   std::vector<std::uint32_t> admin_uids{0};            // uids that see and change every run
+  // Per-user limits (admins are exempt): beyond them a request is answered 429 busy, never
+  // accepted and dropped.
+  std::size_t max_pending_per_user = 1'000'000;        // pending runs one uid may have, >= 1
+  double requests_per_second_per_user = 1'000;         // control requests per second per uid (1 s burst), > 0
 };
 
 struct state_config {

@@ -85,6 +85,11 @@ extend_answer read_run(std::string_view body, const run_kind_info& kind, std::st
   answer.kind = answer_kind::run;
   answer.status = std::string{status->get_string()};
   answer.payload = std::string{wrapper.empty() ? trim_json(body) : *find_member_text(body, wrapper)};
+  // With a key given twice the parser keeps the last value and the scanner finds the first: the
+  // payload passed on must be the object judged above (found by fuzz_extend_answer).
+  if (!wrapper.empty() && json::parse(answer.payload, ec) != json::value(run)) {
+    return failure(answer_kind::malformed, "wrapped answer repeats its run object's key");
+  }
   return answer;
 }
 
@@ -104,7 +109,15 @@ std::optional<milliseconds> parse_retry_after(std::string_view value, std::chron
   const std::string text{value};
   const char* parsed_end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &parts);
   if (parsed_end == nullptr || *parsed_end != '\0') return std::nullopt;
-  const auto at = std::chrono::system_clock::from_time_t(timegm(&parts));
+  // Compared in seconds first: a far date (year 9999) as a system_clock time (nanoseconds)
+  // overflows 64 bits, undefined behaviour (tests/fuzz/corpus/extend_answer/rate_limited_far_date).
+  const auto at_seconds = static_cast<long long>(timegm(&parts));
+  const auto now_seconds = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (at_seconds - now_seconds > std::chrono::duration_cast<std::chrono::seconds>(longest_retry_after).count()) {
+    return longest_retry_after;
+  }
+  if (at_seconds < now_seconds - 1) return milliseconds{0};
+  const auto at = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(at_seconds));
   const auto delay = std::chrono::duration_cast<milliseconds>(at - now);
   return std::clamp(delay, milliseconds{0}, longest_retry_after);
 }

@@ -10,6 +10,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
 namespace hookless {
@@ -25,6 +26,46 @@ json::value optional_string(const std::optional<std::string>& text) {
 json::value optional_time(const std::optional<time_point>& when) {
   if (!when) return nullptr;
   return json::string(format_time(*when));
+}
+
+// The text with every invalid UTF-8 sequence replaced by U+FFFD. Messages echo what a client sent
+// (a path, a query key), and an answer with invalid UTF-8 in it is not JSON any client will parse.
+std::string to_valid_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<std::uint32_t>(static_cast<unsigned char>(text[i]));
+    if (lead < 0x80) {
+      out += text[i++];
+      continue;
+    }
+    std::size_t length = 0;
+    std::uint32_t code = 0;
+    std::uint32_t smallest = 0;
+    if ((lead & 0xE0u) == 0xC0u) {
+      length = 2, code = lead & 0x1Fu, smallest = 0x80;
+    } else if ((lead & 0xF0u) == 0xE0u) {
+      length = 3, code = lead & 0x0Fu, smallest = 0x800;
+    } else if ((lead & 0xF8u) == 0xF0u) {
+      length = 4, code = lead & 0x07u, smallest = 0x10000;
+    }
+    bool valid = length != 0 && i + length <= text.size();
+    for (std::size_t k = 1; valid && k < length; ++k) {
+      const auto next = static_cast<std::uint32_t>(static_cast<unsigned char>(text[i + k]));
+      valid = (next & 0xC0u) == 0x80u;
+      code = (code << 6) | (next & 0x3Fu);
+    }
+    valid = valid && code >= smallest && code <= 0x10FFFF && (code < 0xD800 || code > 0xDFFF);
+    if (valid) {
+      out.append(text.substr(i, length));
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
 }
 
 // Reports a refusal for one field; `where` is "" for a single registration, else "runs[3].".
@@ -182,7 +223,7 @@ json::array events_to_json(const run_record& run) {
 }
 
 std::string error_body(std::string_view code, std::string_view message) {
-  return json::serialize(json::object{{"error", json::object{{"code", code}, {"message", message}}}});
+  return json::serialize(json::object{{"error", json::object{{"code", code}, {"message", to_valid_utf8(message)}}}});
 }
 
 std::variant<parsed_registrations, registration_error> parse_registrations(std::string_view body,

@@ -272,6 +272,8 @@ std::optional<control_response> check_content_length(std::optional<std::uint64_t
   return std::nullopt;
 }
 
+control_response over_limit_response(std::string_view why) { return error_response(429, "busy", why); }
+
 control_response body_too_large_response() {
   return error_response(413, "too_large", "the request body is larger than 2 MiB (at most 10000 registrations per request)");
 }
@@ -281,6 +283,8 @@ awaitable<control_response> handle_control_request(control_backend& backend, con
     co_return co_await route(backend, request);
   } catch (const invalid_registration& refused) {
     co_return bad_request(refused.what());
+  } catch (const caller_over_limit& over) {
+    co_return over_limit_response(over.what());
   } catch (const store_full& full) {
     co_return error_response(503, "busy", std::string{"the daemon cannot take more right now: "} + full.what());
   } catch (const boost::system::system_error& failure) {

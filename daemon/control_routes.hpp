@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,12 @@ inline constexpr std::size_t max_request_body_bytes = 2 * 1024 * 1024;
 // The longest ?wait= a GET /v1/runs/{id} may ask for.
 inline constexpr std::chrono::milliseconds max_run_wait{3'600'000};
 inline constexpr std::size_t max_list_limit = 1000;
+
+// A caller over one of its per-user limits (control.max_pending_per_user,
+// control.requests_per_second_per_user): answered 429 busy, nothing of the request is kept.
+struct caller_over_limit : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 struct control_request {
   boost::beast::http::verb method = boost::beast::http::verb::get;
@@ -41,6 +48,9 @@ control_response error_response(unsigned status, std::string_view code, std::str
 // 413 too_large when a declared Content-Length is over max_request_body_bytes, decided before any
 // of the body is read; nullopt when the request may go on.
 std::optional<control_response> check_content_length(std::optional<std::uint64_t> content_length);
+
+// 429 busy for a caller over a per-user limit; `why` names the limit.
+control_response over_limit_response(std::string_view why);
 
 // The 413 for a body that grew over the limit while being read (chunked).
 control_response body_too_large_response();

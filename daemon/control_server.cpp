@@ -2,6 +2,7 @@
 // deadlines, so that a slow or idle client never holds up anyone else.
 #include "daemon/control_server.hpp"
 
+#include "daemon/caller_rate_limit.hpp"
 #include "daemon/control_routes.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -101,12 +102,14 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
       : backend(served_backend),
         admin_uids(config.admin_uids),
         limits(server_limits),
+        request_rate(config.requests_per_second_per_user),
         acceptor(executor),
         all_done(executor) {}
 
   control_backend& backend;
   std::vector<std::uint32_t> admin_uids;
   control_server_limits limits;
+  caller_rate_limit request_rate;  // control.requests_per_second_per_user; admins are exempt
   asio::local::stream_protocol::acceptor acceptor;
   std::string owned_path;  // the socket file this server created and removes at stop
   std::map<std::uint64_t, std::shared_ptr<connection>> connections;
@@ -221,7 +224,14 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
       control_request request{message.method(), std::string{message.target()}, std::move(message.body()), client->who};
       // Handling (a ?wait long-poll included) does not count against the read deadline.
       stream.expires_never();
-      const auto answer = co_await handle_control_request(backend, std::move(request));
+      control_response answer;
+      if (!client->who.admin && !request_rate.allow(client->who.uid, caller_rate_limit::clock::now())) {
+        answer = over_limit_response(fmt::format(
+            "uid {} sent more than {:g} requests per second (control.requests_per_second_per_user); try again shortly",
+            client->who.uid, request_rate.rate()));
+      } else {
+        answer = co_await handle_control_request(backend, std::move(request));
+      }
       co_await write_response(stream, answer, version, keep_alive && !stopping);
       if (!keep_alive || stopping) {
         close_connection(*client);

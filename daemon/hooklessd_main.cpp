@@ -8,10 +8,29 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 namespace {
+
+// Each control client holds a descriptor, and systemd's default soft limit is 1024: raise the
+// soft limit to the hard one so a thousand idle clients cannot starve accept() (the control
+// server's max_connections still bounds them).
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t wanted = std::min<rlim_t>(limit.rlim_max, 1 << 20);  // RLIM_INFINITY is more than the kernel takes
+  if (limit.rlim_cur >= wanted) return;
+  limit.rlim_cur = wanted;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    spdlog::warn("cannot raise the open file limit to {}: {}", wanted, std::strerror(errno));
+  }
+}
 
 std::optional<std::string> environment(const char* name) {
   const char* value = std::getenv(name);
@@ -58,6 +77,7 @@ int main(int argc, char** argv) {
     return EXIT_FAILURE;
   }
   spdlog::info("Extend API key from {}", key.source);
+  raise_descriptor_limit();
   try {
     return hookless::run_daemon(settings, *key.key, {.config_path = config_path, .log_level_override = log_level});
   } catch (const std::exception& e) {

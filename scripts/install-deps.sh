@@ -7,6 +7,7 @@ packages=(
   libspdlog-dev libfmt-dev libyaml-cpp-dev libssl-dev libsqlite3-dev libsystemd-dev
   libgtest-dev libgmock-dev libcli11-dev libbenchmark-dev
   openssl curl tinyproxy-bin sqlite3
+  clang libclang-rt-14-dev   # libFuzzer + sanitizers for scripts/fuzz.sh (tests/fuzz)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,75 @@
+// libFuzzer target: the http sink's URL parser (core/sink_target), and whether the config loader,
+// which validates sink URLs on its own, agrees with it: a URL the config accepts must be one the
+// sink can dial, or the daemon would start and then fail on its first delivery.
+#include "config/config_loader.hpp"
+#include "core/sink_target.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+namespace {
+
+[[noreturn]] void fail(const char* what, std::string_view url) {
+  std::fprintf(stderr, "fuzz_sink_target: %s (url %.*s)\n", what, static_cast<int>(std::min<std::size_t>(url.size(), 300)),
+               url.data());
+  std::abort();
+}
+
+// Host names compare without regard to case ("LOCALHOST" is localhost).
+bool is_loopback(std::string_view host) {
+  std::string lower{host};
+  for (auto& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  return lower == "localhost" || lower == "::1" || lower.starts_with("127.");
+}
+
+}  // namespace
+
+// Input layout: byte 0 bit 0 is allow_remote; the rest is the url.
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const bool allow_remote = (data[0] & 1) != 0;
+  const std::string_view url{reinterpret_cast<const char*>(data + 1), size - 1};
+  const auto parsed = hookless::parse_sink_target(url, allow_remote);
+  const auto* target = std::get_if<hookless::sink_target>(&parsed);
+  if (target != nullptr) {
+    (void)hookless::describe(*target);
+    if (!target->target.starts_with('/')) fail("request target does not start with /", url);
+    if (target->scheme == hookless::target_scheme::unix_socket) {
+      if (target->socket_path.empty() || target->socket_path.front() != '/') fail("unix socket path is not absolute", url);
+    } else {
+      if (target->host.empty() || target->port.empty()) fail("http target without host or port", url);
+      const auto port = std::strtol(target->port.c_str(), nullptr, 10);
+      if (port < 1 || port > 65535 || target->port.find_first_not_of("0123456789") != std::string::npos) {
+        fail("port out of range", url);
+      }
+      if (!allow_remote && (target->scheme != hookless::target_scheme::http || !is_loopback(target->host))) {
+        fail("a remote or https target accepted without allow_remote", url);
+      }
+    }
+  } else if (std::get<std::string>(parsed).empty()) {
+    fail("refused without a message", url);
+  }
+
+  // The config loader must agree, for URLs YAML can carry unchanged (printable ASCII).
+  if (std::all_of(url.begin(), url.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) {
+    std::string quoted = "\"";
+    for (const char c : url) {
+      if (c == '"' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    quoted += '"';
+    const std::string yaml = "sinks:\n  app:\n    type: http\n    url: " + quoted +
+                             "\n    signing_secret_file: /dev/null\n    allow_remote: " + (allow_remote ? "true" : "false") +
+                             "\ndefault_sinks: [app]\n";
+    const auto config = hookless::load_config_text(yaml, "fuzz.yaml");
+    if (config.value.has_value() != (target != nullptr)) {
+      fail(target != nullptr ? "the sink parses a URL the config refuses" : "the config accepts a URL the sink refuses",
+           url);
+    }
+  }
+  return 0;
+}
