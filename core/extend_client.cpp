@@ -8,7 +8,7 @@ namespace hookless {
 extend_client::extend_client(https_pool& pool, extend_client_options options)
     : pool_(pool), options_(std::move(options)) {}
 
-awaitable<extend_answer> extend_client::fetch(const run_kind_info& kind, std::string_view run_id) {
+awaitable<extend_answer> extend_client::fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) {
   std::vector<std::pair<std::string, std::string>> headers{
       {"authorization", "Bearer " + options_.api_key},
       {"x-extend-api-version", options_.api_version},
@@ -18,7 +18,7 @@ awaitable<extend_answer> extend_client::fetch(const run_kind_info& kind, std::st
   if (options_.workspace_id) headers.emplace_back("x-extend-workspace-id", *options_.workspace_id);
   // Run IDs are checked to be [A-Za-z0-9_-] at registration: safe in a path as they are.
   auto target = options_.base_path + std::string{kind.path} + "/" + std::string{run_id};
-  const auto reply = co_await pool_.get(std::move(target), std::move(headers));
+  const auto reply = co_await pool_.get(std::move(target), std::move(headers), std::move(wait_turn));
   if (!reply) {
     extend_answer failed;
     failed.kind = answer_kind::unreachable;

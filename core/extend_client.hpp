@@ -21,7 +21,7 @@ struct extend_client_options {
 class extend_client final : public run_source {
  public:
   extend_client(https_pool& pool, extend_client_options options);
-  awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id) override;
+  awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) override;
 
  private:
   https_pool& pool_;

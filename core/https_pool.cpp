@@ -371,7 +371,8 @@ struct https_pool::state {
 
   // ---- the request -----------------------------------------------------------------------------
 
-  awaitable<fetch_result> get(std::string target, std::vector<std::pair<std::string, std::string>> headers) {
+  awaitable<fetch_result> get(std::string target, std::vector<std::pair<std::string, std::string>> headers,
+                              https_pool::send_turn wait_turn) {
     if (closed) co_return fetch_error{https_error::pool_closed, "request to " + authority + ": connection pool closed"};
     const auto ec = co_await acquire_slot();
     if (ec) {
@@ -397,7 +398,19 @@ struct https_pool::state {
           co_return *open_failure;
         }
       }
-      auto outcome = co_await exchange(*conn, request, deadline);
+      auto exchange_deadline = deadline;
+      if (wait_turn) {
+        const bool may_send = co_await wait_turn();
+        if (!may_send) {
+          if (!closed) {
+            conn->tcp().expires_never();
+            idle.push_back(std::move(conn));  // unused: still good for the next request
+          }
+          co_return fetch_error{asio::error::operation_aborted, "request to " + authority + ": abandoned before sending"};
+        }
+        exchange_deadline = clock_type::now() + options.timeout;
+      }
+      auto outcome = co_await exchange(*conn, request, exchange_deadline);
       if (outcome.reply) {
         if (outcome.keep_alive && !closed) {
           conn->tcp().expires_never();
@@ -412,7 +425,7 @@ struct https_pool::state {
       const auto& code = outcome.error->code();
       const bool may_retry = attempt == 0 && reused && outcome.nothing_received && !closed &&
                              code != beast::error::timeout && code != asio::error::operation_aborted &&
-                             clock_type::now() < deadline;
+                             clock_type::now() < exchange_deadline;
       if (!may_retry) co_return std::move(*outcome.error);
     }
   }
@@ -432,10 +445,11 @@ https_pool::https_pool(asio::any_io_executor ex, ssl::context& tls, https_pool_o
 
 https_pool::~https_pool() { state_->close(); }
 
-awaitable<fetch_result> https_pool::get(std::string target, std::vector<std::pair<std::string, std::string>> headers) {
+awaitable<fetch_result> https_pool::get(std::string target, std::vector<std::pair<std::string, std::string>> headers,
+                                        send_turn wait_turn) {
   // The frame keeps the internals alive even if this pool object is destroyed meanwhile.
   const auto internals = state_;
-  co_return co_await internals->get(std::move(target), std::move(headers));
+  co_return co_await internals->get(std::move(target), std::move(headers), std::move(wait_turn));
 }
 
 void https_pool::close() { state_->close(); }

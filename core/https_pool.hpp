@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -91,7 +92,14 @@ class https_pool {
   // asio::error::operation_aborted (never retried); should another Asio step start after the
   // cancellation, Asio's throw_if_cancelled default throws instead. Either way the slot is released
   // and the connection closed.
-  boost::asio::awaitable<fetch_result> get(std::string target, std::vector<std::pair<std::string, std::string>> headers);
+  //
+  // `wait_turn`, when given, is awaited once the connection is ready and just before each send
+  // (a retry sends again), so a rate budget spaces the moments requests leave, not the moments
+  // they were allowed to start: a slow connect cannot bunch them up. When it returns false the
+  // request is abandoned (operation_aborted). The timeout for the exchange starts after it.
+  using send_turn = std::function<boost::asio::awaitable<bool>()>;
+  boost::asio::awaitable<fetch_result> get(std::string target, std::vector<std::pair<std::string, std::string>> headers,
+                                           send_turn wait_turn = {});
 
   // For shutdown: closes the idle connections, fails every waiting get() ("pool closed") and every
   // later one; requests in flight finish and then close their connections.

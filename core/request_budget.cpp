@@ -15,8 +15,13 @@ using steady_clock = std::chrono::steady_clock;
 
 namespace {
 
+// R requests are spread over a second and a little more, so that the network's jitter (a slow
+// connect or a delayed packet, up to this much) never puts R + 1 arrivals into one second at Extend.
+constexpr std::chrono::duration<double> jitter_allowance{0.05};
+
 steady_clock::duration spacing_for(double requests_per_second) {
-  return std::chrono::duration_cast<steady_clock::duration>(std::chrono::duration<double>(1.0 / requests_per_second));
+  const auto spacing = (std::chrono::seconds{1} + jitter_allowance) / requests_per_second;
+  return std::chrono::duration_cast<steady_clock::duration>(spacing);
 }
 
 }  // namespace
@@ -41,6 +46,7 @@ steady_clock::time_point request_budget::gate() const {
 
 void request_budget::grant(waiter& w, steady_clock::time_point now) {
   w.granted = true;
+  ++in_flight_;
   next_free_ = std::max(now, next_free_) + spacing_;
   ++granted_;
   if (probe_due_) {
@@ -53,7 +59,7 @@ asio::awaitable<bool> request_budget::acquire(asio::steady_timer& wake) {
   if (stopped_) co_return false;
   const auto now = steady_clock::now();
   waiter self{&wake};
-  if (queue_.empty() && gate() <= now) {
+  if (queue_.empty() && in_flight_ < settings_.max_in_flight && gate() <= now) {
     grant(self, now);
     co_return true;
   }
@@ -72,8 +78,8 @@ asio::awaitable<bool> request_budget::acquire(asio::steady_timer& wake) {
 asio::awaitable<void> request_budget::dispatch() {
   while (!stopped_) {
     const auto now = steady_clock::now();
-    if (queue_.empty()) {
-      kick_.expires_at(steady_clock::time_point::max());
+    if (queue_.empty() || in_flight_ >= settings_.max_in_flight) {
+      kick_.expires_at(steady_clock::time_point::max());  // until a waiter or a free slot
     } else if (probe_deadline_ && *probe_deadline_ <= now) {
       probe_deadline_.reset();  // the probe never reported: do not hold everyone forever
       continue;
@@ -97,7 +103,13 @@ void request_budget::pause(steady_clock::time_point until) {
   kick_.cancel();
 }
 
+void request_budget::release() {
+  if (in_flight_ > 0) --in_flight_;
+  kick_.cancel();
+}
+
 void request_budget::record(answer_kind answer, std::optional<std::chrono::milliseconds> retry_after) {
+  release();
   const auto now = steady_clock::now();
   switch (answer) {
     case answer_kind::rate_limited: {

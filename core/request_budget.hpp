@@ -1,5 +1,7 @@
 // One request budget shared by every request to Extend, so the daemon never causes a 429: callers
-// queue in order and are let through at most `requests_per_second`, evenly spaced. A 429 or an
+// queue in order and are let through at most `requests_per_second`, evenly spaced, and never more
+// than `max_in_flight` at once (so no request waits for a connection after its turn and then
+// goes out bunched with the next ones). A 429 or an
 // auth failure pauses everyone; after a pause one request goes first as a probe, and the rest wait
 // for its answer, so a pause never ends in a burst of refusals.
 #pragma once
@@ -22,6 +24,7 @@ class request_budget {
 
   struct options {
     double requests_per_second = 10;
+    std::size_t max_in_flight = 4;                          // the connection pool's size
     std::chrono::milliseconds probe_timeout{35'000};        // a probe that never reports frees the queue after this
     std::chrono::milliseconds unauthorized_pause{30'000};   // how often a rejected key is tried again
     std::chrono::milliseconds rate_limited_pause{1'000};    // after a 429 without Retry-After, doubling...
@@ -38,9 +41,11 @@ class request_budget {
   // once the budget is stopped).
   boost::asio::awaitable<bool> acquire(boost::asio::steady_timer& wake);
 
-  // Every answer (or transport failure, as answer_kind::retryable) is reported here: 429s and
-  // auth failures pause the budget; anything else ends a probe.
+  // Every granted request ends here with its answer (or transport failure): 429s and auth
+  // failures pause the budget; anything else ends a probe.
   void record(answer_kind answer, std::optional<std::chrono::milliseconds> retry_after);
+  // A granted request that was not sent after all.
+  void release();
 
   void set_rate(double requests_per_second);
   void stop();  // fails every waiter; for shutdown
@@ -70,6 +75,7 @@ class request_budget {
   std::optional<steady_clock::time_point> probe_deadline_;  // a probe is out until it reports or this passes
   std::chrono::milliseconds next_rate_limited_pause_;
   std::uint64_t granted_ = 0;
+  std::size_t in_flight_ = 0;
   bool stopped_ = false;
 };
 

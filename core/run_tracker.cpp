@@ -274,14 +274,31 @@ awaitable<void> run_tracker::poll(run_ptr run) {
     }
     co_return;
   }
-  if (!co_await budget_.acquire(wake)) {
-    // Stopped, forgotten, or the budget is shutting down; a run still tracked tries again later.
-    if (!r.stopped) schedule(r, settings_.polling.fast_interval);
-    co_return;
+  // The budget is taken just before the request leaves (after any connect), so a slow connect
+  // cannot bunch requests up; a retry on a fresh connection takes another turn.
+  unsigned turns = 0;
+  bool abandoned = false;
+  run_source::send_turn wait_turn = [&]() -> awaitable<bool> {
+    if (r.stopped) {
+      abandoned = true;
+      co_return false;
+    }
+    const bool granted = co_await budget_.acquire(wake);
+    if (granted && r.stopped) budget_.release();
+    abandoned = !granted || r.stopped;
+    if (!abandoned) ++turns;
+    co_return !abandoned;
+  };
+  const auto answer = co_await source_.fetch(r.info, r.record.id, wait_turn);
+  if (turns > 0) {
+    for (; turns > 1; --turns) budget_.release();
+    budget_.record(answer.kind, answer.retry_after);
   }
   if (r.stopped) co_return;
-  const auto answer = co_await source_.fetch(r.info, r.record.id);
-  budget_.record(answer.kind, answer.retry_after);
+  if (abandoned) {  // the budget is shutting down, or the wait was cut short: try again later
+    schedule(r, settings_.polling.fast_interval);
+    co_return;
+  }
   note_api(answer);
   ++counters_.polls;
   ++counters_.answers[answer_name(answer.kind)];

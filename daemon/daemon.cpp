@@ -122,6 +122,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   timed_source timed_client{client, metrics};
   request_budget budget{io.get_executor(),
                         request_budget::options{.requests_per_second = settings.extend.requests_per_second,
+                                                .max_in_flight = static_cast<std::size_t>(settings.extend.max_connections),
                                                 .probe_timeout = settings.extend.timeout + std::chrono::seconds{5}}};
 
   auto sinks = make_sinks(settings, blocking.get_executor(), io.get_executor(), tls);

@@ -27,9 +27,12 @@ void spawn_acquirer(asio::io_context& io, request_budget& budget, grant_log& log
       io,
       [&io, &budget, &log, id, wake]() -> asio::awaitable<void> {
         asio::steady_timer own{io};
-        if (co_await budget.acquire(wake != nullptr ? *wake : own)) {
+        auto& timer = wake != nullptr ? *wake : own;
+        const bool granted = co_await budget.acquire(timer);
+        if (granted) {
           log.order.push_back(id);
           log.times.push_back(steady::now());
+          budget.release();  // as if the request were answered at once
         }
       },
       [](std::exception_ptr failure) {
@@ -129,6 +132,34 @@ TEST(request_budget, abandoned_waiters_leave_the_queue) {
   EXPECT_EQ(budget.waiting(), 1U);
   run_for(io, 150ms);
   EXPECT_EQ(log.order, (std::vector<int>{0, 2}));
+  budget.stop();
+  run_for(io, 10ms);
+}
+
+TEST(request_budget, never_more_in_flight_than_the_pool_holds) {
+  asio::io_context io;
+  request_budget budget{io.get_executor(), {.requests_per_second = 1000, .max_in_flight = 2}};
+  int granted = 0;
+  for (int i = 0; i < 5; ++i) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          asio::steady_timer wake{io};
+          if (co_await budget.acquire(wake)) ++granted;  // and never answered
+        },
+        [](std::exception_ptr failure) {
+          if (failure) std::rethrow_exception(failure);
+        });
+  }
+  run_for(io, 100ms);
+  EXPECT_EQ(granted, 2);
+  budget.record(answer_kind::run, std::nullopt);
+  run_for(io, 50ms);
+  EXPECT_EQ(granted, 3);
+  budget.release();
+  budget.release();
+  run_for(io, 50ms);
+  EXPECT_EQ(granted, 5);
   budget.stop();
   run_for(io, 10ms);
 }
