@@ -1,6 +1,8 @@
 // Ownership and validation in front of the run tracker.
 #include "daemon/tracker_backend.hpp"
 
+#include "daemon/control_routes.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -52,11 +54,48 @@ void tracker_backend::check_registration(const registration& reg, std::size_t in
   }
 }
 
+awaitable<std::vector<std::string>> tracker_backend::reserve_pending(std::uint32_t uid,
+                                                                     const std::vector<registration>& runs) {
+  const auto limit = config_.control.max_pending_per_user;
+  if (!pending_by_owner_.contains(uid)) {
+    // The uid's first registration since start: its pending runs are in the store.
+    pending_by_owner_[uid];
+    const auto stored = co_await store_.list_runs(run_query{.state = run_state::pending, .owner = uid, .limit = limit + 1, .after = std::nullopt});
+    auto& loaded = pending_by_owner_[uid];
+    for (const auto& run : stored) loaded.insert(run.id);
+  }
+  // No co_await from here on: the check and the reservation are one step on the io_context.
+  auto& mine = pending_by_owner_[uid];
+  std::unordered_set<std::string> incoming;
+  for (const auto& reg : runs) {
+    if (!mine.contains(reg.id)) incoming.insert(reg.id);
+  }
+  if (mine.size() + incoming.size() > limit) {
+    std::erase_if(mine, [this](const std::string& id) { return tracker_.pending_record(id) == nullptr; });
+  }
+  if (mine.size() + incoming.size() > limit) {
+    throw caller_over_limit(fmt::format(
+        "uid {} has {} pending runs and asked for {} more; at most {} per user (control.max_pending_per_user)", uid,
+        mine.size(), incoming.size(), limit));
+  }
+  std::vector<std::string> added{incoming.begin(), incoming.end()};
+  mine.insert(incoming.begin(), incoming.end());
+  co_return added;
+}
+
 awaitable<registration_result> tracker_backend::register_runs(caller who, std::vector<registration> runs) {
   for (std::size_t i = 0; i < runs.size(); ++i) {
     if (runs[i].sinks.empty()) runs[i].sinks = config_.default_sinks;
     check_registration(runs[i], i, runs.size() > 1);
   }
+  std::vector<std::string> reserved;
+  if (!who.admin) reserved = co_await reserve_pending(who.uid, runs);
+  // A registration that fails gives its reservation back (a store_full must not eat the quota).
+  const auto release = [this, &who, &reserved] {
+    if (who.admin) return;
+    auto& mine = pending_by_owner_[who.uid];
+    for (const auto& id : reserved) mine.erase(id);
+  };
   registration_result result;
   try {
     auto registered = co_await tracker_.register_runs(who.uid, std::move(runs));
@@ -68,7 +107,11 @@ awaitable<registration_result> tracker_backend::register_runs(caller who, std::v
       result.runs.push_back(std::move(item.record));
     }
   } catch (const store_failed&) {
+    release();
     on_fatal_(std::current_exception());
+    throw;
+  } catch (...) {
+    release();
     throw;
   }
   co_return result;

@@ -8,6 +8,10 @@
 #include "daemon/service_metrics.hpp"
 
 #include <functional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 namespace hookless {
 
@@ -33,12 +37,19 @@ class tracker_backend final : public control_backend {
 
  private:
   void check_registration(const registration& reg, std::size_t index, bool batch) const;
+  // Throws caller_over_limit when `runs` would take the uid over control.max_pending_per_user;
+  // otherwise reserves their IDs in pending_by_owner_ and returns the ones it added.
+  awaitable<std::vector<std::string>> reserve_pending(std::uint32_t uid, const std::vector<registration>& runs);
 
   run_tracker& tracker_;
   state_store& store_;
   const config& config_;
   api_generation generation_;
   std::function<void(std::exception_ptr)> on_fatal_;
+  // Pending run IDs per non-admin owner, for the per-user limit: filled from the store at the
+  // uid's first registration, added to on registration, and pruned of runs the tracker no
+  // longer holds only when the limit is near (so the common case costs no scan).
+  std::unordered_map<std::uint32_t, std::unordered_set<std::string>> pending_by_owner_;
   const service_metrics* metrics_;
   const request_budget* budget_;
 };
