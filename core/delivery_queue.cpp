@@ -224,6 +224,16 @@ awaitable<void> delivery_queue::attempt(std::string run_id) {
     record.next_attempt_at.reset();
     found->second.pop_front();
     --backlog_;
+    if (failures_ > 0) {
+      // The sink takes deliveries again: what waits out a backoff from while it was down goes now.
+      const auto now = steady::now();
+      for (auto& [due, waiting_run] : waiting_) {
+        const auto chain = runs_.find(waiting_run);
+        if (chain != runs_.end() && !chain->second.empty()) chain->second.front().not_before = now;
+        ready_.push_back(std::move(waiting_run));
+      }
+      waiting_.clear();
+    }
     failures_ = 0;
     ++delivered_;
     next_of_run(run_id);
