@@ -77,10 +77,12 @@ std::variant<sink_target, std::string> parse_sink_target(std::string_view url, b
   if (u.has_port()) {
     const auto port = std::string{u.port()};
     const bool numeric = !port.empty() && std::ranges::all_of(port, [](char c) { return c >= '0' && c <= '9'; });
-    if (!numeric || port.size() > 5 || std::stoul(port) == 0 || std::stoul(port) > 65535) {
+    // Leading zeros are allowed (the config loader accepts "00080" too); the value must be 1..65535.
+    const auto digits = numeric ? port.substr(std::min(port.find_first_not_of('0'), port.size())) : std::string{};
+    if (!numeric || digits.empty() || digits.size() > 5 || std::stoul(digits) > 65535) {
       return "has an invalid port \"" + port + "\"";
     }
-    target.port = port;
+    target.port = digits;
   } else {
     target.port = https ? "443" : "80";
   }

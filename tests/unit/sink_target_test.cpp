@@ -40,6 +40,13 @@ TEST(sink_target, default_port_and_root_path) {
   EXPECT_EQ(parsed("http://127.9.8.7:1/").host, "127.9.8.7");
 }
 
+TEST(sink_target, a_port_with_leading_zeros_is_its_value) {
+  // As the config loader reads it (found by tests/fuzz/fuzz_sink_target: the two disagreed).
+  EXPECT_EQ(parsed("http://[::1]:00000038028/x").port, "38028");
+  EXPECT_NE(refusal("http://127.0.0.1:000000/x"), "<accepted>");
+  EXPECT_NE(refusal("http://127.0.0.1:0065536/x"), "<accepted>");
+}
+
 TEST(sink_target, ipv6_loopback_without_brackets_in_host) {
   const auto t = parsed("http://[::1]:9000/hook");
   EXPECT_EQ(t.host, "::1");
