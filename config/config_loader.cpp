@@ -137,9 +137,7 @@ bool is_zero_duration(std::string_view text) {
 bool is_valid_port(std::string_view port) {
   unsigned value = 0;
   const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  // At most 5 digits, as the http sink reads ports ("00080" is refused by both alike).
-  return !port.empty() && port.size() <= 5 && ec == std::errc{} && end == port.data() + port.size() && value >= 1 &&
-         value <= 65535;
+  return !port.empty() && ec == std::errc{} && end == port.data() + port.size() && value >= 1 && value <= 65535;
 }
 
 std::string_view as_std(boost::core::string_view text) { return {text.data(), text.size()}; }

@@ -4,10 +4,14 @@
 #include "config/config_loader.hpp"
 #include "core/sink_target.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -23,7 +27,11 @@ namespace {
 bool is_loopback(std::string_view host) {
   std::string lower{host};
   for (auto& c : lower) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  return lower == "localhost" || lower == "::1" || lower.starts_with("127.");
+  if (lower == "localhost" || lower.starts_with("127.")) return true;
+  // IPv6 loopback has many spellings ("::1", "0::0:1"): compare the address, not the text.
+  in6_addr address{};
+  return ::inet_pton(AF_INET6, lower.c_str(), &address) == 1 &&
+         std::memcmp(&address, &in6addr_loopback, sizeof address) == 0;
 }
 
 }  // namespace
