@@ -14,6 +14,8 @@ fi
 tool=${HOOKLESS_CONTAINER_CHECK:-$root/../shared/tools/container-check}
 [[ -x "$tool" ]] || { echo "container-check not found at $tool (set HOOKLESS_CONTAINER_CHECK)" >&2; exit 1; }
 cd "$root"
+# podman builds OCI images by default, which drop HEALTHCHECK; the docker format keeps it.
+export BUILDAH_FORMAT=docker
 version=$(grep -m1 -oP 'project\(hookless VERSION \K[0-9.]+' CMakeLists.txt)
 out=$("$tool" --tag hookless:test -- /usr/bin/hooklessd --version)
 echo "$out"
