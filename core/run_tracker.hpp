@@ -155,8 +155,8 @@ class run_tracker {
   std::size_t active_polls_ = 0;
   boost::asio::steady_timer prune_timer_;
   std::vector<std::unique_ptr<delivery_queue>> queues_;
-  std::vector<std::unique_ptr<delivery_queue>> retired_queues_;  // stopped by reconfigure; kept for their workers
   std::vector<std::unique_ptr<delivery_queue>> replaced_queues_;  // wedged by a full disk; kept for their workers
+  std::vector<std::unique_ptr<delivery_queue>> retired_queues_;  // stopped by reconfigure; kept for their workers
   std::vector<std::string> dirty_;  // runs whose progress is not saved yet
   boost::asio::steady_timer flush_timer_;
   api_health api_;
