@@ -269,7 +269,8 @@ awaitable<void> run_tracker::poll(run_ptr run) {
   if (r.stopped) co_return;
   if (clock_type::now() >= r.record.deadline_at) {
     const auto payload = daemon_event_payload(r.record, "deadline passed");
-    if (!co_await commit_event(r, expired_event, payload, "expired", true)) {
+    const bool expired = co_await commit_event(r, expired_event, payload, "expired", true);
+    if (!expired) {
       schedule(r, settings_.polling.fast_interval);
     }
     co_return;
@@ -336,11 +337,13 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
       record.status = answer.status;
       const auto verdict = judge_status(run.info, record.id, answer.status, polling.follow_review);
       if (verdict.event_type && !has_event(record, *verdict.event_type)) {
-        if (co_await commit_event(run, *verdict.event_type, answer.payload, verdict.outcome, verdict.finished)) co_return;
+        const bool done = co_await commit_event(run, *verdict.event_type, answer.payload, verdict.outcome, verdict.finished);
+        if (done) co_return;
       } else if (verdict.finished) {
         // Its event was made before a restart; nothing new to say, so stop here.
         record.outcome = verdict.outcome;
-        if (co_await commit_event(run, {}, {}, verdict.outcome, true)) co_return;
+        const bool done = co_await commit_event(run, {}, {}, verdict.outcome, true);
+        if (done) co_return;
       }
       schedule(run, normal_delay);
       co_return;
@@ -352,7 +355,8 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
       const auto grace = settings_.not_found_after.value_or(polling.fast_period);
       if (run.not_found_streak >= 3 && now - *run.first_not_found >= grace) {
         const auto payload = daemon_event_payload(record, "Extend answers 404 for this run: " + answer.error);
-        if (co_await commit_event(run, not_found_event, payload, "not_found", true)) co_return;
+        const bool done = co_await commit_event(run, not_found_event, payload, "not_found", true);
+        if (done) co_return;
       }
       schedule(run, normal_delay);
       co_return;

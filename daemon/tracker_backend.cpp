@@ -164,7 +164,8 @@ awaitable<std::size_t> tracker_backend::retry_dead_deliveries(caller who) {
   const auto dead = co_await store_.list_deliveries(delivery_query{.state = delivery_state::dead, .owner = owner_filter(who)});
   std::size_t retried = 0;
   for (const auto& item : dead) {
-    if (co_await tracker_.retry_delivery(item.id)) ++retried;
+    const bool put_back = co_await tracker_.retry_delivery(item.id);
+    if (put_back) ++retried;
   }
   co_return retried;
 }

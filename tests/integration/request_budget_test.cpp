@@ -145,7 +145,8 @@ TEST(request_budget, never_more_in_flight_than_the_pool_holds) {
         io,
         [&]() -> asio::awaitable<void> {
           asio::steady_timer wake{io};
-          if (co_await budget.acquire(wake)) ++granted;  // and never answered
+          const bool granted_now = co_await budget.acquire(wake);
+          if (granted_now) ++granted;  // and never answered
         },
         [](std::exception_ptr failure) {
           if (failure) std::rethrow_exception(failure);
