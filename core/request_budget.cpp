@@ -28,6 +28,7 @@ steady_clock::duration spacing_for(double requests_per_second) {
 
 request_budget::request_budget(asio::any_io_executor executor, options settings)
     : settings_(settings),
+      requests_per_second_(settings.requests_per_second),
       spacing_(spacing_for(settings.requests_per_second)),
       kick_(executor),
       next_rate_limited_pause_(settings.rate_limited_pause) {
@@ -46,7 +47,6 @@ steady_clock::time_point request_budget::gate() const {
 
 void request_budget::grant(waiter& w, steady_clock::time_point now) {
   w.granted = true;
-  ++in_flight_;
   next_free_ = std::max(now, next_free_) + spacing_;
   ++granted_;
   if (probe_due_) {
@@ -55,21 +55,27 @@ void request_budget::grant(waiter& w, steady_clock::time_point now) {
   }
 }
 
-asio::awaitable<bool> request_budget::acquire(asio::steady_timer& wake) {
+asio::awaitable<bool> request_budget::acquire(asio::steady_timer& wake, place where) {
   if (stopped_) co_return false;
   const auto now = steady_clock::now();
-  waiter self{&wake};
-  if (queue_.empty() && in_flight_ < settings_.max_in_flight && gate() <= now) {
+  waiter self{&wake, where};
+  if (queue_.empty() && gate() <= now) {
     grant(self, now);
     co_return true;
   }
-  const auto position = queue_.insert(queue_.end(), &self);
+  const bool ahead = where == place::ahead;
+  const auto before = ahead ? std::next(queue_.begin(), static_cast<std::ptrdiff_t>(ahead_)) : queue_.end();
+  const auto position = queue_.insert(before, &self);
+  if (ahead) ++ahead_;
   kick_.cancel();
   wake.expires_at(steady_clock::time_point::max());
   co_await wake.async_wait(asio::as_tuple(asio::use_awaitable));
   if (!self.granted) {
     // Abandoned by the caller or by stop(); the dispatcher never hands out a removed waiter.
-    if (!stopped_) queue_.erase(position);
+    if (!stopped_) {
+      queue_.erase(position);
+      if (ahead) --ahead_;
+    }
     co_return false;
   }
   co_return true;
@@ -78,8 +84,8 @@ asio::awaitable<bool> request_budget::acquire(asio::steady_timer& wake) {
 asio::awaitable<void> request_budget::dispatch() {
   while (!stopped_) {
     const auto now = steady_clock::now();
-    if (queue_.empty() || in_flight_ >= settings_.max_in_flight) {
-      kick_.expires_at(steady_clock::time_point::max());  // until a waiter or a free slot
+    if (queue_.empty()) {
+      kick_.expires_at(steady_clock::time_point::max());  // until a waiter comes
     } else if (probe_deadline_ && *probe_deadline_ <= now) {
       probe_deadline_.reset();  // the probe never reported: do not hold everyone forever
       continue;
@@ -88,6 +94,7 @@ asio::awaitable<void> request_budget::dispatch() {
     } else {
       waiter* next = queue_.front();
       queue_.pop_front();
+      if (next->where == place::ahead) --ahead_;
       grant(*next, now);
       next->wake->cancel();
       continue;
@@ -103,13 +110,15 @@ void request_budget::pause(steady_clock::time_point until) {
   kick_.cancel();
 }
 
+// While a probe is out nothing else is granted, so a turn handed back then is the probe's.
 void request_budget::release() {
-  if (in_flight_ > 0) --in_flight_;
+  if (!probe_deadline_) return;
+  probe_deadline_.reset();
+  probe_due_ = true;
   kick_.cancel();
 }
 
 void request_budget::record(answer_kind answer, std::optional<std::chrono::milliseconds> retry_after) {
-  release();
   const auto now = steady_clock::now();
   switch (answer) {
     case answer_kind::rate_limited: {
@@ -132,6 +141,7 @@ void request_budget::record(answer_kind answer, std::optional<std::chrono::milli
 }
 
 void request_budget::set_rate(double requests_per_second) {
+  requests_per_second_ = requests_per_second;
   spacing_ = spacing_for(requests_per_second);
   kick_.cancel();
 }
@@ -146,6 +156,7 @@ void request_budget::stop() {
   stopped_ = true;
   for (waiter* w : queue_) w->wake->cancel();
   queue_.clear();
+  ahead_ = 0;
   kick_.cancel();
 }
 

@@ -1,9 +1,10 @@
 // One request budget shared by every request to Extend, so the daemon never causes a 429: callers
-// queue in order and are let through at most `requests_per_second`, evenly spaced, and never more
-// than `max_in_flight` at once (so no request waits for a connection after its turn and then
-// goes out bunched with the next ones). A 429 or an
-// auth failure pauses everyone; after a pause one request goes first as a probe, and the rest wait
-// for its answer, so a pause never ends in a burst of refusals.
+// queue in order and are let through at most `requests_per_second`, evenly spaced. Turns are taken
+// inside a connection-pool slot just before the request leaves, so the pool alone bounds the
+// requests in flight. Callers that ask to go `ahead` (change-feed sweeps) queue in front of the
+// others, so a backlog of polls cannot starve change detection. A 429 or an auth failure pauses
+// everyone; after a pause one request goes first as a probe, and the rest wait for its answer, so a
+// pause never ends in a burst of refusals.
 #pragma once
 
 #include "core/extend_answer.hpp"
@@ -24,7 +25,6 @@ class request_budget {
 
   struct options {
     double requests_per_second = 10;
-    std::size_t max_in_flight = 4;                          // the connection pool's size
     std::chrono::milliseconds probe_timeout{35'000};        // a probe that never reports frees the queue after this
     std::chrono::milliseconds unauthorized_pause{30'000};   // how often a rejected key is tried again
     std::chrono::milliseconds rate_limited_pause{1'000};    // after a 429 without Retry-After, doubling...
@@ -36,18 +36,21 @@ class request_budget {
   request_budget& operator=(const request_budget&) = delete;
   ~request_budget();
 
-  // Waits, in order with every other caller, until one request may be sent. `wake` is the
-  // caller's own timer: cancelling it abandons the wait, and then this returns false (as it does
-  // once the budget is stopped).
-  boost::asio::awaitable<bool> acquire(boost::asio::steady_timer& wake);
+  enum class place { in_line, ahead };
 
-  // Every granted request ends here with its answer (or transport failure): 429s and auth
-  // failures pause the budget; anything else ends a probe.
+  // Waits, in order with every other caller, until one request may be sent; `ahead` waits only
+  // behind other `ahead` callers. `wake` is the caller's own timer: cancelling it abandons the
+  // wait, and then this returns false (as it does once the budget is stopped).
+  boost::asio::awaitable<bool> acquire(boost::asio::steady_timer& wake, place where = place::in_line);
+
+  // Every request sent ends here with its answer (or transport failure): 429s and auth failures
+  // pause the budget; anything else ends a probe.
   void record(answer_kind answer, std::optional<std::chrono::milliseconds> retry_after);
-  // A granted request that was not sent after all.
+  // A granted turn that was not used: if it was a probe, the next grant probes instead.
   void release();
 
   void set_rate(double requests_per_second);
+  double rate() const { return requests_per_second_; }
   void stop();  // fails every waiter; for shutdown
 
   std::size_t waiting() const { return queue_.size(); }
@@ -57,6 +60,7 @@ class request_budget {
  private:
   struct waiter {
     boost::asio::steady_timer* wake;
+    place where = place::in_line;
     bool granted = false;
   };
 
@@ -66,16 +70,17 @@ class request_budget {
   void pause(steady_clock::time_point until);
 
   options settings_;
+  double requests_per_second_;
   steady_clock::duration spacing_;
   boost::asio::steady_timer kick_;
-  std::list<waiter*> queue_;
+  std::list<waiter*> queue_;  // `ahead` waiters first
+  std::size_t ahead_ = 0;     // how many of them
   steady_clock::time_point next_free_{};
   steady_clock::time_point paused_until_{};
   bool probe_due_ = false;                // the next grant is a probe
   std::optional<steady_clock::time_point> probe_deadline_;  // a probe is out until it reports or this passes
   std::chrono::milliseconds next_rate_limited_pause_;
   std::uint64_t granted_ = 0;
-  std::size_t in_flight_ = 0;
   bool stopped_ = false;
 };
 

@@ -291,10 +291,7 @@ awaitable<void> run_tracker::poll(run_ptr run) {
     co_return !abandoned;
   };
   const auto answer = co_await source_.fetch(r.info, r.record.id, wait_turn);
-  if (turns > 0) {
-    for (; turns > 1; --turns) budget_.release();
-    budget_.record(answer.kind, answer.retry_after);
-  }
+  if (turns > 0) budget_.record(answer.kind, answer.retry_after);
   if (r.stopped) co_return;
   if (abandoned) {  // the budget is shutting down, or the wait was cut short: try again later
     schedule(r, settings_.polling.fast_interval);

@@ -58,10 +58,18 @@ std::optional<std::string> environment(const char* name) {
   return std::string{value};
 }
 
-// An http sink from its (validated) config. https targets are verified with the same trust store
-// as Extend (the system's plus extend.ca_file). Throws when the signing secret cannot be read.
+// The trust an https sink verifies its receiver with: what Extend's connections trust (the system
+// store plus extend.ca_file) and the sink's own ca_file, for a receiver with a private CA. Its own
+// context, so a sink's CA is never trusted for Extend. Throws when a CA file is unusable.
+std::shared_ptr<asio::ssl::context> sink_tls_context(const config& settings, const sink_config& sink_settings) {
+  auto context = std::make_shared<asio::ssl::context>(make_client_tls_context(settings.extend.ca_file));
+  if (sink_settings.ca_file) add_trust_anchors(*context, *sink_settings.ca_file, "sinks." + sink_settings.name + ".ca_file");
+  return context;
+}
+
+// An http sink from its (validated) config. Throws when the signing secret or a CA file cannot be read.
 std::unique_ptr<sink> make_http_sink_from(const config& settings, const sink_config& sink_settings,
-                                          asio::any_io_executor executor, asio::ssl::context& tls) {
+                                          asio::any_io_executor executor) {
   auto parsed = parse_sink_target(sink_settings.url, sink_settings.allow_remote);
   if (auto* wrong = std::get_if<std::string>(&parsed)) {
     throw std::runtime_error("sinks." + sink_settings.name + ".url: " + *wrong);
@@ -74,18 +82,20 @@ std::unique_ptr<sink> make_http_sink_from(const config& settings, const sink_con
                                   .user_agent = std::string{"hookless/"} + HOOKLESS_VERSION},
       .timeout = sink_settings.timeout,
       .limits = delivery_limits{.max_in_flight = 4, .max_age = sink_settings.max_age}};
+  const bool https = options.target.scheme == target_scheme::https;
+  auto tls = https ? sink_tls_context(settings, sink_settings) : nullptr;
   spdlog::info("sink '{}': http callbacks to {}", sink_settings.name, describe(options.target));
-  return make_http_sink(std::move(executor), &tls, std::move(options));
+  return make_http_sink(std::move(executor), std::move(tls), std::move(options));
 }
 
 std::map<std::string, std::unique_ptr<sink>> make_sinks(const config& settings, asio::any_io_executor blocking,
-                                                        asio::any_io_executor executor, asio::ssl::context& tls) {
+                                                        asio::any_io_executor executor) {
   std::map<std::string, std::unique_ptr<sink>> sinks;
   for (const auto& [name, sink_settings] : settings.sinks) {
     switch (sink_settings.type) {
       case sink_type::stdout_lines: sinks.emplace(name, make_stdout_sink(blocking)); break;
       case sink_type::file: sinks.emplace(name, make_file_sink(blocking, sink_settings.path)); break;
-      case sink_type::http: sinks.emplace(name, make_http_sink_from(settings, sink_settings, executor, tls)); break;
+      case sink_type::http: sinks.emplace(name, make_http_sink_from(settings, sink_settings, executor)); break;
     }
   }
   return sinks;
@@ -122,10 +132,9 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   timed_source timed_client{client, metrics};
   request_budget budget{io.get_executor(),
                         request_budget::options{.requests_per_second = settings.extend.requests_per_second,
-                                                .max_in_flight = static_cast<std::size_t>(settings.extend.max_connections),
                                                 .probe_timeout = settings.extend.timeout + std::chrono::seconds{5}}};
 
-  auto sinks = make_sinks(settings, blocking.get_executor(), io.get_executor(), tls);
+  auto sinks = make_sinks(settings, blocking.get_executor(), io.get_executor());
   std::vector<std::unique_ptr<sink>> retired_sinks;  // replaced by a reload; a delivery may still be with one
   config current = settings;                         // the config in effect; a reload replaces it
   std::map<std::string, sink*> sink_views;
@@ -216,7 +225,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
     });
     std::map<std::string, std::unique_ptr<sink>> made;
     try {
-      made = make_sinks(changed_sinks, blocking.get_executor(), io.get_executor(), tls);
+      made = make_sinks(changed_sinks, blocking.get_executor(), io.get_executor());
     } catch (const std::exception& e) {
       spdlog::error("reload rejected: {}; the running configuration stays", e.what());
       co_return;

@@ -1,4 +1,5 @@
-// The shared request budget on a real io_context: spacing, order, pauses, probes, abandonment.
+// The shared request budget on a real io_context: spacing, order (ahead of the line too), pauses,
+// probes, abandonment.
 #include "core/request_budget.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -22,17 +23,16 @@ struct grant_log {
 };
 
 void spawn_acquirer(asio::io_context& io, request_budget& budget, grant_log& log, int id,
-                    asio::steady_timer* wake = nullptr) {
+                    asio::steady_timer* wake = nullptr, request_budget::place where = request_budget::place::in_line) {
   asio::co_spawn(
       io,
-      [&io, &budget, &log, id, wake]() -> asio::awaitable<void> {
+      [&io, &budget, &log, id, wake, where]() -> asio::awaitable<void> {
         asio::steady_timer own{io};
         auto& timer = wake != nullptr ? *wake : own;
-        const bool granted = co_await budget.acquire(timer);
+        const bool granted = co_await budget.acquire(timer, where);
         if (granted) {
           log.order.push_back(id);
           log.times.push_back(steady::now());
-          budget.release();  // as if the request were answered at once
         }
       },
       [](std::exception_ptr failure) {
@@ -136,31 +136,44 @@ TEST(request_budget, abandoned_waiters_leave_the_queue) {
   run_for(io, 10ms);
 }
 
-TEST(request_budget, never_more_in_flight_than_the_pool_holds) {
+// Sweeps of the change feed go ahead of queued polls, in their own order, and behind none of them.
+TEST(request_budget, ahead_callers_pass_the_line_but_not_each_other) {
   asio::io_context io;
-  request_budget budget{io.get_executor(), {.requests_per_second = 1000, .max_in_flight = 2}};
-  int granted = 0;
-  for (int i = 0; i < 5; ++i) {
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          asio::steady_timer wake{io};
-          const bool granted_now = co_await budget.acquire(wake);
-          if (granted_now) ++granted;  // and never answered
-        },
-        [](std::exception_ptr failure) {
-          if (failure) std::rethrow_exception(failure);
-        });
-  }
+  request_budget budget{io.get_executor(), {.requests_per_second = 10}};  // a grant every 105 ms
+  grant_log log;
+  for (int i = 0; i < 4; ++i) spawn_acquirer(io, budget, log, i);  // 0 is granted at once
+  run_for(io, 5ms);
+  spawn_acquirer(io, budget, log, 10, nullptr, request_budget::place::ahead);
+  asio::steady_timer abandoned{io};
+  spawn_acquirer(io, budget, log, 11, &abandoned, request_budget::place::ahead);
+  spawn_acquirer(io, budget, log, 12, nullptr, request_budget::place::ahead);
+  spawn_acquirer(io, budget, log, 4);
+  run_for(io, 5ms);
+  abandoned.cancel();
+  run_for(io, 5ms);
+  spawn_acquirer(io, budget, log, 13, nullptr, request_budget::place::ahead);
+  run_for(io, 1000ms);
+  EXPECT_EQ(log.order, (std::vector<int>{0, 10, 12, 13, 1, 2, 3, 4}));
+  budget.stop();
+  run_for(io, 10ms);
+}
+
+// A probe granted but never sent (its poll was stopped) hands the probe to the next caller at
+// once instead of holding everyone until the probe timeout.
+TEST(request_budget, an_unused_probe_passes_the_probe_on) {
+  asio::io_context io;
+  request_budget budget{io.get_executor(), {.requests_per_second = 1000, .probe_timeout = 10s}};
+  grant_log log;
+  budget.record(answer_kind::rate_limited, 20ms);
+  for (int i = 0; i < 3; ++i) spawn_acquirer(io, budget, log, i);
   run_for(io, 100ms);
-  EXPECT_EQ(granted, 2);
+  ASSERT_EQ(log.order.size(), 1U) << "the probe only";
+  budget.release();
+  run_for(io, 50ms);
+  ASSERT_EQ(log.order.size(), 2U) << "the next one probes in its place";
   budget.record(answer_kind::run, std::nullopt);
   run_for(io, 50ms);
-  EXPECT_EQ(granted, 3);
-  budget.release();
-  budget.release();
-  run_for(io, 50ms);
-  EXPECT_EQ(granted, 5);
+  EXPECT_EQ(log.order.size(), 3U);
   budget.stop();
   run_for(io, 10ms);
 }
