@@ -62,6 +62,7 @@ struct sink_config {
   std::string signing_secret_file;           // http: file holding the wss_... secret (required)
   bool standard_webhooks = false;            // http: also send the Standard Webhooks headers
   bool allow_remote = false;                 // http: allow a non-loopback target
+  std::optional<std::string> ca_file;        // http, https:// url only: extra trust anchors (PEM) for it
   milliseconds timeout{30'000};              // http: per request
   milliseconds max_age{3LL * 24 * 3600 * 1000};  // http: retry this long, then the delivery is dead
   std::vector<std::string> events{"*"};      // glob patterns on eventType

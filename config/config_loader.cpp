@@ -58,9 +58,10 @@ constexpr std::array sink_types = {"stdout"sv, "file"sv, "http"sv};
 constexpr std::array stdout_sink_keys = {"type"sv, "events"sv};
 constexpr std::array file_sink_keys = {"type"sv, "path"sv, "events"sv};
 constexpr std::array http_sink_keys = {"type"sv,         "url"sv,     "signing_secret_file"sv, "standard_webhooks"sv,
-                                      "allow_remote"sv, "timeout"sv, "max_age"sv,             "events"sv};
+                                      "allow_remote"sv, "ca_file"sv, "timeout"sv,             "max_age"sv,
+                                      "events"sv};
 constexpr std::array any_sink_keys = {"type"sv,         "path"sv,    "url"sv,     "signing_secret_file"sv, "standard_webhooks"sv,
-                                     "allow_remote"sv, "timeout"sv, "max_age"sv, "events"sv};
+                                     "allow_remote"sv, "ca_file"sv, "timeout"sv, "max_age"sv,             "events"sv};
 
 bool contains(name_list names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -659,6 +660,7 @@ class loader {
     }
 
     const entry* url = nullptr;
+    const entry* ca_file = nullptr;
     bool has_path = false;
     bool has_secret = false;
     for (const auto& [key, e] : entries) {
@@ -686,6 +688,9 @@ class loader {
         if (const auto value = read_bool(e)) out.standard_webhooks = *value;
       } else if (key == "allow_remote") {
         if (const auto value = read_bool(e)) out.allow_remote = *value;
+      } else if (key == "ca_file") {
+        ca_file = &e;
+        if (auto text = read_string(e)) out.ca_file = std::move(*text);
       } else if (key == "timeout") {
         if (const auto value = read_duration(e)) out.timeout = *value;
       } else if (key == "max_age") {
@@ -709,6 +714,12 @@ class loader {
         add(child_path(section.path, "url"), section.line, "missing; an http sink needs a url");
       } else if (!out.url.empty()) {
         if (auto wrong = check_sink_url(out.url, out.allow_remote)) add(url->path, url->line, *wrong);
+      }
+      const auto parsed_url = boost::urls::parse_uri(out.url);
+      if (out.ca_file && !(parsed_url && parsed_url->scheme_id() == boost::urls::scheme::https)) {
+        add(ca_file->path, ca_file->line,
+            "applies only to an https:// url (it names the CA of the receiver's certificate); the url is " +
+                quoted(out.url));
       }
       if (!has_secret) {
         add(child_path(section.path, "signing_secret_file"), section.line,

@@ -138,11 +138,11 @@ awaitable<exchange_outcome> exchange(Stream& stream, Lowest& lowest, beast::flat
 
 // The sink's shared internals: in-flight deliveries hold a reference, so they outlive the sink object.
 struct http_state : std::enable_shared_from_this<http_state> {
-  http_state(asio::any_io_executor ex, asio::ssl::context* context, http_sink_options opts)
-      : executor(std::move(ex)), tls(context), options(std::move(opts)) {}
+  http_state(asio::any_io_executor ex, std::shared_ptr<asio::ssl::context> context, http_sink_options opts)
+      : executor(std::move(ex)), tls(std::move(context)), options(std::move(opts)) {}
 
   asio::any_io_executor executor;
-  asio::ssl::context* tls;
+  std::shared_ptr<asio::ssl::context> tls;
   http_sink_options options;
   std::vector<std::unique_ptr<connection>> idle;
 
@@ -303,8 +303,8 @@ struct http_state : std::enable_shared_from_this<http_state> {
 
 class http_sink final : public sink, public limited_sink {
  public:
-  http_sink(asio::any_io_executor executor, asio::ssl::context* tls, http_sink_options options)
-      : state_(std::make_shared<http_state>(std::move(executor), tls, std::move(options))) {}
+  http_sink(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, http_sink_options options)
+      : state_(std::make_shared<http_state>(std::move(executor), std::move(tls), std::move(options))) {}
   ~http_sink() override {
     for (auto& conn : state_->idle) conn->close();
   }
@@ -322,8 +322,9 @@ class http_sink final : public sink, public limited_sink {
 
 }  // namespace
 
-std::unique_ptr<sink> make_http_sink(asio::any_io_executor executor, asio::ssl::context* tls, http_sink_options options) {
-  return std::make_unique<http_sink>(std::move(executor), tls, std::move(options));
+std::unique_ptr<sink> make_http_sink(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls,
+                                     http_sink_options options) {
+  return std::make_unique<http_sink>(std::move(executor), std::move(tls), std::move(options));
 }
 
 }  // namespace hookless

@@ -27,12 +27,13 @@ struct http_sink_options {
   delivery_limits limits{.max_in_flight = 4, .max_age = std::chrono::milliseconds{3LL * 24 * 3600 * 1000}};
 };
 
-// `tls` verifies https targets (system store plus extend.ca_file in hooklessd) and must outlive the
-// sink; it may be null when the target is not https. Kept-alive connections are reused, at most
-// limits.max_in_flight of them; one that the receiver closed while idle is retried once on a new
-// connection before the attempt counts as failed (receivers de-duplicate on idempotency-key).
-std::unique_ptr<sink> make_http_sink(boost::asio::any_io_executor executor, boost::asio::ssl::context* tls,
-                                     http_sink_options options);
+// `tls` verifies https targets (in hooklessd: the system store, extend.ca_file and the sink's own
+// ca_file); it may be null when the target is not https. The sink and its deliveries in flight share
+// it. Kept-alive connections are reused, at most limits.max_in_flight of them; one that the receiver
+// closed while idle is retried once on a new connection before the attempt counts as failed
+// (receivers de-duplicate on idempotency-key).
+std::unique_ptr<sink> make_http_sink(boost::asio::any_io_executor executor,
+                                     std::shared_ptr<boost::asio::ssl::context> tls, http_sink_options options);
 
 // The signing secret in `path`, without surrounding whitespace (a trailing newline is usual).
 // Throws std::runtime_error naming the file when it cannot be read or is empty.

@@ -1,4 +1,4 @@
-// The TLS client context: system trust store + extend.ca_file, verify_peer, TLS 1.2 minimum.
+// The TLS client context: system trust store + extra CA files, verify_peer, TLS 1.2 minimum.
 #include "core/tls_context.hpp"
 
 #include <fstream>
@@ -26,18 +26,18 @@ ssl::context make_client_tls_context(const std::optional<std::string>& ca_file) 
     throw std::runtime_error("TLS: cannot load the system trust store: " + ec.message());
   }
 
-  if (ca_file) {
-    // Opening it first gives "cannot read" rather than OpenSSL's terse "system lib" for a missing
-    // or unreadable file.
-    if (!std::ifstream{*ca_file}.good()) {
-      throw std::runtime_error("extend.ca_file " + *ca_file + ": cannot read the file");
-    }
-    context.load_verify_file(*ca_file, ec);
-    if (ec) {
-      throw std::runtime_error("extend.ca_file " + *ca_file + ": no usable PEM certificate (" + ec.message() + ")");
-    }
-  }
+  if (ca_file) add_trust_anchors(context, *ca_file, "extend.ca_file");
   return context;
+}
+
+void add_trust_anchors(ssl::context& context, const std::string& ca_file, std::string_view key) {
+  // Opening it first gives "cannot read" rather than OpenSSL's terse "system lib" for a missing
+  // or unreadable file.
+  const std::string where = std::string{key} + " " + ca_file;
+  if (!std::ifstream{ca_file}.good()) throw std::runtime_error(where + ": cannot read the file");
+  boost::system::error_code ec;
+  context.load_verify_file(ca_file, ec);
+  if (ec) throw std::runtime_error(where + ": no usable PEM certificate (" + ec.message() + ")");
 }
 
 }  // namespace hookless

@@ -8,6 +8,8 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -35,10 +37,28 @@ std::string received_request::header(const std::string& name) const {
   return found == headers.end() ? std::string{} : found->second;
 }
 
+namespace {
+
+using tls_socket = asio::ssl::stream<asio::ip::tcp::socket>;
+
+template <typename Socket>
+void close_socket(Socket& socket) {
+  error_code ignored;
+  socket.close(ignored);
+}
+
+void close_socket(tls_socket& socket) {
+  error_code ignored;
+  socket.next_layer().close(ignored);
+}
+
+}  // namespace
+
 struct callback_receiver::impl : std::enable_shared_from_this<impl> {
   asio::io_context io{1};
   std::optional<asio::ip::tcp::acceptor> tcp_acceptor;
   std::optional<asio::local::stream_protocol::acceptor> unix_acceptor;
+  std::optional<asio::ssl::context> tls;  // set: the TCP acceptor serves HTTPS
   std::thread thread;
   std::uint16_t port = 0;
 
@@ -49,6 +69,7 @@ struct callback_receiver::impl : std::enable_shared_from_this<impl> {
   std::size_t accepted = 0;
   std::size_t busy = 0;
   std::size_t most_busy = 0;
+  std::size_t failed_handshakes = 0;
   // io-thread only:
   std::list<asio::steady_timer*> hung;
   std::list<std::function<void()>> idle_closers;
@@ -60,10 +81,7 @@ struct callback_receiver::impl : std::enable_shared_from_this<impl> {
       http::request_parser<http::string_body> parser;
       parser.body_limit(64 << 20);
       error_code ec;
-      auto closer = idle_closers.insert(idle_closers.end(), [&socket] {
-        error_code ignored;
-        socket.close(ignored);
-      });
+      auto closer = idle_closers.insert(idle_closers.end(), [&socket] { close_socket(socket); });
       co_await http::async_read(socket, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       idle_closers.erase(closer);
       if (ec) co_return;
@@ -129,8 +147,29 @@ struct callback_receiver::impl : std::enable_shared_from_this<impl> {
         id = ++accepted;
       }
       // The test's own server: a failure here ends one connection, which the test then sees.
+      if constexpr (std::is_same_v<Acceptor, asio::ip::tcp::acceptor>) {
+        if (tls) {
+          asio::co_spawn(io, serve_tls(std::move(socket), id), report_failure);
+          continue;
+        }
+      }
       asio::co_spawn(io, serve(std::move(socket), id), report_failure);
     }
+  }
+
+  asio::awaitable<void> serve_tls(asio::ip::tcp::socket socket, std::uint64_t connection) {
+    tls_socket stream{std::move(socket), *tls};
+    error_code ec;
+    co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      {
+        std::lock_guard lock{mutex};
+        ++failed_handshakes;
+      }
+      changed.notify_all();
+      co_return;
+    }
+    co_await serve(std::move(stream), connection);
   }
 
   void run() {
@@ -174,6 +213,18 @@ callback_receiver::callback_receiver(const std::filesystem::path& socket_path) :
   impl_->run();
 }
 
+callback_receiver::callback_receiver(const tls_identity& identity) : impl_{std::make_shared<impl>()} {
+  auto& context = impl_->tls.emplace(asio::ssl::context::tls_server);
+  context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  context.use_certificate_chain(asio::buffer(identity.cert_pem));
+  context.use_private_key(asio::buffer(identity.key_pem), asio::ssl::context::pem);
+  auto& acceptor = impl_->tcp_acceptor.emplace(impl_->io, asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0});
+  impl_->port = acceptor.local_endpoint().port();
+  asio::co_spawn(impl_->io, impl_->accept_loop(acceptor), &impl::report_failure);
+  impl_->run();
+}
+
 callback_receiver::~callback_receiver() { stop(); }
 
 void callback_receiver::stop() { impl_->stop(); }
@@ -212,7 +263,7 @@ void callback_receiver::close_idle_connections() {
 std::uint16_t callback_receiver::port() const { return impl_->port; }
 
 std::string callback_receiver::url(const std::string& path) const {
-  return "http://127.0.0.1:" + std::to_string(impl_->port) + path;
+  return (impl_->tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(impl_->port) + path;
 }
 
 std::vector<received_request> callback_receiver::requests() const {
@@ -233,6 +284,11 @@ std::size_t callback_receiver::connections_accepted() const {
 std::size_t callback_receiver::max_concurrent() const {
   std::lock_guard lock{impl_->mutex};
   return impl_->most_busy;
+}
+
+std::size_t callback_receiver::handshakes_failed() const {
+  std::lock_guard lock{impl_->mutex};
+  return impl_->failed_handshakes;
 }
 
 std::size_t callback_receiver::in_progress() const {

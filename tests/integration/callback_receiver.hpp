@@ -1,5 +1,5 @@
-// A webhook receiver for the http sink's tests: HTTP/1.1 on 127.0.0.1 (port 0) or on a Unix socket,
-// on its own thread. It records every request and answers as the test's policy says: a status (with
+// A webhook receiver for the http sink's tests: HTTP/1.1 on 127.0.0.1 (port 0), HTTPS on 127.0.0.1
+// with a given certificate, or on a Unix socket, on its own thread. It records every request and answers as the test's policy says: a status (with
 // Retry-After), hang until released, or close without answering. Thread-safe.
 #pragma once
 
@@ -39,6 +39,12 @@ struct receiver_answer {
   static receiver_answer close() { return {.what = action::close, .status = 0, .retry_after = std::nullopt, .body = {}}; }
 };
 
+// The certificate (chain) and private key an HTTPS receiver presents, PEM.
+struct tls_identity {
+  std::string cert_pem;
+  std::string key_pem;
+};
+
 class callback_receiver {
  public:
   // Decides the answer for the n-th request (0-based, counted over the receiver's life).
@@ -48,6 +54,8 @@ class callback_receiver {
   explicit callback_receiver(std::uint16_t port = 0);
   // A Unix socket at `path`.
   explicit callback_receiver(const std::filesystem::path& socket_path);
+  // HTTPS on 127.0.0.1, any free port, presenting `identity` (TLS 1.2 or later).
+  explicit callback_receiver(const tls_identity& identity);
   ~callback_receiver();  // stops
   callback_receiver(const callback_receiver&) = delete;
   callback_receiver& operator=(const callback_receiver&) = delete;
@@ -59,12 +67,13 @@ class callback_receiver {
   void stop();
 
   std::uint16_t port() const;
-  std::string url(const std::string& path = "/hook") const;  // http://127.0.0.1:PORT/path
+  std::string url(const std::string& path = "/hook") const;  // http(s)://127.0.0.1:PORT/path
   std::vector<received_request> requests() const;
   std::size_t count() const;
   std::size_t connections_accepted() const;
   std::size_t max_concurrent() const;  // most requests being answered (or hung) at once
   std::size_t in_progress() const;
+  std::size_t handshakes_failed() const;  // TLS connections that ended in the handshake (a client refused us)
   bool wait_for_count(std::size_t n, std::chrono::milliseconds limit) const;
 
  private:

@@ -1,11 +1,14 @@
-// The http sink against a real receiver on 127.0.0.1 (port 0) and on a Unix socket in a temp dir:
-// the signed request, kept-alive connections, every kind of failure; and the delivery queue in
-// front of it: retries, Retry-After, dead letters, order per run, the in-flight bound, isolation.
+// The http sink against a real receiver on 127.0.0.1 (port 0), over HTTPS with a test CA, and on a
+// Unix socket in a temp dir: the signed request, kept-alive connections, every kind of failure,
+// certificates that must be refused; and the delivery queue in front of it: retries, Retry-After,
+// dead letters, order per run, the in-flight bound, isolation.
 #include "core/delivery_queue.hpp"
 #include "core/event_envelope.hpp"
 #include "core/extend_answer.hpp"
 #include "core/http_sink.hpp"
+#include "core/tls_context.hpp"
 #include "tests/integration/callback_receiver.hpp"
+#include "tests/support/test_certs.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -24,6 +27,7 @@ using std::chrono::milliseconds;
 using testing::callback_receiver;
 using testing::receiver_answer;
 using testing::received_request;
+using testing::tls_identity;
 
 const std::string secret = "wss_integration_secret";
 
@@ -76,7 +80,8 @@ delivery_job make_job(const std::string& run_id, const std::string& event_type,
 
 http_sink_options options_for(const std::string& url, milliseconds timeout = 5s, std::size_t in_flight = 4,
                               std::optional<milliseconds> max_age = std::nullopt, bool standard = false) {
-  auto parsed = parse_sink_target(url, false);
+  const bool https = url.starts_with("https://");  // only with allow_remote, as the config loader says
+  auto parsed = parse_sink_target(url, https);
   return http_sink_options{.target = std::get<sink_target>(parsed),
                            .signing = callback_signing{.secret = secret,
                                                        .standard_webhooks = standard,
@@ -312,8 +317,41 @@ class queue_test : public ::testing::Test {
   }
 
   callback_receiver& add_receiver() { return *receivers_.emplace_back(std::make_unique<callback_receiver>()); }
-  sink& add_sink(http_sink_options options) {
-    return *sinks_.emplace_back(make_http_sink(io_.get_executor(), nullptr, std::move(options)));
+  callback_receiver& add_receiver(const test_certs& certs) {
+    return *receivers_.emplace_back(std::make_unique<callback_receiver>(tls_identity{certs.cert_pem, certs.key_pem}));
+  }
+  sink& add_sink(http_sink_options options, std::shared_ptr<asio::ssl::context> tls = nullptr) {
+    return *sinks_.emplace_back(make_http_sink(io_.get_executor(), std::move(tls), std::move(options)));
+  }
+
+  // A client context as hooklessd builds an https sink's: the system store plus the CA in the
+  // sink's ca_file.
+  static std::shared_ptr<asio::ssl::context> trusting(const std::string& ca_pem) {
+    static int files = 0;
+    const auto file = fs::temp_directory_path() /
+                      ("hookless-sink-ca-" + std::to_string(::getpid()) + "-" + std::to_string(++files) + ".pem");
+    write_text_file(file, ca_pem);
+    auto context = std::make_shared<asio::ssl::context>(make_client_tls_context(std::nullopt));
+    add_trust_anchors(*context, file.string(), "sinks.app.ca_file");
+    fs::remove(file);
+    return context;
+  }
+
+  // One event to an https receiver the client must not trust: every attempt fails in the TLS
+  // handshake (nothing is ever sent), it is retried until max_age and then dead.
+  void expect_refused(callback_receiver& receiver, const std::string& url, std::shared_ptr<asio::ssl::context> tls) {
+    auto& target = add_sink(options_for(url, 5s, 4, 700ms), std::move(tls));
+    auto& queue = start_queue(target);
+    const auto job = make_job("exr_refused", "extract_run.processed");
+    queue.push(job);
+    ASSERT_TRUE(run_until(io_, [&] { return queue.dead() == 1; }, 10s)) << receiver.handshakes_failed();
+    const auto dead = store_.last_of(job.record.id);
+    ASSERT_TRUE(dead);
+    EXPECT_GE(dead->attempts, 2u) << "retried";
+    EXPECT_NE(dead->last_error.value_or("").find("certificate verify failed"), std::string::npos) << *dead->last_error;
+    EXPECT_EQ(queue.delivered(), 0u);
+    EXPECT_EQ(receiver.count(), 0u) << "no request is sent over a connection that failed verification";
+    EXPECT_GE(receiver.handshakes_failed(), dead->attempts);
   }
 
   static delivery_queue::retry_policy fast_policy() {
@@ -495,6 +533,62 @@ TEST_F(queue_test, a_forgotten_runs_deliveries_are_dropped) {
   ASSERT_TRUE(run_until(io_, [&] { return queue.in_flight() == 0 && queue.backlog() == 0; }, 5s));
   run_until(io_, [] { return false; }, 300ms);
   EXPECT_EQ(receiver.count(), 1u) << "neither retried nor followed by the run's next event";
+}
+
+// ---- https targets (allow_remote: true) -----------------------------------------------------------
+
+TEST_F(queue_test, https_with_the_receivers_ca_trusted_delivers_over_one_kept_alive_connection) {
+  const auto certs = make_test_certs({"localhost"}, {"127.0.0.1"});
+  auto& receiver = add_receiver(certs);
+  const auto tls = trusting(certs.ca_pem);
+  const auto port = std::to_string(receiver.port());
+  // An IP literal (checked against the certificate's IP addresses) and a host name (SNI, DNS names).
+  auto& by_ip = start_queue(add_sink(options_for("https://127.0.0.1:" + port + "/webhooks/extend"), tls));
+  auto& by_name = start_queue(add_sink(options_for("https://localhost:" + port + "/webhooks/extend"), tls));
+  const auto first = make_job("exr_tls1", "extract_run.processed");
+  const auto second = make_job("exr_tls2", "extract_run.processed");
+  by_ip.push(first);
+  ASSERT_TRUE(run_until(io_, [&] { return by_ip.delivered() == 1; }, 5s)) << by_ip.last_error();
+  by_ip.push(second);
+  by_name.push(first);
+  ASSERT_TRUE(run_until(io_, [&] { return by_ip.delivered() == 2 && by_name.delivered() == 1; }, 5s))
+      << by_ip.last_error() << " / " << by_name.last_error();
+  const auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[0].target, "/webhooks/extend");
+  EXPECT_EQ(requests[0].header("host"), "127.0.0.1:" + port);
+  EXPECT_EQ(requests[0].body, first.body);
+  EXPECT_EQ(requests[0].header("x-extend-request-signature"),
+            extend_signature(secret, std::stoll(requests[0].header("x-extend-request-timestamp")), first.body));
+  EXPECT_EQ(requests[1].connection, requests[0].connection) << "the TLS connection is kept alive";
+  EXPECT_EQ(receiver.connections_accepted(), 2u) << "one per sink";
+  EXPECT_EQ(receiver.handshakes_failed(), 0u);
+}
+
+TEST_F(queue_test, https_with_an_unknown_ca_fails_closed) {
+  const auto certs = make_test_certs({"localhost"}, {"127.0.0.1"});
+  const auto stranger = make_test_certs({"localhost"}, {"127.0.0.1"});  // another CA, same names
+  auto& receiver = add_receiver(certs);
+  expect_refused(receiver, "https://localhost:" + std::to_string(receiver.port()) + "/hook", trusting(stranger.ca_pem));
+}
+
+TEST_F(queue_test, https_with_the_system_store_alone_refuses_a_private_ca) {
+  const auto certs = make_test_certs({"localhost"}, {"127.0.0.1"});
+  auto& receiver = add_receiver(certs);
+  auto system_only = std::make_shared<asio::ssl::context>(make_client_tls_context(std::nullopt));
+  expect_refused(receiver, "https://127.0.0.1:" + std::to_string(receiver.port()) + "/hook", std::move(system_only));
+}
+
+TEST_F(queue_test, https_to_a_host_name_the_certificate_does_not_name_fails_closed) {
+  const auto certs = make_test_certs({"receiver.example"}, {"127.0.0.2"});  // trusted CA, other names
+  auto& receiver = add_receiver(certs);
+  expect_refused(receiver, "https://localhost:" + std::to_string(receiver.port()) + "/hook", trusting(certs.ca_pem));
+}
+
+TEST_F(queue_test, https_to_an_ip_address_the_certificate_does_not_name_fails_closed) {
+  const auto certs = make_test_certs({"localhost"}, {"127.0.0.2"});
+  auto& receiver = add_receiver(certs);
+  expect_refused(receiver, "https://127.0.0.1:" + std::to_string(receiver.port()) + "/hook", trusting(certs.ca_pem));
 }
 
 }  // namespace

@@ -468,6 +468,20 @@ TEST(config_loader, https_sink_needs_allow_remote) {
   EXPECT_EQ(c.sinks.at("app").url, "https://hooks.example.com/x");
 }
 
+TEST(config_loader, an_https_sink_may_name_the_ca_of_its_receiver) {
+  const auto c = expect_valid(http_sink("https://hooks.internal:8443/x", "    allow_remote: true\n    ca_file: /etc/hookless/app-ca.pem\n"));
+  EXPECT_EQ(c.sinks.at("app").ca_file, "/etc/hookless/app-ca.pem");
+  EXPECT_FALSE(expect_valid(http_sink("http://127.0.0.1:8080/x")).sinks.at("app").ca_file);
+  expect_problem(http_sink("http://127.0.0.1:8080/x", "    ca_file: /etc/hookless/app-ca.pem\n"), "sinks.app.ca_file", 6,
+                 "applies only to an https:// url");
+  expect_problem(http_sink("unix:/run/app.sock:/x", "    ca_file: /etc/hookless/app-ca.pem\n"), "sinks.app.ca_file", 6,
+                 "applies only to an https:// url");
+  expect_problem(http_sink("https://hooks.internal/x", "    allow_remote: true\n    ca_file: \"\"\n"), "sinks.app.ca_file", 7,
+                 "must not be empty");
+  expect_problem("sinks:\n  out:\n    type: stdout\n    ca_file: /x.pem\n", "sinks.out.ca_file", 4,
+                 "does not apply to a stdout sink");
+}
+
 TEST(config_loader, malformed_sink_urls) {
   expect_problem(http_sink("ftp://127.0.0.1/"), "sinks.app.url", 5, "expected http://127.0.0.1:PORT/path");
   expect_problem(http_sink("127.0.0.1:8080"), "sinks.app.url", 5, "expected http://127.0.0.1:PORT/path");
