@@ -2,6 +2,8 @@
 // delivery in flight, and the retry / dead-letter decisions when they come back.
 #include "core/delivery_queue.hpp"
 
+#include "core/event_envelope.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -36,40 +38,6 @@ delivery_limits limits_of(sink& target) {
   return limits;
 }
 
-// "2026-11-28T15:04:05.123Z" (format_time's form; fractions of any length, or none).
-std::optional<time_point> parse_utc(std::string_view text) {
-  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (text.size() < 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' || text[16] != ':') {
-    return std::nullopt;
-  }
-  const auto number = [&](std::size_t at, std::size_t length, int& out) {
-    out = 0;
-    for (std::size_t i = at; i < at + length; ++i) {
-      if (text[i] < '0' || text[i] > '9') return false;
-      out = out * 10 + (text[i] - '0');
-    }
-    return true;
-  };
-  if (!number(0, 4, year) || !number(5, 2, month) || !number(8, 2, day) || !number(11, 2, hour) ||
-      !number(14, 2, minute) || !number(17, 2, second)) {
-    return std::nullopt;
-  }
-  std::size_t at = 19;
-  milliseconds fraction{0};
-  if (text[at] == '.') {
-    int scale = 100;
-    for (++at; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at, scale /= 10) {
-      fraction += milliseconds{(text[at] - '0') * scale};
-    }
-  }
-  if (at + 1 != text.size() || text[at] != 'Z') return std::nullopt;
-  using namespace std::chrono;
-  const year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
-                            std::chrono::day{static_cast<unsigned>(day)}};
-  if (!date.ok()) return std::nullopt;
-  return time_point{sys_days{date}} + hours{hour} + minutes{minute} + seconds{second} + fraction;
-}
-
 }  // namespace
 
 std::optional<time_point> detected_at_of(std::string_view body) {
@@ -80,7 +48,7 @@ std::optional<time_point> detected_at_of(std::string_view body) {
   if (extra == nullptr || !extra->is_object()) return std::nullopt;
   const auto* detected = extra->as_object().if_contains("detectedAt");
   if (detected == nullptr || !detected->is_string()) return std::nullopt;
-  return parse_utc(std::string_view{detected->as_string()});
+  return parse_time(std::string_view{detected->as_string()});
 }
 
 delivery_queue::delivery_queue(asio::any_io_executor executor, std::string sink_name, sink& target,
@@ -100,9 +68,8 @@ void delivery_queue::push(delivery_job job) {
   const auto& record = item.job.record;
   if (record.next_attempt_at && *record.next_attempt_at > now) item.not_before += *record.next_attempt_at - now;
   if (limits_.max_age) {
-    const bool put_back = record.attempts > 0 && !record.next_attempt_at;
-    const auto detected = put_back ? std::nullopt : detected_at_of(item.job.body);
-    item.dead_at = detected.value_or(now) + *limits_.max_age;
+    const auto since = record.redelivered_at ? record.redelivered_at : detected_at_of(item.job.body);
+    item.dead_at = since.value_or(now) + *limits_.max_age;
   }
   const auto run_id = record.run_id;
   auto& chain = runs_[run_id];

@@ -4,6 +4,7 @@
 
 #include "core/run.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,5 +23,9 @@ std::string daemon_event_payload(const run_record& run, std::string_view reason)
 
 // RFC 3339 UTC with milliseconds: "2026-11-28T15:04:05.123Z".
 std::string format_time(time_point at);
+
+// RFC 3339 as format_time writes it and as Extend's createdAt / updatedAt are: fractions of any
+// length (kept to the millisecond) or none, "Z" or an offset "+hh:mm" / "-hh:mm". Nullopt otherwise.
+std::optional<time_point> parse_time(std::string_view text);
 
 }  // namespace hookless

@@ -1,7 +1,8 @@
 // libFuzzer target: Extend's answers as the poller reads them (bare 2026 objects, legacy wrapped
-// ones, error bodies, Retry-After values), plus the byte-exact member scanner the payload comes
-// from. Checks the promise that matters: a run is reported only with a status and a payload that
-// is itself the JSON of a run object.
+// ones, list pages, error bodies, Retry-After values), plus the byte-exact member scanner the
+// payload comes from. Checks the promises that matter: a run is reported only with a status and a
+// payload that is itself the JSON of a run object; a list page only from a 2xx, with an id, a
+// status and a time for every summary.
 #include "core/extend_answer.hpp"
 #include "core/json_span.hpp"
 #include "core/run_kind.hpp"
@@ -55,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (status < 200 || status >= 300) fail("a run from a non-2xx answer", rest);
     if (answer.status.empty()) fail("a run without a status", rest);
     boost::system::error_code ec;
-    const auto payload = boost::json::parse(answer.payload, ec);
+    const auto payload = parse_extend_json(answer.payload, ec);
     if (ec || !payload.is_object()) fail("a run whose payload is not a JSON object", rest);
     const auto* run_status = payload.as_object().if_contains("status");
     if (run_status == nullptr || !run_status->is_string() || run_status->get_string() != answer.status) {
@@ -65,18 +66,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (answer.retry_after && (answer.retry_after->count() < 0 || *answer.retry_after > std::chrono::hours{1})) {
     fail("Retry-After outside 0..1h", rest);
   }
+
+  const auto page = interpret_list(status, rest, retry_after, *info, now);
+  if (page.kind == answer_kind::run) {
+    if (status < 200 || status >= 300 || page.unusable) fail("a list page from an unusable answer", rest);
+    for (const auto& summary : page.runs) {
+      if (summary.id.empty() || summary.status.empty()) fail("a summary without an id or a status", rest);
+    }
+  } else if (!page.runs.empty() || page.next_page_token) {
+    fail("summaries in an answer that is not a page", rest);
+  }
+  if (page.unusable && page.kind != answer_kind::retryable) fail("an unusable list that pauses the budget", rest);
   if (retry_after) (void)parse_retry_after(*retry_after, now);
 
   // find_member_text's contract is valid JSON in; then what it finds must be one whole JSON value.
   boost::system::error_code ec;
-  const auto parsed = boost::json::parse(rest, ec);
+  const auto parsed = parse_extend_json(rest, ec);
   if (!ec && parsed.is_object()) {
     (void)trim_json(rest);
     for (const auto& member : parsed.as_object()) {
       const auto text = find_member_text(rest, member.key());
       if (!text) fail("find_member_text missed a top-level key", rest);
       boost::system::error_code value_ec;
-      (void)boost::json::parse(*text, value_ec);
+      (void)parse_extend_json(*text, value_ec);
       if (value_ec) fail("find_member_text returned text that is not one JSON value", rest);
     }
   }

@@ -85,6 +85,92 @@ TEST(extend_answer, retry_after_forms) {
   EXPECT_EQ(parse_retry_after("Mon, 01 Jan 2001 00:00:00 GMT", now), 0s);
 }
 
+// Run outputs nest deeper than Boost.JSON's default limit of 32; the bound is 1,024 levels.
+TEST(extend_answer, deeply_nested_outputs_are_runs) {
+  const auto nested = [](int depth) {
+    return R"({"id":"exr_1","status":"PROCESSED","output":)" + std::string(static_cast<std::size_t>(depth), '[') +
+           std::string(static_cast<std::size_t>(depth), ']') + "}";
+  };
+  const auto deep = interpret_answer(200, nested(500), std::nullopt, kind("extract_run"), "exr_1", now);
+  ASSERT_EQ(deep.kind, answer_kind::run);
+  EXPECT_EQ(deep.payload, nested(500));
+  const auto wrapped = interpret_answer(200, R"({"success":true,"processorRun":{"id":"dpr_1","status":"FAILED","x":)" +
+                                                 std::string(200, '[') + std::string(200, ']') + "}}",
+                                        std::nullopt, kind("processor_run"), "dpr_1", now);
+  EXPECT_EQ(wrapped.kind, answer_kind::run);
+  EXPECT_EQ(interpret_answer(200, nested(5000), std::nullopt, kind("extract_run"), "exr_1", now).kind,
+            answer_kind::malformed);
+}
+
+TEST(extend_answer, list_pages_of_both_shapes) {
+  const auto page = interpret_list(
+      200,
+      R"({"object":"list","data":[{"object":"extract_run","id":"exr_2","status":"PROCESSED","createdAt":"2026-01-01T00:00:00Z",)"
+      R"("updatedAt":"2026-01-01T00:00:05.250Z"},{"id":"exr_1","status":"PENDING","updatedAt":"2026-01-01T01:00:00+01:00"}],)"
+      R"("nextPageToken":"tok/=+"})",
+      std::nullopt, kind("extract_run"), now);
+  ASSERT_EQ(page.kind, answer_kind::run) << page.error;
+  EXPECT_FALSE(page.unusable);
+  ASSERT_EQ(page.runs.size(), 2U);
+  EXPECT_EQ(page.runs[0].id, "exr_2");
+  EXPECT_EQ(page.runs[0].status, "PROCESSED");
+  const auto new_year = std::chrono::sys_days{std::chrono::year{2026} / 1 / 1};
+  EXPECT_EQ(page.runs[0].updated_at, new_year + 5250ms);
+  EXPECT_EQ(page.runs[1].updated_at, new_year);
+  EXPECT_EQ(page.next_page_token, "tok/=+");
+
+  const auto wrapped = interpret_list(
+      200, R"({"success":true,"processorRuns":[{"id":"dpr_1","status":"PROCESSING","updatedAt":"2026-01-01T00:00:00Z"}],"nextPageToken":null})",
+      std::nullopt, kind("processor_run"), now);
+  ASSERT_EQ(wrapped.kind, answer_kind::run) << wrapped.error;
+  ASSERT_EQ(wrapped.runs.size(), 1U);
+  EXPECT_FALSE(wrapped.next_page_token);
+  const auto legacy_workflows = interpret_list(200, R"({"success":true,"workflowRuns":[]})", std::nullopt,
+                                               kind("workflow_run", api_generation::legacy), now);
+  EXPECT_EQ(legacy_workflows.kind, answer_kind::run);
+  EXPECT_TRUE(legacy_workflows.runs.empty());
+}
+
+// A 2xx that is not exactly a page makes the list unusable for the kind: never half-read.
+TEST(extend_answer, list_pages_are_read_strictly) {
+  const auto extract = kind("extract_run");
+  for (const char* body :
+       {"", "[]", R"({"object":"list"})", R"({"object":"extract_run","data":[]})", R"({"data":{}})",
+        R"({"data":[7]})", R"({"data":[{"status":"PENDING","updatedAt":"2026-01-01T00:00:00Z"}]})",
+        R"({"data":[{"id":"exr_1","status":"","updatedAt":"2026-01-01T00:00:00Z"}]})",
+        R"({"data":[{"id":"exr_1","status":"PENDING"}]})",
+        R"({"data":[{"id":"exr_1","status":"PENDING","updatedAt":"yesterday"}]})",
+        R"({"data":[{"id":"exr_1","status":"PENDING","updatedAt":"2026-01-01T00:00:00"}]})",
+        R"({"data":[],"nextPageToken":5})"}) {
+    const auto page = interpret_list(200, body, std::nullopt, extract, now);
+    EXPECT_TRUE(page.unusable) << body;
+    EXPECT_NE(page.kind, answer_kind::run) << body;
+  }
+  EXPECT_TRUE(interpret_list(200, R"({"success":true,"processorRun":[]})", std::nullopt, kind("processor_run"), now).unusable);
+  const auto refused = interpret_list(200, R"({"success":false,"error":"boom"})", std::nullopt, kind("processor_run"), now);
+  EXPECT_EQ(refused.kind, answer_kind::retryable);
+  EXPECT_FALSE(refused.unusable);
+}
+
+TEST(extend_answer, list_errors_either_disable_the_list_or_wait) {
+  const auto extract = kind("extract_run");
+  for (const unsigned status : {400U, 403U, 404U, 405U, 410U, 422U}) {
+    const auto answer = interpret_list(status, R"({"code":"INVALID_REQUEST","message":"no"})", std::nullopt, extract, now);
+    EXPECT_TRUE(answer.unusable) << status;
+    EXPECT_EQ(answer.kind, answer_kind::retryable) << "an unusable list never pauses the budget";
+    EXPECT_NE(answer.error.find(std::to_string(status)), std::string::npos);
+  }
+  EXPECT_TRUE(interpret_list(500, R"({"error":{"code":"ENDPOINT_REMOVED","message":"gone"}})", std::nullopt, extract, now).unusable);
+  const auto limited = interpret_list(429, R"({"code":"RATE_LIMIT_EXCEEDED"})", "3", extract, now);
+  EXPECT_FALSE(limited.unusable);
+  EXPECT_EQ(limited.kind, answer_kind::rate_limited);
+  EXPECT_EQ(limited.retry_after, 3s);
+  EXPECT_EQ(interpret_list(401, "", std::nullopt, extract, now).kind, answer_kind::unauthorized);
+  const auto down = interpret_list(503, "<html>", std::nullopt, extract, now);
+  EXPECT_FALSE(down.unusable);
+  EXPECT_EQ(down.kind, answer_kind::retryable);
+}
+
 TEST(json_span, finds_top_level_members_only) {
   const std::string json = R"({"a":{"b":1},"b" : [1,{"c":"]"}], "c":"x\"y","d":null})";
   EXPECT_EQ(find_member_text(json, "b"), R"([1,{"c":"]"}])");
