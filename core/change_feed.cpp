@@ -1,0 +1,105 @@
+// The change feed's decisions: how far a sweep reads, when it stops, what it confirms.
+#include "core/change_feed.hpp"
+
+#include "core/run_status.hpp"
+
+#include <algorithm>
+
+namespace hookless {
+
+using std::chrono::milliseconds;
+
+summary_action judge_summary(std::string_view listed_status, const std::optional<std::string>& known_status) {
+  if (known_status && *known_status == listed_status) return summary_action::none;
+  return is_in_progress(listed_status) ? summary_action::note_status : summary_action::wake;
+}
+
+milliseconds safety_interval(std::size_t runs, double requests_per_second, milliseconds max_interval) {
+  constexpr milliseconds shortest{300'000};
+  constexpr double share_of_budget = 0.2;
+  const auto spread = milliseconds{
+      static_cast<milliseconds::rep>(static_cast<double>(runs) * 1000.0 / (requests_per_second * share_of_budget))};
+  return std::max({shortest, max_interval, spread});
+}
+
+change_feed::change_feed(feed_limits limits) : limits_(limits) {}
+
+void change_feed::watch(std::string id, time_point since, bool status_known) {
+  unconfirmed_.insert_or_assign(std::move(id), unconfirmed_run{.since = since,
+                                                               .status_known = status_known,
+                                                               .watched_before = sweeps_begun_ + 1});
+}
+
+void change_feed::settle(std::string_view id) {
+  if (const auto found = unconfirmed_.find(id); found != unconfirmed_.end()) unconfirmed_.erase(found);
+}
+
+bool change_feed::is_unconfirmed(std::string_view id) const { return unconfirmed_.find(id) != unconfirmed_.end(); }
+
+change_feed::sweep change_feed::begin_sweep(std::size_t tracked_runs) {
+  sweep s;
+  s.number = ++sweeps_begun_;
+  s.stop_at = read_back_to_;
+  bool reads_further = !read_back_to_.has_value();
+  for (const auto& [id, run] : unconfirmed_) {
+    const auto bound = run.since - (run.status_known ? limits_.skew_margin : limits_.overlap);
+    if (!s.stop_at || bound < *s.stop_at) {
+      s.stop_at = bound;
+      reads_further = true;
+    }
+  }
+  // A sweep that only follows the feed needs about as many summaries as the last one read fresh.
+  s.page_size = reads_further ? limits_.max_page_size
+                              : std::clamp(2 * last_fresh_ + 10, limits_.min_page_size, limits_.max_page_size);
+  // Paging costs a request per page, polling every run instead one per run: page on while that is
+  // at most a tenth of it.
+  s.max_pages = std::clamp<std::size_t>(tracked_runs / 10, 20, 500);
+  return s;
+}
+
+change_feed::after_page change_feed::take_page(sweep& s, const std::vector<run_summary>& page, bool has_next_page) {
+  ++s.pages;
+  bool reached = !s.stop_at.has_value();
+  for (const auto& summary : page) {
+    if (!s.newest || summary.updated_at > *s.newest) s.newest = summary.updated_at;
+    if (s.stop_at && summary.updated_at < *s.stop_at) {
+      reached = true;
+    } else {
+      ++s.fresh;
+    }
+    // Any summary is the run's state as the sweep read it, older than the stop point or not.
+    const auto found = unconfirmed_.find(summary.id);
+    if (found != unconfirmed_.end() && covers(s.number, found->second)) unconfirmed_.erase(found);
+  }
+  if (reached || !has_next_page) return after_page::complete;
+  return s.pages >= s.max_pages ? after_page::cut_short : after_page::next_page;
+}
+
+void change_feed::advance(const sweep& s) {
+  if (s.newest) {
+    const auto next = *s.newest - limits_.overlap;
+    read_back_to_ = read_back_to_ ? std::max(*read_back_to_, next) : next;
+  }
+  last_fresh_ = s.fresh;
+}
+
+std::vector<std::string> change_feed::complete(const sweep& s) {
+  advance(s);
+  std::vector<std::string> to_get;
+  for (auto it = unconfirmed_.begin(); it != unconfirmed_.end();) {
+    if (!covers(s.number, it->second)) {
+      ++it;
+      continue;
+    }
+    if (!it->second.status_known) to_get.push_back(it->first);
+    it = unconfirmed_.erase(it);
+  }
+  return to_get;
+}
+
+void change_feed::cut(const sweep& s) {
+  advance(s);
+  std::erase_if(unconfirmed_, [&](const auto& entry) { return covers(s.number, entry.second); });
+}
+
+}  // namespace hookless
