@@ -46,8 +46,8 @@ class delivery_queue {
   delivery_queue& operator=(const delivery_queue&) = delete;
 
   // Queues a pending delivery behind the run's earlier ones. A delivery with next_attempt_at in the
-  // future (from before a restart) waits until then. Its max_age counts from the event's detectedAt,
-  // or from now for a dead delivery put back (attempts > 0 and no next_attempt_at).
+  // future (from before a restart) waits until then. Its max_age counts from its redelivered_at (a
+  // dead delivery put back), else from the event's detectedAt, else from now.
   void push(delivery_job job);
   // Drops the run's deliveries that are not being delivered right now (the run was forgotten).
   void drop_run(const std::string& run_id);

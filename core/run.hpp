@@ -45,6 +45,9 @@ struct delivery {
   std::uint32_t attempts = 0;
   std::optional<std::string> last_error;
   std::optional<time_point> next_attempt_at;
+  // When a dead delivery was last put back (POST /v1/deliveries/{id}/retry): its max_age counts
+  // from then rather than from the event's detectedAt, across restarts too.
+  std::optional<time_point> redelivered_at;
 };
 
 struct run_record {

@@ -401,7 +401,8 @@ awaitable<bool> run_tracker::commit_event(tracked_run& run, std::string_view eve
                                                .state = delivery_state::pending,
                                                .attempts = 0,
                                                .last_error = std::nullopt,
-                                               .next_attempt_at = std::nullopt});
+                                               .next_attempt_at = std::nullopt,
+                                               .redelivered_at = std::nullopt});
     }
     change.run.events.push_back(event);
     change.run.deliveries.insert(change.run.deliveries.end(), change.new_deliveries.begin(),
@@ -524,6 +525,7 @@ awaitable<bool> run_tracker::retry_delivery(std::string delivery_id) {
   if (!job || job->record.state != delivery_state::dead) co_return false;
   job->record.state = delivery_state::pending;
   job->record.next_attempt_at.reset();
+  job->record.redelivered_at = clock_type::now();  // a fresh max_age window, kept in the store
   co_await store_.update_delivery(job->record);
   enqueue(std::move(*job));
   co_return true;

@@ -64,8 +64,17 @@ CREATE INDEX deliveries_by_event ON deliveries (event_id);
 CREATE INDEX deliveries_by_state ON deliveries (state);
 )sql";
 
+// Version 2: when a dead delivery was put back, so its fresh max_age window survives a restart.
+// Deliveries put back before the upgrade (pending, attempted, no next attempt: version 1 knew them
+// by that alone) get the time of the upgrade, as version 1 would have counted from its start.
+constexpr const char* schema_v2 = R"sql(
+ALTER TABLE deliveries ADD COLUMN redelivered_at INTEGER;
+UPDATE deliveries SET redelivered_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+  WHERE state = 'pending' AND attempts > 0 AND next_attempt_at IS NULL;
+)sql";
+
 // migrations[i] moves the schema from version i to i + 1. Append only; never edit a shipped one.
-constexpr std::array migrations{schema_v1};
+constexpr std::array migrations{schema_v1, schema_v2};
 static_assert(migrations.size() == sqlite_schema_version);
 
 }  // namespace

@@ -137,8 +137,8 @@ run_record read_run(const sqlite_stmt& row, std::int64_t& seq) {
 }
 
 constexpr const char* delivery_columns =
-    "d.id, d.event_id, d.run_id, d.sink, d.state, d.attempts, d.last_error, d.next_attempt_at";
-constexpr int delivery_column_count = 8;
+    "d.id, d.event_id, d.run_id, d.sink, d.state, d.attempts, d.last_error, d.next_attempt_at, d.redelivered_at";
+constexpr int delivery_column_count = 9;
 
 delivery read_delivery(const sqlite_stmt& row, int first) {
   delivery record;
@@ -150,6 +150,7 @@ delivery read_delivery(const sqlite_stmt& row, int first) {
   record.attempts = static_cast<std::uint32_t>(row.column_int64(first + 5));
   record.last_error = row.column_optional_text(first + 6);
   record.next_attempt_at = from_ms(row.column_optional_int64(first + 7));
+  record.redelivered_at = from_ms(row.column_optional_int64(first + 8));
   return record;
 }
 
@@ -172,7 +173,7 @@ void insert_event(sqlite_db& db, const std::string& run_id, const run_event& eve
 void insert_delivery(sqlite_db& db, const delivery& record) {
   auto stmt = db.cached(
       "INSERT OR IGNORE INTO deliveries (id, event_id, run_id, sink, state, attempts, last_error, "
-      "next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+      "next_attempt_at, redelivered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   stmt->bind_text(1, record.id.empty() ? record.event_id + ":" + record.sink : record.id);
   stmt->bind_text(2, record.event_id);
   stmt->bind_text(3, record.run_id);
@@ -181,6 +182,7 @@ void insert_delivery(sqlite_db& db, const delivery& record) {
   stmt->bind_int64(6, record.attempts);
   stmt->bind_optional_text(7, record.last_error);
   stmt->bind_optional_int64(8, to_ms(record.next_attempt_at));
+  stmt->bind_optional_int64(9, to_ms(record.redelivered_at));
   stmt->execute();
 }
 
@@ -259,12 +261,14 @@ void record_outcome_now(sqlite_db& db, const run_outcome& outcome) {
 
 void update_delivery_now(sqlite_db& db, const delivery& record) {
   auto stmt = db.cached(
-      "UPDATE deliveries SET state = ?2, attempts = ?3, last_error = ?4, next_attempt_at = ?5 WHERE id = ?1");
+      "UPDATE deliveries SET state = ?2, attempts = ?3, last_error = ?4, next_attempt_at = ?5, redelivered_at = ?6 "
+      "WHERE id = ?1");
   stmt->bind_text(1, record.id);
   stmt->bind_text(2, delivery_state_name(record.state));
   stmt->bind_int64(3, record.attempts);
   stmt->bind_optional_text(4, record.last_error);
   stmt->bind_optional_int64(5, to_ms(record.next_attempt_at));
+  stmt->bind_optional_int64(6, to_ms(record.redelivered_at));
   stmt->execute();
 }
 

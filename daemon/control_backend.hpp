@@ -33,6 +33,7 @@ struct registration_result {
 struct sink_health {
   std::string state;  // "ok", "retrying", "failing"
   std::size_t backlog = 0;
+  std::size_t dead = 0;  // dead deliveries kept for it, waiting to be redelivered (they make health degraded)
 };
 
 struct health_report {

@@ -69,7 +69,12 @@ std::string describe_health(const json::object& health) {
     for (const auto& [name, sink] : sinks->get_object()) {
       if (!sink.is_object()) continue;
       out += "sink " + std::string{name} + ": " + field_text(sink.get_object(), "state") + ", backlog " +
-             field_text(sink.get_object(), "backlog") + '\n';
+             field_text(sink.get_object(), "backlog");
+      const auto* dead = sink.get_object().if_contains("dead");
+      if (dead != nullptr && dead->is_int64() && dead->get_int64() > 0) {
+        out += ", " + field_text(sink.get_object(), "dead") + " dead (see hooklessctl deliveries --state dead)";
+      }
+      out += '\n';
     }
   }
   return out;

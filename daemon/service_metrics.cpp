@@ -20,9 +20,9 @@ const char* attempt_state(const delivery& record) {
     case delivery_state::dead: return "dead";
     case delivery_state::pending: break;
   }
-  // A pending record written after an attempt is a failed attempt that will be retried; one with
-  // no attempts is a dead delivery put back in the queue.
-  return record.attempts > 0 ? "failed" : "requeued";
+  // A pending record written after a failed attempt has the time of the next one; one without it
+  // is a dead delivery put back in the queue.
+  return record.next_attempt_at ? "failed" : "requeued";
 }
 
 }  // namespace
@@ -75,6 +75,11 @@ awaitable<void> timed_store::update_delivery(delivery record) {
   co_await inner_.update_delivery(std::move(record));
   observe_since(start);
   ++metrics_.delivery_attempts[key];
+  // The dead count follows at once (the periodic recount corrects what else changes it: forgotten
+  // or pruned runs).
+  auto& dead = metrics_.dead_deliveries[key.first];
+  if (key.second == "dead") ++dead;
+  if (key.second == "requeued" && dead > 0) --dead;
 }
 
 awaitable<std::optional<run_record>> timed_store::find_run(std::string id) {

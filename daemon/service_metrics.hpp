@@ -1,6 +1,7 @@
 // What the daemon measures beyond the tracker's own counters, and the two wrappers that measure
 // it without touching the core: timed_source times every request to Extend, timed_store times
-// every durable write (the wait for its group commit included) and counts delivery outcomes.
+// every durable write (the wait for its group commit included) and counts delivery outcomes and
+// dead deliveries.
 #pragma once
 
 #include "core/run_source.hpp"
@@ -24,7 +25,8 @@ struct service_metrics {
   latency_histogram store_commit_seconds{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5}};
   // Delivery attempts recorded, by (sink, state): done, failed (will retry), dead.
   std::map<std::pair<std::string, std::string>, std::uint64_t> delivery_attempts;
-  // Dead deliveries in the store by sink, refreshed now and then from the store.
+  // Dead deliveries in the store by sink: counted as deliveries die or are put back, and recounted
+  // from the store now and then.
   std::map<std::string, std::size_t> dead_deliveries;
   // The budget as configured now (it changes on reload).
   double requests_per_second = 0;

@@ -178,8 +178,14 @@ health_report tracker_backend::health() const {
   report.ok = report.api_state == "ok";
   for (const auto& queue : tracker_.queues()) {
     const auto state = queue->retrying() ? "retrying" : "ok";
-    report.ok = report.ok && !queue->retrying();
-    report.sinks.emplace(queue->sink_name(), sink_health{.state = state, .backlog = queue->backlog()});
+    std::size_t dead = 0;
+    if (metrics_) {
+      const auto found = metrics_->dead_deliveries.find(queue->sink_name());
+      if (found != metrics_->dead_deliveries.end()) dead = found->second;
+    }
+    // Dead deliveries are events the application never got: degraded until they are redelivered.
+    report.ok = report.ok && !queue->retrying() && dead == 0;
+    report.sinks.emplace(queue->sink_name(), sink_health{.state = state, .backlog = queue->backlog(), .dead = dead});
   }
   return report;
 }

@@ -73,7 +73,8 @@ delivery_job make_job(const std::string& run_id, const std::string& event_type,
                                          .state = delivery_state::pending,
                                          .attempts = 0,
                                          .last_error = std::nullopt,
-                                         .next_attempt_at = std::nullopt},
+                                         .next_attempt_at = std::nullopt,
+                                         .redelivered_at = std::nullopt},
                       .event_type = event_type,
                       .body = body};
 }
@@ -416,16 +417,48 @@ TEST_F(queue_test, dead_after_max_age_then_delivered_once_put_back) {
   run_until(io_, [] { return false; }, 300ms);
   EXPECT_EQ(receiver.count(), attempts_when_dead) << "a dead delivery is not tried again by itself";
 
-  // Put back the way POST /v1/deliveries/{id}/retry does: pending, attempts kept, no next attempt.
-  receiver.answer_always(200);
+  // Put back the way POST /v1/deliveries/{id}/retry does: pending, attempts kept, no next attempt,
+  // redelivered now. It gets a whole max_age again: retried, dead only after 600 ms more.
   auto again = job;
   again.record = *dead;
   again.record.state = delivery_state::pending;
   again.record.next_attempt_at.reset();
+  again.record.redelivered_at = clock_type::now();
+  const auto put_back = std::chrono::steady_clock::now();
+  queue.push(again);
+  ASSERT_TRUE(run_until(io_, [&] { return queue.dead() == 2; }, 5s));
+  EXPECT_GE(std::chrono::steady_clock::now() - put_back, 550ms) << "a fresh max_age window";
+  EXPECT_GE(receiver.count(), attempts_when_dead + 3);
+
+  // And once the receiver is back, a delivery put back again arrives.
+  receiver.answer_always(200);
+  again.record = *store_.last_of(job.record.id);
+  again.record.state = delivery_state::pending;
+  again.record.next_attempt_at.reset();
+  again.record.redelivered_at = clock_type::now();
   queue.push(again);
   ASSERT_TRUE(run_until(io_, [&] { return queue.delivered() == 1; }, 5s));
   EXPECT_EQ(store_.last_of(job.record.id)->state, delivery_state::done);
   EXPECT_EQ(receiver.requests().back().body, job.body);
+}
+
+// What the queue gets from the store after a restart for a delivery put back (redelivered_at) that
+// failed once since (next_attempt_at): its max_age counts from the redelivery, not from the old event.
+TEST_F(queue_test, a_delivery_put_back_before_a_restart_counts_max_age_from_the_redelivery) {
+  auto& receiver = add_receiver();
+  receiver.answer_always(500);
+  auto& target = add_sink(options_for(receiver.url(), 5s, 4, 600ms));
+  auto& queue = start_queue(target);
+  auto job = make_job("exr_reborn", "extract_run.processed", clock_type::now() - 1h);
+  job.record.attempts = 6;
+  job.record.last_error = "HTTP 500";
+  job.record.redelivered_at = clock_type::now() - 50ms;
+  job.record.next_attempt_at = clock_type::now() + 50ms;
+  const auto started = std::chrono::steady_clock::now();
+  queue.push(job);
+  ASSERT_TRUE(run_until(io_, [&] { return queue.dead() == 1; }, 5s));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 500ms) << "retried until 600 ms after the redelivery";
+  EXPECT_GE(receiver.count(), 3u);
 }
 
 TEST_F(queue_test, an_event_older_than_max_age_gets_one_last_attempt) {

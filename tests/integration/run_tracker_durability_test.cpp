@@ -1,7 +1,7 @@
 // The run tracker on a real SQLite store with a scripted run source and a recording sink: finished
 // runs are pruned after the retention period while the daemon runs, due runs are polled within the
 // limit on polls in flight, a full disk refuses new work without stopping anything, and an fsync
-// error is fatal.
+// error is fatal; a dead delivery put back keeps its fresh max_age window across a restart.
 #include "core/run_tracker.hpp"
 #include "core/sink.hpp"
 #include "core/sqlite_store.hpp"
@@ -19,8 +19,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -89,9 +91,12 @@ class scripted_source final : public run_source, public scripted_answers {
   }
 };
 
-// Takes every event (or refuses while `refuse` is set) and remembers what it took.
-class recording_sink final : public sink {
+// Takes every event (or refuses while `refuse` is set) and remembers what it took. With max_age
+// set, its queue gives up on a delivery after that long, as on an http sink's.
+class recording_sink final : public sink, public limited_sink {
  public:
+  delivery_limits limits() const override { return delivery_limits{.max_in_flight = 1, .max_age = max_age}; }
+
   awaitable<delivery_result> deliver(const delivery_job& job) override {
     if (on_deliver) on_deliver(job);
     if (refuse) co_return delivery_result{.delivered = false, .error = "refused by the test", .retry_after = {}};
@@ -101,6 +106,7 @@ class recording_sink final : public sink {
 
   std::vector<std::string> delivered;
   bool refuse = false;
+  std::optional<std::chrono::milliseconds> max_age;  // read when the tracker is made
   std::function<void(const delivery_job&)> on_deliver;
 };
 
@@ -151,6 +157,19 @@ class run_tracker_durability_test : public ::testing::Test {
     store_.reset();
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
+  }
+
+  // Stops the tracker and closes the store, then opens the file again: a restart of the daemon.
+  void restart_store() {
+    tracker_->stop();
+    budget_->stop();
+    io_.restart();
+    io_.run_for(100ms);
+    tracker_.reset();
+    budget_.reset();
+    store_.reset();
+    open_report report;
+    store_ = sqlite_store::open(io_.get_executor(), (dir_ / "state.db").string(), report);
   }
 
   run_tracker& make_tracker() {
@@ -351,6 +370,69 @@ TEST_F(run_tracker_durability_test, an_fsync_error_is_fatal) {
     EXPECT_TRUE(co_await until([&] { return fatal_calls_ > 0; }, 5s)) << "recording the outcome failed: fatal";
     EXPECT_TRUE(sink_.delivered.empty());
   });
+}
+
+TEST_F(run_tracker_durability_test, a_redelivered_delivery_keeps_its_fresh_max_age_window_across_a_restart) {
+  constexpr auto max_age = 2000ms;
+  using steady = std::chrono::steady_clock;
+  sink_.max_age = max_age;
+  sink_.refuse = true;
+  std::vector<steady::time_point> attempts;
+  sink_.on_deliver = [&](const delivery_job&) { attempts.push_back(steady::now()); };
+  steady::time_point retried;
+  std::string delivery_id;
+  auto& first_life = make_tracker();
+  run([&]() -> awaitable<void> {
+    co_await first_life.start();
+    source_.set_status("exr_again", "PROCESSED");
+    co_await first_life.register_runs(0, regs("exr_again"));
+    const bool died = co_await until([&] { return first_life.queues().front()->dead() == 1; }, 10s);
+    CO_ASSERT_TRUE(died);
+    const auto dead = co_await store_->list_deliveries(delivery_query{.state = delivery_state::dead, .owner = std::nullopt});
+    CO_ASSERT_TRUE(dead.size() == 1);
+    delivery_id = dead[0].id;
+    const auto tried_before = attempts.size();
+    retried = steady::now();
+    const bool put_back = co_await first_life.retry_delivery(delivery_id);
+    CO_ASSERT_TRUE(put_back);
+    // Its first attempt fails as well and is recorded with the time of the next one; then the
+    // daemon stops.
+    const bool tried = co_await until([&] { return attempts.size() > tried_before; }, 5s);
+    CO_ASSERT_TRUE(tried);
+    for (int i = 0; i < 100; ++i) {
+      const auto job = co_await store_->find_delivery(delivery_id);
+      if (job && job->record.next_attempt_at) break;
+      co_await sleep(10ms);
+    }
+  });
+  const auto stored = [&]() {
+    std::optional<delivery_job> job;
+    run([&]() -> awaitable<void> { job = co_await store_->find_delivery(delivery_id); });
+    return job;
+  };
+  const auto before_restart = stored();
+  ASSERT_TRUE(before_restart);
+  EXPECT_EQ(before_restart->record.state, delivery_state::pending);
+  ASSERT_TRUE(before_restart->record.redelivered_at) << "the fresh window is in the store";
+  ASSERT_TRUE(before_restart->record.next_attempt_at);
+
+  restart_store();
+  const auto tried_before_restart = attempts.size();
+  auto& second_life = make_tracker();
+  run([&]() -> awaitable<void> {
+    co_await second_life.start();
+    const bool died = co_await until([&] { return second_life.queues().front()->dead() == 1; }, 10s);
+    EXPECT_TRUE(died);
+  });
+  const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - retried);
+  EXPECT_GE(lived, max_age - 50ms) << "dead only once max_age has passed since the redelivery, not at once";
+  ASSERT_GT(attempts.size(), tried_before_restart) << "attempted again after the restart";
+  EXPECT_GE(attempts.back() - retried, max_age - 50ms) << "the last attempt comes at the end of the fresh window";
+  const auto after = stored();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->record.state, delivery_state::dead);
+  std::cerr << "measured: redelivered delivery dead " << lived.count() << "ms after the retry (max_age "
+            << max_age.count() << "ms), " << attempts.size() - tried_before_restart << " attempts after the restart\n";
 }
 
 }  // namespace

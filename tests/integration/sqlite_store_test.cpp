@@ -244,7 +244,7 @@ TEST_F(sqlite_store_test, creates_a_versioned_wal_file) {
     EXPECT_FALSE(report.moved_aside_to);
     EXPECT_TRUE(report.messages.empty());
   }
-  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "1");
+  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "2");
   EXPECT_EQ(query_raw(path_, "PRAGMA journal_mode"), "wal");
   EXPECT_EQ(query_raw(path_, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
             "deliveries\nevents\nruns");
@@ -389,6 +389,70 @@ TEST_F(sqlite_store_test, refuses_a_file_from_a_newer_version) {
   EXPECT_THROW(open_store(report), store_failed);
   EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "99");  // left as it was, not moved aside
   EXPECT_FALSE(report.moved_aside_to);
+}
+
+// A state file of schema version 1 (before deliveries knew when they were put back) opens, keeps
+// everything, and gains redelivered_at: set to the upgrade time for a delivery version 1 knew as put
+// back (pending, attempted, no next attempt), empty for the others.
+TEST_F(sqlite_store_test, opens_a_version_1_file_and_migrates_it) {
+  auto a = make_run("exr_old");
+  auto outcome = make_outcome(a, 1'700'000'001'000);
+  outcome.new_deliveries.push_back(make_delivery(outcome.new_events[0], a.id, "spare"));
+  {
+    auto store = open_store();
+    run([&]() -> awaitable<void> {
+      co_await store->insert_runs(runs_of(a));
+      co_await store->record_outcome(outcome);
+      auto retrying = outcome.new_deliveries[0];  // "out": failed once, next attempt set
+      retrying.attempts = 1;
+      retrying.last_error = "HTTP 500";
+      retrying.next_attempt_at = at_ms(1'700'000'005'000);
+      co_await store->update_delivery(retrying);
+      auto put_back = outcome.new_deliveries[1];  // "app": dead, then put back by version 1
+      put_back.attempts = 7;
+      put_back.last_error = "timeout";
+      co_await store->update_delivery(put_back);
+      auto dead = outcome.new_deliveries[2];  // "spare": dead
+      dead.state = delivery_state::dead;
+      dead.attempts = 9;
+      co_await store->update_delivery(dead);
+    });
+  }
+  // Back to what version 1 wrote: no redelivered_at column, user_version 1.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE deliveries DROP COLUMN redelivered_at; PRAGMA user_version = 1", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  ASSERT_EQ(query_raw(path_, "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'redelivered_at'"), "0");
+
+  const auto before = clock_type::now();
+  auto store = open_store();
+  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "2");
+  run([&]() -> awaitable<void> {
+    auto undone = co_await store->load_undone_deliveries();
+    CO_ASSERT_TRUE(undone.size() == 2);
+    EXPECT_EQ(undone[0].record.sink, "app");
+    EXPECT_EQ(undone[0].record.attempts, 7U);
+    CO_ASSERT_TRUE(undone[0].record.redelivered_at.has_value());
+    EXPECT_GE(*undone[0].record.redelivered_at, std::chrono::floor<std::chrono::milliseconds>(before) - 1s);
+    EXPECT_LE(*undone[0].record.redelivered_at, clock_type::now() + 1s);
+    EXPECT_EQ(undone[1].record.sink, "out");
+    EXPECT_EQ(undone[1].record.next_attempt_at, at_ms(1'700'000'005'000));
+    EXPECT_FALSE(undone[1].record.redelivered_at);
+    delivery_query dead_only;
+    dead_only.state = delivery_state::dead;
+    auto dead = co_await store->list_deliveries(dead_only);
+    CO_ASSERT_TRUE(dead.size() == 1);
+    EXPECT_EQ(dead[0].attempts, 9U);
+    EXPECT_FALSE(dead[0].redelivered_at);
+    auto found = co_await store->find_run("exr_old");
+    CO_ASSERT_TRUE(found.has_value());
+    EXPECT_EQ(found->events.size(), 1U);
+    EXPECT_EQ(found->deliveries.size(), 3U);
+  });
 }
 
 TEST_F(sqlite_store_test, missing_directory_is_store_failed) {
@@ -562,10 +626,11 @@ TEST_F(sqlite_store_test, deliveries_are_listed_found_updated_and_redelivered) {
     EXPECT_EQ(job->record.state, delivery_state::dead);
     EXPECT_FALSE((co_await store->find_delivery("event_nothing:app")).has_value());
 
-    // Redeliver: dead back to pending.
+    // Redeliver: dead back to pending, with the moment it was put back.
     dead.state = delivery_state::pending;
     dead.attempts = 0;
     dead.next_attempt_at = at_ms(1'700'000'009'000);
+    dead.redelivered_at = at_ms(1'700'000'008'000);
     co_await store->update_delivery(dead);
     EXPECT_TRUE((co_await store->list_deliveries(dead_only)).empty());
     auto undone = co_await store->load_undone_deliveries();
@@ -573,6 +638,8 @@ TEST_F(sqlite_store_test, deliveries_are_listed_found_updated_and_redelivered) {
     EXPECT_EQ(undone[0].record.run_id, "exr_a");
     EXPECT_EQ(undone[0].record.sink, "app");
     EXPECT_EQ(undone[0].record.next_attempt_at, at_ms(1'700'000'009'000));
+    EXPECT_EQ(undone[0].record.redelivered_at, at_ms(1'700'000'008'000));
+    EXPECT_FALSE(undone[1].record.redelivered_at);
     EXPECT_EQ(undone[2].record.run_id, "exr_b");
     EXPECT_EQ(undone[2].body, outcome_b.new_events[0].body);
   });

@@ -167,7 +167,8 @@ TEST(control_json, formats_times_as_rfc3339_utc_with_milliseconds) {
 TEST(control_json, record_has_every_field_with_nulls_for_absent_ones) {
   auto run = sample_run("exr_1");
   run.events.push_back(sample_event("extract_run.processed"));
-  run.deliveries.push_back(delivery{"event_x:app", "event_x", "exr_1", "app", delivery_state::dead, 4, "500", std::nullopt});
+  run.deliveries.push_back(delivery{"event_x:app", "event_x", "exr_1", "app", delivery_state::dead, 4, "500", std::nullopt,
+                                    std::nullopt});
   const auto record = record_to_json(run);
   for (const auto* key : {"id", "kind", "state", "status", "outcome", "polls", "registered_at", "updated_at", "next_poll_at",
                           "finished_at", "deadline_at", "sinks", "context", "events", "deliveries"}) {
@@ -379,7 +380,7 @@ TEST_F(control_routes, events_answers_the_parsed_envelopes_in_order) {
 
 TEST_F(control_routes, deliveries_list_with_state_filter) {
   backend.deliveries.push_back(delivery{"event_a:app", "event_a", "exr_1", "app", delivery_state::dead, 9, "HTTP 500",
-                                        at(sample_millis)});
+                                        at(sample_millis), std::nullopt});
   auto response = serve(verb::get, "/v1/deliveries?state=dead");
   EXPECT_EQ(response.status, 200u);
   EXPECT_EQ(backend.last_delivery_query->state, delivery_state::dead);
@@ -409,7 +410,7 @@ TEST_F(control_routes, health_reports_status_api_and_sinks) {
   backend.report.ok = false;
   backend.report.pending = 5;
   backend.report.api_state = "rate_limited";
-  backend.report.sinks["app"] = sink_health{"retrying", 4};
+  backend.report.sinks["app"] = sink_health{"retrying", 4, 2};
   const auto response = serve(verb::get, "/v1/health");
   EXPECT_EQ(response.status, 200u);
   const auto body = body_of(response);
@@ -418,6 +419,7 @@ TEST_F(control_routes, health_reports_status_api_and_sinks) {
   EXPECT_EQ(body.at("api").at("state").as_string(), "rate_limited");
   EXPECT_TRUE(body.at("api").at("last_error").is_null());
   EXPECT_EQ(body.at("sinks").at("app").at("backlog").as_int64(), 4);
+  EXPECT_EQ(body.at("sinks").at("app").at("dead").as_int64(), 2);
   backend.report.ok = true;
   EXPECT_EQ(body_of(serve(verb::get, "/v1/health")).at("status").as_string(), "ok");
 }
