@@ -1,18 +1,22 @@
 // Black box: hooklessd's http sink as an application sees it. Requests are checked by the official
 // Extend SDK's verifier (extend-ai from npm, pinned in tests/sdk_verify, run with the machine's
-// Node.js) and by our own checks; receivers that start late, fail, hang, or listen on a Unix
-// socket; dead letters and redelivery through the control API and hooklessctl; SIGKILL while a
-// delivery is with the receiver; a hanging sink next to a healthy one.
+// Node.js) and by our own checks; an independent Node.js receiver that accepts only what that
+// verifier accepts, started late and failing part of the time; receivers that start late, fail,
+// hang, listen on a Unix socket or on HTTPS with a private CA; dead letters (in health too) and
+// redelivery through the control API and hooklessctl; SIGKILL while a delivery is with the
+// receiver; a hanging sink next to a healthy one.
 #include "core/event_envelope.hpp"
 #include "core/webhook_signature.hpp"
 #include "tests/blackbox/blackbox_fixture.hpp"
 #include "tests/integration/callback_receiver.hpp"
+#include "tests/support/test_certs.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <cstdlib>
 #include <set>
+#include <sstream>
 #include <thread>
 
 namespace hookless::blackbox {
@@ -22,6 +26,7 @@ namespace json = boost::json;
 using hookless::testing::callback_receiver;
 using hookless::testing::receiver_answer;
 using hookless::testing::received_request;
+using hookless::testing::tls_identity;
 
 const std::string secret = "wss_blackbox_signing_secret";
 
@@ -31,6 +36,8 @@ struct http_sink_spec {
   std::string timeout = "5s";
   std::string max_age = "1h";
   bool standard_webhooks = false;
+  bool allow_remote = false;
+  std::optional<fs::path> ca_file = std::nullopt;
 };
 
 // The sdk_verify directory in the build tree, with node_modules installed once (`npm ci`, under a
@@ -79,7 +86,9 @@ class http_sink_test : public blackbox_test {
       added += "  " + s.name + ":\n    type: http\n    url: " + json::serialize(json::value(s.url)) +
                "\n    signing_secret_file: " + json::serialize(json::value((dir_ / "secret").string())) +
                "\n    timeout: " + s.timeout + "\n    max_age: " + s.max_age +
-               "\n    standard_webhooks: " + (s.standard_webhooks ? "true" : "false") + "\n";
+               "\n    standard_webhooks: " + (s.standard_webhooks ? "true" : "false") +
+               "\n    allow_remote: " + (s.allow_remote ? "true" : "false") + "\n";
+      if (s.ca_file) added += "    ca_file: " + json::serialize(json::value(s.ca_file->string())) + "\n";
     }
     const auto at = text.find("\nsinks:\n");
     ASSERT_NE(at, std::string::npos);
@@ -132,6 +141,12 @@ class http_sink_test : public blackbox_test {
         control_request(config_.socket, "POST", "/v1/runs", json::serialize(json::object{{"runs", runs}}));
     EXPECT_EQ(answer.status, 201u) << answer.body;
     return ids;
+  }
+
+  json::object health() const {
+    const auto answer = control_request(config_.socket, "GET", "/v1/health");
+    EXPECT_EQ(answer.status, 200u) << answer.body;
+    return answer.json().as_object();
   }
 
   json::array deliveries(const std::string& state) const {
@@ -245,6 +260,107 @@ TEST_F(http_sink_test, a_late_and_flaky_receiver_gets_every_event_as_the_officia
   EXPECT_FALSE(json::parse(refused.out).as_object().at("results").as_array().at(0).as_object().at("ok").as_bool());
 }
 
+// The check: an independent receiver (Node.js, the official SDK's verifyAndParse as its
+// handler: nothing else is accepted) that comes up late and then fails a third of the requests ends
+// up with every event, each exactly as signed and as the file sink wrote it.
+TEST_F(http_sink_test, an_independent_sdk_receiver_started_late_and_failing_gets_every_event_as_signed) {
+  std::string why;
+  const auto verifier = sdk_verifier(why);
+  ASSERT_FALSE(verifier.empty()) << why;
+  fs::copy_file(fs::path{HOOKLESS_SDK_VERIFY_SOURCE} / "receiver.mjs", verifier / "receiver.mjs",
+                fs::copy_options::overwrite_existing);
+
+  start_fake();
+  const auto port = free_port();
+  write_config({{.name = "app", .url = "http://127.0.0.1:" + std::to_string(port) + "/webhooks/extend"}});
+  ASSERT_TRUE(start_daemon());
+  const auto ids = register_runs("indep", 10, {"app", "archive"});
+  ASSERT_TRUE(wait_until([&] { return read_json_lines(config_.events_file).events.size() >= ids.size(); }, 15s));
+  std::this_thread::sleep_for(1500ms);  // nobody listens yet: connections refused, retried
+  EXPECT_EQ(deliveries("pending").size(), ids.size());
+
+  const auto log = dir_ / "receiver.jsonl";
+  spawn_spec spec;
+  spec.program = "/usr/bin/node";
+  spec.args = {(verifier / "receiver.mjs").string(), std::to_string(port), secret, log.string(), "3"};
+  spec.env = base_environment();
+  spec.stdout_path = dir_ / "receiver.stdout";
+  spec.stderr_path = dir_ / "receiver.stderr";
+  child_process receiver{spec};
+  ASSERT_TRUE(wait_until([&] { return read_file(spec.stdout_path).find("listening") != std::string::npos; }, 30s))
+      << read_file(spec.stderr_path);
+
+  const auto entries = [&] {
+    std::vector<json::object> all;
+    std::istringstream lines{read_file(log)};
+    for (std::string line; std::getline(lines, line);) {
+      if (!line.empty()) all.push_back(json::parse(line).as_object());
+    }
+    return all;
+  };
+  const auto accepted = [&] {
+    std::set<std::string> ok;
+    for (const auto& e : entries()) {
+      if (e.at("answer").to_number<int>() == 200) ok.insert(string_field(e, "eventId"));
+    }
+    return ok;
+  };
+  std::set<std::string> expected;
+  for (const auto& event : read_json_lines(config_.events_file).events) expected.insert(string_field(event, "eventId"));
+  ASSERT_EQ(expected.size(), ids.size());
+  ASSERT_TRUE(wait_until([&] { return accepted() == expected; }, 60s)) << accepted().size() << " of " << ids.size();
+  ASSERT_TRUE(wait_until([&] { return deliveries("pending").empty(); }, 10s)) << "every delivery is marked done";
+
+  const auto lines = read_file(config_.events_file);
+  std::size_t failed_on_purpose = 0;
+  for (const auto& e : entries()) {
+    const auto answer = e.at("answer").to_number<int>();
+    failed_on_purpose += answer == 503 ? 1 : 0;
+    EXPECT_NE(answer, 400) << "the SDK refused a request: " << json::serialize(e);
+    received_request request;
+    request.method = "POST";
+    for (const auto& [name, value] : e.at("headers").as_object()) request.headers[name] = std::string{value.as_string()};
+    request.body = decode_base64(string_field(e, "body_base64")).value_or("");
+    request.received_unix = std::stoll(request.header("x-extend-request-timestamp"));
+    check_request(request, false);
+    EXPECT_NE(lines.find(request.body + "\n"), std::string::npos) << "byte for byte the envelope the file sink wrote";
+  }
+  EXPECT_GE(failed_on_purpose, ids.size() / 3);
+  std::cerr << "measured: " << ids.size() << " events accepted by an SDK-verifying receiver that came up 1.5 s late "
+            << "and answered 503 to " << failed_on_purpose << " of " << entries().size() << " requests\n";
+  receiver.signal(SIGTERM);
+  receiver.wait_for(5s);
+}
+
+// allow_remote with an https:// receiver whose certificate comes from a private CA: delivered with the
+// sink's ca_file; a sink without it refuses the same receiver (the system store does not know the CA)
+// and keeps retrying, never sending the event.
+TEST_F(http_sink_test, an_https_receiver_with_a_private_ca_named_by_the_sinks_ca_file) {
+  const auto certs = make_test_certs({"localhost"}, {"127.0.0.1"});
+  write_text_file(dir_ / "app-ca.pem", certs.ca_pem);
+  callback_receiver trusted{tls_identity{certs.cert_pem, certs.key_pem}};
+  callback_receiver untrusted{tls_identity{certs.cert_pem, certs.key_pem}};
+  start_fake();
+  write_config({{.name = "app",
+                 .url = "https://localhost:" + std::to_string(trusted.port()) + "/webhooks/extend",
+                 .allow_remote = true,
+                 .ca_file = dir_ / "app-ca.pem"},
+                {.name = "plain", .url = untrusted.url("/hook"), .allow_remote = true}});
+  ASSERT_TRUE(start_daemon());
+  const auto ids = register_runs("tls", 2, {"app", "plain"});
+  ASSERT_TRUE(wait_until([&] { return event_ids(trusted.requests()).size() == ids.size(); }, 15s));
+  for (const auto& r : trusted.requests()) check_request(r, false);
+  ASSERT_TRUE(wait_until([&] { return untrusted.handshakes_failed() >= 2 * ids.size(); }, 15s)) << "retried";
+  EXPECT_EQ(untrusted.count(), 0u) << "nothing sent to a receiver that failed verification";
+  const auto waiting = deliveries("pending");
+  ASSERT_EQ(waiting.size(), ids.size());
+  for (const auto& d : waiting) {
+    EXPECT_EQ(string_field(d.as_object(), "sink"), "plain");
+    EXPECT_NE(string_field(d.as_object(), "last_error").find("certificate verify failed"), std::string::npos)
+        << json::serialize(d);
+  }
+}
+
 TEST_F(http_sink_test, a_receiver_on_a_unix_socket) {
   start_fake();
   const auto socket = dir_ / "app.sock";
@@ -265,10 +381,13 @@ TEST_F(http_sink_test, dead_deliveries_are_listed_and_arrive_once_redelivered) {
   receiver.set_policy([](const received_request&, std::size_t) { return receiver_answer::hang(); });
   write_config({{.name = "app", .url = receiver.url("/hook"), .timeout = "300ms", .max_age = "2s"}});
   ASSERT_TRUE(start_daemon());
-  const auto ids = register_runs("dead", 2, {"app"});
+  const auto ids = register_runs("dead", 3, {"app"});
   ASSERT_TRUE(wait_until([&] { return deliveries("dead").size() == ids.size(); }, 20s))
       << json::serialize(deliveries("pending"));
   const auto dead = deliveries("dead");
+  std::set<std::string> dead_events;
+  for (const auto& d : dead) dead_events.insert(string_field(d.as_object(), "event_id"));
+  EXPECT_EQ(dead_events.size(), ids.size());
   for (const auto& d : dead) {
     const auto& record = d.as_object();
     EXPECT_EQ(string_field(record, "state"), "dead");
@@ -279,6 +398,13 @@ TEST_F(http_sink_test, dead_deliveries_are_listed_and_arrive_once_redelivered) {
   const auto listed = run_ctl(config_.socket, {"deliveries", "--state", "dead"});
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
   for (const auto& d : dead) EXPECT_NE(listed.out.find(string_field(d.as_object(), "id")), std::string::npos) << listed.out;
+  // Health counts them and is degraded while they wait for an operator.
+  const auto sick = health();
+  EXPECT_EQ(string_field(sick, "status"), "degraded") << json::serialize(sick);
+  EXPECT_EQ(sick.at("sinks").at("app").at("dead").to_number<std::int64_t>(), 3) << json::serialize(sick);
+  const auto said = run_ctl(config_.socket, {"health"});
+  EXPECT_EQ(said.exit_code, 1) << said.out;
+  EXPECT_NE(said.out.find("3 dead"), std::string::npos) << said.out;
 
   // Nothing is tried while they are dead.
   const auto attempts_when_dead = receiver.count();
@@ -291,13 +417,17 @@ TEST_F(http_sink_test, dead_deliveries_are_listed_and_arrive_once_redelivered) {
   const auto retried = control_request(config_.socket, "POST", "/v1/deliveries/" + first_id + "/retry");
   EXPECT_EQ(retried.status, 202u) << retried.body;
   const auto first_event = string_field(dead.at(0).as_object(), "event_id");
-  ASSERT_TRUE(wait_until([&] { return deliveries("dead").size() == 1; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return deliveries("dead").size() == 2; }, 10s));
   ASSERT_TRUE(wait_until([&] { return deliveries("pending").empty(); }, 10s));
+  const auto second_id = string_field(dead.at(1).as_object(), "id");
+  const auto one = run_ctl(config_.socket, {"redeliver", second_id});
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  ASSERT_TRUE(wait_until([&] { return deliveries("dead").size() == 1 && deliveries("pending").empty(); }, 10s));
   const auto rest = run_ctl(config_.socket, {"redeliver", "--all-dead"});
   EXPECT_EQ(rest.exit_code, 0) << rest.err;
   ASSERT_TRUE(wait_until([&] { return deliveries("dead").empty() && deliveries("pending").empty(); }, 10s));
 
-  // Both arrived after the redelivery, answered 200, with their original eventIds.
+  // Every one arrived after the redelivery, answered 200, with its original eventId.
   std::set<std::string> answered;
   const auto requests = receiver.requests();
   for (std::size_t n = attempts_when_dead; n < requests.size(); ++n) {
@@ -305,7 +435,10 @@ TEST_F(http_sink_test, dead_deliveries_are_listed_and_arrive_once_redelivered) {
     answered.insert(requests[n].header("idempotency-key"));
   }
   EXPECT_TRUE(answered.contains(first_event));
-  EXPECT_EQ(answered.size(), ids.size());
+  EXPECT_EQ(answered, dead_events);
+  const auto well = health();
+  EXPECT_EQ(well.at("sinks").at("app").at("dead").to_number<std::int64_t>(), 0) << json::serialize(well);
+  EXPECT_EQ(string_field(well, "status"), "ok") << json::serialize(well);
 }
 
 TEST_F(http_sink_test, killed_mid_delivery_the_event_still_arrives_with_the_same_event_id) {
