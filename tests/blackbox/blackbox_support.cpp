@@ -219,8 +219,9 @@ std::string render_config(const daemon_config& c) {
     << "  max_interval: " << c.max_interval << "\n"
     << "  jitter: " << c.jitter << "\n"
     << "  deadline: " << c.deadline << "\n"
-    << "  follow_review: " << (c.follow_review ? "true" : "false") << "\n"
-    << "control:\n"
+    << "  follow_review: " << (c.follow_review ? "true" : "false") << "\n";
+  if (c.list_endpoints) y << "  list_endpoints: " << (*c.list_endpoints ? "true" : "false") << "\n";
+  y << "control:\n"
     << "  socket: " << quoted(c.socket.string()) << "\n"
     << "  socket_mode: \"0600\"\n"
     << "state:\n"
@@ -234,11 +235,15 @@ std::string render_config(const daemon_config& c) {
   for (const auto& extra : c.extra_file_sinks) {
     y << "  " << extra.name << ":\n    type: file\n    path: " << quoted(extra.path.string()) << "\n";
   }
+  for (const auto& sink : c.http_sinks) {
+    y << "  " << sink.name << ":\n    type: http\n    url: " << quoted(sink.url)
+      << "\n    signing_secret_file: " << quoted(sink.signing_secret_file.string()) << "\n";
+  }
   y << "default_sinks: [";
   for (std::size_t i = 0; i < c.default_sinks.size(); ++i) y << (i ? ", " : "") << c.default_sinks[i];
   y << "]\n"
     << "logging:\n"
-    << "  level: debug\n"
+    << "  level: " << c.log_level << "\n"
     << "  format: text\n";
   return y.str();
 }
@@ -295,6 +300,11 @@ void daemon_process::kill_now() {
 
 bool daemon_process::running() { return child_ && child_->running(); }
 
+std::optional<pid_t> daemon_process::pid() const {
+  if (!child_) return std::nullopt;
+  return child_->pid();
+}
+
 http_answer daemon_process::register_runs(const json::array& registrations) const {
   return request("POST", "/v1/runs", json::serialize(json::object{{"runs", registrations}}));
 }
@@ -314,6 +324,27 @@ std::optional<json::object> daemon_process::run(const std::string& id) const {
 json::object daemon_process::health() const {
   const auto answer = request("GET", "/v1/health");
   return answer.json().as_object();
+}
+
+// ---- npm packages ------------------------------------------------------------------------------
+
+fs::path npm_workspace(const fs::path& work, const std::vector<fs::path>& files, const std::string& package_name,
+                       std::string& why) {
+  fs::create_directories(work);
+  for (const auto& file : files) fs::copy_file(file, work / file.filename(), fs::copy_options::overwrite_existing);
+  const auto installed = work / "node_modules" / package_name / "package.json";
+  if (fs::exists(installed)) return work;
+  const auto install = run_program("/usr/bin/flock",
+                                   {(work / ".install.lock").string(), "/bin/sh", "-c",
+                                    "cd '" + work.string() + "' && { test -f '" + installed.string() +
+                                        "' || npm ci --no-audit --no-fund --loglevel=error; }"},
+                                   {{"HOME", work.string()}}, std::chrono::seconds{300});
+  if (install.exit_code != 0 || !fs::exists(installed)) {
+    why = "npm ci in " + work.string() + " failed (exit " + std::to_string(install.exit_code) + "): " + install.err +
+          install.out;
+    return {};
+  }
+  return work;
 }
 
 // ---- sinks' output ---------------------------------------------------------------------------

@@ -127,6 +127,12 @@ struct file_sink_spec {
   fs::path path;
 };
 
+struct http_sink_spec {
+  std::string name;
+  std::string url;
+  fs::path signing_secret_file;
+};
+
 // The knobs the tests turn; render_config writes them as hookless.yaml.
 struct daemon_config {
   std::string base_url;
@@ -146,7 +152,10 @@ struct daemon_config {
   fs::path state;
   fs::path events_file;                      // the file sink "archive"
   std::vector<file_sink_spec> extra_file_sinks;
+  std::vector<http_sink_spec> http_sinks;
   std::vector<std::string> default_sinks{"out", "archive"};  // "out" is the stdout sink
+  std::optional<bool> list_endpoints;        // polling.list_endpoints, written only when set
+  std::string log_level = "debug";
 };
 
 std::string render_config(const daemon_config& settings);
@@ -171,6 +180,7 @@ class daemon_process {
   daemon_config& config() { return settings_; }
   const fs::path& config_path() const { return config_path_; }
   const fs::path& socket() const { return settings_.socket; }
+  std::optional<pid_t> pid() const;  // while started
   fs::path stdout_path() const { return dir_ / "hooklessd.stdout"; }
   fs::path stderr_path() const { return dir_ / "hooklessd.stderr"; }
   std::string log() const { return read_file(stderr_path()); }
@@ -191,6 +201,14 @@ class daemon_process {
   fs::path config_path_;
   std::optional<child_process> child_;
 };
+
+// ---- npm packages ------------------------------------------------------------------------------
+
+// `work` (in the build tree) with `files` copied into it afresh and their npm dependencies
+// installed once (`npm ci` under a lock, so parallel users share one install); done when
+// node_modules/`package_name` exists. Empty, with the reason in `why`, when npm cannot install them.
+fs::path npm_workspace(const fs::path& work, const std::vector<fs::path>& files, const std::string& package_name,
+                       std::string& why);
 
 // ---- what the sinks wrote ------------------------------------------------------------------
 

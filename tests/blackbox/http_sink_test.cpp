@@ -40,28 +40,12 @@ struct http_sink_spec {
   std::optional<fs::path> ca_file = std::nullopt;
 };
 
-// The sdk_verify directory in the build tree, with node_modules installed once (`npm ci`, under a
-// lock so parallel tests share one install). Empty, with the reason in `why`, when it cannot be.
+// The sdk_verify directory in the build tree, with node_modules installed once (npm_workspace).
+// Empty, with the reason in `why`, when it cannot be.
 fs::path sdk_verifier(std::string& why) {
   const fs::path source = HOOKLESS_SDK_VERIFY_SOURCE;
-  const fs::path work = HOOKLESS_SDK_VERIFY_WORK;
-  fs::create_directories(work);
-  for (const auto* name : {"package.json", "package-lock.json", "verify.mjs"}) {
-    fs::copy_file(source / name, work / name, fs::copy_options::overwrite_existing);
-  }
-  if (fs::exists(work / "node_modules" / "extend-ai" / "package.json")) return work;
-  const auto install = run_program("/usr/bin/flock",
-                                   {(work / ".install.lock").string(), "/bin/sh", "-c",
-                                    "cd '" + work.string() +
-                                        "' && { test -f node_modules/extend-ai/package.json || "
-                                        "npm ci --no-audit --no-fund --loglevel=error; }"},
-                                   {{"HOME", work.string()}}, std::chrono::seconds{300});
-  if (install.exit_code != 0 || !fs::exists(work / "node_modules" / "extend-ai" / "package.json")) {
-    why = "npm ci in " + work.string() + " failed (exit " + std::to_string(install.exit_code) + "): " + install.err +
-          install.out;
-    return {};
-  }
-  return work;
+  return npm_workspace(HOOKLESS_SDK_VERIFY_WORK,
+                       {source / "package.json", source / "package-lock.json", source / "verify.mjs"}, "extend-ai", why);
 }
 
 class http_sink_test : public blackbox_test {

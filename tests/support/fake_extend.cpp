@@ -300,6 +300,13 @@ void fake_extend::add_run(run_script script) {
   impl_->model.add_run(std::move(script), fake_clock::now());
 }
 
+fake_clock::time_point fake_extend::add_runs(std::vector<run_script> scripts) {
+  const std::lock_guard lock{impl_->mutex};
+  const auto now = fake_clock::now();
+  for (auto& script : scripts) impl_->model.add_run(std::move(script), now);
+  return now;
+}
+
 bool fake_extend::set_status_now(const std::string& id, const std::string& status) {
   const std::lock_guard lock{impl_->mutex};
   return impl_->model.set_status_now(id, status, fake_clock::now());

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hookless {
 
@@ -36,6 +37,8 @@ class fake_extend {
 
   // Scripted runs, created now (see fake_extend_model::add_run for what throws).
   void add_run(run_script script);
+  // Many scripted runs with one creation time, which it returns (their timelines count from it).
+  fake_clock::time_point add_runs(std::vector<run_script> scripts);
   // The run shows `status` from now on; false for an unknown ID.
   bool set_status_now(const std::string& id, const std::string& status);
 

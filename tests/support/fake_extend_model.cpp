@@ -264,7 +264,7 @@ fake_response fake_extend_model::handle(const fake_request& request, fake_clock:
   count(stats_.workspaces, record.workspace_id);
   count(stats_.user_agents, record.user_agent);
   if (record.status == 429) ++stats_.responses_429;
-  stats_.requests.push_back(std::move(record));
+  if (options_.record_requests) stats_.requests.push_back(std::move(record));
   response.headers.emplace_back("x-extend-request-id", "req_fake_" + std::to_string(next_request_id_++));
   return response;
 }

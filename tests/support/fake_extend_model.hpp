@@ -39,6 +39,7 @@ struct fake_extend_options {
   std::uint16_t port = 0;                     // HTTPS port on 127.0.0.1; 0 picks a free one
   std::optional<std::uint16_t> control_port;  // plain-HTTP /_fake/ control API on 127.0.0.1 (0 = any)
   bool log_requests = false;                  // one line per request on stderr
+  bool record_requests = true;                // keep every request in stats().requests (off: long, fast benchmarks)
   std::optional<test_certs> certs;            // served certificate; default: fresh, for 127.0.0.1 and localhost
 };
 

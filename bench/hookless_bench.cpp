@@ -1,0 +1,177 @@
+// hookless_bench: issue 6's benchmark in one command. It runs the built hooklessd (with the list
+// endpoints on and off, when the daemon has that switch) and the official Extend SDK's polling
+// helper against fake Extend APIs, prints every figure as Markdown tables with the machine and
+// date, says how far each figure is from its target, and writes the same text to --markdown.
+// Exit status: 0 when every scenario ran (targets missed or not), 1 when the harness failed.
+#include "bench/bench_report.hpp"
+#include "bench/hookless_contender.hpp"
+#include "bench/pool_bench.hpp"
+#include "bench/sdk_peer_contender.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <iostream>
+
+namespace {
+
+using namespace hookless::bench;
+using namespace std::chrono_literals;
+
+struct bench_options {
+  bool quick = false;
+  std::vector<std::size_t> limited_runs{1'000, 10'000};
+  std::size_t peer_max = 10'000;
+  bool no_peer = false;
+  double rate = 10;
+  std::size_t pool_runs = 100'000;
+  std::size_t single_registrations = 2'000;
+  long window = 20;
+  int connections = 4;
+  double unlimited_rate = 50'000;
+  std::uint32_t seed = 6;
+  std::string markdown;
+};
+
+// How long a contender may take for the mix: the last finish, twice the N/R cycle, and a minute.
+std::chrono::milliseconds wait_limit(const std::vector<bench_run>& mix, double rate, bool quick) {
+  const auto cycle = std::chrono::milliseconds{static_cast<long long>(2000.0 * static_cast<double>(mix.size()) / rate)};
+  return last_finish(mix) + cycle + (quick ? std::chrono::milliseconds{15s} : std::chrono::milliseconds{60s});
+}
+
+wait_result failed(std::string contender, std::size_t runs, const std::exception& e) {
+  wait_result r;
+  r.contender = std::move(contender);
+  r.runs = runs;
+  r.lost = runs;
+  r.note = std::string{"the harness failed: "} + e.what();
+  return r;
+}
+
+// The hookless variants side by side (each with its own fake and limit: they cost little CPU at
+// 10/s), then the SDK peer alone, so its start-up burst does not disturb them.
+wait_scenario run_wait_scenario(const bench_options& o, std::size_t n, const std::vector<hookless_options>& variants,
+                                const std::filesystem::path& peer_dir, const std::string& peer_missing) {
+  wait_scenario s;
+  s.runs = n;
+  s.rate = o.rate;
+  s.time_scale = o.quick ? 0.05 : 1.0;
+  const auto mix = make_mix({.runs = n, .time_scale = s.time_scale, .seed = o.seed});
+  const wait_settings settings{.rate_limit = o.rate, .limit = wait_limit(mix, o.rate, o.quick)};
+  std::fprintf(stderr, "[bench] %zu runs at %g/s: hookless x%zu (up to %lld s)\n", n, o.rate, variants.size(),
+               static_cast<long long>(settings.limit.count() / 1000));
+  std::vector<std::future<wait_result>> running;
+  for (const auto& variant : variants) {
+    running.push_back(std::async(std::launch::async, [&, variant] {
+      try {
+        return hookless_waits(mix, settings, variant);
+      } catch (const std::exception& e) {
+        return failed(hookless_name(variant), n, e);
+      }
+    }));
+  }
+  for (auto& r : running) s.results.push_back(r.get());
+
+  if (o.no_peer) {
+    s.peer_skipped = std::string{sdk_peer_name} + ": not run (--no-peer)";
+  } else if (!peer_missing.empty()) {
+    s.peer_skipped = std::string{sdk_peer_name} + ": not run: " + peer_missing;
+  } else if (n > o.peer_max) {
+    s.peer_skipped = std::string{sdk_peer_name} + ": not run above " + std::to_string(o.peer_max) + " runs (--peer-max)";
+  } else {
+    std::fprintf(stderr, "[bench] %zu runs at %g/s: the SDK peer\n", n, o.rate);
+    try {
+      s.results.push_back(sdk_peer_waits(peer_dir, mix, settings));
+    } catch (const std::exception& e) {
+      s.results.push_back(failed(sdk_peer_name, n, e));
+    }
+  }
+  return s;
+}
+
+bool harness_failed(const bench_results& results) {
+  for (const auto& s : results.waits) {
+    for (const auto& r : s.results) {
+      if (r.note.starts_with("the harness failed")) return true;
+    }
+  }
+  return results.pool && results.pool->note.starts_with("the harness failed");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hookless_bench: hooklessd and the Extend SDK's polling helper against the fake Extend API"};
+  bench_options o;
+  app.add_flag("--quick", o.quick, "smoke sizes: 100 runs finishing 20x sooner, 5,000 pending, 5 s window");
+  app.add_option("--limited-runs", o.limited_runs, "run counts of the rate-limited scenario (0: skip it)")->delimiter(',');
+  app.add_option("--peer-max", o.peer_max, "largest run count the SDK peer waits for")->capture_default_str();
+  app.add_flag("--no-peer", o.no_peer, "leave the SDK peer out");
+  app.add_option("--rate-limit", o.rate, "the fake's GET limit, requests/s (and hookless's budget)")->capture_default_str();
+  app.add_option("--pool-runs", o.pool_runs, "pending runs for the memory, registration and polls/s figures (0: skip)")
+      ->capture_default_str();
+  app.add_option("--window", o.window, "seconds over which unlimited polls/s are counted")->capture_default_str();
+  app.add_option("--connections", o.connections, "extend.max_connections of hooklessd")->capture_default_str();
+  app.add_option("--unlimited-rate", o.unlimited_rate, "extend.requests_per_second when the fake has no limit")
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the run mix")->capture_default_str();
+  app.add_option("--markdown", o.markdown, "also write the results to this file");
+  CLI11_PARSE(app, argc, argv);
+  if (o.quick) {
+    if (app.count("--limited-runs") == 0) o.limited_runs = {100};
+    if (app.count("--pool-runs") == 0) o.pool_runs = 5'000;
+    if (app.count("--window") == 0) o.window = 5;
+    o.single_registrations = 500;
+  }
+
+  bench_results results;
+  results.machine = describe_machine();
+  results.mode = o.quick ? "quick" : "full";
+
+  std::vector<hookless_options> variants;
+  const hookless_options base{.requests_per_second = o.rate, .max_connections = o.connections, .list_endpoints = {}};
+  if (daemon_knows_list_endpoints()) {
+    auto on = base;
+    on.list_endpoints = true;
+    auto off = base;
+    off.list_endpoints = false;
+    variants = {on, off};
+  } else {
+    variants = {base};
+    results.notes.push_back("This hooklessd has no polling.list_endpoints yet: one hookless column, polling each run.");
+  }
+
+  std::string peer_missing;
+  std::filesystem::path peer_dir;
+  if (!o.no_peer) peer_dir = sdk_peer_workspace(peer_missing);
+
+  for (const auto n : o.limited_runs) {
+    if (n > 0) results.waits.push_back(run_wait_scenario(o, n, variants, peer_dir, peer_missing));
+  }
+
+  if (o.pool_runs > 0) {
+    std::fprintf(stderr, "[bench] %zu pending runs: registration, memory, unlimited polls/s\n", o.pool_runs);
+    pool_settings p;
+    p.runs = o.pool_runs;
+    p.single_registrations = o.single_registrations;
+    p.warm_up = o.quick ? 1s : 5s;
+    p.window = std::chrono::seconds{o.window};
+    p.unlimited_rate = o.unlimited_rate;
+    p.daemon = variants.front();
+    try {
+      results.pool = pool_bench(p);
+    } catch (const std::exception& e) {
+      results.pool = pool_result{};
+      results.pool->contender = hookless_name(p.daemon);
+      results.pool->note = std::string{"the harness failed: "} + e.what();
+    }
+  }
+
+  results.load_end = load_average();
+  const auto text = render_markdown(results);
+  std::cout << text << std::flush;
+  if (!o.markdown.empty()) std::ofstream{o.markdown} << text;
+  return harness_failed(results) ? 1 : 0;
+}
