@@ -2,33 +2,22 @@
 // read one complete response, keep the connection when both sides allow it.
 #include "core/https_pool.hpp"
 
-#include <sys/socket.h>
-
-#include <cerrno>
 #include <deque>
 #include <stdexcept>
 
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/system/system_error.hpp>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 
 #include "core/duration.hpp"
+#include "core/http_connection.hpp"
 
 namespace hookless {
 
@@ -39,14 +28,12 @@ namespace ssl = asio::ssl;
 using asio::awaitable;
 using asio::use_awaitable;
 using boost::system::error_code;
-using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
 
 // Extend's answers are JSON documents well below this; anything larger is a fault, not a reply.
-constexpr std::uint64_t body_limit = 64ULL * 1024 * 1024;
-constexpr std::uint32_t header_limit = 64 * 1024;
+constexpr response_limits extend_limits{.body = 64ULL * 1024 * 1024, .header = 64 * 1024};
 
 // error_category's destructor is protected and non-virtual by design; categories are never deleted.
 #pragma GCC diagnostic push
@@ -65,12 +52,6 @@ class https_category_impl final : public boost::system::error_category {
 };
 #pragma GCC diagnostic pop
 
-bool is_ip_literal(const std::string& host) {
-  error_code ec;
-  asio::ip::make_address(host, ec);
-  return !ec;
-}
-
 // "host:port", with brackets around an IPv6 literal, as CONNECT and messages want it.
 std::string authority_of(const std::string& host, const std::string& port) {
   const bool v6 = host.find(':') != std::string::npos;
@@ -78,32 +59,18 @@ std::string authority_of(const std::string& host, const std::string& port) {
 }
 
 // One kept-alive TLS connection. Counts itself in the pool's open-connection total.
-struct connection {
-  connection(const asio::any_io_executor& ex, ssl::context& tls, std::size_t& live) : stream{ex, tls}, live_{live} {
+struct connection : http_connection {
+  connection(const asio::any_io_executor& ex, ssl::context& tls, std::size_t& live)
+      : http_connection{ex, transport::tls, &tls}, live_{live} {
     ++live_;
   }
   ~connection() { --live_; }
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream); }
-
-  ssl::stream<beast::tcp_stream> stream;
-  beast::flat_buffer buffer;  // bytes read past a message; must be empty between requests
-
  private:
   std::size_t& live_;
 };
-
-// Whether an idle connection may carry another request: no stray bytes (a server's close_notify or
-// anything else unexpected) and no end of stream waiting in the socket. A peek cannot catch every
-// stale connection, which is why a request that fails on a reused one is retried once.
-bool still_usable(connection& conn) {
-  if (conn.buffer.size() != 0 || !conn.tcp().socket().is_open()) return false;
-  char byte = 0;
-  const auto n = ::recv(conn.tcp().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-}
 
 // A waiting get(): woken by cancelling its timer; granted says whether it got a slot.
 struct waiter {
@@ -115,8 +82,8 @@ struct waiter {
 // What one request/response exchange on a connection came to.
 struct exchange_outcome {
   std::optional<http_reply> reply;
-  bool keep_alive = false;        // the connection may be reused
-  bool nothing_received = false;  // failed before any byte of the reply arrived
+  bool keep_alive = false;       // the connection may be reused
+  bool retry_on_fresh = false;   // failed in a way worth one more try on a fresh connection
   std::optional<fetch_error> error;
 };
 
@@ -139,8 +106,7 @@ struct https_pool::state {
         tls{context},
         options{std::move(opts)},
         authority{authority_of(options.host, options.port)},
-        host_header{options.port == "443" ? authority.substr(0, authority.size() - 4) : authority},
-        host_is_ip{is_ip_literal(options.host)} {
+        host_header{options.port == "443" ? authority.substr(0, authority.size() - 4) : authority} {
     if (options.host.empty()) throw std::invalid_argument("https_pool: empty host");
     if (options.max_connections == 0) throw std::invalid_argument("https_pool: max_connections must be at least 1");
     if (options.timeout <= std::chrono::milliseconds::zero()) throw std::invalid_argument("https_pool: timeout must be positive");
@@ -151,7 +117,6 @@ struct https_pool::state {
   https_pool_options options;
   std::string authority;    // host:port of the origin
   std::string host_header;  // the Host header: the port only when it is not 443
-  bool host_is_ip;
   std::size_t live = 0;       // open connections (declared before idle: connections decrement it)
   std::size_t in_flight = 0;  // slots held by get() calls
   bool closed = false;
@@ -205,42 +170,10 @@ struct https_pool::state {
     while (!idle.empty()) {
       auto conn = std::move(idle.back());
       idle.pop_back();
-      if (still_usable(*conn)) return conn;
-      conn->tcp().close();
+      if (conn->still_usable()) return conn;
+      conn->close();
     }
     return nullptr;
-  }
-
-  // DNS with the request's deadline. getaddrinfo runs on Asio's resolver thread and cannot be
-  // interrupted (async_resolve ignores per-operation cancellation, and a parallel_group would wait for
-  // it), so the lookup reports into a shared record and the request stops waiting at the deadline; a
-  // late answer is dropped.
-  awaitable<boost::system::result<tcp::resolver::results_type>> resolve(const std::string& host, const std::string& port,
-                                                                         clock_type::time_point deadline) {
-    struct lookup {
-      lookup(const asio::any_io_executor& executor, clock_type::time_point until) : resolver{executor}, wake{executor, until} {}
-      tcp::resolver resolver;
-      asio::steady_timer wake;
-      bool done = false;
-      error_code ec;
-      tcp::resolver::results_type results;
-    };
-    auto record = std::make_shared<lookup>(ex, deadline);
-    auto on_resolved = [record](const error_code& ec, tcp::resolver::results_type results) {
-      record->done = true;
-      record->ec = ec;
-      record->results = std::move(results);
-      record->wake.cancel();
-    };
-    record->resolver.async_resolve(host, port, std::move(on_resolved));
-    error_code wait_ec;
-    co_await record->wake.async_wait(asio::redirect_error(use_awaitable, wait_ec));
-    if (record->done) {
-      if (record->ec) co_return record->ec;
-      co_return record->results;
-    }
-    record->resolver.cancel();
-    co_return clock_type::now() >= deadline ? error_code{beast::error::timeout} : error_code{asio::error::operation_aborted};
   }
 
   awaitable<std::optional<fetch_error>> open(connection& conn, clock_type::time_point deadline) {
@@ -249,17 +182,14 @@ struct https_pool::state {
     const auto dial = authority_of(dial_host, dial_port);
     const std::string via = options.proxy ? "proxy " : "";
 
-    auto resolved = co_await resolve(dial_host, dial_port, deadline);
-    if (!resolved) {
-      const auto& ec = resolved.error();
-      co_return failure(ec, (ec == beast::error::timeout ? "resolving " : "resolve ") + via + dial);
+    auto connect_failure = co_await conn.connect(dial_host, dial_port, deadline);
+    if (connect_failure) {
+      const auto& ec = connect_failure->code;
+      const bool timed_out = ec == beast::error::timeout;
+      const bool resolving = connect_failure->stage == open_stage::resolve;
+      if (resolving) co_return failure(ec, (timed_out ? "resolving " : "resolve ") + via + dial);
+      co_return failure(ec, (timed_out ? "connecting to " : "connect ") + via + dial);
     }
-    const auto& endpoints = *resolved;
-
-    error_code ec;
-    conn.tcp().expires_at(deadline);
-    co_await conn.tcp().async_connect(endpoints, asio::redirect_error(use_awaitable, ec));
-    if (ec) co_return failure(ec, (ec == beast::error::timeout ? "connecting to " : "connect ") + via + dial);
 
     if (options.proxy) {
       // (Awaited into a named local: g++ 12 mishandles non-trivial co_await temporaries in conditions.)
@@ -267,29 +197,12 @@ struct https_pool::state {
       if (tunnel_failure) co_return tunnel_failure;
     }
 
-    // SNI carries host names only (RFC 6066 forbids IP literals there).
-    SSL* ssl_handle = conn.stream.native_handle();
-    if (!host_is_ip &&
-        SSL_ctrl(ssl_handle, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, options.host.data()) != 1) {
-      co_return fetch_error{error_code{static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()},
-                            "TLS: cannot set SNI for " + options.host};
-    }
-    // OpenSSL checks the name itself too, so a mismatch is reported as "hostname mismatch" rather
-    // than a bare verify failure; host_name_verification is the Asio-level check of the same thing.
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
-    const int name_set = host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, options.host.c_str())
-                                    : X509_VERIFY_PARAM_set1_host(param, options.host.c_str(), options.host.size());
-    if (name_set != 1) co_return fetch_error{error_code{}, "TLS: cannot set the expected host name " + options.host};
-    conn.stream.set_verify_callback(ssl::host_name_verification(options.host));
-
-    conn.tcp().expires_at(deadline);
-    co_await conn.stream.async_handshake(ssl::stream_base::client, asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      std::string detail;
-      if (const long verify = SSL_get_verify_result(ssl_handle); verify != X509_V_OK) {
-        detail = std::string{"certificate verify failed ("} + X509_verify_cert_error_string(verify) + ")";
+    auto handshake_failure = co_await conn.handshake(options.host, deadline);
+    if (handshake_failure) {
+      if (handshake_failure->stage == open_stage::tls_setup) {
+        co_return fetch_error{handshake_failure->code, "TLS: " + handshake_failure->detail};
       }
-      co_return failure(ec, "TLS handshake with " + authority, std::move(detail));
+      co_return failure(handshake_failure->code, "TLS handshake with " + authority, handshake_failure->detail);
     }
     co_return std::nullopt;
   }
@@ -326,44 +239,36 @@ struct https_pool::state {
     co_return std::nullopt;
   }
 
-  awaitable<exchange_outcome> exchange(connection& conn, const http::request<http::empty_body>& request,
+  awaitable<exchange_outcome> exchange(connection& conn, bool reused, const http::request<http::empty_body>& request,
                                        clock_type::time_point deadline) {
     exchange_outcome outcome;
-    error_code ec;
-    conn.tcp().expires_at(deadline);
-    co_await http::async_write(conn.stream, request, asio::redirect_error(use_awaitable, ec));
-    if (ec) {
-      outcome.nothing_received = conn.buffer.size() == 0;
+    auto result = co_await conn.exchange(request, deadline, extend_limits);
+    outcome.retry_on_fresh = retry_on_fresh_connection(reused, result);
+    const auto& ec = result.error;
+    if (ec && result.while_sending) {
       outcome.error = failure(ec, (ec == beast::error::timeout ? "sending the request to " : "send request to ") + authority);
       co_return outcome;
     }
-
-    http::response_parser<http::string_body> parser;  // fresh per response
-    parser.body_limit(body_limit);
-    parser.header_limit(header_limit);
-    conn.tcp().expires_at(deadline);
-    co_await http::async_read(conn.stream, conn.buffer, parser, asio::redirect_error(use_awaitable, ec));
     if (ec) {
-      outcome.nothing_received = !parser.got_some() && conn.buffer.size() == 0;
       std::string detail;
-      if (ec == http::error::partial_message || (ec == ssl::error::stream_truncated && parser.got_some())) {
+      if (ec == http::error::partial_message || (ec == ssl::error::stream_truncated && result.partial)) {
         detail = "connection closed before the response was complete (" + ec.message() + ")";
-      } else if (outcome.nothing_received && (ec == asio::error::eof || ec == ssl::error::stream_truncated)) {
+      } else if (result.nothing_received && (ec == asio::error::eof || ec == ssl::error::stream_truncated)) {
         detail = "connection closed by the server without a response (" + ec.message() + ")";
       } else if (ec == http::error::body_limit) {
-        detail = "response body larger than " + std::to_string(body_limit / (1024 * 1024)) + " MiB";
+        detail = "response body larger than " + std::to_string(extend_limits.body / (1024 * 1024)) + " MiB";
       }
       outcome.error = failure(ec, (ec == beast::error::timeout ? "reading the response from " : "read response from ") + authority,
                               std::move(detail));
       co_return outcome;
     }
 
-    auto response = parser.release();
+    auto& response = *result.response;
     http_reply reply;
     reply.status = response.result_int();
     if (auto it = response.find(http::field::retry_after); it != response.end()) reply.retry_after = std::string{it->value()};
     if (auto it = response.find("x-extend-request-id"); it != response.end()) reply.request_id = std::string{it->value()};
-    outcome.keep_alive = response.keep_alive() && !response.need_eof() && conn.buffer.size() == 0;
+    outcome.keep_alive = result.keep_alive;
     reply.body = std::move(response.body());
     outcome.reply = std::move(reply);
     co_return outcome;
@@ -410,7 +315,7 @@ struct https_pool::state {
         }
         exchange_deadline = clock_type::now() + options.timeout;
       }
-      auto outcome = co_await exchange(*conn, request, exchange_deadline);
+      auto outcome = co_await exchange(*conn, reused, request, exchange_deadline);
       if (outcome.reply) {
         if (outcome.keep_alive && !closed) {
           conn->tcp().expires_never();
@@ -422,10 +327,8 @@ struct https_pool::state {
       }
       // A connection that saw an error or a timeout is never reused.
       conn->tcp().close();
-      const auto& code = outcome.error->code();
-      const bool may_retry = attempt == 0 && reused && outcome.nothing_received && !closed &&
-                             code != beast::error::timeout && code != asio::error::operation_aborted &&
-                             clock_type::now() < exchange_deadline;
+      const bool may_retry =
+          attempt == 0 && outcome.retry_on_fresh && !closed && clock_type::now() < exchange_deadline;
       if (!may_retry) co_return std::move(*outcome.error);
     }
   }

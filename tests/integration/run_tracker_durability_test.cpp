@@ -89,6 +89,11 @@ class scripted_source final : public run_source, public scripted_answers {
     if (!may_send) co_return extend_answer{};
     co_return co_await answer(kind, run_id);
   }
+  // These tests poll each run (list_endpoints is off); a list would not be served.
+  awaitable<list_answer> list(const run_kind_info&, page_request, send_turn) override {
+    co_return interpret_list(404, "", std::nullopt, describe_kind("extract_run", api_generation::current).value(),
+                             clock_type::now());
+  }
 };
 
 // Takes every event (or refuses while `refuse` is set) and remembers what it took. With max_age
@@ -144,6 +149,7 @@ class run_tracker_durability_test : public ::testing::Test {
     settings_.polling.fast_interval = 20ms;
     settings_.polling.fast_period = 10s;
     settings_.polling.jitter = 0;
+    settings_.polling.list_endpoints = false;
     settings_.progress_flush_interval = 50ms;
   }
 
@@ -274,12 +280,7 @@ TEST_F(run_tracker_durability_test, prunes_at_start_and_keeps_runs_within_retent
       EXPECT_TRUE(co_await stored("exr_old"));
       EXPECT_EQ(tracker.counters().pruned, 0U);
     });
-    tracker_->stop();
-    budget_->stop();
-    io_.restart();
-    io_.run_for(100ms);
-    tracker_.reset();
-    budget_.reset();
+    restart_store();
   }
   // A new life of the daemon with a short retention: the start-up pass removes the old run at once.
   settings_.retention = 100ms;
