@@ -55,6 +55,9 @@ std::optional<time_point> parse_time(std::string_view text) {
       !number(14, 2, minute) || !number(17, 2, second) || hour > 23 || minute > 59 || second > 60) {
     return std::nullopt;
   }
+  // A nanosecond time_point holds 1677-09-21 to 2262-04-11; a year outside overflowed it (found by
+  // fuzz_extend_answer: an updatedAt in 4052). Such a date is no real run's, so it is no time.
+  if (year < 1678 || year > 2261) return std::nullopt;
   using namespace std::chrono;
   std::size_t at = 19;
   milliseconds fraction{0};

@@ -25,7 +25,8 @@ std::string daemon_event_payload(const run_record& run, std::string_view reason)
 std::string format_time(time_point at);
 
 // RFC 3339 as format_time writes it and as Extend's createdAt / updatedAt are: fractions of any
-// length (kept to the millisecond) or none, "Z" or an offset "+hh:mm" / "-hh:mm". Nullopt otherwise.
+// length (kept to the millisecond) or none, "Z" or an offset "+hh:mm" / "-hh:mm", in the years
+// 1678 to 2261 (what time_point holds). Nullopt otherwise.
 std::optional<time_point> parse_time(std::string_view text);
 
 }  // namespace hookless
