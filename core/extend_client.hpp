@@ -1,5 +1,5 @@
-// Polls Extend for real: one GET per poll through the shared HTTPS pool, with the headers every
-// request needs, and the answer read by interpret_answer.
+// Polls Extend for real: one GET per poll or list page through the shared HTTPS pool, with the
+// headers every request needs, and the answer read by interpret_answer / interpret_list.
 #pragma once
 
 #include "core/https_pool.hpp"
@@ -22,8 +22,11 @@ class extend_client final : public run_source {
  public:
   extend_client(https_pool& pool, extend_client_options options);
   awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) override;
+  awaitable<list_answer> list(const run_kind_info& kind, page_request page, send_turn wait_turn) override;
 
  private:
+  awaitable<fetch_result> get(std::string target, send_turn wait_turn);
+
   https_pool& pool_;
   extend_client_options options_;
 };

@@ -1,11 +1,13 @@
-// Where the scheduler gets a run's current state: Extend over HTTPS (extend_client) in the
-// daemon, anything else in tests.
+// Where the scheduler gets runs' current state: one run at a time, or a page of a kind's runs most
+// recently updated first; Extend over HTTPS (extend_client) in the daemon, anything else in tests.
 #pragma once
 
 #include "core/extend_answer.hpp"
 #include "core/state_store.hpp"
 
 #include <functional>
+#include <optional>
+#include <string>
 
 namespace hookless {
 
@@ -16,6 +18,13 @@ class run_source {
   using send_turn = std::function<awaitable<bool>()>;
   // One GET of the run. Transport failures come back as answer_kind::unreachable with the reason.
   virtual awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) = 0;
+
+  struct page_request {
+    std::size_t max_page_size = 100;
+    std::optional<std::string> page_token;  // from the previous page; none for the first
+  };
+  // One page of GET {kind.path}?sortBy=updatedAt&sortDir=desc (a kind whose info says listable).
+  virtual awaitable<list_answer> list(const run_kind_info& kind, page_request page, send_turn wait_turn) = 0;
 };
 
 }  // namespace hookless
