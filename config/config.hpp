@@ -34,6 +34,9 @@ struct polling_config {
   double jitter = 0.25;               // each interval times 1 ± U(0, jitter), 0..1
   milliseconds deadline{7LL * 24 * 3600 * 1000};  // default tracking time before run.expired
   bool follow_review = true;          // keep watching a workflow run after NEEDS_REVIEW
+  // Find which pending runs changed from Extend's list endpoints (kinds that have one) and GET only
+  // those; their runs get a long safety-net poll instead of this cadence. false: poll every run.
+  bool list_endpoints = true;
 };
 
 struct control_config {

@@ -43,8 +43,8 @@ using namespace std::string_view_literals;
 constexpr std::array top_level_keys = {"extend"sv, "polling"sv, "control"sv, "state"sv, "sinks"sv, "default_sinks"sv, "logging"sv};
 constexpr std::array extend_keys = {"base_url"sv,     "api_version"sv,         "api_key_file"sv,    "workspace_id"sv, "ca_file"sv,
                                    "proxy"sv,        "requests_per_second"sv, "max_connections"sv, "timeout"sv};
-constexpr std::array polling_keys = {"fast_interval"sv, "fast_period"sv, "backoff"sv,      "max_interval"sv,
-                                    "jitter"sv,        "deadline"sv,    "follow_review"sv};
+constexpr std::array polling_keys = {"fast_interval"sv, "fast_period"sv,   "backoff"sv,       "max_interval"sv,
+                                    "jitter"sv,        "deadline"sv,      "follow_review"sv, "list_endpoints"sv};
 constexpr std::array control_keys = {"socket"sv,     "socket_mode"sv,          "socket_group"sv,
                                     "admin_uids"sv, "max_pending_per_user"sv, "requests_per_second_per_user"sv};
 constexpr std::array state_keys = {"path"sv, "retention"sv};
@@ -496,6 +496,8 @@ class loader {
         if (const auto value = read_duration(e)) out.deadline = *value;
       } else if (name == "follow_review") {
         if (const auto value = read_bool(e)) out.follow_review = *value;
+      } else if (name == "list_endpoints") {
+        if (const auto value = read_bool(e)) out.list_endpoints = *value;
       } else {
         report_unknown(e, "allowed keys in polling", polling_keys);
       }

@@ -97,6 +97,7 @@ TEST(reload_plan, applies_what_can_change_and_keeps_what_needs_a_restart) {
   auto loaded = running;
   loaded.extend.requests_per_second = 3;
   loaded.polling.fast_interval = milliseconds{250};
+  loaded.polling.list_endpoints = false;
   loaded.logging.level = "debug";
   loaded.extend.base_url = "https://elsewhere.example";
   loaded.control.socket = "/tmp/other.sock";
@@ -108,6 +109,7 @@ TEST(reload_plan, applies_what_can_change_and_keeps_what_needs_a_restart) {
   const auto plan = plan_reload(running, loaded);
   EXPECT_EQ(plan.effective.extend.requests_per_second, 3);
   EXPECT_EQ(plan.effective.polling.fast_interval, milliseconds{250});
+  EXPECT_FALSE(plan.effective.polling.list_endpoints);
   EXPECT_EQ(plan.effective.logging.level, "debug");
   EXPECT_EQ(plan.effective.extend.base_url, running.extend.base_url);
   EXPECT_EQ(plan.effective.control.socket, running.control.socket);

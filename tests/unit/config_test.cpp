@@ -67,6 +67,7 @@ void expect_defaults(const config& c) {
   EXPECT_EQ(c.polling.jitter, 0.25);
   EXPECT_EQ(c.polling.deadline, days(7));
   EXPECT_TRUE(c.polling.follow_review);
+  EXPECT_TRUE(c.polling.list_endpoints);
   EXPECT_EQ(c.control.socket, "/run/hookless/hookless.sock");
   EXPECT_EQ(c.control.socket_mode, 0660u);
   EXPECT_FALSE(c.control.socket_group);
@@ -113,6 +114,7 @@ polling:
   jitter: 0
   deadline: 24h
   follow_review: false
+  list_endpoints: false
 control:
   socket: /tmp/h.sock
   socket_mode: "0600"
@@ -158,6 +160,7 @@ logging:
   EXPECT_EQ(c.polling.jitter, 0.0);
   EXPECT_EQ(c.polling.deadline, milliseconds{24LL * 3600 * 1000});
   EXPECT_FALSE(c.polling.follow_review);
+  EXPECT_FALSE(c.polling.list_endpoints);
   EXPECT_EQ(c.control.socket, "/tmp/h.sock");
   EXPECT_EQ(c.control.socket_mode, 0600u);
   EXPECT_EQ(c.control.socket_group, "apps");
@@ -255,6 +258,8 @@ TEST(config_loader, text_where_a_number_is_expected) {
 TEST(config_loader, booleans_are_true_or_false_only) {
   EXPECT_FALSE(expect_valid("polling:\n  follow_review: False\n").polling.follow_review);
   expect_problem("polling:\n  follow_review: yes\n", "polling.follow_review", 2, "expected true or false; got \"yes\"");
+  expect_problem("polling:\n  fast_interval: 1s\n  list_endpoints: 1\n", "polling.list_endpoints", 3,
+                 "expected true or false; got \"1\"");
 }
 
 // --- durations and numbers ---
