@@ -168,6 +168,19 @@ list_answer read_list(std::string_view body, const run_kind_info& kind) {
 
 }  // namespace
 
+const char* answer_name(answer_kind kind) {
+  switch (kind) {
+    case answer_kind::run: return "run";
+    case answer_kind::not_found: return "not_found";
+    case answer_kind::rate_limited: return "rate_limited";
+    case answer_kind::unauthorized: return "unauthorized";
+    case answer_kind::retryable: return "error";
+    case answer_kind::unreachable: return "unreachable";
+    case answer_kind::malformed: return "malformed";
+  }
+  return "unknown";
+}
+
 json::value parse_extend_json(std::string_view text, boost::system::error_code& ec) {
   json::parse_options options;
   options.max_depth = 1024;

@@ -25,6 +25,10 @@ enum class answer_kind {
   malformed,     // 2xx that is not a run object for this ID: never read as a finished run
 };
 
+// The kind's name in logs and metrics: run, not_found, rate_limited, unauthorized, error,
+// unreachable, malformed.
+const char* answer_name(answer_kind kind);
+
 struct extend_answer {
   answer_kind kind = answer_kind::malformed;
   std::string status;                  // run: the run's status

@@ -80,6 +80,11 @@ std::optional<run_kind_info> describe_kind(std::string_view kind, api_generation
   return generation == api_generation::current ? find_kind(current_kinds, kind) : find_kind(legacy_kinds, kind);
 }
 
+std::span<const run_kind_info> kinds_of(api_generation generation) {
+  if (generation == api_generation::current) return current_kinds;
+  return legacy_kinds;
+}
+
 std::string event_prefix_for(const run_kind_info& info, std::string_view run_id) {
   if (info.kind == "batch_run" && run_id.starts_with("bpar_")) return "batch_parse_run";
   return std::string{info.event_prefix};

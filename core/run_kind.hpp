@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,9 @@ std::optional<std::string_view> kind_for_id(std::string_view id, api_generation 
 
 // The facts for a kind under this generation; nullopt for a kind Extend does not serve there.
 std::optional<run_kind_info> describe_kind(std::string_view kind, api_generation generation);
+
+// Every kind Extend serves under this generation.
+std::span<const run_kind_info> kinds_of(api_generation generation);
 
 // Event prefix for a run: like describe_kind's, except 2026 parse batches (`bpar_`) are
 // batch_parse_run.

@@ -21,47 +21,20 @@ namespace hookless {
 namespace asio = boost::asio;
 using std::chrono::milliseconds;
 
-// Kept small on purpose: a pending run between polls is this and its entry in due_.
-struct run_tracker::tracked_run {
-  tracked_run(run_record r, run_kind_info i) : record(std::move(r)), info(i) {}
-
-  run_record record;
-  run_kind_info info;
-  asio::steady_timer* wake = nullptr;         // while in a poll: its timer, cancelled to stop it
-  std::vector<asio::steady_timer*> waiters;   // wait() callers, woken when the run finishes
-  unsigned failures = 0;                      // consecutive polls without a usable answer
-  unsigned not_found_streak = 0;
-  std::optional<time_point> first_not_found;
-  bool stopped = false;                       // forgotten, finished or shutting down
-};
-
 namespace {
-
-time_point now_ms() { return std::chrono::floor<milliseconds>(clock_type::now()); }
-
-double random_draw() {
-  thread_local std::minstd_rand random{std::random_device{}()};
-  return std::uniform_real_distribution<double>(-1.0, 1.0)(random);
-}
-
-const char* answer_name(answer_kind kind) {
-  switch (kind) {
-    case answer_kind::run: return "run";
-    case answer_kind::not_found: return "not_found";
-    case answer_kind::rate_limited: return "rate_limited";
-    case answer_kind::unauthorized: return "unauthorized";
-    case answer_kind::retryable: return "error";
-    case answer_kind::unreachable: return "unreachable";
-    case answer_kind::malformed: return "malformed";
-  }
-  return "unknown";
-}
 
 bool has_event(const run_record& record, std::string_view event_type) {
   return std::ranges::any_of(record.events, [&](const run_event& e) { return e.event_type == event_type; });
 }
 
 }  // namespace
+
+time_point run_tracker::now_ms() { return std::chrono::floor<milliseconds>(clock_type::now()); }
+
+double run_tracker::random_draw() {
+  thread_local std::minstd_rand random{std::random_device{}()};
+  return std::uniform_real_distribution<double>(-1.0, 1.0)(random);
+}
 
 run_tracker::run_tracker(asio::any_io_executor executor, state_store& store, run_source& source,
                          request_budget& budget, std::map<std::string, sink*> sinks, tracker_settings settings,
@@ -77,6 +50,9 @@ run_tracker::run_tracker(asio::any_io_executor executor, state_store& store, run
       prune_timer_(executor),
       flush_timer_(executor) {
   settings_.max_active_polls = std::max<std::size_t>(settings_.max_active_polls, 1);
+  for (const auto& info : kinds_of(settings_.generation)) {
+    if (info.listable) feeds_.emplace(info.kind, std::make_unique<kind_feed>(info, executor_));
+  }
   for (const auto& [name, target] : sinks_) {
     queues_.push_back(std::make_unique<delivery_queue>(executor_, name, *target, store_, delivery_queue::retry_policy{}));
   }
@@ -102,6 +78,8 @@ awaitable<void> run_tracker::start() {
   {
     auto pending = co_await store_.load_pending();
     pending_.reserve(pending.size());
+    std::vector<run_ptr> resumed;
+    resumed.reserve(pending.size());
     for (auto& record : pending) {
       const auto info = describe_kind(record.kind, settings_.generation);
       if (!info) {
@@ -111,6 +89,16 @@ awaitable<void> run_tracker::start() {
       }
       auto run = std::make_shared<tracked_run>(std::move(record), *info);
       pending_.emplace(run->record.id, run);
+      if (auto* feed = feed_for(run->record.kind)) ++feed->runs;
+      resumed.push_back(std::move(run));
+    }
+    // With the feeds' run counts known: a kind with a list catches up with one sweep back to its
+    // runs' last looks instead of polling each of them.
+    for (auto& run : resumed) {
+      if (auto* feed = feed_for(run->record.kind); feed != nullptr && feeding(*feed)) {
+        follow(*feed, *run, run->record.updated_at, run->record.status.has_value());
+        run->record.next_poll_at = safety_poll_at(*feed, *run);
+      }
       queue_run(std::move(run));
     }
   }  // the loaded records (moved out by now) are freed before the rest starts
@@ -125,6 +113,7 @@ awaitable<void> run_tracker::start() {
   asio::co_spawn(executor_, dispatch_polls(), on_failure);
   asio::co_spawn(executor_, flush_progress(), on_failure);
   asio::co_spawn(executor_, prune_loop(), on_failure);
+  for (auto& [kind, feed] : feeds_) asio::co_spawn(executor_, feed_loop(*feed), on_failure);
   spdlog::info("resumed {} pending runs", pending_.size());
 }
 
@@ -136,6 +125,10 @@ void run_tracker::stop() {
     if (run->wake) run->wake->cancel();
   }
   for (auto& queue : queues_) queue->stop();
+  for (auto& [kind, feed] : feeds_) {
+    feed->pause.cancel();
+    if (feed->waiting) feed->waiting->cancel();
+  }
   dispatch_timer_.cancel();
   prune_timer_.cancel();
   flush_timer_.cancel();
@@ -186,8 +179,12 @@ awaitable<void> run_tracker::replace_queue_later(std::string sink_name) {
   spawn_queue(fresh);
 }
 
+time_point run_tracker::due_time(const tracked_run& run) {
+  return run.record.next_poll_at.value_or(run.record.updated_at);
+}
+
 void run_tracker::queue_run(run_ptr run) {
-  const auto at = run->record.next_poll_at.value_or(run->record.updated_at);
+  const auto at = due_time(*run);
   const bool earliest = due_.empty() || at < due_.top().at;
   due_.push(due_entry{at, std::move(run)});
   if (earliest) wake_dispatcher();
@@ -206,7 +203,8 @@ awaitable<void> run_tracker::dispatch_polls() {
   while (!stopping_) {
     const auto now = clock_type::now();
     while (!due_.empty() && active_polls_ < limit) {
-      if (due_.top().run->stopped) {
+      // Entries of runs that stopped, or were made due again at another time, are left behind.
+      if (due_.top().run->stopped || due_.top().at != due_time(*due_.top().run)) {
         due_.pop();
         continue;
       }
@@ -227,10 +225,28 @@ awaitable<void> run_tracker::dispatch_polls() {
   }
 }
 
+// Makes a pending run due now (a sweep showed it changed): false when that changes nothing.
+bool run_tracker::poll_now(const run_ptr& run) {
+  if (run->stopped) return false;
+  if (run->in_poll) {
+    const bool fresh = !run->woken_in_poll;
+    run->woken_in_poll = true;
+    return fresh;
+  }
+  const auto now = now_ms();
+  if (due_time(*run) <= now) return false;
+  run->record.next_poll_at = now;
+  queue_run(run);
+  return true;
+}
+
 void run_tracker::launch(run_ptr run) {
   ++active_polls_;
+  run->in_poll = true;
   auto done = [this, run](std::exception_ptr failure) {
     const bool was_at_limit = active_polls_-- >= settings_.max_active_polls;
+    run->in_poll = false;
+    if (std::exchange(run->woken_in_poll, false) && !run->stopped) run->record.next_poll_at = now_ms();
     if (failure) {
       try {
         std::rethrow_exception(failure);
@@ -277,7 +293,7 @@ awaitable<void> run_tracker::poll(run_ptr run) {
   }
   // The budget is taken just before the request leaves (after any connect), so a slow connect
   // cannot bunch requests up; a retry on a fresh connection takes another turn.
-  unsigned turns = 0;
+  bool sent = false;
   bool abandoned = false;
   run_source::send_turn wait_turn = [&]() -> awaitable<bool> {
     if (r.stopped) {
@@ -287,25 +303,25 @@ awaitable<void> run_tracker::poll(run_ptr run) {
     const bool granted = co_await budget_.acquire(wake);
     if (granted && r.stopped) budget_.release();
     abandoned = !granted || r.stopped;
-    if (!abandoned) ++turns;
+    sent = sent || !abandoned;
     co_return !abandoned;
   };
   const auto answer = co_await source_.fetch(r.info, r.record.id, wait_turn);
-  if (turns > 0) budget_.record(answer.kind, answer.retry_after);
+  if (sent) budget_.record(answer.kind, answer.retry_after);
   if (r.stopped) co_return;
   if (abandoned) {  // the budget is shutting down, or the wait was cut short: try again later
     schedule(r, settings_.polling.fast_interval);
     co_return;
   }
-  note_api(answer);
+  note_api(answer.kind, answer.error);
   ++counters_.polls;
   ++counters_.answers[answer_name(answer.kind)];
   if (r.stopped) co_return;
   co_await handle_answer(r, answer);
 }
 
-void run_tracker::note_api(const extend_answer& answer) {
-  switch (answer.kind) {
+void run_tracker::note_api(answer_kind kind, const std::string& error) {
+  switch (kind) {
     case answer_kind::run:
     case answer_kind::not_found:
       api_.state = "ok";
@@ -316,15 +332,23 @@ void run_tracker::note_api(const extend_answer& answer) {
     case answer_kind::retryable:
     case answer_kind::malformed: break;
   }
-  api_.last_error = answer.error;
+  api_.last_error = error;
+}
+
+// The next poll of a run Extend answered for: a safety net while its kind's feed watches it, else
+// the SDK cadence.
+milliseconds run_tracker::cadence_delay(const tracked_run& run) const {
+  const auto& polling = settings_.polling;
+  const auto* feed = feed_for(run.record.kind);
+  if (feed != nullptr && feeding(*feed) && !run.listed_stopped) return safety_delay(*feed);
+  const auto age = std::chrono::duration_cast<milliseconds>(clock_type::now() - run.record.registered_at);
+  return jittered(base_interval(polling, age), polling.jitter, random_draw());
 }
 
 awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer& answer) {
   auto& record = run.record;
   ++record.polls;
   const auto& polling = settings_.polling;
-  const auto age = std::chrono::duration_cast<milliseconds>(clock_type::now() - record.registered_at);
-  const auto normal_delay = jittered(base_interval(polling, age), polling.jitter, random_draw());
 
   switch (answer.kind) {
     case answer_kind::run: {
@@ -332,6 +356,9 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
       run.not_found_streak = 0;
       run.first_not_found.reset();
       record.status = answer.status;
+      // A GET that still says in progress after a list said stopped (a lagging replica) keeps
+      // the run on the SDK cadence until they agree.
+      run.listed_stopped = run.listed_stopped && is_in_progress(answer.status);
       const auto verdict = judge_status(run.info, record.id, answer.status, polling.follow_review);
       if (verdict.event_type && !has_event(record, *verdict.event_type)) {
         const bool done = co_await commit_event(run, *verdict.event_type, answer.payload, verdict.outcome, verdict.finished);
@@ -342,7 +369,7 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
         const bool done = co_await commit_event(run, {}, {}, verdict.outcome, true);
         if (done) co_return;
       }
-      schedule(run, normal_delay);
+      schedule(run, cadence_delay(run));
       co_return;
     }
     case answer_kind::not_found: {
@@ -355,7 +382,9 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
         const bool done = co_await commit_event(run, not_found_event, payload, "not_found", true);
         if (done) co_return;
       }
-      schedule(run, normal_delay);
+      // Briefly unknown runs are usual just after creation: the SDK cadence, list or not.
+      const auto age = std::chrono::duration_cast<milliseconds>(clock_type::now() - record.registered_at);
+      schedule(run, jittered(base_interval(polling, age), polling.jitter, random_draw()));
       co_return;
     }
     case answer_kind::rate_limited:
@@ -423,7 +452,8 @@ awaitable<bool> run_tracker::commit_event(tracked_run& run, std::string_view eve
     spdlog::info("run_id={} event_id={} event_type={} polls={}", run.record.id, event.event_id, event.event_type,
                  run.record.polls);
     for (const auto& d : change.new_deliveries) {
-      enqueue(delivery_job{.record = d, .event_type = event.event_type, .body = event.body});
+      delivery_job job{.record = d, .event_type = event.event_type, .body = event.body};
+      enqueue(std::move(job));
     }
   }
   if (finishes) release(run);
@@ -432,6 +462,10 @@ awaitable<bool> run_tracker::commit_event(tracked_run& run, std::string_view eve
 
 void run_tracker::release(tracked_run& run) {
   run.stopped = true;
+  if (auto* feed = feed_for(run.record.kind)) {
+    --feed->runs;
+    feed->feed.settle(run.record.id);
+  }
   for (auto* waiter : run.waiters) waiter->cancel();
   pending_.erase(run.record.id);  // the poller's own reference keeps `run` alive until it returns
 }
@@ -470,6 +504,14 @@ awaitable<std::vector<run_tracker::registered>> run_tracker::register_runs(std::
     auto run = std::make_shared<tracked_run>(std::move(fresh[i]), info.value());
     launched.insert(run->record.id);
     pending_.emplace(run->record.id, run);
+    // With a list, its first look is a sweep (soon), not a GET.
+    if (auto* feed = feed_for(run->record.kind)) {
+      ++feed->runs;
+      if (feeding(*feed)) {
+        follow(*feed, *run, now, false);
+        run->record.next_poll_at = safety_poll_at(*feed, *run);
+      }
+    }
     queue_run(std::move(run));
     ++counters_.registered;
   }
@@ -584,8 +626,15 @@ awaitable<void> run_tracker::prune_loop() {
 // one committed after it is enqueued into the fresh queue. So each delivery is queued once.
 awaitable<void> run_tracker::reconfigure(std::map<std::string, sink*> sinks, polling_config polling,
                                          std::map<std::string, std::vector<std::string>> sink_events) {
+  const bool lists_before = settings_.polling.list_endpoints;
   settings_.polling = std::move(polling);
   settings_.sink_events = std::move(sink_events);
+  // Switched on (or on again: a list that could not be used gets another chance) or off.
+  for (auto& [kind, feed] : feeds_) {
+    const bool fed_before = lists_before && feed->usable;
+    if (settings_.polling.list_endpoints && !fed_before) refollow(*feed);
+    if (!settings_.polling.list_endpoints && fed_before) back_to_cadence(*feed);
+  }
   for (auto it = queues_.begin(); it != queues_.end();) {
     const auto& name = (*it)->sink_name();
     const auto now = sinks.find(name);

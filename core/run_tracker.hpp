@@ -3,11 +3,14 @@
 // budget, turns what it sees into events, records them durably with their deliveries, and hands
 // the deliveries to the sinks' queues. Only runs being polled hold a coroutine and a timer, so a
 // pending run costs its record and little else (100,000 of them resume in well under a second).
-// Finished runs are pruned from the store after the retention period. Everything runs on one
-// io_context thread.
+// For kinds with a list endpoint (polling.list_endpoints), a change feed per kind sweeps the list
+// of recently updated runs (run_tracker_feed.cpp) and makes due at once only the runs it shows
+// stopped; those kinds' runs otherwise get a long safety-net poll. Finished runs are pruned from
+// the store after the retention period. Everything runs on one io_context thread.
 #pragma once
 
 #include "config/config.hpp"
+#include "core/change_feed.hpp"
 #include "core/delivery_queue.hpp"
 #include "core/request_budget.hpp"
 #include "core/run_kind.hpp"
@@ -58,6 +61,8 @@ struct tracker_counters {
   std::uint64_t events = 0;
   std::uint64_t registered = 0;
   std::uint64_t pruned = 0;  // finished runs removed after the retention period
+  std::map<std::string, std::uint64_t> list_answers;  // pages of list endpoints asked for, by answer kind
+  std::uint64_t feed_wakes = 0;  // runs polled at once because a list sweep showed them changed or unlisted
 };
 
 class run_tracker {
@@ -102,7 +107,9 @@ class run_tracker {
   const std::vector<std::unique_ptr<delivery_queue>>& queues() const { return queues_; }
 
   // Applies a reloaded config (SIGHUP) without touching pending runs: the polling settings and
-  // event filters hold from the next poll and event on. Sinks missing from `sinks` stop (their
+  // event filters hold from the next poll and event on; list_endpoints switched off puts the
+  // feeds' runs back on the SDK cadence, switched on (or reloaded while a list was unusable)
+  // starts the feeds over. Sinks missing from `sinks` stop (their
   // undone deliveries wait in the store); sinks that are new, or whose sink object changed, get a
   // fresh queue with their undone deliveries from the store. A replaced sink object must outlive
   // the tracker: a delivery may still be with it.
@@ -112,8 +119,37 @@ class run_tracker {
   std::map<std::string, std::size_t> pending_by_kind() const;
 
  private:
-  struct tracked_run;
+  // Kept small on purpose: a pending run between polls is this and its entry in due_.
+  struct tracked_run {
+    tracked_run(run_record r, run_kind_info i) : record(std::move(r)), info(i) {}
+
+    run_record record;
+    run_kind_info info;
+    boost::asio::steady_timer* wake = nullptr;        // while in a poll: its timer, cancelled to stop it
+    std::vector<boost::asio::steady_timer*> waiters;  // wait() callers, woken when the run finishes
+    unsigned failures = 0;                            // consecutive polls without a usable answer
+    unsigned not_found_streak = 0;
+    std::optional<time_point> first_not_found;
+    bool stopped = false;            // forgotten, finished or shutting down
+    bool in_poll = false;            // launched and not back in due_ yet
+    bool woken_in_poll = false;      // a sweep showed it changed while it was in a poll: poll again at once
+    bool listed_stopped = false;     // a sweep showed it stopped: the SDK cadence until a GET agrees
+  };
   using run_ptr = std::shared_ptr<tracked_run>;
+  // One listable kind's change feed and its sweep loop.
+  struct kind_feed {
+    kind_feed(run_kind_info i, boost::asio::any_io_executor executor) : info(i), pause(executor) {}
+
+    run_kind_info info;
+    change_feed feed;
+    std::size_t runs = 0;        // pending runs of this kind
+    bool usable = true;          // false once the list answered that it cannot serve this kind
+    bool idle = false;           // its loop waits for runs (or for the feature to be switched on)
+    unsigned failures = 0;       // sweeps in a row without a usable answer
+    std::uint64_t epoch = 0;     // changes when the feed starts over: a sweep under way then is dropped
+    boost::asio::steady_timer pause;                 // between sweeps; cancelled to sweep now or stop
+    boost::asio::steady_timer* waiting = nullptr;    // while a sweep waits for the budget
+  };
   // A run waiting for its next poll. Entries of runs that stopped meanwhile are skipped.
   struct due_entry {
     time_point at;
@@ -123,7 +159,26 @@ class run_tracker {
     bool operator()(const due_entry& a, const due_entry& b) const { return a.at > b.at; }
   };
 
+  static time_point now_ms();
+  static double random_draw();  // uniform in [-1, 1], for jitter
   void queue_run(run_ptr run);
+  static time_point due_time(const tracked_run& run);
+  bool poll_now(const run_ptr& run);
+  std::chrono::milliseconds cadence_delay(const tracked_run& run) const;
+  // The change feeds (run_tracker_feed.cpp).
+  kind_feed* feed_for(std::string_view kind);
+  const kind_feed* feed_for(std::string_view kind) const;
+  bool feeding(const kind_feed& feed) const { return settings_.polling.list_endpoints && feed.usable; }
+  std::chrono::milliseconds safety_delay(const kind_feed& feed) const;
+  time_point safety_poll_at(const kind_feed& feed, const tracked_run& run) const;
+  void follow(kind_feed& feed, tracked_run& run, time_point since, bool status_known);
+  void kick(kind_feed& feed);
+  awaitable<void> feed_loop(kind_feed& feed);
+  awaitable<std::chrono::milliseconds> sweep(kind_feed& feed);
+  void take_summary(kind_feed& feed, const run_summary& summary, std::vector<std::string>& listed);
+  void disable_feed(kind_feed& feed, const std::string& reason);
+  void back_to_cadence(kind_feed& feed);
+  void refollow(kind_feed& feed);
   void wake_dispatcher();
   awaitable<void> dispatch_polls();
   void launch(run_ptr run);
@@ -132,7 +187,7 @@ class run_tracker {
   awaitable<bool> commit_event(tracked_run& run, std::string_view event_type, std::string_view payload,
                                std::optional<std::string> outcome, bool finishes);
   void schedule(tracked_run& run, std::chrono::milliseconds delay);
-  void note_api(const extend_answer& answer);
+  void note_api(answer_kind kind, const std::string& error);
   void enqueue(delivery_job job);
   void release(tracked_run& run);
   awaitable<void> flush_progress();
@@ -161,6 +216,7 @@ class run_tracker {
   boost::asio::steady_timer flush_timer_;
   api_health api_;
   tracker_counters counters_;
+  std::map<std::string, std::unique_ptr<kind_feed>, std::less<>> feeds_;  // by kind, listable kinds only
   bool stopping_ = false;
 };
 

@@ -248,10 +248,11 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
     configure_logging(plan.effective.logging, options.log_level_override);
     current = plan.effective;
     co_await tracker->reconfigure(std::move(views), plan.effective.polling, std::move(sink_events));
-    spdlog::info("reloaded {}: {} sinks ({} added, {} removed, {} changed), {} requests/s, log level {}",
-                 options.config_path, sinks.size(), plan.sinks_added.size(), plan.sinks_removed.size(),
-                 plan.sinks_changed.size(), plan.effective.extend.requests_per_second,
-                 options.log_level_override.value_or(plan.effective.logging.level));
+    spdlog::info(
+        "reloaded {}: {} sinks ({} added, {} removed, {} changed), {} requests/s, list_endpoints={}, log level {}",
+        options.config_path, sinks.size(), plan.sinks_added.size(), plan.sinks_removed.size(), plan.sinks_changed.size(),
+        plan.effective.extend.requests_per_second, plan.effective.polling.list_endpoints,
+        options.log_level_override.value_or(plan.effective.logging.level));
   };
   bool reloading = false;
   bool reload_again = false;  // a SIGHUP came during a reload: read the file once more after it

@@ -201,14 +201,25 @@ std::string tracker_backend::metrics() const {
   const auto by_kind = tracker_.pending_by_kind();
   for (const auto& [kind, count] : by_kind) out.sample("hookless_pending_runs", {{"kind", kind}}, number(count));
 
+  // Counts by answer kind: one sample per kind, and how many of them were 429s.
+  const auto by_result = [&](const char* family, const std::map<std::string, std::uint64_t>& answers) {
+    for (const char* result : {"run", "not_found", "rate_limited", "unauthorized", "error", "unreachable", "malformed"}) {
+      const auto found = answers.find(result);
+      out.sample(family, {{"result", result}}, number(found == answers.end() ? 0 : found->second));
+    }
+    const auto limited = answers.find("rate_limited");
+    return limited == answers.end() ? 0 : limited->second;
+  };
   out.family("hookless_polls_total", "counter", "Polls of Extend, by what they answered.");
-  for (const char* result : {"run", "not_found", "rate_limited", "unauthorized", "error", "unreachable", "malformed"}) {
-    const auto found = counters.answers.find(result);
-    out.sample("hookless_polls_total", {{"result", result}}, number(found == counters.answers.end() ? 0 : found->second));
-  }
+  const auto limited_polls = by_result("hookless_polls_total", counters.answers);
+  out.family("hookless_list_requests_total", "counter",
+             "Pages of Extend's list endpoints asked for by the change feeds, by what they answered.");
+  const auto limited_lists = by_result("hookless_list_requests_total", counters.list_answers);
+  out.family("hookless_feed_wakes_total", "counter",
+             "Runs polled at once because a list sweep showed them changed (or could not vouch for them).");
+  out.sample("hookless_feed_wakes_total", number(counters.feed_wakes));
   out.family("hookless_rate_limited_total", "counter", "429 answers from Extend.");
-  const auto limited = counters.answers.find("rate_limited");
-  out.sample("hookless_rate_limited_total", number(limited == counters.answers.end() ? 0 : limited->second));
+  out.sample("hookless_rate_limited_total", number(limited_polls + limited_lists));
   if (metrics_) {
     out.histogram("hookless_extend_request_duration_seconds", "Duration of one request to Extend.",
                   metrics_->extend_request_seconds);
