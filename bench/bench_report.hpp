@@ -28,6 +28,7 @@ struct wait_scenario {
   std::size_t runs = 0;
   double rate = 10;
   double time_scale = 1;
+  bool faults = false;
   std::vector<wait_result> results;
   std::optional<std::string> peer_skipped;  // why the SDK peer did not run at this N
 };
@@ -36,7 +37,7 @@ struct bench_results {
   machine_facts machine;
   std::string mode;  // "full" or "quick"
   std::vector<wait_scenario> waits;
-  std::optional<pool_result> pool;
+  std::vector<pool_result> pools;  // one per hookless variant
   std::vector<std::string> notes;
   std::string load_end;
 };

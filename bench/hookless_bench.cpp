@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <future>
@@ -32,6 +33,7 @@ struct bench_options {
   int connections = 4;
   double unlimited_rate = 50'000;
   std::uint32_t seed = 6;
+  bool faults = false;
   std::string markdown;
 };
 
@@ -58,8 +60,9 @@ wait_scenario run_wait_scenario(const bench_options& o, std::size_t n, const std
   s.runs = n;
   s.rate = o.rate;
   s.time_scale = o.quick ? 0.05 : 1.0;
+  s.faults = o.faults;
   const auto mix = make_mix({.runs = n, .time_scale = s.time_scale, .seed = o.seed});
-  const wait_settings settings{.rate_limit = o.rate, .limit = wait_limit(mix, o.rate, o.quick)};
+  const wait_settings settings{.rate_limit = o.rate, .limit = wait_limit(mix, o.rate, o.quick), .faults = o.faults};
   std::fprintf(stderr, "[bench] %zu runs at %g/s: hookless x%zu (up to %lld s)\n", n, o.rate, variants.size(),
                static_cast<long long>(settings.limit.count() / 1000));
   std::vector<std::future<wait_result>> running;
@@ -97,7 +100,7 @@ bool harness_failed(const bench_results& results) {
       if (r.note.starts_with("the harness failed")) return true;
     }
   }
-  return results.pool && results.pool->note.starts_with("the harness failed");
+  return std::ranges::any_of(results.pools, [](const pool_result& p) { return p.note.starts_with("the harness failed"); });
 }
 
 }  // namespace
@@ -116,6 +119,7 @@ int main(int argc, char** argv) {
   app.add_option("--connections", o.connections, "extend.max_connections of hooklessd")->capture_default_str();
   app.add_option("--unlimited-rate", o.unlimited_rate, "extend.requests_per_second when the fake has no limit")
       ->capture_default_str();
+  app.add_flag("--faults", o.faults, "inject one fault (500, 503, cut, slow, truncated, malformed) for every 20th run");
   app.add_option("--seed", o.seed, "seed of the run mix")->capture_default_str();
   app.add_option("--markdown", o.markdown, "also write the results to this file");
   CLI11_PARSE(app, argc, argv);
@@ -151,21 +155,24 @@ int main(int argc, char** argv) {
     if (n > 0) results.waits.push_back(run_wait_scenario(o, n, variants, peer_dir, peer_missing));
   }
 
-  if (o.pool_runs > 0) {
-    std::fprintf(stderr, "[bench] %zu pending runs: registration, memory, unlimited polls/s\n", o.pool_runs);
+  for (const auto& variant : variants) {
+    if (o.pool_runs == 0) break;
+    std::fprintf(stderr, "[bench] %zu pending runs, %s: registration, memory, unlimited polls/s\n", o.pool_runs,
+                 hookless_name(variant).c_str());
     pool_settings p;
     p.runs = o.pool_runs;
     p.single_registrations = o.single_registrations;
     p.warm_up = o.quick ? 1s : 5s;
     p.window = std::chrono::seconds{o.window};
     p.unlimited_rate = o.unlimited_rate;
-    p.daemon = variants.front();
+    p.daemon = variant;
     try {
-      results.pool = pool_bench(p);
+      results.pools.push_back(pool_bench(p));
     } catch (const std::exception& e) {
-      results.pool = pool_result{};
-      results.pool->contender = hookless_name(p.daemon);
-      results.pool->note = std::string{"the harness failed: "} + e.what();
+      pool_result failure;
+      failure.contender = hookless_name(variant);
+      failure.note = std::string{"the harness failed: "} + e.what();
+      results.pools.push_back(std::move(failure));
     }
   }
 

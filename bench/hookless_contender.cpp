@@ -64,7 +64,7 @@ wait_result hookless_waits(const std::vector<bench_run>& mix, const wait_setting
   testing::callback_receiver receiver;
   write_text_file(dir / "secret", "wss_hookless_bench_secret\n");
 
-  mix_fake extend{dir.path(), settings.rate_limit, mix};
+  mix_fake extend{dir.path(), settings, mix};
   auto c = bench_daemon_config(dir.path(), extend.fake().base_url(), extend.ca_file(), options);
   c.http_sinks = {{.name = "app", .url = receiver.url("/hook"), .signing_secret_file = dir / "secret"}};
   c.default_sinks = {"app"};

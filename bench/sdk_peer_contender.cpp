@@ -31,7 +31,7 @@ wait_result sdk_peer_waits(const fs::path& workspace, const std::vector<bench_ru
   result.contender = sdk_peer_name;
   result.runs = mix.size();
   const blackbox::temp_dir dir;
-  mix_fake extend{dir.path(), settings.rate_limit, mix};
+  mix_fake extend{dir.path(), settings, mix};
 
   json::array ids;
   for (const auto& run : mix) ids.push_back(json::value(run.id));

@@ -24,6 +24,7 @@ namespace fs = std::filesystem;
 struct wait_settings {
   std::optional<double> rate_limit = 10;          // at the fake, requests/s over 1 s; nullopt: none
   std::chrono::milliseconds limit{0};             // a run not delivered this long after creation is lost
+  bool faults = false;                            // one injected fault for every 20th run (see mix_fake)
 };
 
 struct wait_result {
@@ -43,7 +44,9 @@ struct wait_result {
 // A fake Extend API on 127.0.0.1 holding the mix, every run created at one instant.
 class mix_fake {
  public:
-  mix_fake(const fs::path& dir, std::optional<double> rate_limit, const std::vector<bench_run>& mix);
+  // With `faults`, every 20th run's next request meets one of 500, 503, a cut connection, a 2 s
+  // delay, a truncated body or malformed JSON, in turn (no 429: those count as caused).
+  mix_fake(const fs::path& dir, const wait_settings& settings, const std::vector<bench_run>& mix);
 
   fake_extend& fake() { return *fake_; }
   const fs::path& ca_file() const { return ca_file_; }
