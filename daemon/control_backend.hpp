@@ -25,6 +25,12 @@ struct invalid_registration : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A registration of a run ID that another user already tracks (403 forbidden). Its message names
+// only the ID and the caller: never the owner, the run's state or its context.
+struct registration_forbidden : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 struct registration_result {
   std::vector<run_record> runs;  // one per registration, in request order
   bool any_new = false;          // 201 when true, else 200
@@ -48,7 +54,8 @@ class control_backend {
  public:
   virtual ~control_backend() = default;
 
-  // Durable on return. Throws invalid_registration (400) and store_full (503 busy).
+  // Durable on return. Throws invalid_registration (400), registration_forbidden (403) and
+  // store_full (503 busy).
   virtual awaitable<registration_result> register_runs(caller who, std::vector<registration> runs) = 0;
   // nullopt when unknown or not the caller's (404).
   virtual awaitable<std::optional<run_record>> get_run(caller who, std::string id) = 0;

@@ -283,6 +283,8 @@ awaitable<control_response> handle_control_request(control_backend& backend, con
     co_return co_await route(backend, request);
   } catch (const invalid_registration& refused) {
     co_return bad_request(refused.what());
+  } catch (const registration_forbidden& refused) {
+    co_return error_response(403, "forbidden", refused.what());
   } catch (const caller_over_limit& over) {
     co_return over_limit_response(over.what());
   } catch (const store_full& full) {

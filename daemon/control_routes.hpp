@@ -55,8 +55,9 @@ control_response over_limit_response(std::string_view why);
 // The 413 for a body that grew over the limit while being read (chunked).
 control_response body_too_large_response();
 
-// Serves one request. Backend failures map to 400 (invalid_registration), 503 busy (store_full)
-// and 500; cancellation (server stop) propagates as an exception.
+// Serves one request. Backend failures map to 400 (invalid_registration), 403
+// (registration_forbidden), 429 (caller_over_limit), 503 busy (store_full) and 500; cancellation
+// (server stop) propagates as an exception.
 awaitable<control_response> handle_control_request(control_backend& backend, control_request request);
 
 }  // namespace hookless

@@ -99,10 +99,22 @@ awaitable<registration_result> tracker_backend::register_runs(caller who, std::v
   registration_result result;
   try {
     auto registered = co_await tracker_.register_runs(who.uid, std::move(runs));
-    for (auto& item : registered) {
-      if (!may_see(who, item.record)) {
-        throw invalid_registration(fmt::format("id: '{}' is already tracked for another user", item.record.id));
+    const auto foreign = std::find_if(registered.begin(), registered.end(),
+                                      [&who](const auto& item) { return !may_see(who, item.record); });
+    if (foreign != registered.end()) {
+      // Another user's run: refused like a per-user limit, keeping nothing of the request (the
+      // runs it has just registered for the caller are forgotten again) and telling nothing of that run.
+      for (const auto& item : registered) {
+        if (!item.is_new) continue;
+        const auto forgotten = co_await tracker_.forget(item.record.id);
+        static_cast<void>(forgotten);
       }
+      throw registration_forbidden(fmt::format(
+          "id: '{}' cannot be registered by uid {} (a run ID belongs to the user that registered it first); "
+          "nothing of this request was kept",
+          foreign->record.id, who.uid));
+    }
+    for (auto& item : registered) {
       result.any_new = result.any_new || item.is_new;
       result.runs.push_back(std::move(item.record));
     }

@@ -143,6 +143,14 @@ class isolation_test : public blackbox_test {
     return static_cast<unsigned>(std::strtoul(result.out.c_str(), nullptr, 10));
   }
 
+  // POST /v1/runs as `user` with curl: the answer's body, a newline, and the HTTP status.
+  std::string post_runs_as(const std::string& user, const std::string& body) {
+    return run_program("/usr/sbin/runuser", {"-u", user, "--", "/usr/bin/curl", "-s", "-w", "\n%{http_code}",
+                                             "--unix-socket", socket().string(), "-H", "content-type: application/json",
+                                             "-d", body, "http://localhost/v1/runs"})
+        .out;
+  }
+
   // The IDs `user` sees in `hooklessctl --json ls --state all`.
   std::set<std::string> listed_by(const std::string& user) {
     const auto result = ctl_as(user, {"--json", "ls", "--state", "all"});
@@ -211,6 +219,41 @@ TEST_F(isolation_test, users_see_only_their_own_runs_and_the_kernel_keeps_outsid
   EXPECT_EQ(ctl_as(accounts_->outsider, {"health"}).exit_code, 2);
 }
 
+TEST_F(isolation_test, registering_another_users_run_is_forbidden_keeps_nothing_and_tells_nothing_of_it) {
+  const auto& a = accounts_->member_a;
+  const auto& b = accounts_->member_b;
+  const auto mine = post_runs_as(a, R"({"id":"exr_taken","context":{"secret":"a-context"},"deadline":"2h"})");
+  ASSERT_TRUE(mine.ends_with("\n201")) << mine;
+  const auto before = control_request(socket(), "GET", "/v1/runs/exr_taken").json();
+
+  // b may not have it: 403 forbidden, with nothing of a's run in the answer.
+  const auto taken = post_runs_as(b, R"({"id":"exr_taken","context":{"from":"b"}})");
+  EXPECT_TRUE(taken.ends_with("\n403")) << taken;
+  EXPECT_NE(taken.find("\"forbidden\""), std::string::npos) << taken;
+  EXPECT_NE(taken.find("exr_taken"), std::string::npos) << "the error names the refused ID: " << taken;
+  const std::vector<std::string> hidden_parts{"a-context", "pending", "extract_run", a,
+                                              std::to_string(local_accounts::uid_of(a))};
+  for (const auto& hidden : hidden_parts) {
+    EXPECT_EQ(taken.find(hidden), std::string::npos) << "the answer tells '" << hidden << "': " << taken;
+  }
+
+  // In a batch, the whole request is refused and nothing of it is kept, not even b's new runs.
+  const auto batch = post_runs_as(b, R"({"runs":[{"id":"exr_b_fresh"},{"id":"exr_taken"},{"id":"exr_b_fresh2"}]})");
+  EXPECT_TRUE(batch.ends_with("\n403")) << batch;
+  EXPECT_EQ(control_request(socket(), "GET", "/v1/runs/exr_b_fresh").status, 404u) << "a refused batch must not be kept";
+  EXPECT_EQ(control_request(socket(), "GET", "/v1/runs/exr_b_fresh2").status, 404u);
+  EXPECT_EQ(listed_by(b), std::set<std::string>{});
+  EXPECT_EQ(curl_as(b, "GET", "/v1/runs/exr_taken"), 404u) << "a refused registration gives no access";
+
+  // a's run is as it was; b's quota (max_pending_per_user: 3) was given back in full.
+  const auto after = control_request(socket(), "GET", "/v1/runs/exr_taken").json();
+  for (const auto* field : {"registered_at", "deadline_at", "context", "sinks"}) {
+    EXPECT_EQ(after.at(field), before.at(field)) << field;
+  }
+  EXPECT_EQ(listed_by(a), std::set<std::string>{"exr_taken"});
+  EXPECT_TRUE(post_runs_as(b, R"({"runs":[{"id":"exr_b_1"},{"id":"exr_b_2"},{"id":"exr_b_3"}]})").ends_with("\n201"));
+}
+
 TEST_F(isolation_test, per_user_limits_answer_429_busy_instead_of_dropping) {
   const auto& a = accounts_->member_a;
   const auto& b = accounts_->member_b;
@@ -220,12 +263,9 @@ TEST_F(isolation_test, per_user_limits_answer_429_busy_instead_of_dropping) {
   ASSERT_EQ(ctl_as(a, {"watch", "exr_lim_3"}).exit_code, 0);
   const auto refused = ctl_as(a, {"watch", "exr_lim_4"});
   EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
-  const auto post = run_program("/usr/sbin/runuser",
-                                {"-u", a, "--", "/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--unix-socket",
-                                 socket().string(), "-H", "content-type: application/json", "-d", R"({"id":"exr_lim_5"})",
-                                 "http://localhost/v1/runs"});
-  EXPECT_TRUE(post.out.ends_with("\n429")) << post.out;
-  EXPECT_NE(post.out.find("\"busy\""), std::string::npos) << post.out;
+  const auto post = post_runs_as(a, R"({"id":"exr_lim_5"})");
+  EXPECT_TRUE(post.ends_with("\n429")) << post;
+  EXPECT_NE(post.find("\"busy\""), std::string::npos) << post;
   EXPECT_EQ(control_request(socket(), "GET", "/v1/runs/exr_lim_4").status, 404u) << "a refused run must not be kept";
   EXPECT_EQ(control_request(socket(), "GET", "/v1/runs/exr_lim_5").status, 404u);
   // Registering one it already has is not new and still answers.
