@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The sanitizer job: builds everything with the `asan` preset (AddressSanitizer + UBSan, aborting on
 # the first finding), runs every test under ctest, then runs hooklessd end to end against the fake
-# Extend API (register runs, let them finish, SIGTERM, restart, SIGTERM) and fails if any sanitizer
-# report or crash shows up in the daemon's or the fake's output.
+# Extend API (register runs, let them finish, SIGTERM, restart, SIGTERM). Every process (test
+# programs and the hooklessd, hooklessctl and fake Extend API they start) writes its sanitizer
+# reports, leaks included, to build-asan/sanitizer-reports/; the job fails if any report is there,
+# whether or not the test that started the process noticed.
 #
-# Usage: scripts/ci-sanitizers.sh [--no-build] [--no-ctest] [--e2e-seconds N]
+# Usage: scripts/ci-sanitizers.sh [--no-build] [--no-ctest] [--e2e-seconds N] [-- CTEST_ARGS...]
 # The work directory (configs, logs, state) is kept and printed, so a failure can be read.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,27 +14,38 @@ build=$root/build-asan
 do_build=1
 do_ctest=1
 e2e_seconds=40
+ctest_args=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --no-build) do_build=0 ;;
     --no-ctest) do_ctest=0 ;;
     --e2e-seconds) e2e_seconds=$2; shift ;;
-    *) echo "usage: $0 [--no-build] [--no-ctest] [--e2e-seconds N]" >&2; exit 2 ;;
+    --) shift; ctest_args=("$@"); break ;;
+    *) echo "usage: $0 [--no-build] [--no-ctest] [--e2e-seconds N] [-- CTEST_ARGS...]" >&2; exit 2 ;;
   esac
   shift
 done
 
-# Same options as the asan test preset, so a finding stops the process with its stack.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1}
-export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Same options as the asan test preset, so a finding stops the process with its stack; the
+# `asan-ci` test preset hands them (with log_path) to every test and the tests to their children.
+reports=$build/sanitizer-reports
+rm -rf "$reports"
+mkdir -p "$reports"
+chmod 1777 "$reports"  # the isolation test's users write here too
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1}:log_path=$reports/asan
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}:log_path=$reports/ubsan
 
+started=$SECONDS
 if ((do_build)); then
   cmake --preset asan >/dev/null
   cmake --build --preset asan -j "${HOOKLESS_JOBS:-2}"
+  echo "== sanitizer build: $((SECONDS - started)) s"
 fi
 status=0
 if ((do_ctest)); then
-  (cd "$root" && ctest --preset asan -j "${HOOKLESS_JOBS:-2}") || status=1
+  ctest_started=$SECONDS
+  (cd "$root" && ctest --preset asan-ci -j "${HOOKLESS_JOBS:-2}" "${ctest_args[@]}") || status=1
+  echo "== sanitizer suite (ctest): $((SECONDS - ctest_started)) s"
 fi
 
 # ---- end to end ----
@@ -115,9 +128,18 @@ kill -TERM "$fake_pid"
 wait "$fake_pid" || { echo "the fake Extend API exited with status $?" >&2; status=1; }
 fake_pid=""
 
-if grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: (Address|Undefined)' "$work"/*.log; then
-  echo "sanitizer findings: see the files above" >&2
+echo "== $(wc -l <"$work/events.jsonl" 2>/dev/null || echo 0) events in $work/events.jsonl"
+
+# A report in a log means a process could not write to $reports; either way it is a finding.
+found=$(find "$reports" -type f | sort)
+logged=$(grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: (Address|Undefined)' "$work"/*.log || true)
+if [[ -n $found || -n $logged ]]; then
+  for report in $found $logged; do
+    echo "---- $report" >&2
+    head -n 60 "$report" >&2
+  done
+  echo "sanitizer findings: $(wc -w <<<"$found $logged") report(s), see above" >&2
   status=1
 fi
-echo "== $(wc -l <"$work/events.jsonl" 2>/dev/null || echo 0) events in $work/events.jsonl"
+echo "== sanitizer job: $((SECONDS - started)) s, $([[ $status == 0 ]] && echo passed || echo FAILED)"
 exit "$status"

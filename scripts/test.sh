@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# Installs, builds and runs every test (ctest). Extra arguments go to ctest.
+# Installs, builds and runs every test (ctest) in build/, then the whole suite again under
+# AddressSanitizer + UBSan + LeakSanitizer in build-asan/ (scripts/ci-sanitizers.sh), after the
+# plain suite so that a plain failure is reported first. Extra arguments go to both ctest runs.
+# HOOKLESS_SANITIZERS=0 skips the sanitizer suite (about three times as long as the plain one).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${HOOKLESS_BUILD_DIR:-$root/build}
+started=$SECONDS
 "$root/scripts/build.sh"
-cd "$build"
-ctest --output-on-failure --timeout 600 -j 2 "$@"
+status=0
+(cd "$build" && ctest --output-on-failure --timeout 600 -j 2 "$@") || status=1
+echo "== plain suite: $([[ $status == 0 ]] && echo passed || echo FAILED) ($((SECONDS - started)) s with the build)"
+if [[ ${HOOKLESS_SANITIZERS:-1} != 0 ]]; then
+  "$root/scripts/ci-sanitizers.sh" -- "$@" || status=1
+fi
+exit "$status"

@@ -82,7 +82,11 @@ unsigned short free_port() {
 // ---- child processes ------------------------------------------------------------------------
 
 std::map<std::string, std::string> base_environment() {
-  return {{"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"LANG", "C.UTF-8"}};
+  std::map<std::string, std::string> env{{"PATH", "/usr/local/bin:/usr/bin:/bin"}, {"LANG", "C.UTF-8"}};
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
+    if (const char* value = std::getenv(name)) env[name] = value;
+  }
+  return env;
 }
 
 child_process::child_process(const spawn_spec& spec) {

@@ -81,7 +81,8 @@ class child_process {
   std::optional<int> exit_code_;
 };
 
-// The environment every child starts from: PATH only, so no proxy or key leaks in from outside.
+// The environment every child starts from: PATH and LANG, so no proxy or key leaks in from outside,
+// plus the sanitizers' options when set (the asan suite's children report as the tests do).
 std::map<std::string, std::string> base_environment();
 
 struct ctl_result {
