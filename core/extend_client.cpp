@@ -18,12 +18,16 @@ awaitable<fetch_result> extend_client::get(std::string target, send_turn wait_tu
       {"user-agent", options_.user_agent},
   };
   if (options_.workspace_id) headers.emplace_back("x-extend-workspace-id", *options_.workspace_id);
-  co_return co_await pool_.get(options_.base_path + target, std::move(headers), std::move(wait_turn));
+  // (Every argument a named local: g++ 12 destroys some temporaries of a co_await's arguments twice.)
+  auto full_target = options_.base_path + target;
+  auto reply = co_await pool_.get(std::move(full_target), std::move(headers), std::move(wait_turn));
+  co_return reply;
 }
 
 awaitable<extend_answer> extend_client::fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) {
   // Run IDs are checked to be [A-Za-z0-9_-] at registration: safe in a path as they are.
-  const auto reply = co_await get(std::string{kind.path} + "/" + std::string{run_id}, std::move(wait_turn));
+  auto target = std::string{kind.path} + "/" + std::string{run_id};
+  const auto reply = co_await get(std::move(target), std::move(wait_turn));
   if (!reply) {
     extend_answer failed;
     failed.kind = answer_kind::unreachable;
@@ -36,13 +40,13 @@ awaitable<extend_answer> extend_client::fetch(const run_kind_info& kind, std::st
   co_return interpret_answer(reply->status, reply->body, retry_after, kind, run_id, std::chrono::system_clock::now());
 }
 
-awaitable<list_answer> extend_client::list(const run_kind_info& kind, page_request page, send_turn wait_turn) {
+awaitable<list_answer> extend_client::list(const run_kind_info& kind, const page_request& page, send_turn wait_turn) {
   std::string target = std::string{kind.path} + "?sortBy=updatedAt&sortDir=desc&maxPageSize=" +
                        std::to_string(page.max_page_size);
   if (page.page_token) {
     target += "&nextPageToken=" + boost::urls::encode(*page.page_token, boost::urls::unreserved_chars);
   }
-  const auto reply = co_await get(target, std::move(wait_turn));
+  const auto reply = co_await get(std::move(target), std::move(wait_turn));
   if (!reply) {
     list_answer failed;
     failed.kind = answer_kind::unreachable;

@@ -22,7 +22,7 @@ class extend_client final : public run_source {
  public:
   extend_client(https_pool& pool, extend_client_options options);
   awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) override;
-  awaitable<list_answer> list(const run_kind_info& kind, page_request page, send_turn wait_turn) override;
+  awaitable<list_answer> list(const run_kind_info& kind, const page_request& page, send_turn wait_turn) override;
 
  private:
   awaitable<fetch_result> get(std::string target, send_turn wait_turn);

@@ -24,7 +24,7 @@ class run_source {
     std::optional<std::string> page_token;  // from the previous page; none for the first
   };
   // One page of GET {kind.path}?sortBy=updatedAt&sortDir=desc (a kind whose info says listable).
-  virtual awaitable<list_answer> list(const run_kind_info& kind, page_request page, send_turn wait_turn) = 0;
+  virtual awaitable<list_answer> list(const run_kind_info& kind, const page_request& page, send_turn wait_turn) = 0;
 };
 
 }  // namespace hookless

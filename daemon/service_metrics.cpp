@@ -25,34 +25,32 @@ const char* attempt_state(const delivery& record) {
   return record.next_attempt_at ? "failed" : "requeued";
 }
 
-}  // namespace
-
-// The clock starts when the request may leave, so time spent waiting for the budget is not latency.
-// `request` is called with the send_turn to pass on.
-template <typename Request>
-auto timed_request(latency_histogram& histogram, run_source::send_turn wait_turn, Request request)
-    -> decltype(request(run_source::send_turn{})) {
-  auto start = steady::now();
-  run_source::send_turn timed_turn = [&]() -> awaitable<bool> {
+// The clock starts when the request may leave (set through `start`), so time spent waiting for the
+// budget is not latency.
+run_source::send_turn timed_turn(run_source::send_turn wait_turn, steady::time_point& start) {
+  if (!wait_turn) return {};
+  return [wait_turn = std::move(wait_turn), &start]() -> awaitable<bool> {
     const bool may_send = co_await wait_turn();
     start = steady::now();
     co_return may_send;
   };
-  auto answer = co_await request(wait_turn ? std::move(timed_turn) : run_source::send_turn{});
-  histogram.observe(seconds_since(start));
-  co_return answer;
 }
 
-// (Each lambda is a named local: g++ 12 mishandles a co_await whose arguments hold a capturing lambda.)
+}  // namespace
+
 awaitable<extend_answer> timed_source::fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) {
-  const auto request = [&](send_turn turn) { return inner_.fetch(kind, run_id, std::move(turn)); };
-  auto answer = co_await timed_request(metrics_.extend_request_seconds, std::move(wait_turn), request);
+  auto start = steady::now();
+  auto turn = timed_turn(std::move(wait_turn), start);
+  auto answer = co_await inner_.fetch(kind, run_id, std::move(turn));
+  metrics_.extend_request_seconds.observe(seconds_since(start));
   co_return answer;
 }
 
-awaitable<list_answer> timed_source::list(const run_kind_info& kind, page_request page, send_turn wait_turn) {
-  const auto request = [&](send_turn turn) { return inner_.list(kind, page, std::move(turn)); };
-  auto answer = co_await timed_request(metrics_.extend_request_seconds, std::move(wait_turn), request);
+awaitable<list_answer> timed_source::list(const run_kind_info& kind, const page_request& page, send_turn wait_turn) {
+  auto start = steady::now();
+  auto turn = timed_turn(std::move(wait_turn), start);
+  auto answer = co_await inner_.list(kind, page, std::move(turn));
+  metrics_.extend_request_seconds.observe(seconds_since(start));
   co_return answer;
 }
 

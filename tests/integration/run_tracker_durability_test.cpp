@@ -90,7 +90,7 @@ class scripted_source final : public run_source, public scripted_answers {
     co_return co_await answer(kind, run_id);
   }
   // These tests poll each run (list_endpoints is off); a list would not be served.
-  awaitable<list_answer> list(const run_kind_info&, page_request, send_turn) override {
+  awaitable<list_answer> list(const run_kind_info&, const page_request&, send_turn) override {
     co_return interpret_list(404, "", std::nullopt, describe_kind("extract_run", api_generation::current).value(),
                              clock_type::now());
   }
