@@ -22,6 +22,14 @@ milliseconds safety_interval(std::size_t runs, double requests_per_second, milli
   return std::max({shortest, max_interval, spread});
 }
 
+milliseconds sweep_pause(std::size_t pages, std::size_t active_feeds, double requests_per_second,
+                         milliseconds fast_interval) {
+  constexpr double share_of_budget = 0.25;
+  const double requests = static_cast<double>(std::max<std::size_t>(pages, 1) * std::max<std::size_t>(active_feeds, 1));
+  const auto spread = milliseconds{static_cast<milliseconds::rep>(requests * 1000.0 / (requests_per_second * share_of_budget))};
+  return std::max(fast_interval, spread);
+}
+
 change_feed::change_feed(feed_limits limits) : limits_(limits) {}
 
 void change_feed::watch(std::string id, time_point since, bool status_known) {

@@ -46,6 +46,12 @@ summary_action judge_summary(std::string_view listed_status, const std::optional
 std::chrono::milliseconds safety_interval(std::size_t runs, double requests_per_second,
                                           std::chrono::milliseconds max_interval);
 
+// The pause after a sweep of `pages` pages: fast_interval, or longer so that the sweeps of all
+// `active_feeds` kinds together take at most a quarter of the budget (they go ahead of polls, and a
+// backlog of GETs must still move).
+std::chrono::milliseconds sweep_pause(std::size_t pages, std::size_t active_feeds, double requests_per_second,
+                                      std::chrono::milliseconds fast_interval);
+
 class change_feed {
  public:
   explicit change_feed(feed_limits limits = {});

@@ -175,6 +175,7 @@ class run_tracker {
   void kick(kind_feed& feed);
   awaitable<void> feed_loop(kind_feed& feed);
   awaitable<std::chrono::milliseconds> sweep(kind_feed& feed);
+  std::chrono::milliseconds pause_after_sweep(std::size_t pages) const;
   void take_summary(kind_feed& feed, const run_summary& summary, std::vector<std::string>& listed);
   void disable_feed(kind_feed& feed, const std::string& reason);
   void back_to_cadence(kind_feed& feed);

@@ -88,8 +88,8 @@ awaitable<milliseconds> run_tracker::sweep(kind_feed& feed) {
       sent = sent || !abandoned;
       co_return !abandoned;
     };
-    const auto page = co_await source_.list(
-        feed.info, run_source::page_request{.max_page_size = pass.page_size, .page_token = token}, wait_turn);
+    const run_source::page_request request{.max_page_size = pass.page_size, .page_token = token};
+    const auto page = co_await source_.list(feed.info, request, wait_turn);
     if (sent) budget_.record(page.kind, page.retry_after);
     if (abandoned || gone()) co_return settings_.polling.fast_interval;
     ++counters_.list_answers[answer_name(page.kind)];
@@ -117,7 +117,7 @@ awaitable<milliseconds> run_tracker::sweep(kind_feed& feed) {
           const auto found = pending_.find(id);
           if (found != pending_.end() && poll_now(found->second)) ++counters_.feed_wakes;
         }
-        co_return settings_.polling.fast_interval;
+        co_return pause_after_sweep(pass.pages);
       case change_feed::after_page::cut_short: {
         // What changed beyond the last page is unknown: every run it did not list gets a GET.
         feed.feed.cut(pass);
@@ -130,10 +130,16 @@ awaitable<milliseconds> run_tracker::sweep(kind_feed& feed) {
         counters_.feed_wakes += woken;
         spdlog::warn("list {}: more than {} pages to read back; polling the {} runs it did not show", feed.info.path,
                      pass.max_pages, woken);
-        co_return settings_.polling.fast_interval;
+        co_return pause_after_sweep(pass.pages);
       }
     }
   }
+}
+
+milliseconds run_tracker::pause_after_sweep(std::size_t pages) const {
+  const auto active = static_cast<std::size_t>(
+      std::ranges::count_if(feeds_, [&](const auto& entry) { return feeding(*entry.second) && entry.second->runs > 0; }));
+  return sweep_pause(pages, active, budget_.rate(), settings_.polling.fast_interval);
 }
 
 void run_tracker::take_summary(kind_feed& feed, const run_summary& summary, std::vector<std::string>& listed) {

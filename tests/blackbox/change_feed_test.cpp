@@ -94,7 +94,7 @@ class change_feed_test : public blackbox_test {
   }
 };
 
-// 800 extract runs finishing at scattered times: every one delivered once with its output, for
+// 1,200 extract runs (more than a page) finishing at scattered times: every one delivered once with its output, for
 // about one GET each; edit runs (no list) alongside are polled run by run.
 TEST_F(change_feed_test, many_runs_cost_about_one_get_each_and_kinds_without_a_list_are_polled) {
   start_fake();
@@ -103,7 +103,7 @@ TEST_F(change_feed_test, many_runs_cost_about_one_get_each_and_kinds_without_a_l
   auto& daemon = make_daemon(c);
   ASSERT_TRUE(daemon.start());
 
-  const auto ids = add_runs("exr_feed_", 800, 2s, 10s);
+  const auto ids = add_runs("exr_feed_", 1'200, 2s, 10s);
   const auto edits = add_runs("edr_feed_", 20, 2s, 4s);
   watch_in_batches(ids);
   watch_in_batches(edits);

@@ -36,6 +36,14 @@ TEST(change_feed, safety_polls_take_a_fifth_of_the_budget_at_most) {
   EXPECT_EQ(safety_interval(0, 10, 30s), 5min);
 }
 
+TEST(change_feed, sweeps_take_a_quarter_of_the_budget_at_most) {
+  EXPECT_EQ(sweep_pause(1, 1, 10, 1s), 1s);
+  EXPECT_EQ(sweep_pause(1, 1, 10, 100ms), 400ms) << "at 10/s a sweep every 100 ms would take every turn";
+  EXPECT_EQ(sweep_pause(3, 2, 10, 1s), 2400ms);
+  EXPECT_EQ(sweep_pause(1, 1, 1000, 100ms), 100ms);
+  EXPECT_EQ(sweep_pause(0, 0, 10, 100ms), 400ms);
+}
+
 // Registered runs: the first sweep reads back past the earliest registration less the overlap; a
 // run seen is confirmed with its listed status; one not seen needs one GET.
 TEST(change_feed, unconfirmed_runs_are_confirmed_by_a_sweep_that_reads_back_past_them) {
