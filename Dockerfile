@@ -1,10 +1,13 @@
 # hookless as a container image. Two stages: the build on Debian 12 with every -dev package, then a
 # debian:bookworm-slim runtime with only the shared libraries the two programs link against.
 #
-#   podman build -t hookless .
+#   podman build --format docker -t hookless .     # or: docker build -t hookless .
 #   podman run -d --name hookless -e EXTEND_API_KEY=sk_... \
 #     -v hookless-state:/var/lib/hookless -v hookless-run:/run/hookless hookless
-#   podman run --rm -v hookless-run:/run/hookless hookless hooklessctl health
+#   podman run --rm -v hookless-run:/run/hookless --entrypoint hooklessctl hookless health
+#
+# --format docker (or BUILDAH_FORMAT=docker): podman builds OCI images by default, and the OCI image
+# format has no HEALTHCHECK, so podman drops it with a warning. docker build keeps it.
 #
 # The control socket lives in the /run/hookless volume so that applications in other containers
 # can mount it; the state (SQLite) lives in the /var/lib/hookless volume and survives the container.
