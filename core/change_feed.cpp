@@ -33,9 +33,13 @@ milliseconds sweep_pause(std::size_t pages, std::size_t active_feeds, double req
 change_feed::change_feed(feed_limits limits) : limits_(limits) {}
 
 void change_feed::watch(std::string id, time_point since, bool status_known) {
-  unconfirmed_.insert_or_assign(std::move(id), unconfirmed_run{.since = since,
-                                                               .status_known = status_known,
-                                                               .watched_before = sweeps_begun_ + 1});
+  if (status_known) {
+    const auto bound = since - limits_.skew_margin;
+    catch_up_ = catch_up_ ? std::min(*catch_up_, bound) : bound;
+    catch_up_before_ = sweeps_begun_ + 1;
+    return;
+  }
+  unconfirmed_.insert_or_assign(std::move(id), unconfirmed_run{.since = since, .watched_before = sweeps_begun_ + 1});
 }
 
 void change_feed::settle(std::string_view id) {
@@ -49,13 +53,13 @@ change_feed::sweep change_feed::begin_sweep(std::size_t tracked_runs) {
   s.number = ++sweeps_begun_;
   s.stop_at = read_back_to_;
   bool reads_further = !read_back_to_.has_value();
-  for (const auto& [id, run] : unconfirmed_) {
-    const auto bound = run.since - (run.status_known ? limits_.skew_margin : limits_.overlap);
-    if (!s.stop_at || bound < *s.stop_at) {
-      s.stop_at = bound;
-      reads_further = true;
-    }
-  }
+  const auto pull_back = [&](time_point bound) {
+    if (s.stop_at && *s.stop_at <= bound) return;
+    s.stop_at = bound;
+    reads_further = true;
+  };
+  if (catch_up_) pull_back(*catch_up_);
+  for (const auto& [id, run] : unconfirmed_) pull_back(run.since - limits_.overlap);
   // A sweep that only follows the feed needs about as many summaries as the last one read fresh.
   s.page_size = reads_further ? limits_.max_page_size
                               : std::clamp(2 * last_fresh_ + 10, limits_.min_page_size, limits_.max_page_size);
@@ -89,6 +93,7 @@ void change_feed::advance(const sweep& s) {
     read_back_to_ = read_back_to_ ? std::max(*read_back_to_, next) : next;
   }
   last_fresh_ = s.fresh;
+  if (s.number >= catch_up_before_) catch_up_.reset();
 }
 
 std::vector<std::string> change_feed::complete(const sweep& s) {
@@ -99,7 +104,7 @@ std::vector<std::string> change_feed::complete(const sweep& s) {
       ++it;
       continue;
     }
-    if (!it->second.status_known) to_get.push_back(it->first);
+    to_get.push_back(it->first);
     it = unconfirmed_.erase(it);
   }
   return to_get;

@@ -57,7 +57,8 @@ class change_feed {
   explicit change_feed(feed_limits limits = {});
 
   // A run to confirm, unconfirmed since `since` (our clock): its registration (status unknown) or
-  // its last look (status known).
+  // its last look (status known). A run whose status is known needs nothing when unlisted, so only
+  // how far back the next sweep reads is kept for it (100,000 resumed runs cost no memory here).
   void watch(std::string id, time_point since, bool status_known);
   // The run needs no confirmation any more (a GET answered, it finished, it was forgotten).
   void settle(std::string_view id);
@@ -95,12 +96,11 @@ class change_feed {
   // A sweep that failed changes nothing: the next one reads back as far.
 
  private:
-  struct unconfirmed_run {
+  struct unconfirmed_run {  // status unknown
     time_point since;
-    bool status_known = false;
     std::uint64_t watched_before = 0;  // the first sweep that began after the watch
   };
-  void advance(const sweep& s);
+  void advance(const sweep& s);  // after a sweep that reached its stop point, or was cut short
   // Whether a sweep (begun as number `sweep_number`) can confirm the run.
   static bool covers(std::uint64_t sweep_number, const unconfirmed_run& run) { return sweep_number >= run.watched_before; }
 
@@ -108,6 +108,8 @@ class change_feed {
   std::optional<time_point> read_back_to_;  // Extend's clock
   std::size_t last_fresh_ = 0;
   std::uint64_t sweeps_begun_ = 0;
+  std::optional<time_point> catch_up_;    // for runs with a known status: read back at least to here...
+  std::uint64_t catch_up_before_ = 0;     // ...in a sweep begun as this number or later
   std::map<std::string, unconfirmed_run, std::less<>> unconfirmed_;
 };
 

@@ -93,10 +93,11 @@ awaitable<void> run_tracker::start() {
       resumed.push_back(std::move(run));
     }
     // With the feeds' run counts known: a kind with a list catches up with one sweep back to its
-    // runs' last looks instead of polling each of them.
+    // runs' last looks instead of polling each of them. (A run never looked at yet is polled as
+    // planned: its first look is a GET.)
     for (auto& run : resumed) {
-      if (auto* feed = feed_for(run->record.kind); feed != nullptr && feeding(*feed)) {
-        follow(*feed, *run, run->record.updated_at, run->record.status.has_value());
+      if (auto* feed = feed_for(run->record.kind); feed != nullptr && feeding(*feed) && run->record.status) {
+        follow(*feed, *run, run->record.updated_at, true);
         run->record.next_poll_at = safety_poll_at(*feed, *run);
       }
       queue_run(std::move(run));

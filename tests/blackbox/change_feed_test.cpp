@@ -151,6 +151,7 @@ TEST_F(change_feed_test, a_restart_finds_what_changed_meanwhile_with_one_sweep) 
   watch_in_batches(ids);
   // Seen by a sweep (as PROCESSING), then the daemon stops.
   ASSERT_TRUE(wait_until([&] { return string_field(*daemon.run(ids.back()), "status") == "PROCESSING"; }, 10s));
+  std::this_thread::sleep_for(1500ms);  // the progress flush (every second) stores the listed statuses
   ASSERT_EQ(daemon.terminate(), 0);
   for (int i = 0; i < 100; ++i) fake_->set_status_now(ids[static_cast<std::size_t>(i)], "PROCESSED");
   const auto before = counts_of(fake_->stats(), "/extract_runs");
