@@ -43,6 +43,13 @@ std::chrono::milliseconds wait_limit(const std::vector<bench_run>& mix, double r
   return last_finish(mix) + cycle + (quick ? std::chrono::milliseconds{15s} : std::chrono::milliseconds{60s});
 }
 
+// A line on stderr as each contender finishes, so a long run shows its figures as it goes.
+void progress(const wait_result& r) {
+  std::fprintf(stderr, "[bench]   %s: %zu delivered, %zu lost, %llu requests, %llu 429s, latency mean %.1f s p99 %.1f s\n",
+               r.contender.c_str(), r.delivered, r.lost, static_cast<unsigned long long>(r.requests),
+               static_cast<unsigned long long>(r.responses_429), r.latency.mean, r.latency.p99);
+}
+
 wait_result failed(std::string contender, std::size_t runs, const std::exception& e) {
   wait_result r;
   r.contender = std::move(contender);
@@ -75,7 +82,10 @@ wait_scenario run_wait_scenario(const bench_options& o, std::size_t n, const std
       }
     }));
   }
-  for (auto& r : running) s.results.push_back(r.get());
+  for (auto& r : running) {
+    s.results.push_back(r.get());
+    progress(s.results.back());
+  }
 
   if (o.no_peer) {
     s.peer_skipped = std::string{sdk_peer_name} + ": not run (--no-peer)";
@@ -90,6 +100,7 @@ wait_scenario run_wait_scenario(const bench_options& o, std::size_t n, const std
     } catch (const std::exception& e) {
       s.results.push_back(failed(sdk_peer_name, n, e));
     }
+    progress(s.results.back());
   }
   return s;
 }
