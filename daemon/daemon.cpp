@@ -142,10 +142,14 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   tracking.polling = settings.polling;
   tracking.generation = generation_of(settings.extend.api_version);
   tracking.retention = settings.state.retention;
-  // Enough polls in flight to keep the budget busy even when Extend answers slowly.
-  tracking.max_active_polls =
-      std::max<std::size_t>(256, static_cast<std::size_t>(settings.extend.requests_per_second * 4) +
-                                     static_cast<std::size_t>(settings.extend.max_connections));
+  // Enough polls in flight to keep the budget busy even when Extend answers slowly (4 s of
+  // budget), but no more than a few thousand: each costs a coroutine and a timer, and beyond that
+  // they only queue for a connection (an unlimited budget would otherwise put every run in flight).
+  constexpr std::size_t most_active_polls = 4096;
+  tracking.max_active_polls = std::clamp<std::size_t>(
+      static_cast<std::size_t>(settings.extend.requests_per_second * 4) +
+          static_cast<std::size_t>(settings.extend.max_connections),
+      256, most_active_polls);
   for (const auto& [name, target_sink] : sinks) sink_views.emplace(name, target_sink.get());
   for (const auto& [name, sink_settings] : settings.sinks) tracking.sink_events.emplace(name, sink_settings.events);
 
