@@ -76,6 +76,7 @@ process_usage usage_of(pid_t pid) {
 pool_result measure_pool(const fs::path& dir, const pool_settings& settings) {
   pool_result result;
   result.contender = hookless_name(settings.daemon);
+  result.lists_on = settings.daemon.list_endpoints.value_or(false);
   result.pending = settings.runs + settings.single_registrations;
 
   fake_extend_options options;

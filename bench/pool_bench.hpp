@@ -25,6 +25,7 @@ struct pool_settings {
 
 struct pool_result {
   std::string contender;
+  bool lists_on = false;                      // requests/s then counts list pages, not a polling rate
   std::size_t pending = 0;                    // runs pending while polls were counted
   double batched_per_second = 0;              // registrations
   double single_per_second = 0;
