@@ -6,15 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${HOOKLESS_BUILD_DIR:-$root/build}
-"$root/scripts/install-deps.sh"
-# The SDK peer runs under Node.js; npm installs its pinned package (tests/sdk_verify) on first use.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
-fi
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHOOKLESS_BUILD_BENCH=ON >/dev/null
-cmake --build "$build" -j "$(nproc)" --target hookless_bench
+"$root/scripts/build.sh" hooklessd hookless_bench
 out="$root/bench/results-$(date -u +%Y-%m-%d-%H%M).md"
 "$build/bench/hookless_bench" --markdown "$out" "$@"
 echo "bench: results written to $out" >&2
