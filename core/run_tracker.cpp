@@ -51,7 +51,7 @@ run_tracker::run_tracker(asio::any_io_executor executor, state_store& store, run
       flush_timer_(executor) {
   settings_.max_active_polls = std::max<std::size_t>(settings_.max_active_polls, 1);
   for (const auto& info : kinds_of(settings_.generation)) {
-    if (info.listable) feeds_.emplace(info.kind, std::make_unique<kind_feed>(info, executor_));
+    if (info.listable) feeds_.emplace(info.kind, std::make_shared<kind_feed>(info, executor_));
   }
   for (const auto& [name, target] : sinks_) {
     queues_.push_back(std::make_unique<delivery_queue>(executor_, name, *target, store_, delivery_queue::retry_policy{}));
@@ -114,7 +114,7 @@ awaitable<void> run_tracker::start() {
   asio::co_spawn(executor_, dispatch_polls(), on_failure);
   asio::co_spawn(executor_, flush_progress(), on_failure);
   asio::co_spawn(executor_, prune_loop(), on_failure);
-  for (auto& [kind, feed] : feeds_) asio::co_spawn(executor_, feed_loop(*feed), on_failure);
+  for (auto& [kind, feed] : feeds_) asio::co_spawn(executor_, feed_loop(feed), on_failure);
   spdlog::info("resumed {} pending runs", pending_.size());
 }
 

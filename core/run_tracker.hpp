@@ -173,7 +173,7 @@ class run_tracker {
   time_point safety_poll_at(const kind_feed& feed, const tracked_run& run) const;
   void follow(kind_feed& feed, tracked_run& run, time_point since, bool status_known);
   void kick(kind_feed& feed);
-  awaitable<void> feed_loop(kind_feed& feed);
+  awaitable<void> feed_loop(std::shared_ptr<kind_feed> feed);
   awaitable<std::chrono::milliseconds> sweep(kind_feed& feed);
   std::chrono::milliseconds pause_after_sweep(std::size_t pages) const;
   void take_summary(kind_feed& feed, const run_summary& summary, std::vector<std::string>& listed);
@@ -217,7 +217,7 @@ class run_tracker {
   boost::asio::steady_timer flush_timer_;
   api_health api_;
   tracker_counters counters_;
-  std::map<std::string, std::unique_ptr<kind_feed>, std::less<>> feeds_;  // by kind, listable kinds only
+  std::map<std::string, std::shared_ptr<kind_feed>, std::less<>> feeds_;  // by kind, listable kinds only
   bool stopping_ = false;
 };
 

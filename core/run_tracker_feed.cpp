@@ -49,7 +49,10 @@ void run_tracker::kick(kind_feed& feed) {
 }
 
 // (No co_await in a branch here: g++ 12 corrupted the heap with this loop written that way.)
-awaitable<void> run_tracker::feed_loop(kind_feed& feed) {
+// The loop owns its feed: when the daemon stops, the suspended loop's frames are destroyed with the
+// io_context, after the tracker, and the sweep's clean-up still writes to the feed.
+awaitable<void> run_tracker::feed_loop(std::shared_ptr<kind_feed> owned) {
+  auto& feed = *owned;
   while (!stopping_) {
     const auto pause = co_await sweep(feed);
     if (stopping_) break;
