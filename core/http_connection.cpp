@@ -217,11 +217,11 @@ void http_connection::expires_never() {
 }
 
 void http_connection::close() {
-  error_code ignored;
+  // basic_stream::close cancels the stream's timer too and ignores errors.
   if (unix_) {
-    unix_->socket().close(ignored);
+    unix_->close();
   } else {
-    tcp().socket().close(ignored);
+    tcp().close();
   }
 }
 

@@ -20,8 +20,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hookless {
 
@@ -101,6 +104,42 @@ class http_connection {
   std::optional<boost::asio::ssl::stream<boost::beast::tcp_stream>> tls_;
   std::optional<unix_stream> unix_;
   boost::beast::flat_buffer buffer_;  // bytes read past a message; empty between requests
+};
+
+// Kept-alive connections between requests, the most recently used last (it is the least likely to
+// have been closed by the server while idle). `Connection` is http_connection or a type built on it.
+template <typename Connection>
+class idle_connections {
+ public:
+  // The most recently used connection that is still_usable(), or null; stale ones are closed.
+  std::unique_ptr<Connection> take() {
+    while (!kept_.empty()) {
+      auto conn = std::move(kept_.back());
+      kept_.pop_back();
+      if (conn->still_usable()) return conn;
+      conn->close();
+    }
+    return nullptr;
+  }
+
+  // Keeps `conn` for the next request, with no deadline while it waits; closes it instead when
+  // `at_most` are kept already.
+  void keep(std::unique_ptr<Connection> conn, std::size_t at_most = std::numeric_limits<std::size_t>::max()) {
+    if (kept_.size() >= at_most) {
+      conn->close();
+      return;
+    }
+    conn->expires_never();
+    kept_.push_back(std::move(conn));
+  }
+
+  void close_all() {
+    for (auto& conn : kept_) conn->close();
+    kept_.clear();
+  }
+
+ private:
+  std::vector<std::unique_ptr<Connection>> kept_;
 };
 
 // Whether a request that failed on a kept-alive connection goes once more on a fresh one: the

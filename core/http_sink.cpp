@@ -65,7 +65,7 @@ struct http_state : std::enable_shared_from_this<http_state> {
   asio::any_io_executor executor;
   std::shared_ptr<asio::ssl::context> tls;
   http_sink_options options;
-  std::vector<std::unique_ptr<http_connection>> idle;  // most recently used last
+  idle_connections<http_connection> idle;
 
   std::string where() const { return describe(options.target); }
 
@@ -99,25 +99,6 @@ struct http_state : std::enable_shared_from_this<http_state> {
     co_return conn;
   }
 
-  std::unique_ptr<http_connection> take_idle() {
-    while (!idle.empty()) {
-      auto conn = std::move(idle.back());
-      idle.pop_back();
-      if (conn->still_usable()) return conn;
-      conn->close();
-    }
-    return nullptr;
-  }
-
-  void give_back(std::unique_ptr<http_connection> conn) {
-    if (idle.size() >= options.limits.max_in_flight) {
-      conn->close();
-      return;
-    }
-    conn->expires_never();
-    idle.push_back(std::move(conn));
-  }
-
   std::string timeout_text() const {
     return fmt::format("timeout after {}ms", options.timeout.count());
   }
@@ -136,7 +117,7 @@ struct http_state : std::enable_shared_from_this<http_state> {
 
     for (int round = 0; round < 2; ++round) {
       // The second round always takes a fresh connection: other idle ones may be just as stale.
-      auto conn = round == 0 ? take_idle() : nullptr;
+      auto conn = round == 0 ? idle.take() : nullptr;
       const bool reused = conn != nullptr;
       if (!conn) {
         auto opened = co_await open(deadline);
@@ -160,7 +141,7 @@ struct http_state : std::enable_shared_from_this<http_state> {
                                   .retry_after = std::nullopt};
       }
       if (result.keep_alive) {
-        give_back(std::move(conn));
+        idle.keep(std::move(conn), options.limits.max_in_flight);
       } else {
         conn->close();
       }
@@ -178,7 +159,7 @@ class http_sink final : public sink, public limited_sink {
   http_sink(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, http_sink_options options)
       : state_(std::make_shared<http_state>(std::move(executor), std::move(tls), std::move(options))) {}
   ~http_sink() override {
-    for (auto& conn : state_->idle) conn->close();
+    state_->idle.close_all();
   }
 
   awaitable<delivery_result> deliver(const delivery_job& job) override {

@@ -120,7 +120,7 @@ struct https_pool::state {
   std::size_t live = 0;       // open connections (declared before idle: connections decrement it)
   std::size_t in_flight = 0;  // slots held by get() calls
   bool closed = false;
-  std::vector<std::unique_ptr<connection>> idle;  // most recently used last
+  idle_connections<connection> idle;
   std::deque<std::shared_ptr<waiter>> waiters;   // FIFO
 
   fetch_error failure(const error_code& ec, const std::string& step, std::string detail = {}) const {
@@ -165,16 +165,6 @@ struct https_pool::state {
   };
 
   // ---- connections -----------------------------------------------------------------------------
-
-  std::unique_ptr<connection> take_idle() {
-    while (!idle.empty()) {
-      auto conn = std::move(idle.back());
-      idle.pop_back();
-      if (conn->still_usable()) return conn;
-      conn->close();
-    }
-    return nullptr;
-  }
 
   awaitable<std::optional<fetch_error>> open(connection& conn, clock_type::time_point deadline) {
     const auto& dial_host = options.proxy ? options.proxy->host : options.host;
@@ -293,13 +283,13 @@ struct https_pool::state {
 
     for (int attempt = 0;; ++attempt) {
       // The retry always takes a fresh connection: other idle ones may be just as stale.
-      auto conn = attempt == 0 ? take_idle() : nullptr;
+      auto conn = attempt == 0 ? idle.take() : nullptr;
       const bool reused = conn != nullptr;
       if (!conn) {
         conn = std::make_unique<connection>(ex, tls, live);
         auto open_failure = co_await open(*conn, deadline);
         if (open_failure) {
-          conn->tcp().close();
+          conn->close();
           co_return *open_failure;
         }
       }
@@ -307,10 +297,7 @@ struct https_pool::state {
       if (wait_turn) {
         const bool may_send = co_await wait_turn();
         if (!may_send) {
-          if (!closed) {
-            conn->tcp().expires_never();
-            idle.push_back(std::move(conn));  // unused: still good for the next request
-          }
+          if (!closed) idle.keep(std::move(conn));  // unused: still good for the next request
           co_return fetch_error{asio::error::operation_aborted, "request to " + authority + ": abandoned before sending"};
         }
         exchange_deadline = clock_type::now() + options.timeout;
@@ -318,15 +305,14 @@ struct https_pool::state {
       auto outcome = co_await exchange(*conn, reused, request, exchange_deadline);
       if (outcome.reply) {
         if (outcome.keep_alive && !closed) {
-          conn->tcp().expires_never();
-          idle.push_back(std::move(conn));
+          idle.keep(std::move(conn));
         } else {
-          conn->tcp().close();
+          conn->close();
         }
         co_return std::move(*outcome.reply);
       }
       // A connection that saw an error or a timeout is never reused.
-      conn->tcp().close();
+      conn->close();
       const bool may_retry =
           attempt == 0 && outcome.retry_on_fresh && !closed && clock_type::now() < exchange_deadline;
       if (!may_retry) co_return std::move(*outcome.error);
@@ -335,8 +321,7 @@ struct https_pool::state {
 
   void close() {
     closed = true;
-    for (auto& conn : idle) conn->tcp().close();
-    idle.clear();
+    idle.close_all();
     auto failed = std::move(waiters);
     waiters.clear();
     for (auto& w : failed) w->timer.cancel();  // granted stays false: the waiter answers "pool closed"
