@@ -341,7 +341,7 @@ void run_tracker::note_api(answer_kind kind, const std::string& error) {
 milliseconds run_tracker::cadence_delay(const tracked_run& run) const {
   const auto& polling = settings_.polling;
   const auto* feed = feed_for(run.record.kind);
-  if (feed != nullptr && feeding(*feed) && !run.listed_stopped) return safety_delay(*feed);
+  if (feed != nullptr && relied_on(*feed) && !run.listed_stopped) return safety_delay(*feed);
   const auto age = std::chrono::duration_cast<milliseconds>(clock_type::now() - run.record.registered_at);
   return jittered(base_interval(polling, age), polling.jitter, random_draw());
 }
@@ -508,10 +508,8 @@ awaitable<std::vector<run_tracker::registered>> run_tracker::register_runs(std::
     // With a list, its first look is a sweep (soon), not a GET.
     if (auto* feed = feed_for(run->record.kind)) {
       ++feed->runs;
-      if (feeding(*feed)) {
-        follow(*feed, *run, now, false);
-        run->record.next_poll_at = safety_poll_at(*feed, *run);
-      }
+      if (feeding(*feed)) follow(*feed, *run, now, false);
+      if (relied_on(*feed)) run->record.next_poll_at = safety_poll_at(*feed, *run);
     }
     queue_run(std::move(run));
     ++counters_.registered;

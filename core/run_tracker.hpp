@@ -146,6 +146,7 @@ class run_tracker {
     bool usable = true;          // false once the list answered that it cannot serve this kind
     bool idle = false;           // its loop waits for runs (or for the feature to be switched on)
     unsigned failures = 0;       // sweeps in a row without a usable answer
+    bool failing = false;        // its sweeps keep failing: its runs are polled one by one meanwhile
     std::uint64_t epoch = 0;     // changes when the feed starts over: a sweep under way then is dropped
     boost::asio::steady_timer pause;                 // between sweeps; cancelled to sweep now or stop
     boost::asio::steady_timer* waiting = nullptr;    // while a sweep waits for the budget
@@ -169,6 +170,8 @@ class run_tracker {
   kind_feed* feed_for(std::string_view kind);
   const kind_feed* feed_for(std::string_view kind) const;
   bool feeding(const kind_feed& feed) const { return settings_.polling.list_endpoints && feed.usable; }
+  // Fed, and its sweeps succeed: its runs need only a safety-net poll.
+  bool relied_on(const kind_feed& feed) const { return feeding(feed) && !feed.failing; }
   std::chrono::milliseconds safety_delay(const kind_feed& feed) const;
   time_point safety_poll_at(const kind_feed& feed, const tracked_run& run) const;
   void follow(kind_feed& feed, tracked_run& run, time_point since, bool status_known);
@@ -179,6 +182,8 @@ class run_tracker {
   void take_summary(kind_feed& feed, const run_summary& summary, std::vector<std::string>& listed);
   void disable_feed(kind_feed& feed, const std::string& reason);
   void back_to_cadence(kind_feed& feed);
+  void fall_back_while_failing(kind_feed& feed, const std::string& error);
+  void spread_polls(const kind_feed& feed);
   void refollow(kind_feed& feed);
   void wake_dispatcher();
   awaitable<void> dispatch_polls();

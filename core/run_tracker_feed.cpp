@@ -2,7 +2,8 @@
 // of recently updated runs every fast_interval while the kind has pending runs (its pages go ahead
 // of queued polls in the budget), and makes due at once the runs it shows stopped or cannot vouch
 // for; the decisions are change_feed's. A list that cannot serve the kind puts its runs back on the
-// SDK cadence; a sweep that fails otherwise is tried again later from the same point.
+// SDK cadence; a sweep that fails otherwise is tried again later from the same point, and while
+// sweeps keep failing the runs are polled one by one.
 #include "core/run_tracker.hpp"
 
 #include "core/poll_schedule.hpp"
@@ -17,6 +18,18 @@ namespace hookless {
 
 namespace asio = boost::asio;
 using std::chrono::milliseconds;
+
+namespace {
+
+// A list that keeps failing (5xx, unreachable, garbage) while the budget is not paused for everyone
+// (429, a rejected key): this many sweeps in a row put its runs on the SDK cadence until it answers.
+constexpr unsigned failed_sweeps_before_fallback = 3;
+
+bool is_list_fault(answer_kind kind) {
+  return kind == answer_kind::retryable || kind == answer_kind::unreachable || kind == answer_kind::malformed;
+}
+
+}  // namespace
 
 run_tracker::kind_feed* run_tracker::feed_for(std::string_view kind) {
   const auto found = feeds_.find(kind);
@@ -107,7 +120,14 @@ awaitable<milliseconds> run_tracker::sweep(kind_feed& feed) {
                                   page.retry_after.value_or(milliseconds{0}));
       spdlog::warn("list {} failed ({}), next sweep in {}ms: {}", feed.info.path, answer_name(page.kind),
                    delay.count(), page.error);
+      if (feed.failures >= failed_sweeps_before_fallback && !feed.failing && is_list_fault(page.kind)) {
+        fall_back_while_failing(feed, page.error);
+      }
       co_return delay;
+    }
+    if (feed.failing) {
+      feed.failing = false;
+      spdlog::info("list {} answers again: its runs are followed through it from their next poll", feed.info.path);
     }
     feed.failures = 0;
     for (const auto& summary : page.runs) take_summary(feed, summary, listed);
@@ -170,12 +190,26 @@ void run_tracker::disable_feed(kind_feed& feed, const std::string& reason) {
   back_to_cadence(feed);
 }
 
-// The kind's runs go back to per-run polling, spread over as long as the budget needs for them so
-// they do not all queue at once. Runs in a poll find their cadence when it answers.
+// The kind's runs go back to per-run polling for good (until a restart or reload).
 void run_tracker::back_to_cadence(kind_feed& feed) {
   feed.feed = change_feed{};
   ++feed.epoch;
   if (feed.waiting) feed.waiting->cancel();
+  spread_polls(feed);
+}
+
+// The feed keeps its place and goes on sweeping (at the failure back-off); the runs are polled one
+// by one until a sweep succeeds, and from their next poll after that they rely on it again.
+void run_tracker::fall_back_while_failing(kind_feed& feed, const std::string& error) {
+  feed.failing = true;
+  spdlog::warn("list {} failed {} sweeps in a row ({}); its {} pending runs are polled one by one until it answers",
+               feed.info.path, feed.failures, error, feed.runs);
+  spread_polls(feed);
+}
+
+// Every run of the kind gets its next poll within as long as the budget needs for them all, spread
+// so they do not queue at once. Runs in a poll find their cadence when it answers.
+void run_tracker::spread_polls(const kind_feed& feed) {
   const auto spread = std::max<milliseconds>(
       settings_.polling.fast_interval,
       milliseconds{static_cast<milliseconds::rep>(static_cast<double>(feed.runs) * 1000.0 / budget_.rate())});
@@ -196,6 +230,7 @@ void run_tracker::back_to_cadence(kind_feed& feed) {
 void run_tracker::refollow(kind_feed& feed) {
   feed.usable = true;
   feed.failures = 0;
+  feed.failing = false;
   feed.feed = change_feed{};
   ++feed.epoch;
   for (const auto& [id, run] : pending_) {

@@ -137,6 +137,43 @@ TEST_F(change_feed_test, a_list_answering_no_list_falls_back_to_polling_each_run
   expect_fallback(fault_kind::malformed);
 }
 
+// The list answers 500 to every sweep while single GETs work: after a few failed sweeps the runs
+// are polled one by one (not left to the 5-minute safety net), and once the list answers again new
+// runs rely on it.
+TEST_F(change_feed_test, a_list_that_keeps_failing_leaves_its_runs_polled_until_it_answers) {
+  start_fake();
+  auto& daemon = make_daemon(base_config());
+  ASSERT_TRUE(daemon.start());
+  fake_->inject({.kind = fault_kind::status_500, .run_id = std::nullopt, .count = std::nullopt, .delay = 0ms,
+                 .lists_only = true});
+
+  const auto ids = add_runs("exr_listdown_", 20, 1s, 3s);
+  // A run still in progress at the end keeps the feed sweeping.
+  fake_->add_run({.id = "exr_listdown_keep", .kind = "", .timeline = {{"PROCESSING", 0ms}}, .fields = {}});
+  watch_in_batches(ids);
+  watch_in_batches({"exr_listdown_keep"});
+  ASSERT_TRUE(wait_for_file_events(ids.size(), 30s)) << file_event_count();
+  expect_each_finished_once(ids, "extract_run");
+  EXPECT_NE(daemon.log().find("list /extract_runs failed 3 sweeps in a row"), std::string::npos);
+  EXPECT_GE(counts_of(fake_->stats(), "/extract_runs").run_gets, ids.size());
+
+  fake_->clear_faults();
+  ASSERT_TRUE(wait_until([&] { return daemon.log().find("list /extract_runs answers again") != std::string::npos; }, 10s));
+  std::vector<std::string> later;
+  for (int i = 0; i < 10; ++i) {
+    later.push_back("exr_listback_" + std::to_string(i));
+    fake_->add_run({.id = later.back(), .kind = "", .timeline = {{"PROCESSING", 0ms}}, .fields = {}});
+  }
+  const auto lists_before = counts_of(fake_->stats(), "/extract_runs").lists;
+  watch_in_batches(later);
+  std::this_thread::sleep_for(2s);
+  const auto stats = fake_->stats();
+  for (const auto& id : later) {
+    EXPECT_EQ(stats.requests_per_path.count("/extract_runs/" + id), 0u) << id << " is watched through the list";
+  }
+  EXPECT_GE(counts_of(stats, "/extract_runs").lists, lists_before + 3) << "sweeping again";
+}
+
 // Runs change while hooklessd is down: after the restart one catch-up sweep finds them, and the
 // runs that did not change are not polled.
 TEST_F(change_feed_test, a_restart_finds_what_changed_meanwhile_with_one_sweep) {

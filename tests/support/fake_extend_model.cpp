@@ -225,7 +225,9 @@ std::optional<fault> fake_extend_model::take_fault(const std::optional<std::stri
   // A fault for this run wins over a global one: tests aim those at one run on purpose.
   auto pick = faults_.end();
   if (run_id) pick = std::ranges::find_if(faults_, [&](const fault& f) { return f.run_id == run_id; });
-  if (pick == faults_.end()) pick = std::ranges::find_if(faults_, [](const fault& f) { return !f.run_id; });
+  if (pick == faults_.end()) {
+    pick = std::ranges::find_if(faults_, [&](const fault& f) { return !f.run_id && !(f.lists_only && run_id); });
+  }
   if (pick == faults_.end()) return std::nullopt;
   fault taken = *pick;
   if (pick->count && --*pick->count == 0) faults_.erase(pick);

@@ -74,6 +74,7 @@ struct fault {
   std::optional<std::string> run_id;        // nullopt: every request (lists too)
   std::optional<std::uint32_t> count = 1;   // matching requests it affects; nullopt: always
   std::chrono::milliseconds delay{0};       // for fault_kind::slow
+  bool lists_only = false;                  // with run_id nullopt: list requests only, never a run's GET
 };
 
 // What the fake saw for one API request.
