@@ -155,6 +155,10 @@ list_answer read_list(std::string_view body, const run_kind_info& kind) {
     }
     const auto updated_at = updated != nullptr && updated->is_string() ? parse_time(updated->get_string()) : std::nullopt;
     if (!updated_at) return unusable_list(where + " has no RFC 3339 updatedAt");
+    // The feed pages back to a point in time: a list in another order would hide changes.
+    if (!answer.runs.empty() && *updated_at > answer.runs.back().updated_at) {
+      return unusable_list(where + " is newer than the summary before it: not sorted by updatedAt, newest first");
+    }
     answer.runs.push_back(run_summary{.id = std::string{id->get_string()},
                                       .status = std::string{status->get_string()},
                                       .updated_at = *updated_at});

@@ -141,12 +141,20 @@ TEST(extend_answer, list_pages_are_read_strictly) {
         R"({"data":[{"id":"exr_1","status":"PENDING"}]})",
         R"({"data":[{"id":"exr_1","status":"PENDING","updatedAt":"yesterday"}]})",
         R"({"data":[{"id":"exr_1","status":"PENDING","updatedAt":"2026-01-01T00:00:00"}]})",
-        R"({"data":[],"nextPageToken":5})"}) {
+        R"({"data":[],"nextPageToken":5})",
+        // oldest first: a sweep paging back to a point in time would stop before the newest changes
+        R"({"data":[{"id":"exr_1","status":"PENDING","updatedAt":"2026-01-01T00:00:00Z"},)"
+        R"({"id":"exr_2","status":"PENDING","updatedAt":"2026-01-01T00:00:00.001Z"}]})"}) {
     const auto page = interpret_list(200, body, std::nullopt, extract, now);
     EXPECT_TRUE(page.unusable) << body;
     EXPECT_NE(page.kind, answer_kind::run) << body;
   }
   EXPECT_TRUE(interpret_list(200, R"({"success":true,"processorRun":[]})", std::nullopt, kind("processor_run"), now).unusable);
+  const auto same_time = interpret_list(
+      200, R"({"data":[{"id":"exr_2","status":"PENDING","updatedAt":"2026-01-01T00:00:00Z"},)"
+           R"({"id":"exr_1","status":"PENDING","updatedAt":"2026-01-01T00:00:00Z"}]})",
+      std::nullopt, extract, now);
+  EXPECT_EQ(same_time.kind, answer_kind::run) << "equal updatedAt is in order";
   const auto refused = interpret_list(200, R"({"success":false,"error":"boom"})", std::nullopt, kind("processor_run"), now);
   EXPECT_EQ(refused.kind, answer_kind::retryable);
   EXPECT_FALSE(refused.unusable);
