@@ -12,6 +12,7 @@
 #include "core/sqlite_store.hpp"
 #include "core/tls_context.hpp"
 #include "daemon/control_server.hpp"
+#include "daemon/heap_trim.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/reload_plan.hpp"
 #include "daemon/service_metrics.hpp"
@@ -165,6 +166,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   };
   service_heartbeat heartbeat{io.get_executor(), status_now};
   asio::steady_timer dead_count_timer{io};
+  heap_trimmer trimmer{io.get_executor(), {}};
   // Stop accepting, stop polling and delivering, then leave: every acknowledged run and every
   // undone delivery is in the store, so nothing in flight needs to be waited for.
   const auto shut_down = [&](int status) {
@@ -174,6 +176,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
     spdlog::info("stopping");
     notify_systemd("STOPPING=1\nSTATUS=stopping");
     heartbeat.stop();
+    trimmer.stop();
     dead_count_timer.cancel();
     stop_signals.cancel();
     reopen_signal.cancel();
@@ -306,6 +309,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
                      activated ? " (from systemd, socket activation)" : "");
         notify_systemd("READY=1\nSTATUS=" + status_now());
         heartbeat.start();
+        trimmer.start();  // the first tick gives back what loading the state left free
         asio::co_spawn(io, refresh_dead_deliveries(timed_state, metrics, dead_count_timer, std::chrono::seconds{15}),
                        [](std::exception_ptr failure) {
                          if (!failure) return;

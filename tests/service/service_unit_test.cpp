@@ -1,5 +1,7 @@
 // Unit tests of running as a service, without processes or sockets: the Prometheus writer (read
-// back by an independent checker), JSON log fields, reload planning, systemd status and timing.
+// back by an independent checker), JSON log fields, reload planning, systemd status and timing,
+// giving free heap memory back.
+#include "daemon/heap_trim.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/prometheus_text.hpp"
 #include "daemon/reload_plan.hpp"
@@ -9,7 +11,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <vector>
 
 namespace hookless {
 namespace {
@@ -157,6 +165,38 @@ TEST(service_notify, watchdog_period_is_half_of_watchdog_usec) {
   ::unsetenv("WATCHDOG_USEC");
   ASSERT_TRUE(period.has_value());
   EXPECT_EQ(*period, std::chrono::microseconds{200'000});
+}
+
+// What the process has in RAM, from /proc/self/statm.
+std::size_t resident_bytes() {
+  std::ifstream statm{"/proc/self/statm"};
+  std::size_t total_pages = 0;
+  std::size_t resident_pages = 0;
+  statm >> total_pages >> resident_pages;
+  return resident_pages * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+TEST(heap_trim, gives_the_free_pages_inside_the_heap_back) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "ASan's allocator is not glibc's";
+#endif
+  constexpr std::size_t mib = std::size_t{1} << 20;
+  // 64 MiB in 4 KiB blocks, every 16th kept: the freed ones lie inside the heap, below kept ones,
+  // where free() cannot give them back.
+  std::vector<std::unique_ptr<char[]>> blocks;
+  for (int i = 0; i < 16'384; ++i) {
+    blocks.push_back(std::make_unique<char[]>(4096));
+    std::memset(blocks.back().get(), 1, 4096);
+  }
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (i % 16 != 0) blocks[i].reset();
+  }
+  ASSERT_GT(heap_free_bytes(), 48 * mib);
+  const auto before = resident_bytes();
+  EXPECT_FALSE(trim_heap(heap_free_bytes() + 1)) << "no more free than the slack: nothing to do";
+  EXPECT_GT(resident_bytes() + 8 * mib, before);
+  EXPECT_TRUE(trim_heap(8 * mib));
+  EXPECT_LT(resident_bytes() + 40 * mib, before) << "before " << before / mib << " MiB";
 }
 
 }  // namespace
