@@ -116,7 +116,8 @@ void pool_row(std::ostringstream& out, const pool_result& p, std::vector<verdict
     return;
   }
   out << "| " << p.contender << " | " << grouped(p.batched_per_second) << " runs/s | " << grouped(p.single_per_second)
-      << " runs/s | " << mib(p.baseline_rss) << " | " << mib(p.rss_at_rest) << " | " << fixed(p.ready_seconds, 2)
+      << " runs/s | " << mib(p.baseline_rss) << " | " << mib(p.rss_at_rest) << " | " << mib(p.peak_rss_registering) << " | "
+      << fixed(p.ready_seconds, 2)
       << " s | " << grouped(p.polls_per_second) << " | " << p.responses_429 << " | " << p.connections_opened << " / "
       << p.connections_open << " | " << fixed(p.daemon_cpu_seconds, 1) << " s | " << fixed(p.fake_cpu_seconds, 1)
       << " s | " << (p.polling_usage ? mib(p.polling_usage->peak_rss) : "?") << " |\n";
@@ -139,9 +140,9 @@ void pool_table(std::ostringstream& out, const std::vector<pool_result>& pools, 
   out << "\n### " << grouped(static_cast<double>(pools.front().pending))
       << " pending runs, no rate limit at the fake\n\n"
       << "| contender | registration, batched | registration, single | RSS before | RSS with all pending (10/s) "
-         "| ready after restart | requests/s (unlimited) | 429s | TLS connections opened / open | hooklessd CPU | "
+         "| peak RSS registering | ready after restart | requests/s (unlimited) | 429s | TLS connections opened / open | hooklessd CPU | "
          "fake CPU | peak RSS polling |\n"
-      << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+      << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& p : pools) pool_row(out, p, verdicts);
   out << "\nEach pending run is due at most once per fast_interval (1 s), so requests/s cannot exceed the "
          "pending count. With the lists on, unchanged runs need no GET: that row is no polling rate.\n";

@@ -31,6 +31,7 @@ struct pool_result {
   double single_per_second = 0;
   std::uint64_t baseline_rss = 0;             // bytes, before any registration
   std::uint64_t rss_at_rest = 0;              // bytes, every run pending, budget 10/s
+  std::uint64_t peak_rss_registering = 0;     // bytes, VmHWM at that moment: the registrations' peak
   double ready_seconds = 0;                   // restart with every run pending: until health answers
   double polls_per_second = 0;                // unlimited, over the window
   std::uint64_t responses_429 = 0;
