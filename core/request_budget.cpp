@@ -28,8 +28,8 @@ steady_clock::duration spacing_for(double requests_per_second) {
 
 request_budget::request_budget(asio::any_io_executor executor, options settings)
     : settings_(settings),
-      requests_per_second_(settings.requests_per_second),
-      spacing_(spacing_for(settings.requests_per_second)),
+      configured_rate_(settings.requests_per_second),
+      cut_rate_(settings.requests_per_second),
       kick_(executor),
       next_rate_limited_pause_(settings.rate_limited_pause) {
   asio::co_spawn(executor, dispatch(), [](std::exception_ptr failure) {
@@ -47,7 +47,7 @@ steady_clock::time_point request_budget::gate() const {
 
 void request_budget::grant(waiter& w, steady_clock::time_point now) {
   w.granted = true;
-  next_free_ = std::max(now, next_free_) + spacing_;
+  next_free_ = std::max(now, next_free_) + spacing_for(rate_at(now));
   ++granted_;
   if (probe_due_) {
     probe_due_ = false;
@@ -122,6 +122,7 @@ void request_budget::record(answer_kind answer, std::optional<std::chrono::milli
   const auto now = steady_clock::now();
   switch (answer) {
     case answer_kind::rate_limited: {
+      if (paused_until_ <= now) slow_down(now);  // during a pause: a request sent before it
       const auto delay = retry_after.value_or(next_rate_limited_pause_);
       next_rate_limited_pause_ = std::min(next_rate_limited_pause_ * 2, settings_.longest_rate_limited_pause);
       pause(now + std::max(delay, std::chrono::milliseconds{1}));
@@ -141,9 +142,24 @@ void request_budget::record(answer_kind answer, std::optional<std::chrono::milli
 }
 
 void request_budget::set_rate(double requests_per_second) {
-  requests_per_second_ = requests_per_second;
-  spacing_ = spacing_for(requests_per_second);
+  configured_rate_ = requests_per_second;
+  cut_rate_ = requests_per_second;
   kick_.cancel();
+}
+
+double request_budget::rate_at(steady_clock::time_point now) const {
+  if (cut_rate_ >= configured_rate_) return configured_rate_;
+  const auto periods = (now - cut_at_) / settings_.regrowth_period;
+  const auto regrown = configured_rate_ * settings_.regrowth_share * static_cast<double>(periods);
+  return std::min(configured_rate_, cut_rate_ + regrown);
+}
+
+void request_budget::slow_down(steady_clock::time_point now) {
+  const auto lowest = configured_rate_ * settings_.lowest_rate_share;
+  cut_rate_ = std::max(lowest, rate_at(now) * settings_.rate_kept_after_429);
+  cut_at_ = now;
+  spdlog::warn("Extend answered 429: down to {:.2f} requests/s (configured {}), growing back while no 429 comes",
+               cut_rate_, configured_rate_);
 }
 
 std::optional<steady_clock::time_point> request_budget::paused_until() const {

@@ -4,7 +4,10 @@
 // requests in flight. Callers that ask to go `ahead` (change-feed sweeps) queue in front of the
 // others, so a backlog of polls cannot starve change detection. A 429 or an auth failure pauses
 // everyone; after a pause one request goes first as a probe, and the rest wait for its answer, so a
-// pause never ends in a burst of refusals.
+// pause never ends in a burst of refusals. A 429 also means something else spends the same
+// organisation's limit (another client, a lower plan than configured): the rate drops by a quarter
+// for each one (429s answering requests sent before the pause count once), never below a tenth, and
+// grows back by a twentieth of the configured rate every 5 s without one.
 #pragma once
 
 #include "core/extend_answer.hpp"
@@ -29,6 +32,10 @@ class request_budget {
     std::chrono::milliseconds unauthorized_pause{30'000};   // how often a rejected key is tried again
     std::chrono::milliseconds rate_limited_pause{1'000};    // after a 429 without Retry-After, doubling...
     std::chrono::milliseconds longest_rate_limited_pause{60'000};  // ...up to this
+    double rate_kept_after_429 = 0.75;              // a 429 cuts the rate to this share of what it was,
+    double lowest_rate_share = 0.1;                 // never below this share of requests_per_second;
+    std::chrono::milliseconds regrowth_period{5'000};  // every this long without one it grows back
+    double regrowth_share = 0.05;                   // by this share of requests_per_second
   };
 
   request_budget(boost::asio::any_io_executor executor, options settings);
@@ -49,8 +56,11 @@ class request_budget {
   // A granted turn that was not used: if it was a probe, the next grant probes instead.
   void release();
 
+  // A new configured rate (a reload); it is also the rate from now on.
   void set_rate(double requests_per_second);
-  double rate() const { return requests_per_second_; }
+  // The rate granted now: the configured one, or less after 429s.
+  double rate() const { return rate_at(steady_clock::now()); }
+  double configured_rate() const { return configured_rate_; }
   void stop();  // fails every waiter; for shutdown
 
   std::size_t waiting() const { return queue_.size(); }
@@ -68,10 +78,13 @@ class request_budget {
   steady_clock::time_point gate() const;
   void grant(waiter& w, steady_clock::time_point now);
   void pause(steady_clock::time_point until);
+  void slow_down(steady_clock::time_point now);
+  double rate_at(steady_clock::time_point now) const;
 
   options settings_;
-  double requests_per_second_;
-  steady_clock::duration spacing_;
+  double configured_rate_;
+  double cut_rate_;                            // the rate right after the last 429 (or the configured one)
+  steady_clock::time_point cut_at_{};          // when; it grows back from there
   boost::asio::steady_timer kick_;
   std::list<waiter*> queue_;  // `ahead` waiters first
   std::size_t ahead_ = 0;     // how many of them

@@ -80,8 +80,8 @@ TEST(request_budget, a_429_pauses_everyone_then_one_probe_goes_first) {
   asio::io_context io;
   request_budget budget{io.get_executor(), {.requests_per_second = 1000}};
   grant_log log;
+  const auto paused_at = steady::now();  // record() counts the pause from its own call
   budget.record(answer_kind::rate_limited, 300ms);
-  const auto paused_at = steady::now();
   for (int i = 0; i < 5; ++i) spawn_acquirer(io, budget, log, i);
   run_for(io, 250ms);
   EXPECT_TRUE(log.order.empty()) << "nobody goes during the pause";
@@ -91,6 +91,56 @@ TEST(request_budget, a_429_pauses_everyone_then_one_probe_goes_first) {
   budget.record(answer_kind::run, std::nullopt);  // the probe got an answer
   run_for(io, 100ms);
   EXPECT_EQ(log.order.size(), 5U);
+  budget.stop();
+  run_for(io, 10ms);
+}
+
+// A 429 cuts the rate by a quarter; the 429s of requests sent before the pause it started count once.
+TEST(request_budget, a_429_slows_the_rate_down) {
+  asio::io_context io;
+  request_budget budget{io.get_executor(), {.requests_per_second = 100, .regrowth_period = 300ms}};
+  budget.record(answer_kind::rate_limited, 50ms);
+  budget.record(answer_kind::rate_limited, 50ms);  // sent before the pause: the same event
+  EXPECT_DOUBLE_EQ(budget.rate(), 75);
+  EXPECT_DOUBLE_EQ(budget.configured_rate(), 100);
+  run_for(io, 60ms);
+  budget.record(answer_kind::rate_limited, 1ms);  // after the pause: another one
+  const auto cut = steady::now();
+  EXPECT_DOUBLE_EQ(budget.rate(), 56.25);
+
+  grant_log log;
+  for (int i = 0; i < 20; ++i) spawn_acquirer(io, budget, log, i);
+  run_for(io, 30ms);
+  budget.record(answer_kind::run, std::nullopt);  // the probe's answer
+  run_for(io, 200ms);
+  ASSERT_GE(log.times.size(), 5U);
+  for (std::size_t i = 2; i < log.times.size() && log.times[i] < cut + 290ms; ++i) {
+    EXPECT_GE(log.times[i] - log.times[i - 1], 18ms) << "spaced for 56/s, not 100/s: grant " << i;
+  }
+  budget.stop();
+  run_for(io, 10ms);
+}
+
+// Without a 429 the rate grows back by a twentieth of the configured one per period; it never
+// falls below a tenth; a reload starts from the new configured rate.
+TEST(request_budget, the_rate_grows_back_and_has_a_floor) {
+  asio::io_context io;
+  request_budget budget{io.get_executor(), {.requests_per_second = 100, .regrowth_period = 40ms}};
+  budget.record(answer_kind::rate_limited, 1ms);
+  EXPECT_DOUBLE_EQ(budget.rate(), 75);
+  run_for(io, 50ms);
+  EXPECT_GT(budget.rate(), 75);
+  EXPECT_LT(budget.rate(), 100);
+  run_for(io, 250ms);
+  EXPECT_DOUBLE_EQ(budget.rate(), 100) << "five periods bring it back";
+
+  for (int i = 0; i < 20; ++i) {
+    budget.record(answer_kind::rate_limited, 1ms);
+    run_for(io, 2ms);
+  }
+  EXPECT_DOUBLE_EQ(budget.rate(), 10) << "never below a tenth";
+  budget.set_rate(40);
+  EXPECT_DOUBLE_EQ(budget.rate(), 40);
   budget.stop();
   run_for(io, 10ms);
 }
