@@ -274,6 +274,9 @@ std::string tracker_backend::metrics() const {
     out.family("hookless_budget_requests_per_second", "gauge", "The configured request budget for Extend.");
     out.sample("hookless_budget_requests_per_second",
                metrics_ ? metrics_->requests_per_second : config_.extend.requests_per_second);
+    out.family("hookless_budget_rate", "gauge",
+               "The request rate the budget grants now: the configured one, or less while 429s slow it down.");
+    out.sample("hookless_budget_rate", budget_->rate());
     out.family("hookless_budget_granted_total", "counter", "Requests to Extend the budget let through.");
     out.sample("hookless_budget_granted_total", number(budget_->granted()));
     out.family("hookless_budget_waiting", "gauge", "Polls waiting for the budget.");
