@@ -189,6 +189,7 @@ std::string child_path(std::string_view parent, std::string_view name) {
 class loader {
  public:
   std::vector<config_problem> problems;
+  std::map<std::string, int> key_lines;
 
   config read(const YAML::Node& root) {
     config out;
@@ -257,6 +258,7 @@ class loader {
         add(path, line, "duplicate key (first at line " + std::to_string(first->second) + ")");
         continue;
       }
+      key_lines.emplace(path, line);
       on_entry(entry{path, line, it->second}, std::string_view{name});
     }
   }
@@ -861,6 +863,7 @@ config_result load_config_text(std::string_view yaml, std::string_view source_na
                                "could not read " + std::string{source_name} + ": " + e.msg});
   }
   result.problems = std::move(walker.problems);
+  result.key_lines = std::move(walker.key_lines);
   if (!result.problems.empty()) result.value.reset();
   // File order reads best; problems found by cross-checks after the walk are sorted into place.
   std::stable_sort(result.problems.begin(), result.problems.end(),

@@ -3,6 +3,7 @@
 // `hooklessd --check-config` can print them all at once instead of one per edit-and-retry.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,7 @@ struct config_problem {
 struct config_result {
   std::optional<config> value;
   std::vector<config_problem> problems;
+  std::map<std::string, int> key_lines;  // the line of every key met, by full key path (for later checks)
 };
 
 // Reads and validates the file at `path`. An unreadable or oversized file gives one problem naming the path.

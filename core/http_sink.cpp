@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -27,7 +29,7 @@ using steady = std::chrono::steady_clock;
 
 std::string read_signing_secret(const std::string& path) {
   std::ifstream in{path, std::ios::binary};
-  if (!in) throw std::runtime_error("cannot read the signing secret file " + path);
+  if (!in) throw std::runtime_error("cannot read the signing secret file " + path + ": " + std::strerror(errno));
   std::ostringstream text;
   text << in.rdbuf();
   auto secret = text.str();

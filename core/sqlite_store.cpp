@@ -373,6 +373,17 @@ std::optional<run_record> find_run_now(sqlite_db& db, const std::string& id) {
   return run;
 }
 
+std::vector<std::optional<std::uint32_t>> owners_of_now(sqlite_db& db, const std::vector<std::string>& ids) {
+  std::vector<std::optional<std::uint32_t>> owners;
+  owners.reserve(ids.size());
+  for (const auto& id : ids) {
+    auto stmt = db.cached("SELECT owner_uid FROM runs WHERE id = ?1");
+    stmt->bind_text(1, id);
+    owners.push_back(stmt->step() ? std::optional{static_cast<std::uint32_t>(stmt->column_int64(0))} : std::nullopt);
+  }
+  return owners;
+}
+
 std::vector<run_record> list_runs_now(sqlite_db& db, const run_query& query) {
   // At most eight shapes of this statement exist, each prepared once and cached.
   std::string sql = std::string("SELECT ") + run_columns + " FROM runs r WHERE 1 = 1";
@@ -888,6 +899,11 @@ awaitable<void> sqlite_store::update_delivery(delivery record) {
 awaitable<std::optional<run_record>> sqlite_store::find_run(std::string id) {
   auto work = [id = std::move(id)](sqlite_db& db) { return find_run_now(db, id); };
   return impl_->submit<std::optional<run_record>>(false, std::move(work));
+}
+
+awaitable<std::vector<std::optional<std::uint32_t>>> sqlite_store::owners_of(std::vector<std::string> ids) {
+  auto work = [ids = std::move(ids)](sqlite_db& db) { return owners_of_now(db, ids); };
+  return impl_->submit<std::vector<std::optional<std::uint32_t>>>(false, std::move(work));
 }
 
 awaitable<std::vector<run_record>> sqlite_store::list_runs(run_query query) {

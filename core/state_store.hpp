@@ -84,6 +84,8 @@ class state_store {
   virtual awaitable<void> update_delivery(delivery record) = 0;
 
   virtual awaitable<std::optional<run_record>> find_run(std::string id) = 0;
+  // The owner of each of `ids` that is stored (nullopt for one that is not), in the same order.
+  virtual awaitable<std::vector<std::optional<std::uint32_t>>> owners_of(std::vector<std::string> ids) = 0;
   virtual awaitable<std::vector<run_record>> list_runs(run_query query) = 0;
   virtual awaitable<std::vector<delivery>> list_deliveries(delivery_query query) = 0;
   virtual awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) = 0;

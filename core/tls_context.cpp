@@ -1,6 +1,8 @@
 // The TLS client context: system trust store + extra CA files, verify_peer, TLS 1.2 minimum.
 #include "core/tls_context.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 
@@ -34,7 +36,7 @@ void add_trust_anchors(ssl::context& context, const std::string& ca_file, std::s
   // Opening it first gives "cannot read" rather than OpenSSL's terse "system lib" for a missing
   // or unreadable file.
   const std::string where = std::string{key} + " " + ca_file;
-  if (!std::ifstream{ca_file}.good()) throw std::runtime_error(where + ": cannot read the file");
+  if (!std::ifstream{ca_file}.good()) throw std::runtime_error(where + ": cannot read the file: " + std::strerror(errno));
   boost::system::error_code ec;
   context.load_verify_file(ca_file, ec);
   if (ec) throw std::runtime_error(where + ": no usable PEM certificate (" + ec.message() + ")");

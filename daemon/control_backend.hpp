@@ -40,6 +40,7 @@ struct sink_health {
   std::string state;  // "ok", "retrying", "failing"
   std::size_t backlog = 0;
   std::size_t dead = 0;  // dead deliveries kept for it, waiting to be redelivered (they make health degraded)
+  std::optional<std::string> last_error;  // why its last attempt failed, while it is retrying
 };
 
 struct health_report {

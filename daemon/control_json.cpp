@@ -202,7 +202,10 @@ json::object health_to_json(const health_report& report) {
   out["api"] = json::object{{"state", report.api_state}, {"last_error", optional_string(report.api_last_error)}};
   json::object sinks;
   for (const auto& [name, sink] : report.sinks) {
-    sinks[name] = json::object{{"state", sink.state}, {"backlog", sink.backlog}, {"dead", sink.dead}};
+    sinks[name] = json::object{{"state", sink.state},
+                               {"backlog", sink.backlog},
+                               {"dead", sink.dead},
+                               {"last_error", optional_string(sink.last_error)}};
   }
   out["sinks"] = std::move(sinks);
   return out;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -45,6 +46,10 @@ using local_stream = beast::basic_stream<asio::local::stream_protocol>;
 using asio::use_awaitable;
 
 namespace {
+
+// Connections being answered 503 at once; beyond this a refused connection is closed unanswered,
+// so a flood of them costs no more than this many coroutines.
+constexpr std::size_t most_refusals_at_once = 32;
 
 // One accepted client.
 struct connection {
@@ -113,6 +118,8 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
   asio::local::stream_protocol::acceptor acceptor;
   std::string owned_path;  // the socket file this server created and removes at stop
   std::map<std::uint64_t, std::shared_ptr<connection>> connections;
+  std::map<std::uint32_t, std::size_t> connections_by_uid;  // open connections of non-admin uids
+  std::size_t refusing = 0;                                 // turn_away() coroutines running
   std::uint64_t next_connection_id = 0;
   std::size_t live_tasks = 0;  // the accept loop and every connection coroutine
   bool stopping = false;
@@ -240,6 +247,42 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
     }
   }
 
+  // Why a new connection from `who` may not be served now, or nullopt when it may.
+  std::optional<std::string> over_connection_limit(const caller& who) const {
+    if (connections.size() >= limits.max_connections) {
+      return fmt::format("the control socket has {} connections open, its limit; try again shortly", connections.size());
+    }
+    if (who.admin) return std::nullopt;
+    if (connections.size() + limits.reserved_for_admins >= limits.max_connections) {
+      return fmt::format("the control socket has {} connections open; the last {} of {} are kept for control.admin_uids; "
+                         "try again shortly",
+                         connections.size(), limits.reserved_for_admins, limits.max_connections);
+    }
+    const auto mine = connections_by_uid.find(who.uid);
+    if (mine != connections_by_uid.end() && mine->second >= limits.max_connections_per_uid) {
+      return fmt::format("uid {} has {} control connections open, the most one user may have; close some (idle or "
+                         "waiting ones) and try again",
+                         who.uid, mine->second);
+    }
+    return std::nullopt;
+  }
+
+  // Answers a connection over a limit with 503 busy and closes it, after letting the client read
+  // the answer: the write side is shut and what the client sent is drained for a moment (closing
+  // at once could fail its request write before it reads the answer).
+  awaitable<void> turn_away(std::shared_ptr<connection> client, control_response answer) {
+    co_await refuse(client->stream, answer);
+    boost::system::error_code ignored;
+    client->stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+    client->stream.expires_after(std::chrono::seconds{1});
+    std::array<char, 4096> sink{};
+    for (;;) {
+      auto [ec, read] = co_await client->stream.async_read_some(asio::buffer(sink), asio::as_tuple(use_awaitable));
+      if (ec) break;
+    }
+    client->stream.close();
+  }
+
   void spawn_connection(asio::local::stream_protocol::socket socket) {
     ucred credentials{};
     socklen_t size = sizeof credentials;
@@ -247,15 +290,29 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
       spdlog::warn("control: closing a connection without peer credentials: {}", std::strerror(errno));
       return;
     }
-    if (connections.size() >= limits.max_connections) {
-      spdlog::warn("control: {} connections open, closing a new one from uid {}", connections.size(), credentials.uid);
-      return;
-    }
     auto client = std::make_shared<connection>(std::move(socket));
     client->who.uid = credentials.uid;
     client->who.admin = std::find(admin_uids.begin(), admin_uids.end(), credentials.uid) != admin_uids.end();
+    if (const auto why = over_connection_limit(client->who)) {
+      spdlog::warn("control: refusing a connection from uid {}: {}", credentials.uid, *why);
+      if (refusing >= most_refusals_at_once) return;  // closed unanswered
+      ++refusing;
+      auto body = [](std::shared_ptr<impl> self, std::shared_ptr<connection> refused, control_response answer) -> awaitable<void> {
+        try {
+          co_await self->turn_away(std::move(refused), std::move(answer));
+        } catch (...) {
+          --self->refusing;
+          throw;
+        }
+        --self->refusing;
+      };
+      asio::co_spawn(acceptor.get_executor(), body(shared_from_this(), client, error_response(503, "busy", *why)),
+                     task_done("refusal of uid " + std::to_string(credentials.uid)));
+      return;
+    }
     const auto id = next_connection_id++;
     connections.emplace(id, client);
+    if (!client->who.admin) ++connections_by_uid[client->who.uid];
 
     auto body = [](std::shared_ptr<impl> self, std::shared_ptr<connection> served, std::uint64_t served_id) -> awaitable<void> {
       try {
@@ -273,6 +330,10 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
   void forget_connection(std::uint64_t id) {
     if (auto it = connections.find(id); it != connections.end()) {
       close_connection(*it->second);
+      if (!it->second->who.admin) {
+        const auto mine = connections_by_uid.find(it->second->who.uid);
+        if (--mine->second == 0) connections_by_uid.erase(mine);
+      }
       connections.erase(it);
     }
   }

@@ -74,6 +74,8 @@ std::string describe_health(const json::object& health) {
       if (dead != nullptr && dead->is_int64() && dead->get_int64() > 0) {
         out += ", " + field_text(sink.get_object(), "dead") + " dead (see hooklessctl deliveries --state dead)";
       }
+      const auto error = field_text(sink.get_object(), "last_error");
+      if (error != "-") out += " (" + error + ")";
       out += '\n';
     }
   }

@@ -1,6 +1,7 @@
 // Wiring hooklessd together, and its orderly start and stop.
 #include "daemon/daemon.hpp"
 
+#include "config/config_files.hpp"
 #include "config/config_loader.hpp"
 #include "core/extend_client.hpp"
 #include "core/http_sink.hpp"
@@ -68,6 +69,15 @@ std::shared_ptr<asio::ssl::context> sink_tls_context(const config& settings, con
   return context;
 }
 
+// The sink's signing secret; the error names the sink's key.
+std::string signing_secret_of(const sink_config& sink_settings) {
+  try {
+    return read_signing_secret(sink_settings.signing_secret_file);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("sinks." + sink_settings.name + ".signing_secret_file: " + e.what());
+  }
+}
+
 // An http sink from its (validated) config. Throws when the signing secret or a CA file cannot be read.
 std::unique_ptr<sink> make_http_sink_from(const config& settings, const sink_config& sink_settings,
                                           asio::any_io_executor executor) {
@@ -77,7 +87,7 @@ std::unique_ptr<sink> make_http_sink_from(const config& settings, const sink_con
   }
   http_sink_options options{
       .target = std::get<sink_target>(parsed),
-      .signing = callback_signing{.secret = read_signing_secret(sink_settings.signing_secret_file),
+      .signing = callback_signing{.secret = signing_secret_of(sink_settings),
                                   .standard_webhooks = sink_settings.standard_webhooks,
                                   .api_version = settings.extend.api_version,
                                   .user_agent = std::string{"hookless/"} + HOOKLESS_VERSION},
@@ -210,8 +220,9 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   // without a restart (sinks, polling, budget, logging; see reload_plan.hpp); an invalid one is
   // logged with every problem and the running config stays. Pending runs and connections carry on.
   const auto reload = [&]() -> awaitable<void> {
-    const auto loaded = load_config_file(options.config_path);
-    if (!loaded.value) {
+    auto loaded = load_config_file(options.config_path);
+    if (loaded.value) loaded.problems = check_config_files(*loaded.value, loaded.key_lines);
+    if (!loaded.problems.empty()) {
       for (const auto& problem : loaded.problems) {
         spdlog::error("reload rejected: {}", format_problem(options.config_path, problem));
       }

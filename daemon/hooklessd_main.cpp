@@ -1,5 +1,6 @@
 // hooklessd: flags, config, logging, API key; then the daemon (daemon.cpp) runs.
 #include "config/api_key.hpp"
+#include "config/config_files.hpp"
 #include "config/config_loader.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/logging.hpp"
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -41,6 +43,10 @@ std::optional<std::string> environment(const char* name) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A stdout whose reader went away (`hooklessd | jq` after jq exits, a restarted log collector)
+  // must fail the write with EPIPE, a delivery retried later, not kill the daemon with SIGPIPE:
+  // it would die again on the same pending delivery after every restart.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"hooklessd: polls Extend for the runs it is given and delivers each finished run to local sinks,\n"
                "so no public webhook endpoint is needed. Control it with hooklessctl over its Unix socket."};
   std::string config_path = environment("HOOKLESS_CONFIG").value_or("/etc/hookless/hookless.yaml");
@@ -53,8 +59,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string{"hooklessd "} + HOOKLESS_VERSION);
   CLI11_PARSE(app, argc, argv);
 
-  const auto loaded = hookless::load_config_file(config_path);
-  if (!loaded.value) {
+  auto loaded = hookless::load_config_file(config_path);
+  // A well-formed config can still name files that cannot be used (a missing secret, a file sink
+  // in a folder that does not exist): those are problems too, at the start as with --check-config.
+  if (loaded.value) loaded.problems = hookless::check_config_files(*loaded.value, loaded.key_lines);
+  if (!loaded.problems.empty()) {
     for (const auto& problem : loaded.problems) std::cerr << hookless::format_problem(config_path, problem) << "\n";
     std::cerr << config_path << ": " << loaded.problems.size() << " problem(s); hooklessd did not start\n";
     return EXIT_FAILURE;

@@ -100,6 +100,10 @@ awaitable<std::optional<run_record>> timed_store::find_run(std::string id) {
   co_return co_await inner_.find_run(std::move(id));
 }
 
+awaitable<std::vector<std::optional<std::uint32_t>>> timed_store::owners_of(std::vector<std::string> ids) {
+  co_return co_await inner_.owners_of(std::move(ids));
+}
+
 awaitable<std::vector<run_record>> timed_store::list_runs(run_query query) {
   co_return co_await inner_.list_runs(std::move(query));
 }

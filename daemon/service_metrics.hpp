@@ -54,6 +54,7 @@ class timed_store final : public state_store {
   awaitable<void> record_outcome(run_outcome outcome) override;
   awaitable<void> update_delivery(delivery record) override;
   awaitable<std::optional<run_record>> find_run(std::string id) override;
+  awaitable<std::vector<std::optional<std::uint32_t>>> owners_of(std::vector<std::string> ids) override;
   awaitable<std::vector<run_record>> list_runs(run_query query) override;
   awaitable<std::vector<delivery>> list_deliveries(delivery_query query) override;
   awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) override;

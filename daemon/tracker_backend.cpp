@@ -19,7 +19,48 @@ std::optional<std::uint32_t> owner_filter(const caller& who) {
   return who.uid;
 }
 
+registration_forbidden foreign_id(const caller& who, const std::string& id) {
+  return registration_forbidden(fmt::format(
+      "id: '{}' cannot be registered by uid {} (a run ID belongs to the user that registered it first); "
+      "nothing of this request was kept",
+      id, who.uid));
+}
+
 }  // namespace
+
+// Claims a batch's IDs in registering_ for as long as it lives (the registration's coroutine).
+class tracker_backend::claim_guard {
+ public:
+  // Throws registration_forbidden, claiming nothing, when a non-admin names an ID another uid claimed.
+  claim_guard(std::shared_ptr<id_claims> claims, const caller& who, const std::vector<registration>& runs)
+      : claims_(std::move(claims)) {
+    if (!who.admin) {
+      for (const auto& reg : runs) {
+        const auto found = claims_->find(reg.id);
+        if (found != claims_->end() && found->second.uid != who.uid) throw foreign_id(who, reg.id);
+      }
+    }
+    ids_.reserve(runs.size());
+    for (const auto& reg : runs) {
+      auto& claim = (*claims_)[reg.id];
+      claim.uid = who.uid;  // an admin's claim over a user's: both registrations may go on
+      ++claim.batches;
+      ids_.push_back(reg.id);
+    }
+  }
+  ~claim_guard() {
+    for (const auto& id : ids_) {
+      const auto found = claims_->find(id);
+      if (--found->second.batches == 0) claims_->erase(found);
+    }
+  }
+  claim_guard(const claim_guard&) = delete;
+  claim_guard& operator=(const claim_guard&) = delete;
+
+ private:
+  std::shared_ptr<id_claims> claims_;
+  std::vector<std::string> ids_;
+};
 
 tracker_backend::tracker_backend(run_tracker& tracker, state_store& store, const config& settings,
                                  std::function<void(std::exception_ptr)> on_fatal, const service_metrics* metrics,
@@ -83,11 +124,25 @@ awaitable<std::vector<std::string>> tracker_backend::reserve_pending(std::uint32
   co_return added;
 }
 
+awaitable<void> tracker_backend::refuse_foreign_ids(const caller& who, const std::vector<registration>& runs) {
+  std::vector<std::string> ids;
+  ids.reserve(runs.size());
+  for (const auto& reg : runs) ids.push_back(reg.id);
+  const auto owners = co_await store_.owners_of(ids);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (owners[i] && *owners[i] != who.uid) throw foreign_id(who, ids[i]);
+  }
+}
+
 awaitable<registration_result> tracker_backend::register_runs(caller who, std::vector<registration> runs) {
   for (std::size_t i = 0; i < runs.size(); ++i) {
     if (runs[i].sinks.empty()) runs[i].sinks = config_.default_sinks;
     check_registration(runs[i], i, runs.size() > 1);
   }
+  // Every ID's owner is checked before anything is written: a refused batch leaves no run behind
+  // that could be polled, and so no event that could reach a sink.
+  const claim_guard claim{registering_, who, runs};
+  if (!who.admin) co_await refuse_foreign_ids(who, runs);
   std::vector<std::string> reserved;
   if (!who.admin) reserved = co_await reserve_pending(who.uid, runs);
   // A registration that fails gives its reservation back (a store_full must not eat the quota).
@@ -99,21 +154,6 @@ awaitable<registration_result> tracker_backend::register_runs(caller who, std::v
   registration_result result;
   try {
     auto registered = co_await tracker_.register_runs(who.uid, std::move(runs));
-    const auto foreign = std::find_if(registered.begin(), registered.end(),
-                                      [&who](const auto& item) { return !may_see(who, item.record); });
-    if (foreign != registered.end()) {
-      // Another user's run: refused like a per-user limit, keeping nothing of the request (the
-      // runs it has just registered for the caller are forgotten again) and telling nothing of that run.
-      for (const auto& item : registered) {
-        if (!item.is_new) continue;
-        const auto forgotten = co_await tracker_.forget(item.record.id);
-        static_cast<void>(forgotten);
-      }
-      throw registration_forbidden(fmt::format(
-          "id: '{}' cannot be registered by uid {} (a run ID belongs to the user that registered it first); "
-          "nothing of this request was kept",
-          foreign->record.id, who.uid));
-    }
     for (auto& item : registered) {
       result.any_new = result.any_new || item.is_new;
       result.runs.push_back(std::move(item.record));
@@ -197,7 +237,10 @@ health_report tracker_backend::health() const {
     }
     // Dead deliveries are events the application never got: degraded until they are redelivered.
     report.ok = report.ok && !queue->retrying() && dead == 0;
-    report.sinks.emplace(queue->sink_name(), sink_health{.state = state, .backlog = queue->backlog(), .dead = dead});
+    std::optional<std::string> last_error;
+    if (queue->retrying()) last_error = queue->last_error();
+    report.sinks.emplace(queue->sink_name(),
+                         sink_health{.state = state, .backlog = queue->backlog(), .dead = dead, .last_error = last_error});
   }
   return report;
 }

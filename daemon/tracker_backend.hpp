@@ -8,6 +8,7 @@
 #include "daemon/service_metrics.hpp"
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -40,6 +41,19 @@ class tracker_backend final : public control_backend {
   // Throws caller_over_limit when `runs` would take the uid over control.max_pending_per_user;
   // otherwise reserves their IDs in pending_by_owner_ and returns the ones it added.
   awaitable<std::vector<std::string>> reserve_pending(std::uint32_t uid, const std::vector<registration>& runs);
+  // Throws registration_forbidden when one of `runs` is another user's run (stored, or being
+  // registered by another uid right now). Reads only: nothing of the batch is written before.
+  awaitable<void> refuse_foreign_ids(const caller& who, const std::vector<registration>& runs);
+
+  // The run IDs of registrations in progress, each with the uid registering it and how many of
+  // its batches name it: claimed before ownership is checked and released when the registration
+  // ends, so another uid's batch naming one is refused instead of racing it into the store.
+  struct id_claim {
+    std::uint32_t uid = 0;
+    std::size_t batches = 0;
+  };
+  using id_claims = std::unordered_map<std::string, id_claim>;
+  class claim_guard;
 
   run_tracker& tracker_;
   state_store& store_;
@@ -50,6 +64,8 @@ class tracker_backend final : public control_backend {
   // uid's first registration, added to on registration, and pruned of runs the tracker no
   // longer holds only when the limit is near (so the common case costs no scan).
   std::unordered_map<std::uint32_t, std::unordered_set<std::string>> pending_by_owner_;
+  // Shared with the claims: a registration's frame may be destroyed after the backend, at shutdown.
+  std::shared_ptr<id_claims> registering_ = std::make_shared<id_claims>();
   const service_metrics* metrics_;
   const request_budget* budget_;
 };

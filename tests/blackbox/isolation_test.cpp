@@ -106,8 +106,8 @@ class isolation_test : public blackbox_test {
     const auto at = text.find(mode_line);
     ASSERT_NE(at, std::string::npos) << "render_config changed; update this test";
     text.replace(at, mode_line.size(),
-                 "  socket_mode: \"0660\"\n  socket_group: " + accounts_->group +
-                     "\n  admin_uids: [0]\n  max_pending_per_user: 3\n  requests_per_second_per_user: 20\n");
+                 "  socket_mode: \"0660\"\n  socket_group: " + accounts_->group + "\n  admin_uids: [0]\n  max_pending_per_user: " +
+                     std::to_string(max_pending_per_user_) + "\n  requests_per_second_per_user: 20\n");
     write_text_file(dir_ / "isolated.yaml", text);
     spawn_spec spec;
     spec.program = hooklessd_program();
@@ -165,6 +165,7 @@ class isolation_test : public blackbox_test {
     return ids;
   }
 
+  std::size_t max_pending_per_user_ = 3;
   std::optional<local_accounts> accounts_;
   std::optional<child_process> daemon_child_;
 };
@@ -252,6 +253,50 @@ TEST_F(isolation_test, registering_another_users_run_is_forbidden_keeps_nothing_
   }
   EXPECT_EQ(listed_by(a), std::set<std::string>{"exr_taken"});
   EXPECT_TRUE(post_runs_as(b, R"({"runs":[{"id":"exr_b_1"},{"id":"exr_b_2"},{"id":"exr_b_3"}]})").ends_with("\n201"));
+}
+
+// A batch is refused for another user's ID before any of it is written: its new runs are never
+// polled, so no event of theirs can reach a sink. (Checked only after the fact, with a batch this
+// large the old way, registering and then forgetting, let hundreds of them be delivered.)
+class refused_batch_test : public isolation_test {
+ protected:
+  refused_batch_test() { max_pending_per_user_ = 10'000; }
+};
+
+TEST_F(refused_batch_test, a_refused_batch_delivers_nothing) {
+  const auto& a = accounts_->member_a;
+  const auto& b = accounts_->member_b;
+  ASSERT_TRUE(post_runs_as(a, R"({"id":"exr_owned_by_a"})").ends_with("\n201"));
+
+  constexpr int fresh = 2'000;
+  std::string batch = R"({"runs":[)";
+  for (int i = 0; i < fresh; ++i) {
+    const auto id = "exr_b_refused_" + std::to_string(i);
+    fake_->add_run({.id = id, .kind = "", .timeline = {{"PROCESSED", 0ms}}, .fields = {}});
+    batch += R"({"id":")" + id + R"("},)";
+  }
+  batch += R"({"id":"exr_owned_by_a"}]})";
+  const auto refused = post_runs_as(b, batch);
+  ASSERT_TRUE(refused.ends_with("\n403")) << refused.substr(0, 400);
+
+  // A run b registers afterwards is delivered; by then the refused ones would have been too.
+  fake_->add_run({.id = "exr_b_after", .kind = "", .timeline = {{"PROCESSED", 0ms}}, .fields = {}});
+  ASSERT_TRUE(post_runs_as(b, R"({"id":"exr_b_after"})").ends_with("\n201"));
+  const auto events_file = dir_ / "events.jsonl";
+  ASSERT_TRUE(wait_until([&] { return !events_of(read_json_lines(events_file), "exr_b_after").empty(); }, 15s));
+
+  const auto delivered = read_json_lines(events_file).events;
+  EXPECT_EQ(delivered.size(), 1u) << "events of a refused batch reached the file sink";
+  for (const auto& event : read_json_lines(dir_ / "isolated.stdout").events) {
+    EXPECT_EQ(string_field(object_field(event, "payload"), "id"), "exr_b_after") << "an event of a refused batch on stdout";
+  }
+  const auto stats = fake_->stats();
+  for (int i = 0; i < fresh; ++i) {
+    const auto id = "exr_b_refused_" + std::to_string(i);
+    const auto polls = stats.requests_per_run.find(id);
+    ASSERT_TRUE(polls == stats.requests_per_run.end() || polls->second == 0) << id << " was polled";
+  }
+  EXPECT_EQ(listed_by(b), std::set<std::string>{"exr_b_after"});
 }
 
 TEST_F(isolation_test, per_user_limits_answer_429_busy_instead_of_dropping) {

@@ -515,17 +515,85 @@ TEST_F(control_server_test, a_request_that_never_completes_is_cut_at_the_deadlin
   EXPECT_TRUE(idle.closed_within(3s)) << "an idle kept-alive connection is closed";
 }
 
-TEST_F(control_server_test, connections_beyond_the_cap_are_closed) {
+// A connection over a limit is answered 503 busy, naming the limit, and closed.
+void expect_busy(test_client& client, const std::string& naming) {
+  const auto answer = client.request(http::verb::get, "/v1/health");
+  EXPECT_EQ(answer.result_int(), 503u);
+  const auto error = body_of(answer).at("error");
+  EXPECT_EQ(error.at("code").as_string(), "busy");
+  EXPECT_THAT(std::string{error.at("message").as_string()}, HasSubstr(naming));
+  EXPECT_TRUE(client.closed_within(3s));
+}
+
+TEST_F(control_server_test, connections_beyond_the_cap_are_refused_busy) {
   control_server_limits limits;
   limits.max_connections = 2;
+  limits.reserved_for_admins = 0;
   start(config(), limits);
   test_client first(socket_path_);
   test_client second(socket_path_);
   EXPECT_EQ(first.request(http::verb::get, "/v1/health").result_int(), 200u);
   EXPECT_EQ(second.request(http::verb::get, "/v1/health").result_int(), 200u);
   test_client third(socket_path_);
-  EXPECT_TRUE(third.closed_within(2s));
+  expect_busy(third, "its limit");
   EXPECT_EQ(first.request(http::verb::get, "/v1/health").result_int(), 200u);
+}
+
+// One user holding connections (idle ones, or long-polls) reaches its own cap, not the server's.
+TEST_F(control_server_test, one_uid_is_capped_below_the_server_limit) {
+  control_server_limits limits;
+  limits.max_connections = 100;
+  limits.max_connections_per_uid = 3;
+  limits.reserved_for_admins = 10;
+  start(config(), limits);  // the test's uid is not an admin here
+  backend_.add_run("exr_1");
+  std::vector<std::unique_ptr<test_client>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<test_client>(socket_path_));
+    EXPECT_EQ(held.back()->request(http::verb::get, "/v1/health").result_int(), 200u);
+  }
+  held.front()->send(http::verb::get, "/v1/runs/exr_1?wait=1h");  // a long-poll holds its connection too
+  test_client fourth(socket_path_);
+  expect_busy(fourth, "uid " + std::to_string(::getuid()) + " has 3 control connections open");
+  held.pop_back();  // one closes: the user may connect again
+  const auto give_up = steady::now() + 3s;
+  while (on_io_thread([this] { return server_->connection_count(); }) != 2 && steady::now() < give_up) {
+    std::this_thread::sleep_for(10ms);
+  }
+  test_client again(socket_path_);
+  EXPECT_EQ(again.request(http::verb::get, "/v1/health").result_int(), 200u);
+}
+
+// Users together cannot take the last connections: they are kept for admin_uids.
+TEST_F(control_server_test, the_last_connections_are_kept_for_admins) {
+  control_server_limits limits;
+  limits.max_connections = 4;
+  limits.max_connections_per_uid = 100;
+  limits.reserved_for_admins = 2;
+  start(config(), limits);  // not an admin: two connections at most
+  test_client first(socket_path_);
+  test_client second(socket_path_);
+  EXPECT_EQ(first.request(http::verb::get, "/v1/health").result_int(), 200u);
+  EXPECT_EQ(second.request(http::verb::get, "/v1/health").result_int(), 200u);
+  test_client third(socket_path_);
+  expect_busy(third, "kept for control.admin_uids");
+}
+
+TEST_F(control_server_test, an_admin_may_use_the_reserved_connections_and_has_no_per_uid_cap) {
+  control_server_limits limits;
+  limits.max_connections = 4;
+  limits.max_connections_per_uid = 1;
+  limits.reserved_for_admins = 2;
+  auto settings = config();
+  settings.admin_uids = {static_cast<std::uint32_t>(::getuid())};
+  start(settings, limits);
+  std::vector<std::unique_ptr<test_client>> held;
+  for (int i = 0; i < 4; ++i) {
+    held.push_back(std::make_unique<test_client>(socket_path_));
+    EXPECT_EQ(held.back()->request(http::verb::get, "/v1/health").result_int(), 200u) << i;
+  }
+  test_client fifth(socket_path_);
+  expect_busy(fifth, "its limit");
 }
 
 TEST_F(control_server_test, wait_answers_when_the_run_finishes_and_is_not_cut_by_the_read_deadline) {

@@ -46,6 +46,9 @@ class memory_store final : public state_store {
     co_return;
   }
   awaitable<std::optional<run_record>> find_run(std::string) override { co_return std::nullopt; }
+  awaitable<std::vector<std::optional<std::uint32_t>>> owners_of(std::vector<std::string> ids) override {
+    co_return std::vector<std::optional<std::uint32_t>>(ids.size());
+  }
   awaitable<std::vector<run_record>> list_runs(run_query) override { co_return std::vector<run_record>{}; }
   awaitable<std::vector<delivery>> list_deliveries(delivery_query) override { co_return std::vector<delivery>{}; }
   awaitable<std::optional<delivery_job>> find_delivery(std::string) override { co_return std::nullopt; }

@@ -410,7 +410,7 @@ TEST_F(control_routes, health_reports_status_api_and_sinks) {
   backend.report.ok = false;
   backend.report.pending = 5;
   backend.report.api_state = "rate_limited";
-  backend.report.sinks["app"] = sink_health{"retrying", 4, 2};
+  backend.report.sinks["app"] = sink_health{"retrying", 4, 2, "HTTP 503"};
   const auto response = serve(verb::get, "/v1/health");
   EXPECT_EQ(response.status, 200u);
   const auto body = body_of(response);
@@ -420,6 +420,7 @@ TEST_F(control_routes, health_reports_status_api_and_sinks) {
   EXPECT_TRUE(body.at("api").at("last_error").is_null());
   EXPECT_EQ(body.at("sinks").at("app").at("backlog").as_int64(), 4);
   EXPECT_EQ(body.at("sinks").at("app").at("dead").as_int64(), 2);
+  EXPECT_EQ(body.at("sinks").at("app").at("last_error").as_string(), "HTTP 503");
   backend.report.ok = true;
   EXPECT_EQ(body_of(serve(verb::get, "/v1/health")).at("status").as_string(), "ok");
 }

@@ -1,0 +1,18 @@
+// The files a valid config names, opened as the daemon will open them: the API key file, the CA
+// files, the http sinks' signing secrets and the file sinks' folders. `hooklessd --check-config`,
+// the start and a reload fail on one that cannot be used, naming its key and the OS error, rather
+// than a config that looks valid and then cannot start (or retries a sink forever).
+#pragma once
+
+#include "config/config.hpp"
+#include "config/config_loader.hpp"
+
+#include <vector>
+
+namespace hookless {
+
+// One problem per named file that cannot be used, with the line of its key from `key_lines`
+// (config_result::key_lines) when known.
+std::vector<config_problem> check_config_files(const config& settings, const std::map<std::string, int>& key_lines);
+
+}  // namespace hookless
