@@ -66,7 +66,7 @@ class memory_backend final : public control_backend {
   awaitable<std::size_t> retry_dead_deliveries(caller) override { co_return 1; }
   health_report health() const override {
     health_report report;
-    report.sinks["out"] = sink_health{.state = "ok", .backlog = 0, .dead = 0};
+    report.sinks["out"] = sink_health{.state = "ok", .backlog = 0, .dead = 0, .last_error = std::nullopt};
     return report;
   }
   std::string metrics() const override { return "hookless_pending_runs 0\n"; }
