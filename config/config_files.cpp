@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -105,6 +106,9 @@ std::vector<config_problem> check_config_files(const config& settings, const std
         break;
     }
   }
+  // In file order, as the loader's problems are.
+  std::stable_sort(problems.begin(), problems.end(),
+                   [](const config_problem& a, const config_problem& b) { return a.line < b.line; });
   return problems;
 }
 

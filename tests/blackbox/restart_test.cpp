@@ -39,10 +39,14 @@ class restart_test : public blackbox_test {};
 TEST_F(restart_test, sigterm_then_restart_resumes_runs_and_undone_deliveries_without_repeats) {
   start_fake();
   auto c = base_config();
-  const auto late_dir = dir_ / "late-dir";  // missing at first: deliveries to "late" cannot be done yet
+  // Gone once the daemon runs (as an unmounted volume): deliveries to "late" cannot be done yet.
+  // (It must exist at the start: a file sink in a missing folder is a config problem.)
+  const auto late_dir = dir_ / "late-dir";
   c.extra_file_sinks.push_back({"late", late_dir / "late.jsonl"});
   auto& daemon = make_daemon(c);
+  fs::create_directories(late_dir);
   ASSERT_TRUE(daemon.start());
+  fs::remove(late_dir);
 
   const std::vector<std::string> early{"exr_early_0", "exr_early_1", "exr_early_2"};
   const std::vector<std::string> later{"exr_later_0", "exr_later_1", "exr_later_2"};
