@@ -133,6 +133,7 @@ class run_tracker {
     bool stopped = false;            // forgotten, finished or shutting down
     bool in_poll = false;            // launched and not back in due_ yet
     bool woken_in_poll = false;      // a sweep showed it changed while it was in a poll: poll again at once
+    bool woken = false;              // a sweep made it due: its next poll goes ahead at every queue
     bool listed_stopped = false;     // a sweep showed it stopped: the SDK cadence until a GET agrees
   };
   using run_ptr = std::shared_ptr<tracked_run>;
@@ -155,9 +156,13 @@ class run_tracker {
   struct due_entry {
     time_point at;
     run_ptr run;
+    bool ahead = false;  // a woken run's: before every other, however overdue they are
   };
   struct later_first {
-    bool operator()(const due_entry& a, const due_entry& b) const { return a.at > b.at; }
+    bool operator()(const due_entry& a, const due_entry& b) const {
+      if (a.ahead != b.ahead) return b.ahead;
+      return a.at > b.at;
+    }
   };
 
   static time_point now_ms();
