@@ -103,6 +103,9 @@ class run_tracker {
 
   std::size_t pending_count() const { return pending_.size(); }
   const api_health& api() const { return api_; }
+  // An answer from Extend, for health: run and not_found mean it takes the key (ok); the start-up
+  // key check reports through this too.
+  void note_api(answer_kind kind, const std::string& error);
   const tracker_counters& counters() const { return counters_; }
   const std::vector<std::unique_ptr<delivery_queue>>& queues() const { return queues_; }
 
@@ -198,7 +201,6 @@ class run_tracker {
   awaitable<bool> commit_event(tracked_run& run, std::string_view event_type, std::string_view payload,
                                std::optional<std::string> outcome, bool finishes);
   void schedule(tracked_run& run, std::chrono::milliseconds delay);
-  void note_api(answer_kind kind, const std::string& error);
   void enqueue(delivery_job job);
   void release(tracked_run& run);
   awaitable<void> flush_progress();
