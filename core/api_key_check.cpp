@@ -14,15 +14,18 @@ awaitable<std::optional<list_answer>> check_api_key(run_source& source, request_
   const auto kind = describe_kind("workflow_run", generation).value();
   asio::steady_timer wake{co_await asio::this_coro::executor};
   bool sent = false;
+  bool abandoned = false;
   run_source::send_turn wait_turn = [&]() -> awaitable<bool> {
     const bool granted = co_await budget.acquire(wake, request_place::ahead);
     sent = sent || granted;
+    abandoned = !granted;
     co_return granted;
   };
   const run_source::page_request page{.max_page_size = 1, .page_token = std::nullopt};
   auto answer = co_await source.list(kind, page, wait_turn, request_place::ahead);
-  if (!sent) co_return std::nullopt;
-  budget.record(answer.kind, answer.retry_after);
+  if (abandoned) co_return std::nullopt;
+  // (A connection that failed before the send took no turn: nothing to record.)
+  if (sent) budget.record(answer.kind, answer.retry_after);
   switch (answer.kind) {
     case answer_kind::run:
       spdlog::info("API key check: accepted by Extend (GET {}, one run)", kind.path);

@@ -13,7 +13,7 @@
 namespace hookless {
 
 // Extend's answer (kind `run`: the key was accepted; `unauthorized`: it was rejected; anything else
-// tells nothing about the key), or nullopt when the request was never sent (the budget stopped).
+// tells nothing about the key, e.g. unreachable), or nullopt when the budget stopped (shutdown).
 // Logs the outcome as "API key check: ...". The answer is recorded in the budget like any other.
 awaitable<std::optional<list_answer>> check_api_key(run_source& source, request_budget& budget,
                                                     api_generation generation);
