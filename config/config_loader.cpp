@@ -20,6 +20,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "core/duration.hpp"
+#include "core/proxy_choice.hpp"
 
 namespace hookless {
 namespace {
@@ -433,6 +434,7 @@ class loader {
     return trim_trailing_slashes(text);
   }
 
+  // Every message shows the URL with its credentials redacted: they must not end up in a log.
   std::optional<std::string> check_proxy(const entry& e, std::string_view text) {
     if (text.size() >= 8 && equals_ignoring_case(text.substr(0, 8), "https://")) {
       add(e.path, e.line,
@@ -442,21 +444,20 @@ class loader {
     }
     const auto parsed = boost::urls::parse_uri(text);
     if (!parsed || parsed->scheme_id() != boost::urls::scheme::http) {
-      add(e.path, e.line, "expected an http proxy as http://host:port; got " + quoted(text));
+      add(e.path, e.line, "expected an http proxy as http://host:port; got " + quoted(redact_credentials(text)));
       return std::nullopt;
     }
     if (auto wrong = check_authority(*parsed)) {
-      // Not quoting the value: a proxy URL with credentials in it must not end up in a log.
       add(e.path, e.line, "expected an http proxy as http://host:port; the URL " + *wrong);
       return std::nullopt;
     }
     if (!parsed->has_port()) {
-      add(e.path, e.line, "needs a port, as http://host:port; got " + quoted(text));
+      add(e.path, e.line, "needs a port, as http://host:port; got " + quoted(redact_credentials(text)));
       return std::nullopt;
     }
     const auto path = as_std(parsed->encoded_path());
     if ((!path.empty() && path != "/") || parsed->has_query()) {
-      add(e.path, e.line, "expected an http proxy as http://host:port with no path; got " + quoted(text));
+      add(e.path, e.line, "expected an http proxy as http://host:port with no path; got " + quoted(redact_credentials(text)));
       return std::nullopt;
     }
     return trim_trailing_slashes(text);

@@ -21,11 +21,13 @@ struct extend_client_options {
 class extend_client final : public run_source {
  public:
   extend_client(https_pool& pool, extend_client_options options);
-  awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) override;
-  awaitable<list_answer> list(const run_kind_info& kind, const page_request& page, send_turn wait_turn) override;
+  awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn,
+                                 request_place where) override;
+  awaitable<list_answer> list(const run_kind_info& kind, const page_request& page, send_turn wait_turn,
+                              request_place where) override;
 
  private:
-  awaitable<fetch_result> get(std::string target, send_turn wait_turn);
+  awaitable<fetch_result> get(std::string target, send_turn wait_turn, request_place where);
 
   https_pool& pool_;
   extend_client_options options_;

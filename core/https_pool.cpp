@@ -74,8 +74,9 @@ struct connection : http_connection {
 
 // A waiting get(): woken by cancelling its timer; granted says whether it got a slot.
 struct waiter {
-  explicit waiter(const asio::any_io_executor& ex) : timer{ex, clock_type::time_point::max()} {}
+  waiter(const asio::any_io_executor& ex, request_place where) : timer{ex, clock_type::time_point::max()}, place{where} {}
   asio::steady_timer timer;
+  request_place place;
   bool granted = false;
 };
 
@@ -121,7 +122,8 @@ struct https_pool::state {
   std::size_t in_flight = 0;  // slots held by get() calls
   bool closed = false;
   idle_connections<connection> idle;
-  std::deque<std::shared_ptr<waiter>> waiters;   // FIFO
+  std::deque<std::shared_ptr<waiter>> waiters;   // FIFO, `ahead` waiters first
+  std::size_t ahead_waiters = 0;                 // how many of them
 
   fetch_error failure(const error_code& ec, const std::string& step, std::string detail = {}) const {
     if (ec == beast::error::timeout) {
@@ -133,17 +135,22 @@ struct https_pool::state {
   // ---- slots -----------------------------------------------------------------------------------
 
   // Empty when a slot is granted; pool_closed, or operation_aborted when the caller was cancelled.
-  awaitable<error_code> acquire_slot() {
+  awaitable<error_code> acquire_slot(request_place where) {
     if (in_flight < options.max_connections && waiters.empty()) {
       ++in_flight;
       co_return error_code{};
     }
-    auto me = std::make_shared<waiter>(ex);
-    waiters.push_back(me);
+    auto me = std::make_shared<waiter>(ex, where);
+    if (where == request_place::ahead) {
+      waiters.insert(waiters.begin() + static_cast<std::ptrdiff_t>(ahead_waiters++), me);
+    } else {
+      waiters.push_back(me);
+    }
     error_code ec;
     co_await me->timer.async_wait(asio::redirect_error(use_awaitable, ec));
     if (me->granted) co_return error_code{};  // release_slot() handed its slot over; in_flight counts it
-    std::erase(waiters, me);
+    // (close() has emptied the queue already when it woke us.)
+    if (std::erase(waiters, me) > 0 && where == request_place::ahead) --ahead_waiters;
     co_return closed ? error_code{https_error::pool_closed} : error_code{asio::error::operation_aborted};
   }
 
@@ -151,6 +158,7 @@ struct https_pool::state {
     if (!waiters.empty()) {
       auto next = std::move(waiters.front());
       waiters.pop_front();
+      if (next->place == request_place::ahead) --ahead_waiters;
       next->granted = true;
       next->timer.cancel();
       return;
@@ -267,9 +275,9 @@ struct https_pool::state {
   // ---- the request -----------------------------------------------------------------------------
 
   awaitable<fetch_result> get(std::string target, std::vector<std::pair<std::string, std::string>> headers,
-                              https_pool::send_turn wait_turn) {
+                              https_pool::send_turn wait_turn, request_place where) {
     if (closed) co_return fetch_error{https_error::pool_closed, "request to " + authority + ": connection pool closed"};
-    const auto ec = co_await acquire_slot();
+    const auto ec = co_await acquire_slot(where);
     if (ec) {
       co_return fetch_error{ec, "request to " + authority + ": " +
                                     (ec == https_error::pool_closed ? "connection pool closed" : "cancelled while waiting for a connection")};
@@ -324,6 +332,7 @@ struct https_pool::state {
     idle.close_all();
     auto failed = std::move(waiters);
     waiters.clear();
+    ahead_waiters = 0;
     for (auto& w : failed) w->timer.cancel();  // granted stays false: the waiter answers "pool closed"
   }
 };
@@ -334,10 +343,10 @@ https_pool::https_pool(asio::any_io_executor ex, ssl::context& tls, https_pool_o
 https_pool::~https_pool() { state_->close(); }
 
 awaitable<fetch_result> https_pool::get(std::string target, std::vector<std::pair<std::string, std::string>> headers,
-                                        send_turn wait_turn) {
+                                        send_turn wait_turn, request_place where) {
   // The frame keeps the internals alive even if this pool object is destroyed meanwhile.
   const auto internals = state_;
-  co_return co_await internals->get(std::move(target), std::move(headers), std::move(wait_turn));
+  co_return co_await internals->get(std::move(target), std::move(headers), std::move(wait_turn), where);
 }
 
 void https_pool::close() { state_->close(); }

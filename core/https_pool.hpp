@@ -19,6 +19,7 @@
 #include <boost/system/result.hpp>
 
 #include "core/proxy_choice.hpp"
+#include "core/request_place.hpp"
 
 namespace hookless {
 
@@ -81,9 +82,9 @@ class https_pool {
   https_pool(const https_pool&) = delete;
   https_pool& operator=(const https_pool&) = delete;
 
-  // One GET of target (path and query) with these extra headers (Host is set by the pool). Waits,
-  // in FIFO order, for a free slot while max_connections requests are in flight; the timeout runs
-  // from when the slot is granted. Reuses an idle kept-alive connection when there is one; a request
+  // One GET of target (path and query) with these extra headers (Host is set by the pool). Waits
+  // for a free slot while max_connections requests are in flight, in FIFO order except that
+  // `ahead` requests pass the `in_line` ones; the timeout runs from when the slot is granted. Reuses an idle kept-alive connection when there is one; a request
   // that fails on a reused connection before any byte of the reply arrived is retried once on a fresh
   // connection (the server may have closed it while idle; GET is idempotent). Returns a complete
   // reply, or an error: timeout, DNS / connect / proxy / TLS failure (certificate problems included),
@@ -99,7 +100,8 @@ class https_pool {
   // request is abandoned (operation_aborted). The timeout for the exchange starts after it.
   using send_turn = std::function<boost::asio::awaitable<bool>()>;
   boost::asio::awaitable<fetch_result> get(std::string target, std::vector<std::pair<std::string, std::string>> headers,
-                                           send_turn wait_turn = {});
+                                           send_turn wait_turn = {},
+                                           request_place where = request_place::in_line);
 
   // For shutdown: closes the idle connections, fails every waiting get() ("pool closed") and every
   // later one; requests in flight finish and then close their connections.

@@ -112,19 +112,51 @@ std::string_view entry_host(std::string_view entry) {
   return entry;
 }
 
-std::optional<std::string> first_set(const std::function<std::optional<std::string>(const char*)>& getenv,
-                                     const char* upper, const char* lower) {
+// An environment variable's name and value.
+struct variable {
+  const char* name;
+  std::string value;
+};
+
+std::optional<variable> first_set(const std::function<std::optional<std::string>(const char*)>& getenv,
+                                  const char* upper, const char* lower) {
   for (const char* name : {upper, lower}) {
-    if (auto value = getenv(name); value && !trim(*value).empty()) return value;
+    if (auto value = getenv(name); value && !trim(*value).empty()) return variable{name, std::move(*value)};
   }
   return std::nullopt;
 }
 
+// "scheme" of "scheme://": a letter, then letters, digits, '+', '-' or '.' (RFC 3986).
+bool is_scheme(std::string_view text) {
+  const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  const auto scheme_char = [&](char c) {
+    return letter(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+  };
+  return !text.empty() && letter(text.front()) && std::all_of(text.begin(), text.end(), scheme_char);
+}
+
+// parse_proxy_url with the source of the URL (a key or a variable name) in front of its error.
+proxy_endpoint parse_proxy_from(std::string_view source, std::string_view url) {
+  try {
+    return parse_proxy_url(url);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string{source} + ": " + e.what());
+  }
+}
+
 }  // namespace
+
+std::string redact_credentials(std::string_view url) {
+  const auto separator = url.find("://");
+  const auto authority = separator != std::string_view::npos && is_scheme(url.substr(0, separator)) ? separator + 3 : 0;
+  const auto at = url.rfind('@');
+  if (at == std::string_view::npos || at < authority) return std::string{url};
+  return std::string{url.substr(0, authority)} + "***" + std::string{url.substr(at)};
+}
 
 proxy_endpoint parse_proxy_url(std::string_view url) {
   const auto fail = [&](std::string_view why) {
-    return std::invalid_argument("proxy URL \"" + std::string{url} + "\": " + std::string{why});
+    return std::invalid_argument("proxy URL \"" + redact_credentials(url) + "\": " + std::string{why});
   };
   std::string text{trim(url)};
   if (text.find("://") == std::string::npos) text = "http://" + text;
@@ -185,14 +217,15 @@ std::optional<proxy_endpoint> choose_proxy(const std::optional<std::string>& con
                                            const std::function<std::optional<std::string>(const char*)>& getenv) {
   if (configured) {
     if (trim(*configured).empty()) return std::nullopt;
-    return parse_proxy_url(*configured);
+    return parse_proxy_from("extend.proxy", *configured);
   }
   const auto from_env = first_set(getenv, "HTTPS_PROXY", "https_proxy");
   if (!from_env) return std::nullopt;
-  if (const auto no_proxy = first_set(getenv, "NO_PROXY", "no_proxy"); no_proxy && no_proxy_matches(*no_proxy, target_host)) {
+  if (const auto no_proxy = first_set(getenv, "NO_PROXY", "no_proxy");
+      no_proxy && no_proxy_matches(no_proxy->value, target_host)) {
     return std::nullopt;
   }
-  return parse_proxy_url(*from_env);
+  return parse_proxy_from(from_env->name, from_env->value);
 }
 
 }  // namespace hookless

@@ -20,8 +20,15 @@ struct proxy_endpoint {
 
 // Parses a proxy URL: "http://[user[:pass]@]host[:port][/]", or the same without "http://" (as
 // curl and most tools accept). user and pass are percent-decoded. Throws std::invalid_argument
-// naming the URL when it cannot be parsed or uses another scheme (https://, socks5://: unsupported).
+// naming the URL (its credentials redacted) when it cannot be parsed or uses another scheme
+// (https://, socks5://: unsupported).
 proxy_endpoint parse_proxy_url(std::string_view url);
+
+// The URL as it may appear in a message or a log: whatever stands before the last '@' of its
+// authority (user:password) becomes "***", "http://user:pw@proxy:3128" -> "http://***@proxy:3128".
+// Works on text that is not a valid URL too (that is when it is shown), and errs on the side of
+// hiding: everything up to the last '@' anywhere after the scheme goes.
+std::string redact_credentials(std::string_view url);
 
 // True when a NO_PROXY list exempts host: comma separated entries; "*" matches every host; a name
 // matches itself and its subdomains whether written "example.com" or ".example.com" (or
@@ -35,7 +42,8 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host);
 //   is an explicit choice); an empty configured string means "no proxy", ignoring the environment.
 // - otherwise the first non-empty of HTTPS_PROXY, https_proxy, unless the first non-empty of
 //   NO_PROXY, no_proxy matches target_host.
-// Throws std::invalid_argument on an unparsable proxy URL.
+// Throws std::invalid_argument on an unparsable proxy URL, naming where it came from (extend.proxy or
+// the variable) and never showing its credentials.
 std::optional<proxy_endpoint> choose_proxy(const std::optional<std::string>& configured, std::string_view target_host,
                                            const std::function<std::optional<std::string>(const char*)>& getenv);
 

@@ -1,8 +1,9 @@
 // One request budget shared by every request to Extend, so the daemon never causes a 429: callers
 // queue in order and are let through at most `requests_per_second`, evenly spaced. Turns are taken
 // inside a connection-pool slot just before the request leaves, so the pool alone bounds the
-// requests in flight. Callers that ask to go `ahead` (change-feed sweeps) queue in front of the
-// others, so a backlog of polls cannot starve change detection. A 429 or an auth failure pauses
+// requests in flight. Callers that ask to go `ahead` (change-feed sweeps and the polls of the runs
+// they wake; the pool's slots honour the same request_place) queue in front of the others, so a
+// backlog of polls cannot starve change detection. A 429 or an auth failure pauses
 // everyone; after a pause one request goes first as a probe, and the rest wait for its answer, so a
 // pause never ends in a burst of refusals. A 429 also means something else spends the same
 // organisation's limit (another client, a lower plan than configured): the rate drops by a quarter
@@ -11,6 +12,7 @@
 #pragma once
 
 #include "core/extend_answer.hpp"
+#include "core/request_place.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -43,7 +45,7 @@ class request_budget {
   request_budget& operator=(const request_budget&) = delete;
   ~request_budget();
 
-  enum class place { in_line, ahead };
+  using place = request_place;
 
   // Waits, in order with every other caller, until one request may be sent; `ahead` waits only
   // behind other `ahead` callers. `wake` is the caller's own timer: cancelling it abandons the

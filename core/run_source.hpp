@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/extend_answer.hpp"
+#include "core/request_place.hpp"
 #include "core/state_store.hpp"
 
 #include <functional>
@@ -16,15 +17,19 @@ class run_source {
   virtual ~run_source() = default;
   // Awaited just before each send; false abandons the request.
   using send_turn = std::function<awaitable<bool>()>;
-  // One GET of the run. Transport failures come back as answer_kind::unreachable with the reason.
-  virtual awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) = 0;
+  // One GET of the run, waiting for a connection at `where`. Transport failures come back as
+  // answer_kind::unreachable with the reason.
+  virtual awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn,
+                                         request_place where) = 0;
 
   struct page_request {
     std::size_t max_page_size = 100;
     std::optional<std::string> page_token;  // from the previous page; none for the first
   };
-  // One page of GET {kind.path}?sortBy=updatedAt&sortDir=desc (a kind whose info says listable).
-  virtual awaitable<list_answer> list(const run_kind_info& kind, const page_request& page, send_turn wait_turn) = 0;
+  // One page of GET {kind.path}?sortBy=updatedAt&sortDir=desc (a kind whose info says listable),
+  // waiting for a connection at `where`.
+  virtual awaitable<list_answer> list(const run_kind_info& kind, const page_request& page, send_turn wait_turn,
+                                      request_place where) = 0;
 };
 
 }  // namespace hookless

@@ -185,10 +185,11 @@ time_point run_tracker::due_time(const tracked_run& run) {
 }
 
 void run_tracker::queue_run(run_ptr run) {
-  const auto at = due_time(*run);
-  const bool earliest = due_.empty() || at < due_.top().at;
-  due_.push(due_entry{at, std::move(run)});
-  if (earliest) wake_dispatcher();
+  const bool ahead = run->woken;
+  due_entry entry{due_time(*run), std::move(run), ahead};
+  const bool first = due_.empty() || later_first{}(due_.top(), entry);
+  due_.push(std::move(entry));
+  if (first) wake_dispatcher();
 }
 
 void run_tracker::wake_dispatcher() {
@@ -237,6 +238,7 @@ bool run_tracker::poll_now(const run_ptr& run) {
   const auto now = now_ms();
   if (due_time(*run) <= now) return false;
   run->record.next_poll_at = now;
+  run->woken = true;
   queue_run(run);
   return true;
 }
@@ -247,7 +249,10 @@ void run_tracker::launch(run_ptr run) {
   auto done = [this, run](std::exception_ptr failure) {
     const bool was_at_limit = active_polls_-- >= settings_.max_active_polls;
     run->in_poll = false;
-    if (std::exchange(run->woken_in_poll, false) && !run->stopped) run->record.next_poll_at = now_ms();
+    if (std::exchange(run->woken_in_poll, false) && !run->stopped) {
+      run->record.next_poll_at = now_ms();
+      run->woken = true;
+    }
     if (failure) {
       try {
         std::rethrow_exception(failure);
@@ -282,6 +287,8 @@ awaitable<void> run_tracker::poll(run_ptr run) {
     tracked_run& r;
     ~clear_wake() { r.wake = nullptr; }
   } clear_on_exit{r};
+  // A run a sweep found changed goes ahead of the polls of every other.
+  const auto place = std::exchange(r.woken, false) ? request_place::ahead : request_place::in_line;
 
   if (r.stopped) co_return;
   if (clock_type::now() >= r.record.deadline_at) {
@@ -301,13 +308,13 @@ awaitable<void> run_tracker::poll(run_ptr run) {
       abandoned = true;
       co_return false;
     }
-    const bool granted = co_await budget_.acquire(wake);
+    const bool granted = co_await budget_.acquire(wake, place);
     if (granted && r.stopped) budget_.release();
     abandoned = !granted || r.stopped;
     sent = sent || !abandoned;
     co_return !abandoned;
   };
-  const auto answer = co_await source_.fetch(r.info, r.record.id, wait_turn);
+  const auto answer = co_await source_.fetch(r.info, r.record.id, wait_turn, place);
   if (sent) budget_.record(answer.kind, answer.retry_after);
   if (r.stopped) co_return;
   if (abandoned) {  // the budget is shutting down, or the wait was cut short: try again later

@@ -103,6 +103,9 @@ class run_tracker {
 
   std::size_t pending_count() const { return pending_.size(); }
   const api_health& api() const { return api_; }
+  // An answer from Extend, for health: run and not_found mean it takes the key (ok); the start-up
+  // key check reports through this too.
+  void note_api(answer_kind kind, const std::string& error);
   const tracker_counters& counters() const { return counters_; }
   const std::vector<std::unique_ptr<delivery_queue>>& queues() const { return queues_; }
 
@@ -133,6 +136,7 @@ class run_tracker {
     bool stopped = false;            // forgotten, finished or shutting down
     bool in_poll = false;            // launched and not back in due_ yet
     bool woken_in_poll = false;      // a sweep showed it changed while it was in a poll: poll again at once
+    bool woken = false;              // a sweep made it due: its next poll goes ahead at every queue
     bool listed_stopped = false;     // a sweep showed it stopped: the SDK cadence until a GET agrees
   };
   using run_ptr = std::shared_ptr<tracked_run>;
@@ -155,9 +159,13 @@ class run_tracker {
   struct due_entry {
     time_point at;
     run_ptr run;
+    bool ahead = false;  // a woken run's: before every other, however overdue they are
   };
   struct later_first {
-    bool operator()(const due_entry& a, const due_entry& b) const { return a.at > b.at; }
+    bool operator()(const due_entry& a, const due_entry& b) const {
+      if (a.ahead != b.ahead) return b.ahead;
+      return a.at > b.at;
+    }
   };
 
   static time_point now_ms();
@@ -193,7 +201,6 @@ class run_tracker {
   awaitable<bool> commit_event(tracked_run& run, std::string_view event_type, std::string_view payload,
                                std::optional<std::string> outcome, bool finishes);
   void schedule(tracked_run& run, std::chrono::milliseconds delay);
-  void note_api(answer_kind kind, const std::string& error);
   void enqueue(delivery_job job);
   void release(tracked_run& run);
   awaitable<void> flush_progress();

@@ -1,7 +1,7 @@
 // The tracker's change feeds: for each kind with a list endpoint, a loop that sweeps Extend's list
-// of recently updated runs every fast_interval while the kind has pending runs (its pages go ahead
-// of queued polls in the budget), and makes due at once the runs it shows stopped or cannot vouch
-// for; the decisions are change_feed's. A list that cannot serve the kind puts its runs back on the
+// of recently updated runs every fast_interval while the kind has pending runs (its pages, and the
+// polls of the runs it wakes, go ahead of queued polls at every queue: request_place), and makes due
+// at once the runs it shows stopped or cannot vouch for; the decisions are change_feed's. A list that cannot serve the kind puts its runs back on the
 // SDK cadence; a sweep that fails otherwise is tried again later from the same point, and while
 // sweeps keep failing the runs are polled one by one.
 #include "core/run_tracker.hpp"
@@ -98,14 +98,14 @@ awaitable<milliseconds> run_tracker::sweep(kind_feed& feed) {
         abandoned = true;
         co_return false;
       }
-      const bool granted = co_await budget_.acquire(wake, request_budget::place::ahead);
+      const bool granted = co_await budget_.acquire(wake, request_place::ahead);
       if (granted && gone()) budget_.release();
       abandoned = !granted || gone();
       sent = sent || !abandoned;
       co_return !abandoned;
     };
     const run_source::page_request request{.max_page_size = pass.page_size, .page_token = token};
-    const auto page = co_await source_.list(feed.info, request, wait_turn);
+    const auto page = co_await source_.list(feed.info, request, wait_turn, request_place::ahead);
     if (sent) budget_.record(page.kind, page.retry_after);
     if (abandoned || gone()) co_return settings_.polling.fast_interval;
     ++counters_.list_answers[answer_name(page.kind)];

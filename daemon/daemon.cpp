@@ -3,6 +3,7 @@
 
 #include "config/config_files.hpp"
 #include "config/config_loader.hpp"
+#include "core/api_key_check.hpp"
 #include "core/extend_client.hpp"
 #include "core/http_sink.hpp"
 #include "core/https_pool.hpp"
@@ -212,6 +213,24 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   tracker = std::make_unique<run_tracker>(io.get_executor(), timed_state, timed_client, budget, sink_views, tracking,
                                          on_fatal);
   tracker_backend backend{*tracker, timed_state, current, on_fatal, &metrics, &budget};
+
+  // One request at start tells whether Extend takes the key, so a rejected one shows in health at
+  // once. Nothing waits for it: without an answer (network) start-up goes on, and only a verdict on
+  // the key changes health (a network failure would otherwise stick until the first poll).
+  const auto check_key = [&]() -> awaitable<void> {
+    const auto answer = co_await check_api_key(timed_client, budget, tracking.generation);
+    if (answer && (answer->kind == answer_kind::run || answer->kind == answer_kind::unauthorized)) {
+      tracker->note_api(answer->kind, answer->error);
+    }
+  };
+  asio::co_spawn(io, check_key, [](std::exception_ptr failure) {
+    if (!failure) return;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      spdlog::warn("API key check: {}", e.what());
+    }
+  });
 
   stop_signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (!ec) shut_down(0);

@@ -38,18 +38,20 @@ run_source::send_turn timed_turn(run_source::send_turn wait_turn, steady::time_p
 
 }  // namespace
 
-awaitable<extend_answer> timed_source::fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) {
+awaitable<extend_answer> timed_source::fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn,
+                                             request_place where) {
   auto start = steady::now();
   auto turn = timed_turn(std::move(wait_turn), start);
-  auto answer = co_await inner_.fetch(kind, run_id, std::move(turn));
+  auto answer = co_await inner_.fetch(kind, run_id, std::move(turn), where);
   metrics_.extend_request_seconds.observe(seconds_since(start));
   co_return answer;
 }
 
-awaitable<list_answer> timed_source::list(const run_kind_info& kind, const page_request& page, send_turn wait_turn) {
+awaitable<list_answer> timed_source::list(const run_kind_info& kind, const page_request& page, send_turn wait_turn,
+                                          request_place where) {
   auto start = steady::now();
   auto turn = timed_turn(std::move(wait_turn), start);
-  auto answer = co_await inner_.list(kind, page, std::move(turn));
+  auto answer = co_await inner_.list(kind, page, std::move(turn), where);
   metrics_.extend_request_seconds.observe(seconds_since(start));
   co_return answer;
 }

@@ -35,8 +35,10 @@ struct service_metrics {
 class timed_source final : public run_source {
  public:
   timed_source(run_source& inner, service_metrics& metrics) : inner_(inner), metrics_(metrics) {}
-  awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) override;
-  awaitable<list_answer> list(const run_kind_info& kind, const page_request& page, send_turn wait_turn) override;
+  awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn,
+                                 request_place where) override;
+  awaitable<list_answer> list(const run_kind_info& kind, const page_request& page, send_turn wait_turn,
+                              request_place where) override;
 
  private:
   run_source& inner_;

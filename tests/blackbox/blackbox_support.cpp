@@ -261,6 +261,7 @@ daemon_process::~daemon_process() {
 
 bool daemon_process::start(const std::map<std::string, std::string>& extra_env, std::chrono::milliseconds limit) {
   write_text_file(config_path_, render_config(settings_));
+  const auto earlier_log = log().size();  // restarts append to the same log
   spawn_spec spec;
   spec.program = hooklessd_program();
   spec.args = {"--config", config_path_.string()};
@@ -283,6 +284,14 @@ bool daemon_process::start(const std::map<std::string, std::string>& extra_env, 
       limit, 20ms);
   if (!up || !child_->running()) {
     ADD_FAILURE() << "hooklessd did not come up; its log:\n" << log();
+    return false;
+  }
+  // At start hooklessd checks its API key with one request. Its verdict keeps that request apart
+  // from what the test does next: a fault injected for every request must meet the test's runs.
+  const bool checked = wait_until(
+      [&] { return log().find("API key check: ", earlier_log) != std::string::npos || !child_->running(); }, limit);
+  if (!checked || !child_->running()) {
+    ADD_FAILURE() << "hooklessd did not check its API key; its log:\n" << log();
     return false;
   }
   return true;

@@ -168,7 +168,8 @@ class daemon_process {
   daemon_process(fs::path dir, daemon_config settings);
   ~daemon_process();
 
-  // Starts hooklessd with EXTEND_API_KEY (plus `extra_env`) and waits until GET /v1/health answers.
+  // Starts hooklessd with EXTEND_API_KEY (plus `extra_env`) and waits until GET /v1/health answers
+  // and the daemon has logged its start-up check of the key (one request to Extend).
   // Fails the calling test (fatally, via the returned false) when it does not come up in time.
   [[nodiscard]] bool start(const std::map<std::string, std::string>& extra_env = {},
                            std::chrono::milliseconds limit = 10s);

@@ -3,6 +3,7 @@
 #include "tests/blackbox/blackbox_fixture.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <thread>
 
 namespace hookless::blackbox {
@@ -137,6 +138,41 @@ TEST_F(budget_test, above_the_limit_429s_slow_it_down_and_no_run_is_lost_or_misr
     EXPECT_EQ(string_field(*record, "state"), "finished") << id;
     EXPECT_EQ(string_field(*record, "outcome"), "processed") << id;
   }
+}
+
+// A list sweep, and the GET of a finished run it finds, go ahead of every poll waiting for a
+// connection or the budget: hundreds of runs of a kind without a list (polled one by one, far more
+// than the budget allows) must not delay an extract run the list shows finished. Before they went
+// ahead at every queue (a connection slot, the due queue, the budget) it took ~(pending / rate) s.
+TEST_F(budget_test, a_sweep_and_the_run_it_finds_go_ahead_of_hundreds_of_queued_polls) {
+  start_fake();
+  auto c = base_config();
+  c.requests_per_second = 5;
+  c.max_connections = 2;
+  auto& daemon = make_daemon(c);
+  ASSERT_TRUE(daemon.start());
+
+  // More than the daemon keeps in a poll at once (256 at this rate), so some wait in the due queue too.
+  std::vector<std::string> backlog;
+  for (int i = 0; i < 300; ++i) {
+    backlog.push_back("edr_backlog_" + std::to_string(i));
+    fake_->add_run({.id = backlog.back(), .kind = "", .timeline = {{"PROCESSING", 0ms}}, .fields = {}});
+  }
+  ASSERT_EQ(daemon.watch(backlog).status, 201u);
+  ASSERT_TRUE(wait_until([&] { return fake_->stats().requests_per_run.size() >= 5; }, 10s)) << "the backlog is polled";
+
+  const std::string id = "exr_ahead_of_the_backlog";
+  fake_->add_run({.id = id, .kind = "", .timeline = {{"PROCESSED", 0ms}}, .fields = {}});
+  const auto registered = std::chrono::steady_clock::now();
+  ASSERT_EQ(daemon.watch({id}).status, 201u);
+  ASSERT_TRUE(wait_for_file_events(1, 5s)) << "not found within 5 s behind " << backlog.size() << " polled runs";
+  const auto found = std::chrono::steady_clock::now() - registered;
+  std::printf("extract run found %.2f s after its registration, %zu edit runs polled one by one at 5 requests/s\n",
+              std::chrono::duration<double>(found).count(), backlog.size());
+  const auto events = events_of(file_events(), id);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(string_field(events[0], "eventType"), "extract_run.processed");
+  EXPECT_LE(fake_->stats().max_requests_in_any_second(), 5u) << "still within the budget";
 }
 
 }  // namespace

@@ -126,6 +126,39 @@ TEST_F(faults_test, truncated_answers_never_finish_a_run) { expect_no_event_unti
 
 TEST_F(faults_test, malformed_json_never_finishes_a_run) { expect_no_event_until_a_good_answer(fault_kind::malformed); }
 
+// At start the daemon asks Extend once whether it takes the key: a rejected key shows in health at
+// once, before any run is registered.
+TEST_F(faults_test, a_wrong_api_key_shows_as_unauthorized_before_any_run_is_registered) {
+  start_fake();
+  auto& daemon = make_daemon(base_config());
+  ASSERT_TRUE(daemon.start({{"EXTEND_API_KEY", "sk_test_not_this_one"}}));
+  ASSERT_TRUE(wait_until(
+      [&] { return string_field(object_field(daemon.health(), "api"), "state") == "unauthorized"; }, 5s))
+      << boost::json::serialize(daemon.health());
+  const auto health = daemon.health();
+  EXPECT_EQ(string_field(health, "status"), "degraded");
+  EXPECT_EQ(health.at("pending").to_number<std::int64_t>(), 0);
+  EXPECT_FALSE(string_field(object_field(health, "api"), "last_error").empty());
+  EXPECT_EQ(run_ctl(daemon.socket(), {"health"}).exit_code, 1);
+  EXPECT_EQ(fake_->stats().total_requests, 1u) << "one request";
+  EXPECT_EQ(answers_with_status(401), 1u);
+  EXPECT_NE(daemon.log().find("API key check: rejected by Extend"), std::string::npos);
+}
+
+TEST_F(faults_test, a_right_api_key_is_checked_at_start_and_shows_as_ok) {
+  start_fake();
+  auto& daemon = make_daemon(base_config());
+  ASSERT_TRUE(daemon.start());
+  ASSERT_TRUE(wait_until([&] { return fake_->stats().total_requests >= 1; }, 5s)) << "the key was not checked";
+  const auto stats = fake_->stats();
+  EXPECT_EQ(stats.total_requests, 1u) << "one request";
+  EXPECT_EQ(stats.requests.at(0).status, 200u) << stats.requests.at(0).target;
+  const auto health = daemon.health();
+  EXPECT_EQ(string_field(health, "status"), "ok");
+  EXPECT_EQ(string_field(object_field(health, "api"), "state"), "ok");
+  EXPECT_NE(daemon.log().find("API key check: accepted by Extend"), std::string::npos);
+}
+
 TEST_F(faults_test, unauthorized_pauses_reports_degraded_and_keeps_the_runs) {
   start_fake();
   auto& daemon = make_daemon(base_config());

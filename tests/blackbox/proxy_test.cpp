@@ -60,5 +60,23 @@ TEST_F(proxy_test, no_proxy_for_the_host_bypasses_the_proxy) {
   EXPECT_EQ(proxy_->log().find("Request (file descriptor"), std::string::npos) << proxy_->log();
 }
 
+// A proxy URL hooklessd cannot use stops its start, and what it says (on stderr, to the journal)
+// names the variable but never the password in the URL.
+using proxy_url_test = blackbox_test;
+
+TEST_F(proxy_url_test, an_unusable_https_proxy_stops_the_start_without_showing_its_password) {
+  start_fake();
+  const auto config = dir_ / "hookless.yaml";
+  write_text_file(config, render_config(base_config()));
+  const auto result =
+      run_program(hooklessd_program(), {"--config", config.string()},
+                  {{"EXTEND_API_KEY", "sk_test_hookless"}, {"HTTPS_PROXY", "socks5://proxyuser:s3cret@127.0.0.1:1080"}});
+  EXPECT_NE(result.exit_code, 0);
+  const auto said = result.out + result.err;
+  EXPECT_NE(said.find("HTTPS_PROXY: proxy URL \"socks5://***@127.0.0.1:1080\""), std::string::npos) << said;
+  EXPECT_EQ(said.find("s3cret"), std::string::npos) << said;
+  EXPECT_EQ(said.find("proxyuser"), std::string::npos) << said;
+}
+
 }  // namespace
 }  // namespace hookless::blackbox

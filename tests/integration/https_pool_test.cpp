@@ -302,6 +302,42 @@ TEST_F(https_pool_test, answers_and_reuses_kept_alive_connections) {
   EXPECT_EQ(server.host_headers.at(0), "127.0.0.1:" + std::to_string(server.port()));
 }
 
+// Requests placed `ahead` (list sweeps, the polls they wake) pass every `in_line` one waiting for a
+// connection, and keep their own order.
+TEST_F(https_pool_test, ahead_requests_get_a_connection_before_those_in_line) {
+  const auto certs = make_test_certs({"localhost"}, {"127.0.0.1"});
+  tls_server server{ioc_, certs};
+  server.delay = 20ms;
+  auto tls = make_client_tls_context(ca_file(certs));
+  auto options = options_for(server.port());
+  options.max_connections = 1;
+  https_pool pool{ioc_.get_executor(), tls, options};
+
+  run([&]() -> awaitable<void> {
+    int finished = 0;
+    const std::vector<request_place> places{request_place::in_line, request_place::in_line, request_place::in_line,
+                                            request_place::ahead,   request_place::in_line, request_place::ahead};
+    for (std::size_t i = 0; i < places.size(); ++i) {
+      auto one = [&, i]() -> awaitable<void> {
+        // (Named locals: g++ 12 destroys some temporaries of a co_await's arguments twice.)
+        auto target = "/r/" + std::to_string(i);
+        https_pool::send_turn no_turn;
+        auto reply = co_await pool.get(std::move(target), {}, std::move(no_turn), places[i]);
+        if (!reply) ADD_FAILURE() << reply.error().message();
+        ++finished;
+      };
+      asio::co_spawn(ioc_, std::move(one), [](const std::exception_ptr& e) {
+        if (e) std::rethrow_exception(e);
+      });
+    }
+    while (finished < static_cast<int>(places.size())) co_await pause(5ms);
+    pool.close();
+    server.stop();
+  });
+  // /r/0 took the only connection at once; the others waited for it.
+  EXPECT_EQ(server.targets, (std::vector<std::string>{"/r/0", "/r/3", "/r/5", "/r/1", "/r/2", "/r/4"}));
+}
+
 TEST_F(https_pool_test, keeps_to_max_connections_under_twenty_concurrent_gets) {
   const auto certs = make_test_certs({"localhost"}, {"127.0.0.1"});
   tls_server server{ioc_, certs};

@@ -83,14 +83,15 @@ class scripted_answers {
 class scripted_source final : public run_source, public scripted_answers {
  public:
   using scripted_answers::scripted_answers;
-  awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn) override {
+  awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn,
+                                 request_place) override {
     // (Awaited into a named local: g++ 12 mishandles a co_await inside an if condition.)
     const bool may_send = co_await wait_turn();
     if (!may_send) co_return extend_answer{};
     co_return co_await answer(kind, run_id);
   }
   // These tests poll each run (list_endpoints is off); a list would not be served.
-  awaitable<list_answer> list(const run_kind_info&, const page_request&, send_turn) override {
+  awaitable<list_answer> list(const run_kind_info&, const page_request&, send_turn, request_place) override {
     co_return interpret_list(404, "", std::nullopt, describe_kind("extract_run", api_generation::current).value(),
                              clock_type::now());
   }

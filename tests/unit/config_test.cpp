@@ -363,6 +363,18 @@ TEST(config_loader, proxy_credentials_are_refused_without_echoing_them) {
   EXPECT_THAT(result.problems[0].message, ::testing::Not(HasSubstr("s3cret")));
 }
 
+// Refused for any reason, a proxy URL is shown with its user:password@ redacted.
+TEST(config_loader, proxy_problems_never_echo_credentials) {
+  for (const char* url : {"socks5://user:s3cret@proxy:1080", "user:s3cret@proxy:3128", "http://user:s3cret@pro xy:3128",
+                          "http://user:s3cret@proxy:3128 "}) {
+    const auto result = load(std::string{"extend:\n  proxy: \""} + url + "\"\n");
+    ASSERT_EQ(result.problems.size(), 1u) << url;
+    EXPECT_EQ(result.problems[0].key, "extend.proxy");
+    EXPECT_THAT(result.problems[0].message, ::testing::Not(HasSubstr("s3cret"))) << url;
+    EXPECT_THAT(result.problems[0].message, HasSubstr("***@")) << url;
+  }
+}
+
 // --- control ---
 
 TEST(config_loader, socket_mode_reads_octal_digits_quoted_or_not) {

@@ -46,6 +46,54 @@ TEST(parse_proxy_url, refuses_what_it_cannot_use) {
   }
 }
 
+TEST(redact_credentials, hides_what_stands_before_the_at_sign) {
+  EXPECT_EQ(redact_credentials("http://user:s3cret@proxy:3128"), "http://***@proxy:3128");
+  EXPECT_EQ(redact_credentials("socks5://user:s3cret@proxy:1080"), "socks5://***@proxy:1080");
+  EXPECT_EQ(redact_credentials("user:s3cret@proxy:3128"), "***@proxy:3128");
+  // Unencoded '/', '@' or "://" in a password: still hidden (up to the last '@').
+  EXPECT_EQ(redact_credentials("http://user:pa/ss@proxy:3128"), "http://***@proxy:3128");
+  EXPECT_EQ(redact_credentials("http://user:p@ss@proxy:3128"), "http://***@proxy:3128");
+  EXPECT_EQ(redact_credentials("user:p://ss@proxy:3128"), "***@proxy:3128");
+  EXPECT_EQ(redact_credentials("http://proxy.internal:3128"), "http://proxy.internal:3128");
+  EXPECT_EQ(redact_credentials(""), "");
+}
+
+// Every way a proxy URL with credentials can be refused: the message names the URL without them.
+TEST(parse_proxy_url, errors_never_show_the_credentials) {
+  for (const char* bad : {"socks5://user:s3cret@proxy:1080", "https://user:s3cret@proxy:3128",
+                          "http://user:s3cret@proxy:99999", "http://user:s3cret@proxy:3128/path",
+                          "http://user:s3cret@pro xy:3128", "http://user:s3cret@:3128", "ftp://user:s3cret@proxy"}) {
+    try {
+      parse_proxy_url(bad);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const std::invalid_argument& e) {
+      const std::string message = e.what();
+      EXPECT_EQ(message.find("s3cret"), std::string::npos) << message;
+      EXPECT_EQ(message.find("user"), std::string::npos) << message;
+      EXPECT_NE(message.find("***@"), std::string::npos) << message;
+    }
+  }
+}
+
+TEST(choose_proxy, a_bad_proxy_url_is_named_by_its_source_without_credentials) {
+  const auto message_of = [](const std::optional<std::string>& configured, std::map<std::string, std::string> vars) {
+    try {
+      choose_proxy(configured, "api.extend.ai", env(std::move(vars)));
+    } catch (const std::invalid_argument& e) {
+      return std::string{e.what()};
+    }
+    return std::string{"(accepted)"};
+  };
+  const auto from_env = message_of(none, {{"HTTPS_PROXY", "socks5://user:s3cret@proxy:1080"}});
+  EXPECT_TRUE(from_env.starts_with("HTTPS_PROXY: proxy URL \"socks5://***@proxy:1080\"")) << from_env;
+  const auto lower = message_of(none, {{"https_proxy", "http://user:s3cret@proxy:port"}});
+  EXPECT_TRUE(lower.starts_with("https_proxy: ")) << lower;
+  EXPECT_EQ(lower.find("s3cret"), std::string::npos) << lower;
+  const auto configured = message_of(std::string{"socks5://user:s3cret@proxy:1080"}, {});
+  EXPECT_TRUE(configured.starts_with("extend.proxy: ")) << configured;
+  EXPECT_EQ(configured.find("s3cret"), std::string::npos) << configured;
+}
+
 TEST(choose_proxy, configured_wins_over_the_environment_and_no_proxy) {
   const auto vars = env({{"HTTPS_PROXY", "http://env:1"}, {"NO_PROXY", "*"}});
   EXPECT_EQ(choose_proxy(std::string{"http://conf:2"}, "api.extend.ai", vars), (proxy_endpoint{"conf", "2", std::nullopt}));
