@@ -2,6 +2,7 @@
 // state_store call (see sqlite_store.hpp for the contract).
 #include "core/sqlite_store.hpp"
 
+#include "core/sqlite_file_lock.hpp"
 #include "core/sqlite_handle.hpp"
 #include "core/sqlite_schema.hpp"
 
@@ -15,9 +16,6 @@
 #include <boost/json/serialize.hpp>
 
 #include <sqlite3.h>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -288,10 +286,16 @@ std::size_t prune_finished_now(sqlite_db& db, time_point cutoff) {
   return static_cast<std::size_t>(db.changes());
 }
 
-// Fills in one run's events (in order) and deliveries (in event order, then by sink).
-void attach_children(sqlite_db& db, run_record& run) {
+enum class event_bodies { read, skip };
+
+// Fills in one run's events (in order) and deliveries (in event order, then by sink). Skipped
+// bodies stay empty and are never read: body is the row's last column, so SQLite stops before it
+// and its overflow pages.
+void attach_children(sqlite_db& db, run_record& run, event_bodies bodies) {
   {
-    auto stmt = db.cached("SELECT event_id, event_type, body FROM events WHERE run_id = ?1 ORDER BY seq");
+    auto stmt = db.cached(bodies == event_bodies::read
+                              ? "SELECT event_id, event_type, body FROM events WHERE run_id = ?1 ORDER BY seq"
+                              : "SELECT event_id, event_type, '' FROM events WHERE run_id = ?1 ORDER BY seq");
     stmt->bind_text(1, run.id);
     while (stmt->step()) run.events.push_back(read_event(*stmt, 0));
   }
@@ -369,7 +373,7 @@ std::optional<run_record> find_run_now(sqlite_db& db, const std::string& id) {
     std::int64_t seq = 0;
     run = read_run(*stmt, seq);
   }
-  attach_children(db, *run);
+  attach_children(db, *run, event_bodies::read);
   return run;
 }
 
@@ -404,23 +408,35 @@ std::vector<run_record> list_runs_now(sqlite_db& db, const run_query& query) {
       runs.push_back(read_run(*stmt, seq));
     }
   }
-  for (auto& run : runs) attach_children(db, run);
+  for (auto& run : runs) attach_children(db, run, event_bodies::skip);
   return runs;
 }
 
+// Oldest first: in the order the deliveries were made (rowid), which pages by an index range scan
+// of deliveries_by_state (state, rowid) instead of sorting every match for each page.
 std::vector<delivery> list_deliveries_now(sqlite_db& db, const delivery_query& query) {
-  std::string sql = std::string("SELECT ") + delivery_columns +
-                    " FROM deliveries d JOIN runs r ON r.id = d.run_id JOIN events e ON e.event_id = d.event_id"
-                    " WHERE ";
-  sql += query.state ? "d.state = ?1" : "d.state IN ('pending', 'dead')";
+  std::string sql = std::string("SELECT ") + delivery_columns + " FROM deliveries d";
+  if (query.owner) sql += " JOIN runs r ON r.id = d.run_id";
+  sql += query.state ? " WHERE d.state = ?1" : " WHERE d.state IN ('pending', 'dead')";
   if (query.owner) sql += " AND r.owner_uid = ?2";
-  sql += " ORDER BY r.seq, e.seq, d.sink";
+  // An unknown `after` ID compares with NULL and so ends the listing, as list_runs does.
+  if (query.after) sql += " AND d.rowid > (SELECT rowid FROM deliveries WHERE id = ?3)";
+  sql += " ORDER BY d.rowid LIMIT ?4";
   std::vector<delivery> records;
   auto stmt = db.cached(sql);
   if (query.state) stmt->bind_text(1, delivery_state_name(*query.state));
   if (query.owner) stmt->bind_int64(2, *query.owner);
+  if (query.after) stmt->bind_text(3, *query.after);
+  stmt->bind_int64(4, query.limit ? to_int64(*query.limit) : -1);  // a negative LIMIT is none
   while (stmt->step()) records.push_back(read_delivery(*stmt, 0));
   return records;
+}
+
+std::map<std::string, std::size_t> count_dead_deliveries_now(sqlite_db& db) {
+  std::map<std::string, std::size_t> counts;
+  auto stmt = db.cached("SELECT sink, COUNT(*) FROM deliveries WHERE state = 'dead' GROUP BY sink");
+  while (stmt->step()) counts.emplace(stmt->column_text(0), static_cast<std::size_t>(stmt->column_int64(1)));
+  return counts;
 }
 
 std::optional<delivery_job> find_delivery_now(sqlite_db& db, const std::string& id) {
@@ -470,7 +486,23 @@ failure_kind classify(int code) {
   }
 }
 
-std::exception_ptr translate(const sqlite_error& error) {
+bool is_damage(int code) {
+  const int primary = code & 0xff;
+  return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
+}
+
+// What an operator reads when the state file is damaged: which file, that it was left alone, and
+// how to get back what it still holds.
+std::string damaged_file_message(const std::string& path, const std::string& finding) {
+  return "state file " + path + " is damaged (" + finding +
+         "); hooklessd will not run on it and has left it as it is. To recover what it holds, stop hooklessd and run `sqlite3 " +
+         path + " .recover | sqlite3 " + path + ".recovered`, then move " + path +
+         " (with its -wal and -shm files) aside and the recovered file in its place; or move them aside to start "
+         "empty, forgetting the runs it tracked (see \"A damaged state file\" in docs/running-as-a-service.md)";
+}
+
+std::exception_ptr translate(const sqlite_error& error, const std::string& path) {
+  if (is_damage(error.code())) return std::make_exception_ptr(store_failed(damaged_file_message(path, error.what())));
   switch (classify(error.code())) {
     case failure_kind::full:
       if (error.primary_code() == SQLITE_FULL) {
@@ -495,12 +527,42 @@ struct damaged_file : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-bool is_damage(int code) {
-  const int primary = code & 0xff;
-  return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
+// How long the check after an unclean stop may read: a few GB of state must not hold the start
+// past systemd's start timeout (and a start killed for that would be unclean again, every time).
+constexpr auto quick_check_budget = std::chrono::seconds{10};
+
+// PRAGMA quick_check within quick_check_budget. Findings ("ok" when none), or nullopt when the
+// budget ran out first (the rest of the file is checked as it is read: SQLite reports a damaged
+// page when it meets one).
+std::optional<std::string> quick_check(sqlite_db& db) {
+  auto deadline = std::chrono::steady_clock::now() + quick_check_budget;
+  const auto past_deadline = [](void* until) {
+    return std::chrono::steady_clock::now() > *static_cast<std::chrono::steady_clock::time_point*>(until) ? 1 : 0;
+  };
+  sqlite3_progress_handler(db.handle(), 10'000, past_deadline, &deadline);
+  struct handler_removal {
+    sqlite_db& db;
+    ~handler_removal() { sqlite3_progress_handler(db.handle(), 0, nullptr, nullptr); }
+  } removal{db};
+  std::string findings;
+  try {
+    sqlite_stmt check(db, "PRAGMA quick_check");
+    while (check.step()) {
+      if (!findings.empty()) findings += "; ";
+      findings += check.column_text(0);
+    }
+  } catch (const sqlite_error& e) {
+    if (e.primary_code() == SQLITE_INTERRUPT) return std::nullopt;
+    throw;
+  }
+  return findings;
 }
 
-std::unique_ptr<sqlite_db> open_and_check(const std::string& path) {
+// Opens the file and checks it at a cost that does not grow with its size, except after an
+// unclean stop (`unclean`), where quick_check reads it (within quick_check_budget): a clean stop
+// checkpoints a file that SQLite kept consistent, while a crash or power loss on storage that
+// does not honour fsync is what damages one.
+std::unique_ptr<sqlite_db> open_and_check(const std::string& path, bool unclean, open_report& report) {
   auto db = std::make_unique<sqlite_db>(path);
   try {
     sqlite3_busy_timeout(db->handle(), 5000);
@@ -511,76 +573,45 @@ std::unique_ptr<sqlite_db> open_and_check(const std::string& path) {
     }
     // journal_size_limit: after a checkpoint, a WAL grown by one huge batch shrinks back to 64 MiB.
     // temp_store: sorts stay in memory, so a full /tmp never fails a query.
+    // cell_size_check: every page read is checked for cells out of bounds, so damage met later
+    // fails that read (and stops the daemon) rather than spreading.
     db->exec(
         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; "
-        "PRAGMA cache_size = -32768; PRAGMA journal_size_limit = 67108864;");
-    sqlite_stmt check(*db, "PRAGMA quick_check");
-    std::string findings;
-    while (check.step()) {
-      if (!findings.empty()) findings += "; ";
-      findings += check.column_text(0);
+        "PRAGMA cache_size = -32768; PRAGMA journal_size_limit = 67108864; PRAGMA cell_size_check = ON;");
+    // Reads the header and the whole schema: a file that is not SQLite, or whose schema is damaged,
+    // fails here at once.
+    db->query_int64("SELECT COUNT(*) FROM sqlite_schema");
+    if (unclean) {
+      const auto findings = quick_check(*db);
+      if (findings && *findings != "ok") throw damaged_file("quick_check: " + *findings);
+      if (!findings) {
+        report.messages.push_back("the last stop was unclean; quick_check of state file " + path +
+                                  " did not finish within " + std::to_string(quick_check_budget.count()) +
+                                  " s and was cut short (damage elsewhere stops the daemon when it is read)");
+      }
     }
-    if (findings != "ok") throw damaged_file("quick_check: " + findings);
     migrate_schema(*db);
   } catch (...) {
     // A connection to a damaged file must not checkpoint its WAL into it on close: the file and its
-    // WAL are evidence, moved aside as they are.
+    // WAL are left exactly as they are, for the operator to recover.
     sqlite3_db_config(db->handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     throw;
   }
   return db;
 }
 
-void sync_directory(const fs::path& dir) {
-  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;  // the rename happened; only its durability is weaker
-  ::fsync(fd);
-  ::close(fd);
-}
-
-// Renames the damaged file (and its -wal / -shm) to `path.corrupt-<unix time>`; never deletes.
-std::string move_aside(const std::string& path) {
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(clock_type::now().time_since_epoch()).count();
-  std::string target = path + ".corrupt-" + std::to_string(now);
-  for (int n = 1; fs::exists(target) || fs::exists(target + "-wal"); ++n) {
-    target = path + ".corrupt-" + std::to_string(now) + "." + std::to_string(n);
-  }
+std::unique_ptr<sqlite_db> open_state_file(const std::string& path, bool created, open_report& report) {
+  report.created = created;
+  // A clean close checkpoints the WAL and removes it: one that is there was left by a crash.
   std::error_code error;
-  fs::rename(path, target, error);
-  if (error) throw store_failed("cannot move damaged state file " + path + " aside: " + error.message());
-  for (const char* suffix : {"-wal", "-shm"}) {
-    if (fs::exists(path + suffix)) {
-      fs::rename(path + suffix, target + suffix, error);
-      if (error) {
-        throw store_failed("cannot move " + path + suffix + " aside: " + error.message());
-      }
-    }
-  }
-  sync_directory(fs::path(path).parent_path());
-  return target;
-}
-
-std::unique_ptr<sqlite_db> open_state_file(const std::string& path, open_report& report) {
-  std::error_code error;
-  report.created = !fs::exists(path, error) || fs::file_size(path, error) == 0;
-  std::string damage;
+  const bool unclean = fs::exists(path + "-wal", error);
   try {
-    return open_and_check(path);
+    return open_and_check(path, unclean, report);
   } catch (const damaged_file& e) {
-    damage = e.what();
+    throw store_failed(damaged_file_message(path, e.what()));
   } catch (const sqlite_error& e) {
-    if (!is_damage(e.code())) throw store_failed("cannot open state file " + path + ": " + e.what());
-    damage = e.what();
-  }
-  const auto target = move_aside(path);
-  report.created = true;
-  report.moved_aside_to = target;
-  report.messages.push_back("state file " + path + " is damaged (" + damage + "); moved it to " + target +
-                            " and started with an empty state");
-  try {
-    return open_and_check(path);
-  } catch (const sqlite_error& e) {
-    throw store_failed("cannot create state file " + path + ": " + e.what());
+    if (is_damage(e.code())) throw store_failed(damaged_file_message(path, e.what()));
+    throw store_failed("cannot open state file " + path + ": " + e.what());
   }
 }
 
@@ -683,7 +714,8 @@ struct sqlite_store::impl {
   std::promise<void> opened;  // kept here, not on open()'s stack, so the worker never outlives it
   std::thread worker;
 
-  // Touched only by the worker thread.
+  // Touched only by the worker thread. The lock is declared first so it outlives the connection.
+  std::optional<sqlite_file_lock> file_lock;
   std::unique_ptr<sqlite_db> db;
   std::optional<std::string> failure;  // set once the store may have lost data
 
@@ -711,8 +743,13 @@ struct sqlite_store::impl {
 
   void run(open_report& report) {
     try {
-      db = open_state_file(path, report);
+      std::error_code error;
+      const bool created = !fs::exists(path, error) || fs::file_size(path, error) == 0;
+      file_lock.emplace(path);
+      if (auto warning = file_lock->readable_by_others()) report.messages.push_back(std::move(*warning));
+      db = open_state_file(path, created, report);
     } catch (...) {
+      file_lock.reset();
       opened.set_exception(std::current_exception());
       return;
     }
@@ -729,6 +766,7 @@ struct sqlite_store::impl {
       batch.clear();
     }
     db.reset();  // a clean close checkpoints the WAL into the main file
+    file_lock.reset();
   }
 
   void process(std::vector<std::unique_ptr<store_job>>& batch) {
@@ -749,7 +787,7 @@ struct sqlite_store::impl {
           job->execute(*db);
         } catch (const sqlite_error& e) {
           if (classify(e.code()) == failure_kind::failed) failure = e.what();
-          job->set_error(translate(e));
+          job->set_error(translate(e, path));
         } catch (...) {
           job->set_error(std::current_exception());
         }
@@ -780,7 +818,7 @@ struct sqlite_store::impl {
           abort_batch(writes, e);
           return;
         }
-        job->set_error(translate(e));
+        job->set_error(translate(e, path));
         if (!undo_savepoint(writes)) return;
       } catch (...) {
         job->set_error(std::current_exception());
@@ -821,7 +859,7 @@ struct sqlite_store::impl {
 
   // Rolls the whole transaction back and fails every job that has no error of its own yet.
   void abort_batch(const std::vector<store_job*>& writes, const sqlite_error& error) {
-    auto reported = translate(error);
+    auto reported = translate(error, path);
     if (classify(error.code()) == failure_kind::failed) failure = error.what();
     if (db->in_transaction()) {
       try {
@@ -914,6 +952,11 @@ awaitable<std::vector<run_record>> sqlite_store::list_runs(run_query query) {
 awaitable<std::vector<delivery>> sqlite_store::list_deliveries(delivery_query query) {
   auto work = [query](sqlite_db& db) { return list_deliveries_now(db, query); };
   return impl_->submit<std::vector<delivery>>(false, std::move(work));
+}
+
+awaitable<std::map<std::string, std::size_t>> sqlite_store::count_dead_deliveries() {
+  auto work = [](sqlite_db& db) { return count_dead_deliveries_now(db); };
+  return impl_->submit<std::map<std::string, std::size_t>>(false, std::move(work));
 }
 
 awaitable<std::optional<delivery_job>> sqlite_store::find_delivery(std::string delivery_id) {

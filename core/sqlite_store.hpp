@@ -22,7 +22,8 @@
 // - record_outcome for a run no longer stored (forgotten meanwhile) does nothing: no events, no
 //   deliveries. save_progress never touches a finished run and never lowers polls.
 // - list_runs: `after` names a run whose position (registration order) the listing continues
-//   below; an unknown ID gives an empty page. Records carry their events and deliveries.
+//   below; an unknown ID gives an empty page. Records carry their events (without bodies) and
+//   deliveries. list_deliveries pages the same way, oldest delivery first.
 // - Calls cannot be cancelled (a write is either committed or refused as a whole). Destroy the store
 //   before the io_context its callers run on.
 #pragma once
@@ -33,6 +34,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,21 +42,23 @@
 
 namespace hookless {
 
-// What open() found and did, for the daemon to log.
+// What open() found, for the daemon to log.
 struct open_report {
-  bool created = false;                        // no usable state file was there: started empty
-  std::optional<std::string> moved_aside_to;   // where a corrupt file was moved, if one was
+  bool created = false;                        // no state file (or an empty one) was there: started empty
   std::vector<std::string> messages;           // human-readable lines worth logging at warn level
 };
 
 class sqlite_store final : public state_store {
  public:
-  // Opens or creates the state file at `path`, applies migrations and runs PRAGMA quick_check. A
-  // file that is not SQLite or fails the check is renamed to `path + ".corrupt-<unix time>"` (with
-  // its -wal and -shm files), never deleted, and a fresh file is started; `report` says so.
+  // Opens or creates (mode 0600) the state file at `path`, locks it for the store's life and
+  // applies migrations. The checks at open cost the same whatever the file's size (header and
+  // schema), except after an unclean stop (a -wal file left behind), when PRAGMA quick_check reads
+  // the file for at most 10 s. A damaged file is never changed, moved or replaced: open throws
+  // store_failed naming it and saying how to recover it, and so does any later call that meets
+  // damage. Throws store_failed too when another process holds the lock (another daemon on the
+  // same file) or the file cannot be opened or used.
   // Blocks the calling thread until the file is ready (call it before the io_context runs).
-  // `caller_executor` completes calls whose handler has no executor of its own. Throws
-  // store_failed when the file cannot be opened or used.
+  // `caller_executor` completes calls whose handler has no executor of its own.
   static std::unique_ptr<sqlite_store> open(boost::asio::any_io_executor caller_executor, std::string path,
                                             open_report& report);
 
@@ -73,6 +77,7 @@ class sqlite_store final : public state_store {
   awaitable<std::vector<std::optional<std::uint32_t>>> owners_of(std::vector<std::string> ids) override;
   awaitable<std::vector<run_record>> list_runs(run_query query) override;
   awaitable<std::vector<delivery>> list_deliveries(delivery_query query) override;
+  awaitable<std::map<std::string, std::size_t>> count_dead_deliveries() override;
   awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) override;
   awaitable<bool> delete_run(std::string id) override;
   awaitable<std::size_t> prune_finished(time_point cutoff) override;

@@ -8,6 +8,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -56,6 +57,8 @@ struct run_query {
 struct delivery_query {
   std::optional<delivery_state> state;   // nullopt: pending and dead
   std::optional<std::uint32_t> owner;    // nullopt: every owner
+  std::optional<std::size_t> limit;      // nullopt: all of them (the daemon's own use)
+  std::optional<std::string> after;      // continue after this delivery ID (oldest first)
 };
 
 // A delivery still to make, with the event body it carries.
@@ -86,8 +89,12 @@ class state_store {
   virtual awaitable<std::optional<run_record>> find_run(std::string id) = 0;
   // The owner of each of `ids` that is stored (nullopt for one that is not), in the same order.
   virtual awaitable<std::vector<std::optional<std::uint32_t>>> owners_of(std::vector<std::string> ids) = 0;
+  // Listed records carry their events' IDs and types but not their bodies (a listing shows IDs
+  // only; find_run has the bodies).
   virtual awaitable<std::vector<run_record>> list_runs(run_query query) = 0;
   virtual awaitable<std::vector<delivery>> list_deliveries(delivery_query query) = 0;
+  // How many dead deliveries each sink has (sinks without any are left out).
+  virtual awaitable<std::map<std::string, std::size_t>> count_dead_deliveries() = 0;
   virtual awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) = 0;
   // Removes the run, its events and deliveries. False if it was not stored.
   virtual awaitable<bool> delete_run(std::string id) = 0;

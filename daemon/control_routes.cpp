@@ -58,6 +58,26 @@ std::variant<query_params, control_response> read_query(const boost::urls::url_v
   return out;
 }
 
+// Longer than any delivery ID (an event ID, ':' and a sink name).
+constexpr std::size_t max_delivery_id_size = 1024;
+
+// A list's `limit` query parameter: a whole number from 1 to max_list_limit.
+std::optional<std::size_t> parse_list_limit(const std::string& text) {
+  std::size_t limit = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+  if (ec != std::errc{} || end != text.data() + text.size() || limit < 1 || limit > max_list_limit) return std::nullopt;
+  return limit;
+}
+
+control_response bad_limit() { return bad_request("limit: must be a whole number from 1 to 1000"); }
+
+// A list answer's "next": the last item's ID when the page is full (more may follow), else null.
+template <typename Item>
+json::value next_page(const std::vector<Item>& page, std::size_t limit) {
+  if (page.empty() || page.size() < limit) return nullptr;
+  return json::string(page.back().id);
+}
+
 awaitable<control_response> register_runs(control_backend& backend, const control_request& request) {
   const kind_lookup kind_for = [&backend](std::string_view id) { return backend.kind_for(id); };
   auto parsed = parse_registrations(request.body, kind_for);
@@ -88,13 +108,9 @@ awaitable<control_response> list_runs(control_backend& backend, const control_re
     }
   }
   if (auto it = params.find("limit"); it != params.end()) {
-    std::size_t limit = 0;
-    const auto& text = it->second;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
-    if (ec != std::errc{} || end != text.data() + text.size() || limit < 1 || limit > max_list_limit) {
-      co_return bad_request("limit: must be a whole number from 1 to 1000");
-    }
-    wanted.limit = limit;
+    const auto limit = parse_list_limit(it->second);
+    if (!limit) co_return bad_limit();
+    wanted.limit = *limit;
   }
   if (auto it = params.find("after"); it != params.end()) {
     if (!is_valid_run_id(it->second)) co_return bad_request("after: must be a run ID");
@@ -105,9 +121,7 @@ awaitable<control_response> list_runs(control_backend& backend, const control_re
   const auto runs = co_await backend.list_runs(request.who, std::move(wanted));
   json::array list;
   for (const auto& run : runs) list.push_back(record_to_json(run));
-  json::value next = nullptr;
-  if (!runs.empty() && runs.size() >= limit) next = json::string(runs.back().id);
-  co_return json_response(200, json::object{{"runs", std::move(list)}, {"next", std::move(next)}});
+  co_return json_response(200, json::object{{"runs", std::move(list)}, {"next", next_page(runs, limit)}});
 }
 
 awaitable<control_response> get_run(control_backend& backend, const control_request& request,
@@ -152,11 +166,12 @@ awaitable<control_response> forget_run(control_backend& backend, const control_r
 
 awaitable<control_response> list_deliveries(control_backend& backend, const control_request& request,
                                             const boost::urls::url_view& url) {
-  auto query = read_query(url, {"state"});
+  auto query = read_query(url, {"state", "limit", "after"});
   if (auto* error = std::get_if<control_response>(&query)) co_return std::move(*error);
   const auto& params = std::get<query_params>(query);
 
   delivery_query wanted;
+  wanted.limit = run_query{}.limit;  // the same page size as /v1/runs by default
   if (!request.who.admin) wanted.owner = request.who.uid;
   if (auto it = params.find("state"); it != params.end()) {
     if (it->second == "pending") {
@@ -167,10 +182,20 @@ awaitable<control_response> list_deliveries(control_backend& backend, const cont
       co_return bad_request("state: must be pending or dead");
     }
   }
+  if (auto it = params.find("limit"); it != params.end()) {
+    wanted.limit = parse_list_limit(it->second);
+    if (!wanted.limit) co_return bad_limit();
+  }
+  if (auto it = params.find("after"); it != params.end()) {
+    // The store looks the ID up (an unknown one ends the listing), so only its size matters here.
+    if (it->second.empty() || it->second.size() > max_delivery_id_size) co_return bad_request("after: must be a delivery ID");
+    wanted.after = it->second;
+  }
+  const auto limit = *wanted.limit;
   const auto deliveries = co_await backend.list_deliveries(request.who, std::move(wanted));
   json::array list;
   for (const auto& item : deliveries) list.push_back(delivery_to_json(item));
-  co_return json_response(200, json::object{{"deliveries", std::move(list)}});
+  co_return json_response(200, json::object{{"deliveries", std::move(list)}, {"next", next_page(deliveries, limit)}});
 }
 
 awaitable<control_response> retry_delivery(control_backend& backend, const control_request& request, const std::string& id) {

@@ -256,19 +256,28 @@ int run_ls(const global_options& options, const std::string& state) {
 // --- deliveries, redeliver, health ---------------------------------------------------------
 
 int run_deliveries(const global_options& options, const std::optional<std::string>& state) {
-  const auto response = call(options, verb::get, state ? "/v1/deliveries?state=" + *state : std::string{"/v1/deliveries"});
-  if (response.status != 200) throw command_failed(error_message(response));
   std::vector<std::vector<std::string>> rows{{"ID", "RUN", "SINK", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"}};
-  const auto answer = parse_body(response);
-  for (const auto& record : array_field(as_object(answer), "deliveries")) {
-    if (options.json) {
-      print_json_line(record);
-      continue;
+  std::optional<std::string> after;
+  for (;;) {
+    auto target = std::string{"/v1/deliveries?limit=1000"};
+    if (state) target += "&state=" + *state;
+    if (after) target += "&after=" + hookless::encode_path_segment(*after);
+    const auto response = call(options, verb::get, target);
+    if (response.status != 200) throw command_failed(error_message(response));
+    const auto page = parse_body(response);
+    for (const auto& record : array_field(as_object(page), "deliveries")) {
+      if (options.json) {
+        print_json_line(record);
+        continue;
+      }
+      const auto& item = as_object(record);
+      rows.push_back({hookless::field_text(item, "id"), hookless::field_text(item, "run_id"), hookless::field_text(item, "sink"),
+                      hookless::field_text(item, "state"), hookless::field_text(item, "attempts"),
+                      hookless::field_text(item, "next_attempt_at"), hookless::field_text(item, "last_error")});
     }
-    const auto& item = as_object(record);
-    rows.push_back({hookless::field_text(item, "id"), hookless::field_text(item, "run_id"), hookless::field_text(item, "sink"),
-                    hookless::field_text(item, "state"), hookless::field_text(item, "attempts"),
-                    hookless::field_text(item, "next_attempt_at"), hookless::field_text(item, "last_error")});
+    const auto* next = as_object(page).if_contains("next");
+    if (next == nullptr || !next->is_string()) break;
+    after = std::string{next->get_string()};
   }
   if (!options.json) std::cout << hookless::format_table(rows);
   return exit_ok;
@@ -323,6 +332,9 @@ int main(int argc, char** argv) {
   CLI::App app{"hooklessctl: control hooklessd, the daemon that replaces Extend's webhooks"};
   app.set_version_flag("--version", "hooklessctl " HOOKLESS_VERSION);
   app.require_subcommand(1);
+  // Global flags may also follow the command (`hooklessctl ls --json`): subcommands, which inherit
+  // this, pass the options they do not know up to here.
+  app.fallthrough();
   global_options options;
   options.socket = default_socket();
   app.add_option("--socket", options.socket, "control socket (default $HOOKLESS_SOCKET, else /run/hookless/hookless.sock)");

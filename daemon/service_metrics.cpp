@@ -114,6 +114,10 @@ awaitable<std::vector<delivery>> timed_store::list_deliveries(delivery_query que
   co_return co_await inner_.list_deliveries(std::move(query));
 }
 
+awaitable<std::map<std::string, std::size_t>> timed_store::count_dead_deliveries() {
+  co_return co_await inner_.count_dead_deliveries();
+}
+
 awaitable<std::optional<delivery_job>> timed_store::find_delivery(std::string delivery_id) {
   co_return co_await inner_.find_delivery(std::move(delivery_id));
 }
@@ -135,10 +139,7 @@ awaitable<std::size_t> timed_store::prune_finished(time_point cutoff) {
 awaitable<void> refresh_dead_deliveries(state_store& store, service_metrics& metrics, boost::asio::steady_timer& timer,
                                         std::chrono::milliseconds period) {
   for (;;) {
-    const auto dead = co_await store.list_deliveries(delivery_query{.state = delivery_state::dead, .owner = std::nullopt});
-    std::map<std::string, std::size_t> counts;
-    for (const auto& item : dead) ++counts[item.sink];
-    metrics.dead_deliveries = std::move(counts);
+    metrics.dead_deliveries = co_await store.count_dead_deliveries();
     timer.expires_after(period);
     const auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     if (ec) co_return;

@@ -59,6 +59,7 @@ class timed_store final : public state_store {
   awaitable<std::vector<std::optional<std::uint32_t>>> owners_of(std::vector<std::string> ids) override;
   awaitable<std::vector<run_record>> list_runs(run_query query) override;
   awaitable<std::vector<delivery>> list_deliveries(delivery_query query) override;
+  awaitable<std::map<std::string, std::size_t>> count_dead_deliveries() override;
   awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) override;
   awaitable<bool> delete_run(std::string id) override;
   awaitable<std::size_t> prune_finished(time_point cutoff) override;
@@ -70,7 +71,7 @@ class timed_store final : public state_store {
   service_metrics& metrics_;
 };
 
-// Counts the dead deliveries in the store by sink into metrics.dead_deliveries, now and then every
+// Counts the dead deliveries in the store by sink (in SQL) into metrics.dead_deliveries, now and then every
 // `period` until `timer` is cancelled. (A periodic count, as a dead delivery can also leave that
 // state by a redelivery request the store alone knows about.)
 awaitable<void> refresh_dead_deliveries(state_store& store, service_metrics& metrics, boost::asio::steady_timer& timer,

@@ -212,7 +212,8 @@ awaitable<bool> tracker_backend::retry_delivery(caller who, std::string delivery
 }
 
 awaitable<std::size_t> tracker_backend::retry_dead_deliveries(caller who) {
-  const auto dead = co_await store_.list_deliveries(delivery_query{.state = delivery_state::dead, .owner = owner_filter(who)});
+  const auto dead = co_await store_.list_deliveries(
+      delivery_query{.state = delivery_state::dead, .owner = owner_filter(who), .limit = std::nullopt, .after = std::nullopt});
   std::size_t retried = 0;
   for (const auto& item : dead) {
     const bool put_back = co_await tracker_.retry_delivery(item.id);

@@ -27,6 +27,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +36,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 namespace hookless {
@@ -139,7 +141,33 @@ class fake_backend : public control_backend {
     callers_.push_back(who);
     co_return runs_.erase(id) == 1;
   }
-  awaitable<std::vector<delivery>> list_deliveries(caller, delivery_query) override { co_return std::vector<delivery>{}; }
+  // `count` pending deliveries, IDs event_<n>:app, listed in that order.
+  void add_deliveries(int count) {
+    std::lock_guard lock{mutex_};
+    for (int n = 0; n < count; ++n) {
+      const auto event_id = "event_" + std::to_string(n);
+      deliveries_.push_back(delivery{.id = event_id + ":app",
+                                     .event_id = event_id,
+                                     .run_id = "exr_1",
+                                     .sink = "app",
+                                     .state = delivery_state::pending,
+                                     .attempts = 0,
+                                     .last_error = std::nullopt,
+                                     .next_attempt_at = std::nullopt,
+                                     .redelivered_at = std::nullopt});
+    }
+  }
+  // Pages as the store does: after the delivery named by `after`, at most `limit`.
+  awaitable<std::vector<delivery>> list_deliveries(caller, delivery_query query) override {
+    std::lock_guard lock{mutex_};
+    auto from = deliveries_.begin();
+    if (query.after) {
+      from = std::find_if(deliveries_.begin(), deliveries_.end(), [&](const delivery& d) { return d.id == *query.after; });
+      if (from != deliveries_.end()) ++from;
+    }
+    const auto left = static_cast<std::size_t>(deliveries_.end() - from);
+    co_return std::vector<delivery>(from, from + static_cast<std::ptrdiff_t>(std::min(left, query.limit.value_or(left))));
+  }
   awaitable<bool> retry_delivery(caller, std::string) override { co_return false; }
   awaitable<std::size_t> retry_dead_deliveries(caller) override { co_return 0; }
   health_report health() const override {
@@ -161,6 +189,7 @@ class fake_backend : public control_backend {
   std::map<std::string, run_record> runs_;
   std::vector<caller> callers_;
   std::vector<registration> registered_;
+  std::vector<delivery> deliveries_;
   health_report report_;
 };
 
@@ -709,6 +738,23 @@ TEST_F(control_server_test, ctl_watch_registers_ids_from_arguments_and_stdin) {
   EXPECT_LT(table.find("exr_d"), table.find("exr_a")) << "newest first";
   EXPECT_EQ(ctl("forget exr_a").first, 0);
   EXPECT_EQ(ctl("forget exr_a").first, 1);
+}
+
+// The control API pages deliveries (at most 1000 a page); hooklessctl follows the pages to list all.
+TEST_F(control_server_test, ctl_deliveries_lists_every_page) {
+  backend_.add_deliveries(2'500);
+  start();
+  const auto [code, lines] = ctl("deliveries --json");
+  EXPECT_EQ(code, 0);
+  std::istringstream in{lines};
+  int n = 0;
+  for (std::string line; std::getline(in, line); ++n) {
+    ASSERT_THAT(line, HasSubstr("\"id\":\"event_" + std::to_string(n) + ":app\"")) << "line " << n;
+  }
+  EXPECT_EQ(n, 2'500);
+  const auto [table_code, table] = ctl("deliveries --state pending");
+  EXPECT_EQ(table_code, 0);
+  EXPECT_THAT(table, HasSubstr("event_2499:app"));
 }
 
 TEST_F(control_server_test, ctl_deliveries_and_redeliver_exit_codes) {

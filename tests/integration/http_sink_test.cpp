@@ -51,6 +51,9 @@ class memory_store final : public state_store {
   }
   awaitable<std::vector<run_record>> list_runs(run_query) override { co_return std::vector<run_record>{}; }
   awaitable<std::vector<delivery>> list_deliveries(delivery_query) override { co_return std::vector<delivery>{}; }
+  awaitable<std::map<std::string, std::size_t>> count_dead_deliveries() override {
+    co_return std::map<std::string, std::size_t>{};
+  }
   awaitable<std::optional<delivery_job>> find_delivery(std::string) override { co_return std::nullopt; }
   awaitable<bool> delete_run(std::string) override { co_return false; }
   awaitable<std::size_t> prune_finished(time_point) override { co_return 0; }

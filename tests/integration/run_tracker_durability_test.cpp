@@ -390,7 +390,7 @@ TEST_F(run_tracker_durability_test, a_redelivered_delivery_keeps_its_fresh_max_a
     co_await first_life.register_runs(0, regs("exr_again"));
     const bool died = co_await until([&] { return first_life.queues().front()->dead() == 1; }, 10s);
     CO_ASSERT_TRUE(died);
-    const auto dead = co_await store_->list_deliveries(delivery_query{.state = delivery_state::dead, .owner = std::nullopt});
+    const auto dead = co_await store_->list_deliveries(delivery_query{.state = delivery_state::dead, .owner = std::nullopt, .limit = std::nullopt, .after = std::nullopt});
     CO_ASSERT_TRUE(dead.size() == 1);
     delivery_id = dead[0].id;
     const auto tried_before = attempts.size();

@@ -11,8 +11,10 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -20,7 +22,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <memory>
 #include <string>
@@ -241,7 +245,6 @@ TEST_F(sqlite_store_test, creates_a_versioned_wal_file) {
     open_report report;
     auto store = open_store(report);
     EXPECT_TRUE(report.created);
-    EXPECT_FALSE(report.moved_aside_to);
     EXPECT_TRUE(report.messages.empty());
   }
   EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "2");
@@ -334,26 +337,52 @@ TEST_F(sqlite_store_test, everything_survives_close_and_reopen) {
   });
 }
 
-TEST_F(sqlite_store_test, garbage_file_is_moved_aside_never_deleted) {
+// The message an operator gets for a damaged file: which file, and the way to recover it.
+void expect_damage_message(const std::string& message, const std::string& path) {
+  EXPECT_NE(message.find("state file " + path + " is damaged"), std::string::npos) << message;
+  EXPECT_NE(message.find("left it as it is"), std::string::npos) << message;
+  EXPECT_NE(message.find("sqlite3 " + path + " .recover"), std::string::npos) << message;
+  EXPECT_NE(message.find("docs/running-as-a-service.md"), std::string::npos) << message;
+}
+
+// What open_store throws, or "" when it opens.
+std::string open_failure(const std::function<void()>& open) {
+  try {
+    open();
+  } catch (const store_failed& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_F(sqlite_store_test, garbage_file_is_refused_and_left_as_it_is) {
   const std::string garbage(10'000, '\x5a');
   write_file(path_, garbage);
   write_file(path_ + "-wal", "not a wal either");
   open_report report;
-  auto store = open_store(report);
-  EXPECT_TRUE(report.created);
-  ASSERT_TRUE(report.moved_aside_to);
-  EXPECT_EQ(report.moved_aside_to->rfind(path_ + ".corrupt-", 0), 0U) << *report.moved_aside_to;
-  ASSERT_EQ(report.messages.size(), 1U);
-  EXPECT_NE(report.messages[0].find(*report.moved_aside_to), std::string::npos) << report.messages[0];
-  EXPECT_EQ(read_file(*report.moved_aside_to), garbage);
-  EXPECT_EQ(read_file(*report.moved_aside_to + "-wal"), "not a wal either");
-  run([&]() -> awaitable<void> {
-    co_await store->insert_runs(runs_of(make_run("exr_fresh")));
-    EXPECT_TRUE((co_await store->find_run("exr_fresh")).has_value());
-  });
+  const auto message = open_failure([&] { open_store(report); });
+  expect_damage_message(message, path_);
+  EXPECT_EQ(read_file(path_), garbage);
+  EXPECT_EQ(read_file(path_ + "-wal"), "not a wal either");
+  std::vector<std::string> files;  // SQLite's shared-memory index (-shm) aside
+  for (const auto& entry : fs::directory_iterator{dir_}) {
+    if (entry.path().filename() != "state.db-shm") files.push_back(entry.path().filename().string());
+  }
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, names("state.db", "state.db-wal")) << "nothing moved, nothing else made";
+  fs::remove(path_);  // not a database: the integrity check at teardown is not for it
 }
 
-TEST_F(sqlite_store_test, damaged_sqlite_file_is_moved_aside) {
+// Pages after the first scribbled over: the header still says SQLite, the b-trees are junk. Returns
+// the file's bytes.
+std::string scribble_over_pages(const std::string& path) {
+  auto bytes = read_file(path);
+  for (std::size_t i = 4096; i < bytes.size(); ++i) bytes[i] = static_cast<char>(0xab);
+  write_file(path, bytes);
+  return bytes;
+}
+
+TEST_F(sqlite_store_test, damage_found_after_an_unclean_stop_refuses_the_file) {
   {
     auto store = open_store();
     run([&]() -> awaitable<void> {
@@ -362,21 +391,79 @@ TEST_F(sqlite_store_test, damaged_sqlite_file_is_moved_aside) {
       co_await store->insert_runs(std::move(runs));
     });
   }
-  // Scribble over the pages after the first: the header still says SQLite, the b-trees are junk.
-  auto bytes = read_file(path_);
-  ASSERT_GT(bytes.size(), 3 * 4096U);
-  for (std::size_t i = 4096; i < bytes.size(); ++i) bytes[i] = static_cast<char>(0xab);
-  write_file(path_, bytes);
+  ASSERT_GT(fs::file_size(path_), 3 * 4096U);
+  const auto bytes = scribble_over_pages(path_);
+  write_file(path_ + "-wal", "");  // what a crash leaves: the WAL of a connection never closed
 
   open_report report;
-  auto store = open_store(report);
-  ASSERT_TRUE(report.moved_aside_to);
-  EXPECT_EQ(read_file(*report.moved_aside_to), bytes);
-  run([&]() -> awaitable<void> {
-    EXPECT_FALSE((co_await store->find_run("exr_1")).has_value());
-    co_await store->insert_runs(runs_of(make_run("exr_1")));
-    EXPECT_TRUE((co_await store->find_run("exr_1")).has_value());
+  const auto message = open_failure([&] { open_store(report); });
+  expect_damage_message(message, path_);
+  EXPECT_NE(message.find("quick_check"), std::string::npos) << message;
+  EXPECT_EQ(read_file(path_), bytes) << "left as it was";
+  fs::remove(path_);
+  fs::remove(path_ + "-wal");
+}
+
+// After a clean stop the file is not read whole at start; damage shows when its pages are read,
+// with the same message, and the store takes no more work.
+TEST_F(sqlite_store_test, damage_met_later_fails_with_the_same_advice) {
+  {
+    auto store = open_store();
+    run([&]() -> awaitable<void> {
+      std::vector<run_record> runs;
+      for (int i = 0; i < 500; ++i) runs.push_back(make_run("exr_" + std::to_string(i)));
+      co_await store->insert_runs(std::move(runs));
+    });
+  }
+  const auto bytes = scribble_over_pages(path_);
+  ASSERT_FALSE(fs::exists(path_ + "-wal")) << "a clean stop removes the WAL";
+  open_report report;
+  std::string message = open_failure([&] {
+    auto store = open_store(report);
+    run([&]() -> awaitable<void> { co_await store->load_pending(); });
   });
+  expect_damage_message(message, path_);
+  EXPECT_EQ(read_file(path_), bytes) << "left as it was";
+  fs::remove(path_);
+  fs::remove(path_ + "-wal");
+  fs::remove(path_ + "-shm");
+}
+
+TEST_F(sqlite_store_test, a_second_store_on_the_same_file_is_refused_until_the_first_closes) {
+  auto first = open_store();
+  run([&]() -> awaitable<void> { co_await first->insert_runs(runs_of(make_run("exr_first"))); });
+  open_report report;
+  const auto message = open_failure([&] { open_store(report); });
+  EXPECT_NE(message.find("state file " + path_ + " is in use by another hooklessd"), std::string::npos) << message;
+  run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await first->find_run("exr_first")).has_value()) << "the first store carries on";
+    co_await first->insert_runs(runs_of(make_run("exr_after")));
+  });
+  first.reset();
+  auto second = open_store();
+  run([&]() -> awaitable<void> { EXPECT_TRUE((co_await second->find_run("exr_after")).has_value()); });
+}
+
+TEST_F(sqlite_store_test, files_are_private_whatever_the_umask) {
+  const auto old_umask = ::umask(022);
+  auto store = open_store();
+  run([&]() -> awaitable<void> { co_await store->insert_runs(runs_of(make_run("exr_private"))); });
+  ::umask(old_umask);
+  for (const auto& file : names(path_, path_ + "-wal", path_ + "-shm")) {
+    struct stat info {};
+    ASSERT_EQ(::stat(file.c_str(), &info), 0) << file;
+    EXPECT_EQ(info.st_mode & 0777, 0600U) << file;
+  }
+}
+
+TEST_F(sqlite_store_test, warns_about_a_file_others_may_read) {
+  { auto store = open_store(); }
+  fs::permissions(path_, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  open_report report;
+  auto store = open_store(report);
+  ASSERT_EQ(report.messages.size(), 1U);
+  EXPECT_NE(report.messages[0].find("state file " + path_ + " has mode 0644"), std::string::npos) << report.messages[0];
+  EXPECT_NE(report.messages[0].find("chmod 600 " + path_), std::string::npos) << report.messages[0];
 }
 
 TEST_F(sqlite_store_test, refuses_a_file_from_a_newer_version) {
@@ -387,8 +474,7 @@ TEST_F(sqlite_store_test, refuses_a_file_from_a_newer_version) {
   sqlite3_close(db);
   open_report report;
   EXPECT_THROW(open_store(report), store_failed);
-  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "99");  // left as it was, not moved aside
-  EXPECT_FALSE(report.moved_aside_to);
+  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "99");  // left as it was
 }
 
 // A state file of schema version 1 (before deliveries knew when they were put back) opens, keeps
@@ -576,6 +662,97 @@ TEST_F(sqlite_store_test, list_runs_filters_and_pages_newest_first) {
   });
 }
 
+std::vector<std::string> delivery_ids(const std::vector<delivery>& records) {
+  std::vector<std::string> ids;
+  for (const auto& record : records) ids.push_back(record.id);
+  return ids;
+}
+
+// GET /v1/deliveries pages like /v1/runs: `limit` per page, `after` the last ID of the page before.
+TEST_F(sqlite_store_test, deliveries_page_oldest_first) {
+  auto store = open_store();
+  run([&]() -> awaitable<void> {
+    std::vector<std::string> made;  // every delivery, in the order made
+    std::vector<std::string> of_owner_2000;
+    for (int i = 0; i < 5; ++i) {
+      auto pending = make_run("exr_" + std::to_string(i), i % 2 == 0 ? 1000 : 2000);
+      co_await store->insert_runs(runs_of(pending));
+      const auto outcome = make_outcome(pending, 1'700'000'001'000 + i);
+      co_await store->record_outcome(outcome);
+      for (const auto& record : outcome.new_deliveries) {
+        made.push_back(record.id);
+        if (pending.owner_uid == 2000) of_owner_2000.push_back(record.id);
+      }
+    }
+    delivery_query page;
+    page.limit = 4;
+    std::vector<std::string> seen;
+    for (int pages = 0; pages < 10; ++pages) {
+      const auto listed = co_await store->list_deliveries(page);
+      for (const auto& id : delivery_ids(listed)) seen.push_back(id);
+      if (listed.size() < 4) break;
+      page.after = listed.back().id;
+    }
+    EXPECT_EQ(seen, made);
+
+    delivery_query mine;
+    mine.owner = 2000;
+    mine.limit = 3;
+    auto first = co_await store->list_deliveries(mine);
+    EXPECT_EQ(delivery_ids(first), std::vector<std::string>(of_owner_2000.begin(), of_owner_2000.begin() + 3));
+    mine.after = first.back().id;
+    EXPECT_EQ(delivery_ids(co_await store->list_deliveries(mine)), names(of_owner_2000.back()));
+
+    delivery_query unknown;
+    unknown.after = "event_nothing:app";
+    EXPECT_TRUE((co_await store->list_deliveries(unknown)).empty()) << "an unknown cursor ends the listing";
+    EXPECT_EQ((co_await store->list_deliveries(delivery_query{})).size(), made.size()) << "no limit: all of them";
+  });
+}
+
+TEST_F(sqlite_store_test, dead_deliveries_are_counted_by_sink) {
+  auto store = open_store();
+  const std::map<std::string, std::size_t> expected{{"app", 3}, {"out", 2}};
+  run([&]() -> awaitable<void> {
+    EXPECT_TRUE((co_await store->count_dead_deliveries()).empty());
+    for (int i = 0; i < 3; ++i) {
+      auto pending = make_run("exr_" + std::to_string(i));
+      co_await store->insert_runs(runs_of(pending));
+      const auto outcome = make_outcome(pending, 1'700'000'001'000);
+      co_await store->record_outcome(outcome);
+      for (const auto& record : outcome.new_deliveries) {
+        if (record.sink == "out" && i == 2) continue;  // out: 2 dead; app: 3 dead
+        auto dead = record;
+        dead.state = delivery_state::dead;
+        co_await store->update_delivery(dead);
+      }
+    }
+    const auto counts = co_await store->count_dead_deliveries();
+    EXPECT_EQ(counts, expected);
+  });
+}
+
+// A listing shows event IDs only, so it never reads the bodies; find_run still has them.
+TEST_F(sqlite_store_test, listed_runs_carry_event_ids_without_bodies) {
+  auto store = open_store();
+  run([&]() -> awaitable<void> {
+    auto pending = make_run("exr_big");
+    co_await store->insert_runs(runs_of(pending));
+    auto outcome = make_outcome(pending, 1'700'000'001'000);
+    outcome.new_events[0].body = std::string(200'000, 'x');
+    co_await store->record_outcome(outcome);
+    const auto listed = co_await store->list_runs(run_query{});
+    CO_ASSERT_TRUE(listed.size() == 1 && listed[0].events.size() == 1);
+    EXPECT_EQ(listed[0].events[0].event_id, outcome.new_events[0].event_id);
+    EXPECT_EQ(listed[0].events[0].event_type, "extract_run.processed");
+    EXPECT_TRUE(listed[0].events[0].body.empty());
+    EXPECT_EQ(listed[0].deliveries.size(), 2U);
+    const auto found = co_await store->find_run("exr_big");
+    CO_ASSERT_TRUE(found.has_value() && found->events.size() == 1);
+    EXPECT_EQ(found->events[0].body.size(), 200'000U);
+  });
+}
+
 TEST_F(sqlite_store_test, deliveries_are_listed_found_updated_and_redelivered) {
   auto store = open_store();
   run([&]() -> awaitable<void> {
@@ -598,13 +775,13 @@ TEST_F(sqlite_store_test, deliveries_are_listed_found_updated_and_redelivered) {
     co_await store->update_delivery(done);
 
     delivery_query any;
-    auto listed = co_await store->list_deliveries(any);  // pending and dead, never done
+    auto listed = co_await store->list_deliveries(any);  // pending and dead, never done; oldest first
     CO_ASSERT_TRUE(listed.size() == 3);
-    EXPECT_EQ(listed[0].id, dead.id);
-    EXPECT_EQ(listed[0].state, delivery_state::dead);
-    EXPECT_EQ(listed[0].last_error, "HTTP 500");
-    EXPECT_EQ(listed[0].attempts, 12U);
-    EXPECT_EQ(listed[1].run_id, "exr_a");
+    EXPECT_EQ(listed[0].id, outcome_a.new_deliveries[0].id);
+    EXPECT_EQ(listed[1].id, dead.id);
+    EXPECT_EQ(listed[1].state, delivery_state::dead);
+    EXPECT_EQ(listed[1].last_error, "HTTP 500");
+    EXPECT_EQ(listed[1].attempts, 12U);
     EXPECT_EQ(listed[2].run_id, "exr_b");
 
     delivery_query dead_only;

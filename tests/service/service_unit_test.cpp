@@ -5,8 +5,13 @@
 #include "daemon/logging.hpp"
 #include "daemon/prometheus_text.hpp"
 #include "daemon/reload_plan.hpp"
+#include "daemon/service_metrics.hpp"
 #include "daemon/service_notify.hpp"
 #include "tests/service/prometheus_check.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -197,6 +202,57 @@ TEST(heap_trim, gives_the_free_pages_inside_the_heap_back) {
   EXPECT_GT(resident_bytes() + 8 * mib, before);
   EXPECT_TRUE(trim_heap(8 * mib));
   EXPECT_LT(resident_bytes() + 40 * mib, before) << "before " << before / mib << " MiB";
+}
+
+// A store that has dead deliveries to count and refuses to list them: the gauge must be a count in
+// the store, not every dead record read into memory every 15 s.
+class dead_counting_store final : public state_store {
+ public:
+  int counts = 0;
+  int listings = 0;
+  awaitable<std::vector<run_record>> load_pending() override { co_return std::vector<run_record>{}; }
+  awaitable<std::vector<delivery_job>> load_undone_deliveries() override { co_return std::vector<delivery_job>{}; }
+  awaitable<std::vector<bool>> insert_runs(std::vector<run_record>) override { co_return std::vector<bool>{}; }
+  awaitable<void> save_progress(std::vector<run_progress>) override { co_return; }
+  awaitable<void> record_outcome(run_outcome) override { co_return; }
+  awaitable<void> update_delivery(delivery) override { co_return; }
+  awaitable<std::optional<run_record>> find_run(std::string) override { co_return std::nullopt; }
+  awaitable<std::vector<run_record>> list_runs(run_query) override { co_return std::vector<run_record>{}; }
+  awaitable<std::vector<delivery>> list_deliveries(delivery_query) override {
+    ++listings;
+    co_return std::vector<delivery>{};
+  }
+  awaitable<std::map<std::string, std::size_t>> count_dead_deliveries() override {
+    ++counts;
+    std::map<std::string, std::size_t> dead;
+    dead["app"] = 40'000;
+    dead["archive"] = 2;
+    co_return dead;
+  }
+  awaitable<std::optional<delivery_job>> find_delivery(std::string) override { co_return std::nullopt; }
+  awaitable<bool> delete_run(std::string) override { co_return false; }
+  awaitable<std::size_t> prune_finished(time_point) override { co_return 0; }
+};
+
+TEST(service_metrics, dead_deliveries_are_counted_by_the_store) {
+  boost::asio::io_context io;
+  dead_counting_store store;
+  service_metrics metrics;
+  metrics.dead_deliveries["gone"] = 5;  // a sink whose dead deliveries were pruned meanwhile
+  boost::asio::steady_timer timer{io};
+  bool ended = false;
+  boost::asio::co_spawn(io, refresh_dead_deliveries(store, metrics, timer, std::chrono::milliseconds{10}),
+                        [&](std::exception_ptr failure) {
+                          ended = true;
+                          EXPECT_FALSE(failure);
+                        });
+  io.run_for(std::chrono::milliseconds{100});
+  timer.cancel();
+  io.run_for(std::chrono::milliseconds{100});
+  EXPECT_TRUE(ended);
+  EXPECT_GE(store.counts, 2) << "recounted every period";
+  EXPECT_EQ(store.listings, 0);
+  EXPECT_THAT(metrics.dead_deliveries, ElementsAre(Pair("app", 40'000u), Pair("archive", 2u)));
 }
 
 }  // namespace

@@ -102,7 +102,8 @@ class fake_backend : public control_backend {
   awaitable<std::vector<delivery>> list_deliveries(caller who, delivery_query query) override {
     last_caller = who;
     last_delivery_query = query;
-    co_return deliveries;
+    const auto count = std::min(query.limit.value_or(deliveries.size()), deliveries.size());
+    co_return std::vector<delivery>(deliveries.begin(), deliveries.begin() + static_cast<std::ptrdiff_t>(count));
   }
   awaitable<bool> retry_delivery(caller who, std::string delivery_id) override {
     last_caller = who;
@@ -395,6 +396,31 @@ TEST_F(control_routes, deliveries_list_with_state_filter) {
   serve(verb::get, "/v1/deliveries");
   EXPECT_FALSE(backend.last_delivery_query->state.has_value());
   EXPECT_THAT(expect_error(serve(verb::get, "/v1/deliveries?state=done"), 400, "invalid_request"), HasSubstr("state"));
+}
+
+// Paged like /v1/runs: limit (default 100, at most 1000), after, and "next" while a page is full.
+TEST_F(control_routes, deliveries_page_like_runs) {
+  for (const auto* id : {"event_a:app", "event_b:app", "event_c:app"}) {
+    backend.deliveries.push_back(delivery{id, "event", "exr_1", "app", delivery_state::pending, 0, std::nullopt,
+                                          std::nullopt, std::nullopt});
+  }
+  auto page = body_of(serve(verb::get, "/v1/deliveries?limit=2&state=pending"));
+  EXPECT_EQ(page.at("deliveries").as_array().size(), 2u);
+  EXPECT_EQ(page.at("next").as_string(), "event_b:app");
+  EXPECT_EQ(backend.last_delivery_query->limit, 2u);
+  EXPECT_FALSE(backend.last_delivery_query->after.has_value());
+
+  page = body_of(serve(verb::get, "/v1/deliveries?after=event_b%3Aapp"));
+  EXPECT_TRUE(page.at("next").is_null());
+  EXPECT_EQ(backend.last_delivery_query->limit, 100u);
+  EXPECT_EQ(backend.last_delivery_query->after, "event_b:app");
+
+  for (const auto* limit : {"0", "1001", "ten", "-1"}) {
+    EXPECT_THAT(expect_error(serve(verb::get, std::string{"/v1/deliveries?limit="} + limit), 400, "invalid_request"),
+                HasSubstr("limit"));
+  }
+  EXPECT_THAT(expect_error(serve(verb::get, "/v1/deliveries?after="), 400, "invalid_request"), HasSubstr("after"));
+  EXPECT_THAT(expect_error(serve(verb::get, "/v1/deliveries?sink=app"), 400, "invalid_request"), HasSubstr("sink"));
 }
 
 TEST_F(control_routes, retry_answers_202_or_404) {
