@@ -132,7 +132,7 @@ struct http_sink_spec {
   std::string name;
   std::string url;
   fs::path signing_secret_file;
-  std::optional<std::string> timeout;  // written only when set
+  std::optional<std::string> timeout = std::nullopt;  // written only when set
 };
 
 // The knobs the tests turn; render_config writes them as hookless.yaml.

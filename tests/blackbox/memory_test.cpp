@@ -12,8 +12,6 @@
 namespace hookless::blackbox {
 namespace {
 
-namespace json = boost::json;
-
 constexpr std::size_t output_bytes = 200'000;
 constexpr std::int64_t mib = 1 << 20;
 
