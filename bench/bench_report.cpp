@@ -1,4 +1,4 @@
-// Markdown tables of the benchmark's figures and the issue-6 targets (see bench_report.hpp).
+// Markdown tables of the benchmark's figures and the issue-6 and issue-12 targets (see bench_report.hpp).
 #include "bench/bench_report.hpp"
 
 #include <array>
@@ -148,6 +148,24 @@ void pool_table(std::ostringstream& out, const std::vector<pool_result>& pools, 
          "pending count. With the lists on, unchanged runs need no GET: that row is no polling rate.\n";
 }
 
+void memory_table(std::ostringstream& out, const std::vector<memory_result>& results, std::vector<verdict>& verdicts) {
+  if (results.empty()) return;
+  out << "\n### Memory after the work is done\n\n"
+      << "| scenario | contender | RSS before | right after | 11 s later (past the heap trim) | growth |\n"
+      << "|---|---|---:|---:|---:|---:|\n";
+  for (const auto& r : results) {
+    if (harness_failed(r.note)) {
+      out << "| " << r.scenario << " | " << r.contender << " | " << r.note << " |\n";
+      continue;
+    }
+    out << "| " << r.scenario << " | " << r.contender << " | " << mib(r.rss_before) << " | " << mib(r.rss_after) << " | "
+        << mib(r.rss_at_rest) << " | " << mib(r.growth()) << " |\n";
+    verdicts.push_back({r.contender + ", " + r.scenario + ": RSS grows by <= " + fixed(r.limit_mib, 0) + " MiB",
+                        mib(r.growth()), miss(static_cast<double>(r.growth()) / (1 << 20), r.limit_mib, false)});
+  }
+  out << "\nGrowth: the larger of the two readings after, less the one before.\n";
+}
+
 }  // namespace
 
 std::string load_average() { return first_line_of("cut -d' ' -f1-3 /proc/loadavg"); }
@@ -179,7 +197,8 @@ std::string render_markdown(const bench_results& results) {
   std::vector<verdict> verdicts;
   for (const auto& scenario : results.waits) wait_table(out, scenario, verdicts);
   pool_table(out, results.pools, verdicts);
-  out << "\n### Targets (issue 6)\n\n| target | measured | outcome |\n|---|---|---|\n";
+  memory_table(out, results.memory, verdicts);
+  out << "\n### Targets (issues 6 and 12)\n\n| target | measured | outcome |\n|---|---|---|\n";
   for (const auto& v : verdicts) out << "| " << v.target << " | " << v.measured << " | " << v.outcome << " |\n";
   for (const auto& note : results.notes) out << "\n- " << note;
   if (!results.notes.empty()) out << "\n";

@@ -1,7 +1,8 @@
-// The benchmark's output: the machine it ran on, a table per scenario and the targets of issue 6
-// with how far each figure is from its target, as Markdown (printed and written to a file).
+// The benchmark's output: the machine it ran on, a table per scenario and the targets of issues 6
+// and 12 with how far each figure is from its target, as Markdown (printed and written to a file).
 #pragma once
 
+#include "bench/memory_bench.hpp"
 #include "bench/pool_bench.hpp"
 #include "bench/wait_contenders.hpp"
 
@@ -38,6 +39,7 @@ struct bench_results {
   std::string mode;  // "full" or "quick"
   std::vector<wait_scenario> waits;
   std::vector<pool_result> pools;  // one per hookless variant
+  std::vector<memory_result> memory;
   std::vector<std::string> notes;
   std::string load_end;
 };

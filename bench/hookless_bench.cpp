@@ -1,10 +1,11 @@
-// hookless_bench: issue 6's benchmark in one command. It runs the built hooklessd (with the list
+// hookless_bench: the benchmarks of issues 6 and 12 in one command. It runs the built hooklessd (with the list
 // endpoints on and off, when the daemon has that switch) and the official Extend SDK's polling
 // helper against fake Extend APIs, prints every figure as Markdown tables with the machine and
 // date, says how far each figure is from its target, and writes the same text to --markdown.
 // Exit status: 0 when every scenario ran (targets missed or not), 1 when the harness failed.
 #include "bench/bench_report.hpp"
 #include "bench/hookless_contender.hpp"
+#include "bench/memory_bench.hpp"
 #include "bench/pool_bench.hpp"
 #include "bench/sdk_peer_contender.hpp"
 
@@ -28,6 +29,7 @@ struct bench_options {
   bool no_peer = false;
   double rate = 10;
   std::size_t pool_runs = 100'000;
+  memory_settings memory;  // memory.finishing == 0: skip the memory scenarios
   std::size_t single_registrations = 2'000;
   long window = 20;
   int connections = 4;
@@ -111,7 +113,32 @@ bool harness_failed(const bench_results& results) {
       if (r.note.starts_with("the harness failed")) return true;
     }
   }
-  return std::ranges::any_of(results.pools, [](const pool_result& p) { return p.note.starts_with("the harness failed"); });
+  const auto failed_note = [](const auto& r) { return r.note.starts_with("the harness failed"); };
+  return std::ranges::any_of(results.pools, failed_note) || std::ranges::any_of(results.memory, failed_note);
+}
+
+// Issue 12's memory figures: runs finishing with large outputs (lists on and off), then reloads of
+// a sink with a backlog (once: the lists play no part in it).
+void run_memory_scenarios(const bench_options& o, const std::vector<hookless_options>& variants, bench_results& results) {
+  using scenario = memory_result (*)(const memory_settings&);
+  const auto measure = [&](scenario what, hookless_options daemon, const char* label) {
+    auto settings = o.memory;
+    settings.daemon = daemon;
+    // 1,000 outputs fetched in seconds rather than minutes; the rate plays no part in what is kept.
+    settings.daemon.requests_per_second = 100;
+    std::fprintf(stderr, "[bench] memory, %s: %s\n", hookless_name(daemon).c_str(), label);
+    try {
+      results.memory.push_back(what(settings));
+    } catch (const std::exception& e) {
+      memory_result failure;
+      failure.scenario = label;
+      failure.contender = hookless_name(daemon);
+      failure.note = std::string{"the harness failed: "} + e.what();
+      results.memory.push_back(std::move(failure));
+    }
+  };
+  for (const auto& variant : variants) measure(finished_runs_memory, variant, "runs finishing with large outputs");
+  measure(reload_memory, variants.front(), "reloads of a sink with a backlog");
 }
 
 }  // namespace
@@ -130,6 +157,10 @@ int main(int argc, char** argv) {
   app.add_option("--connections", o.connections, "extend.max_connections of hooklessd")->capture_default_str();
   app.add_option("--unlimited-rate", o.unlimited_rate, "extend.requests_per_second when the fake has no limit")
       ->capture_default_str();
+  app.add_option("--memory-runs", o.memory.finishing, "runs finishing with 200 kB outputs, memory figures (0: skip)")
+      ->capture_default_str();
+  app.add_option("--memory-backlog", o.memory.backlog, "undone 200 kB deliveries while the sink is reloaded")
+      ->capture_default_str();
   app.add_flag("--faults", o.faults, "inject one fault (500, 503, cut, slow, truncated, malformed) for every 20th run");
   app.add_option("--seed", o.seed, "seed of the run mix")->capture_default_str();
   app.add_option("--markdown", o.markdown, "also write the results to this file");
@@ -138,6 +169,9 @@ int main(int argc, char** argv) {
     if (app.count("--limited-runs") == 0) o.limited_runs = {100};
     if (app.count("--pool-runs") == 0) o.pool_runs = 5'000;
     if (app.count("--window") == 0) o.window = 5;
+    if (app.count("--memory-runs") == 0) o.memory.finishing = 100;
+    if (app.count("--memory-backlog") == 0) o.memory.backlog = 30;
+    o.memory.waiting = 30;
     o.single_registrations = 500;
   }
 
@@ -186,6 +220,8 @@ int main(int argc, char** argv) {
       results.pools.push_back(std::move(failure));
     }
   }
+
+  if (o.memory.finishing > 0) run_memory_scenarios(o, variants, results);
 
   results.load_end = load_average();
   const auto text = render_markdown(results);

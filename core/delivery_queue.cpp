@@ -95,6 +95,10 @@ void delivery_queue::drop_run(const std::string& run_id) {
 
 void delivery_queue::stop() {
   stopped_ = true;
+  runs_.clear();
+  ready_.clear();
+  waiting_.clear();
+  backlog_ = 0;
   wake_.cancel();
 }
 
@@ -111,9 +115,10 @@ void delivery_queue::next_of_run(const std::string& run_id) {
 void delivery_queue::start(const std::string& run_id, entry& head) {
   head.in_flight = true;
   ++in_flight_;
-  asio::co_spawn(executor_, attempt(run_id), [this](std::exception_ptr failure) {
-    if (failure && !failure_) failure_ = failure;
-    if (failure) wake_.cancel();
+  // A copy of the job: the entry may move (or go, if the queue stops) while the sink works.
+  asio::co_spawn(executor_, attempt(run_id, head.job), [self = shared_from_this()](std::exception_ptr failure) {
+    if (failure && !self->failure_) self->failure_ = failure;
+    if (failure) self->wake_.cancel();
   });
 }
 
@@ -158,8 +163,7 @@ awaitable<void> delivery_queue::run() {
   }
 }
 
-awaitable<void> delivery_queue::attempt(std::string run_id) {
-  const auto job = runs_.at(run_id).front().job;  // a copy: the entry may move while the sink works
+awaitable<void> delivery_queue::attempt(std::string run_id, delivery_job job) {
   const auto result = co_await target_.deliver(job);
   --in_flight_;
   if (stopped_) {

@@ -12,6 +12,7 @@
 #include <deque>
 #include <exception>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -32,7 +33,9 @@ class limited_sink {
   virtual delivery_limits limits() const = 0;
 };
 
-class delivery_queue {
+// Made with make_shared: each delivery in flight owns its queue (as should whoever runs the
+// worker), so a queue that is stopped and let go is freed once the last of them ends.
+class delivery_queue : public std::enable_shared_from_this<delivery_queue> {
  public:
   struct retry_policy {
     std::chrono::milliseconds first_delay{1'000};
@@ -54,9 +57,10 @@ class delivery_queue {
   // The worker: dispatches until stop(). Spawn it once; it throws store_failed (from itself or from
   // a delivery's store update).
   awaitable<void> run();
-  // Stops dispatching. Deliveries in flight finish with the sink; one it took is still marked done,
-  // one it did not stays pending in the store (delivered again by a new queue or after a restart).
-  // The queue, its sink and the store must outlive the deliveries in flight (in_flight() == 0).
+  // Stops dispatching and lets go of the backlog (it is all in the store). Deliveries in flight
+  // finish with the sink; one it took is still marked done, one it did not stays pending in the
+  // store (delivered again by a new queue or after a restart). Its sink and the store must outlive
+  // the deliveries in flight.
   void stop();
 
   const std::string& sink_name() const { return sink_name_; }
@@ -80,7 +84,7 @@ class delivery_queue {
 
   void dispatch();
   void start(const std::string& run_id, entry& head);
-  awaitable<void> attempt(std::string run_id);
+  awaitable<void> attempt(std::string run_id, delivery_job job);
   void next_of_run(const std::string& run_id);
 
   std::string sink_name_;

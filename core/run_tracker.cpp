@@ -27,6 +27,12 @@ bool has_event(const run_record& record, std::string_view event_type) {
   return std::ranges::any_of(record.events, [&](const run_event& e) { return e.event_type == event_type; });
 }
 
+// A pending run keeps its events by ID and type only: their bodies (whole run outputs, often
+// hundreds of kB) are in the store, and a run may wait for days (a workflow in review).
+void drop_event_bodies(run_record& record) {
+  for (auto& event : record.events) std::string{}.swap(event.body);  // (swap: frees the buffer)
+}
+
 }  // namespace
 
 time_point run_tracker::now_ms() { return std::chrono::floor<milliseconds>(clock_type::now()); }
@@ -54,7 +60,7 @@ run_tracker::run_tracker(asio::any_io_executor executor, state_store& store, run
     if (info.listable) feeds_.emplace(info.kind, std::make_shared<kind_feed>(info, executor_));
   }
   for (const auto& [name, target] : sinks_) {
-    queues_.push_back(std::make_unique<delivery_queue>(executor_, name, *target, store_, delivery_queue::retry_policy{}));
+    queues_.push_back(std::make_shared<delivery_queue>(executor_, name, *target, store_, delivery_queue::retry_policy{}));
   }
 }
 
@@ -87,6 +93,7 @@ awaitable<void> run_tracker::start() {
                       record.id, record.kind);
         continue;
       }
+      drop_event_bodies(record);
       auto run = std::make_shared<tracked_run>(std::move(record), *info);
       pending_.emplace(run->record.id, run);
       if (auto* feed = feed_for(run->record.kind)) ++feed->runs;
@@ -100,14 +107,14 @@ awaitable<void> run_tracker::start() {
         follow(*feed, *run, run->record.updated_at, true);
         run->record.next_poll_at = safety_poll_at(*feed, *run);
       }
-      queue_run(std::move(run));
+      queue_run(run);
     }
   }  // the loaded records (moved out by now) are freed before the rest starts
   auto undone = co_await store_.load_undone_deliveries();
   for (auto& job : undone) {
     if (job.record.state == delivery_state::pending) enqueue(std::move(job));
   }
-  for (auto& queue : queues_) spawn_queue(*queue);
+  for (auto& queue : queues_) spawn_queue(queue);
   const auto on_failure = [this](std::exception_ptr failure) {
     if (failure && !stopping_) on_fatal_(failure);
   };
@@ -140,14 +147,14 @@ void run_tracker::stop() {
 // on (it keeps its failure), so after a pause the sink gets a fresh queue holding its undone
 // deliveries from the store: the one that could not be recorded is made again, with the same
 // eventId. Anything else a worker throws (store_failed) is fatal.
-void run_tracker::spawn_queue(delivery_queue& queue) {
-  asio::co_spawn(executor_, queue.run(), [this, &queue](std::exception_ptr failure) {
+void run_tracker::spawn_queue(const std::shared_ptr<delivery_queue>& queue) {
+  asio::co_spawn(executor_, queue->run(), [this, queue](std::exception_ptr failure) {
     if (!failure || stopping_) return;
     try {
       std::rethrow_exception(failure);
     } catch (const store_full& e) {
-      spdlog::error("sink '{}': cannot record a delivery ({}); its queue starts again", queue.sink_name(), e.what());
-      asio::co_spawn(executor_, replace_queue_later(queue.sink_name()), [this](std::exception_ptr later) {
+      spdlog::error("sink '{}': cannot record a delivery ({}); its queue starts again", queue->sink_name(), e.what());
+      asio::co_spawn(executor_, replace_queue_later(queue), [this](std::exception_ptr later) {
         if (later && !stopping_) on_fatal_(later);
       });
       return;
@@ -157,26 +164,29 @@ void run_tracker::spawn_queue(delivery_queue& queue) {
   });
 }
 
-awaitable<void> run_tracker::replace_queue_later(std::string sink_name) {
+awaitable<void> run_tracker::replace_queue_later(std::shared_ptr<delivery_queue> failed) {
   asio::steady_timer pause{executor_};
   pause.expires_after(std::chrono::seconds{1});
   co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-  const auto old = std::ranges::find_if(queues_, [&](const auto& q) { return q->sink_name() == sink_name; });
-  const auto target = sinks_.find(sink_name);
-  if (stopping_ || old == queues_.end() || target == sinks_.end()) co_return;
+  const std::string sink_name = failed->sink_name();
+  const auto old = std::ranges::find(queues_, failed);
+  failed.reset();
+  // (Not there: a reload has replaced it already.)
+  if (stopping_ || old == queues_.end() || !sinks_.contains(sink_name)) co_return;
   // Retired BEFORE the store is read: an event recorded before the read is in it; one recorded
-  // after it finds the fresh queue. (Its deliveries in flight finish but record nothing.)
+  // after it finds the fresh queue. (A delivery still in flight ends with the old queue.)
   (*old)->stop();
-  replaced_queues_.push_back(std::move(*old));
   queues_.erase(old);
   auto undone = co_await store_.load_undone_deliveries();
-  if (stopping_ || queue_for(sink_name)) co_return;
-  queues_.push_back(
-      std::make_unique<delivery_queue>(executor_, sink_name, *target->second, store_, delivery_queue::retry_policy{}));
-  auto& fresh = *queues_.back();
+  // Looked up again: a reload meanwhile may have replaced the sinks (or made the queue itself).
+  const auto target = sinks_.find(sink_name);
+  if (stopping_ || target == sinks_.end() || queue_for(sink_name)) co_return;
+  auto fresh = std::make_shared<delivery_queue>(executor_, sink_name, *target->second, store_,
+                                                delivery_queue::retry_policy{});
   for (auto& job : undone) {
-    if (job.record.state == delivery_state::pending && job.record.sink == sink_name) fresh.push(std::move(job));
+    if (job.record.state == delivery_state::pending && job.record.sink == sink_name) fresh->push(std::move(job));
   }
+  queues_.push_back(fresh);
   spawn_queue(fresh);
 }
 
@@ -184,12 +194,14 @@ time_point run_tracker::due_time(const tracked_run& run) {
   return run.record.next_poll_at.value_or(run.record.updated_at);
 }
 
-void run_tracker::queue_run(run_ptr run) {
-  const bool ahead = run->woken;
-  due_entry entry{due_time(*run), std::move(run), ahead};
-  const bool first = due_.empty() || later_first{}(due_.top(), entry);
-  due_.push(std::move(entry));
-  if (first) wake_dispatcher();
+// Puts the run in due_ at its due time, or moves it there if it waits already. A run a sweep woke
+// goes before every other, however overdue they are.
+void run_tracker::queue_run(const run_ptr& run) {
+  const auto due = due_time(*run);
+  const auto at = run->woken ? decltype(due)::min() : due;
+  const bool earliest = due_.empty() || at < due_.next_at();
+  due_.schedule(run, at);
+  if (earliest) wake_dispatcher();
 }
 
 void run_tracker::wake_dispatcher() {
@@ -204,22 +216,12 @@ awaitable<void> run_tracker::dispatch_polls() {
   const auto limit = settings_.max_active_polls;
   while (!stopping_) {
     const auto now = clock_type::now();
-    while (!due_.empty() && active_polls_ < limit) {
-      // Entries of runs that stopped, or were made due again at another time, are left behind.
-      if (due_.top().run->stopped || due_.top().at != due_time(*due_.top().run)) {
-        due_.pop();
-        continue;
-      }
-      if (due_.top().at > now) break;
-      auto run = due_.top().run;
-      due_.pop();
-      launch(std::move(run));
-    }
+    while (!due_.empty() && active_polls_ < limit && due_.next_at() <= now) launch(due_.pop());
     if (due_.empty() || active_polls_ >= limit) {
       dispatch_timer_.expires_at(asio::steady_timer::clock_type::time_point::max());
     } else {
       dispatch_timer_.expires_after(
-          std::chrono::duration_cast<asio::steady_timer::clock_type::duration>(due_.top().at - now));
+          std::chrono::duration_cast<asio::steady_timer::clock_type::duration>(due_.next_at() - now));
     }
     dispatcher_waiting_ = true;
     co_await dispatch_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -463,6 +465,7 @@ awaitable<bool> run_tracker::commit_event(tracked_run& run, std::string_view eve
       delivery_job job{.record = d, .event_type = event.event_type, .body = event.body};
       enqueue(std::move(job));
     }
+    drop_event_bodies(run.record);
   }
   if (finishes) release(run);
   co_return finishes;
@@ -475,6 +478,7 @@ void run_tracker::release(tracked_run& run) {
     feed->feed.settle(run.record.id);
   }
   for (auto* waiter : run.waiters) waiter->cancel();
+  due_.remove(run);
   pending_.erase(run.record.id);  // the poller's own reference keeps `run` alive until it returns
 }
 
@@ -518,7 +522,7 @@ awaitable<std::vector<run_tracker::registered>> run_tracker::register_runs(std::
       if (feeding(*feed)) follow(*feed, *run, now, false);
       if (relied_on(*feed)) run->record.next_poll_at = safety_poll_at(*feed, *run);
     }
-    queue_run(std::move(run));
+    queue_run(run);
     ++counters_.registered;
   }
   std::vector<registered> answer;
@@ -538,8 +542,17 @@ const run_record* run_tracker::pending_record(const std::string& id) const {
 }
 
 awaitable<std::optional<run_record>> run_tracker::find(std::string id) {
-  if (const auto* record = pending_record(id)) co_return *record;
-  co_return co_await store_.find_run(std::move(id));
+  if (const auto* record = pending_record(id); record != nullptr && record->events.empty()) co_return *record;
+  auto stored = co_await store_.find_run(id);
+  // A pending run with events (a workflow in review): the store has their bodies and the
+  // deliveries' states, the record here the progress not saved yet.
+  const auto* record = pending_record(id);
+  if (!stored || record == nullptr || stored->state != run_state::pending) co_return stored;
+  stored->status = record->status;
+  stored->polls = record->polls;
+  stored->updated_at = record->updated_at;
+  stored->next_poll_at = record->next_poll_at;
+  co_return stored;
 }
 
 awaitable<std::optional<run_record>> run_tracker::wait(std::string id, milliseconds limit) {
@@ -650,7 +663,6 @@ awaitable<void> run_tracker::reconfigure(std::map<std::string, sink*> sinks, pol
       continue;
     }
     (*it)->stop();
-    retired_queues_.push_back(std::move(*it));
     it = queues_.erase(it);
   }
   std::vector<std::string> fresh;
@@ -662,20 +674,20 @@ awaitable<void> run_tracker::reconfigure(std::map<std::string, sink*> sinks, pol
 
   auto undone = co_await store_.load_undone_deliveries();
   if (stopping_) co_return;
-  std::vector<delivery_queue*> started;
+  std::vector<std::shared_ptr<delivery_queue>> started;
   for (const auto& name : fresh) {
     const auto target = sinks_.find(name);
     if (target == sinks_.end() || queue_for(name)) continue;  // changed again meanwhile
     queues_.push_back(
-        std::make_unique<delivery_queue>(executor_, name, *target->second, store_, delivery_queue::retry_policy{}));
-    started.push_back(queues_.back().get());
+        std::make_shared<delivery_queue>(executor_, name, *target->second, store_, delivery_queue::retry_policy{}));
+    started.push_back(queues_.back());
   }
   for (auto& job : undone) {
     if (job.record.state != delivery_state::pending) continue;
-    const auto queue = std::ranges::find_if(started, [&](auto* q) { return q->sink_name() == job.record.sink; });
+    const auto queue = std::ranges::find_if(started, [&](const auto& q) { return q->sink_name() == job.record.sink; });
     if (queue != started.end()) (*queue)->push(std::move(job));
   }
-  for (auto* queue : started) spawn_queue(*queue);
+  for (const auto& queue : started) spawn_queue(queue);
 }
 
 std::map<std::string, std::size_t> run_tracker::pending_by_kind() const {

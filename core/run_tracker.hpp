@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "core/change_feed.hpp"
 #include "core/delivery_queue.hpp"
+#include "core/due_queue.hpp"
 #include "core/request_budget.hpp"
 #include "core/run_kind.hpp"
 #include "core/run_source.hpp"
@@ -24,7 +25,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <queue>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -89,7 +89,8 @@ class run_tracker {
   // tracked are left as they are. Throws store_full.
   awaitable<std::vector<registered>> register_runs(std::uint32_t owner, std::vector<registration> runs);
 
-  // The run as it now stands: pending ones from memory, finished ones from the store.
+  // The run as it now stands: pending ones from memory (their events' bodies from the store),
+  // finished ones from the store.
   awaitable<std::optional<run_record>> find(std::string id);
   // Answers once the run is no longer pending, or after `limit`.
   awaitable<std::optional<run_record>> wait(std::string id, std::chrono::milliseconds limit);
@@ -107,7 +108,7 @@ class run_tracker {
   // key check reports through this too.
   void note_api(answer_kind kind, const std::string& error);
   const tracker_counters& counters() const { return counters_; }
-  const std::vector<std::unique_ptr<delivery_queue>>& queues() const { return queues_; }
+  const std::vector<std::shared_ptr<delivery_queue>>& queues() const { return queues_; }
 
   // Applies a reloaded config (SIGHUP) without touching pending runs: the polling settings and
   // event filters hold from the next poll and event on; list_endpoints switched off puts the
@@ -122,7 +123,9 @@ class run_tracker {
   std::map<std::string, std::size_t> pending_by_kind() const;
 
  private:
-  // Kept small on purpose: a pending run between polls is this and its entry in due_.
+  // Kept small on purpose: a pending run between polls is this and its entry in due_. Its events
+  // keep their IDs and types only; their bodies are in the store (an event is recorded before it
+  // is known here).
   struct tracked_run {
     tracked_run(run_record r, run_kind_info i) : record(std::move(r)), info(i) {}
 
@@ -138,6 +141,7 @@ class run_tracker {
     bool woken_in_poll = false;      // a sweep showed it changed while it was in a poll: poll again at once
     bool woken = false;              // a sweep made it due: its next poll goes ahead at every queue
     bool listed_stopped = false;     // a sweep showed it stopped: the SDK cadence until a GET agrees
+    std::uint32_t due_slot = due_slot_none;  // its place in due_, while it waits there
   };
   using run_ptr = std::shared_ptr<tracked_run>;
   // One listable kind's change feed and its sweep loop.
@@ -155,22 +159,10 @@ class run_tracker {
     boost::asio::steady_timer pause;                 // between sweeps; cancelled to sweep now or stop
     boost::asio::steady_timer* waiting = nullptr;    // while a sweep waits for the budget
   };
-  // A run waiting for its next poll. Entries of runs that stopped meanwhile are skipped.
-  struct due_entry {
-    time_point at;
-    run_ptr run;
-    bool ahead = false;  // a woken run's: before every other, however overdue they are
-  };
-  struct later_first {
-    bool operator()(const due_entry& a, const due_entry& b) const {
-      if (a.ahead != b.ahead) return b.ahead;
-      return a.at > b.at;
-    }
-  };
 
   static time_point now_ms();
   static double random_draw();  // uniform in [-1, 1], for jitter
-  void queue_run(run_ptr run);
+  void queue_run(const run_ptr& run);
   static time_point due_time(const tracked_run& run);
   bool poll_now(const run_ptr& run);
   std::chrono::milliseconds cadence_delay(const tracked_run& run) const;
@@ -205,8 +197,8 @@ class run_tracker {
   void release(tracked_run& run);
   awaitable<void> flush_progress();
   awaitable<void> prune_loop();
-  void spawn_queue(delivery_queue& queue);
-  awaitable<void> replace_queue_later(std::string sink_name);
+  void spawn_queue(const std::shared_ptr<delivery_queue>& queue);
+  awaitable<void> replace_queue_later(std::shared_ptr<delivery_queue> failed);
   delivery_queue* queue_for(const std::string& sink_name);
 
   boost::asio::any_io_executor executor_;
@@ -217,14 +209,14 @@ class run_tracker {
   tracker_settings settings_;
   fatal_handler on_fatal_;
   std::unordered_map<std::string, run_ptr> pending_;
-  std::priority_queue<due_entry, std::vector<due_entry>, later_first> due_;  // pending runs not in a poll
+  due_queue<tracked_run, time_point> due_;  // pending runs not in a poll, by due_time
   boost::asio::steady_timer dispatch_timer_;
   bool dispatcher_waiting_ = false;
   std::size_t active_polls_ = 0;
   boost::asio::steady_timer prune_timer_;
-  std::vector<std::unique_ptr<delivery_queue>> queues_;
-  std::vector<std::unique_ptr<delivery_queue>> replaced_queues_;  // wedged by a full disk; kept for their workers
-  std::vector<std::unique_ptr<delivery_queue>> retired_queues_;  // stopped by reconfigure; kept for their workers
+  // A queue stopped by a reload or a full disk leaves this list; its worker and its deliveries in
+  // flight own it until they end.
+  std::vector<std::shared_ptr<delivery_queue>> queues_;
   std::vector<std::string> dirty_;  // runs whose progress is not saved yet
   boost::asio::steady_timer flush_timer_;
   api_health api_;

@@ -242,6 +242,7 @@ std::string render_config(const daemon_config& c) {
   for (const auto& sink : c.http_sinks) {
     y << "  " << sink.name << ":\n    type: http\n    url: " << quoted(sink.url)
       << "\n    signing_secret_file: " << quoted(sink.signing_secret_file.string()) << "\n";
+    if (sink.timeout) y << "    timeout: " << *sink.timeout << "\n";
   }
   y << "default_sinks: [";
   for (std::size_t i = 0; i < c.default_sinks.size(); ++i) y << (i ? ", " : "") << c.default_sinks[i];
@@ -312,6 +313,20 @@ void daemon_process::kill_now() {
 }
 
 bool daemon_process::running() { return child_ && child_->running(); }
+
+bool daemon_process::reload(std::chrono::milliseconds limit) {
+  const auto reloads = [&] {
+    const auto text = log();
+    std::size_t n = 0;
+    for (auto at = text.find("reloaded "); at != std::string::npos; at = text.find("reloaded ", at + 1)) ++n;
+    return n;
+  };
+  const auto before = reloads();
+  write_text_file(config_path_, render_config(settings_));
+  if (!child_) return false;
+  child_->signal(SIGHUP);
+  return wait_until([&] { return reloads() > before; }, limit);
+}
 
 std::optional<pid_t> daemon_process::pid() const {
   if (!child_) return std::nullopt;

@@ -132,6 +132,7 @@ struct http_sink_spec {
   std::string name;
   std::string url;
   fs::path signing_secret_file;
+  std::optional<std::string> timeout = std::nullopt;  // written only when set
 };
 
 // The knobs the tests turn; render_config writes them as hookless.yaml.
@@ -177,6 +178,9 @@ class daemon_process {
   std::optional<int> terminate(std::chrono::milliseconds limit = 10s);
   void kill_now();  // SIGKILL and reap
   bool running();
+  // Writes config() to the file again and sends SIGHUP: true once the log says it has reloaded
+  // (one "reloaded" line more than before) within `limit`.
+  bool reload(std::chrono::milliseconds limit = 10s);
 
   const daemon_config& config() const { return settings_; }
   daemon_config& config() { return settings_; }

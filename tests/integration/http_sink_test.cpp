@@ -314,7 +314,7 @@ class queue_test : public ::testing::Test {
   }
 
   delivery_queue& start_queue(sink& target, delivery_queue::retry_policy policy = fast_policy()) {
-    queues_.push_back(std::make_unique<delivery_queue>(io_.get_executor(), "app", target, store_, policy));
+    queues_.push_back(std::make_shared<delivery_queue>(io_.get_executor(), "app", target, store_, policy));
     auto& queue = *queues_.back();
     asio::co_spawn(io_, queue.run(), [this](std::exception_ptr failure) {
       ++stopped_;
@@ -370,7 +370,7 @@ class queue_test : public ::testing::Test {
   // Owned here, not by the test body: TearDown still needs them to finish what is in flight.
   std::vector<std::unique_ptr<callback_receiver>> receivers_;
   std::vector<std::unique_ptr<sink>> sinks_;
-  std::vector<std::unique_ptr<delivery_queue>> queues_;
+  std::vector<std::shared_ptr<delivery_queue>> queues_;
   std::size_t stopped_ = 0;
 };
 

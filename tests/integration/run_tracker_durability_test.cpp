@@ -1,7 +1,8 @@
 // The run tracker on a real SQLite store with a scripted run source and a recording sink: finished
 // runs are pruned after the retention period while the daemon runs, due runs are polled within the
 // limit on polls in flight, a full disk refuses new work without stopping anything, and an fsync
-// error is fatal; a dead delivery put back keeps its fresh max_age window across a restart.
+// error is fatal; a dead delivery put back keeps its fresh max_age window across a restart. And
+// what it must not keep in memory: an event body of a run in review, a queue a reload retired.
 #include "core/run_tracker.hpp"
 #include "core/sink.hpp"
 #include "core/sqlite_store.hpp"
@@ -24,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -435,6 +437,115 @@ TEST_F(run_tracker_durability_test, a_redelivered_delivery_keeps_its_fresh_max_a
   EXPECT_EQ(after->record.state, delivery_state::dead);
   std::cerr << "measured: redelivered delivery dead " << lived.count() << "ms after the retry (max_age "
             << max_age.count() << "ms), " << attempts.size() - tried_before_restart << " attempts after the restart\n";
+}
+
+// A workflow run waiting in review is pending for days: its event's body (the whole output) is in
+// the store only, and the run as the control API shows it still carries it.
+TEST_F(run_tracker_durability_test, a_run_in_review_keeps_its_event_body_in_the_store_only) {
+  auto& tracker = make_tracker();
+  run([&]() -> awaitable<void> {
+    co_await tracker.start();
+    source_.set_status("workflow_run_review", "NEEDS_REVIEW");
+    auto review = reg("workflow_run_review");
+    review.kind = "workflow_run";
+    std::vector<registration> batch;
+    batch.push_back(std::move(review));
+    co_await tracker.register_runs(0, std::move(batch));
+    const bool reviewed = co_await until([&] { return sink_.delivered.size() == 1; }, 5s);
+    CO_ASSERT_TRUE(reviewed);
+    const auto* in_memory = tracker.pending_record("workflow_run_review");
+    CO_ASSERT_TRUE(in_memory != nullptr && in_memory->events.size() == 1);
+    EXPECT_EQ(in_memory->events[0].event_type, "workflow_run.needs_review");
+    EXPECT_TRUE(in_memory->events[0].body.empty()) << "the pending run holds its event's body in memory";
+
+    const auto shown = co_await tracker.find("workflow_run_review");
+    CO_ASSERT_TRUE(shown.has_value() && shown->events.size() == 1);
+    EXPECT_EQ(shown->state, run_state::pending);
+    EXPECT_NE(shown->events[0].body.find("NEEDS_REVIEW"), std::string::npos) << shown->events[0].body;
+    EXPECT_GE(shown->polls, 1U);
+    const bool delivered_done = co_await until([&] { return tracker.queues().front()->backlog() == 0; }, 5s);
+    EXPECT_TRUE(delivered_done);
+    const auto again = co_await tracker.find("workflow_run_review");
+    CO_ASSERT_TRUE(again.has_value() && again->deliveries.size() == 1);
+    EXPECT_EQ(again->deliveries[0].state, delivery_state::done) << "the delivery's state as the store has it";
+  });
+  // After a restart too: the resumed run does not load the body back into memory.
+  restart_store();
+  auto& second_life = make_tracker();
+  run([&]() -> awaitable<void> {
+    co_await second_life.start();
+    const auto* resumed = second_life.pending_record("workflow_run_review");
+    CO_ASSERT_TRUE(resumed != nullptr && resumed->events.size() == 1);
+    EXPECT_TRUE(resumed->events[0].body.empty());
+    const auto shown = co_await second_life.find("workflow_run_review");
+    CO_ASSERT_TRUE(shown.has_value() && shown->events.size() == 1);
+    EXPECT_FALSE(shown->events[0].body.empty());
+  });
+}
+
+// A reload that changes a sink stops its queue: the stopped queue lets go of its backlog (the store
+// has it, and the fresh queue loads it from there) and is freed once its deliveries in flight end.
+TEST_F(run_tracker_durability_test, a_queue_retired_by_a_reload_is_freed_with_its_backlog) {
+  sink_.refuse = true;  // the receiver is down: every event waits in the queue
+  recording_sink replacement;
+  replacement.refuse = true;
+  const std::map<std::string, sink*> reloaded{{"archive", &replacement}};  // (no braced lists in coroutines)
+  const std::map<std::string, std::vector<std::string>> no_filters;
+  auto& tracker = make_tracker();
+  run([&]() -> awaitable<void> {
+    co_await tracker.start();
+    source_.set_status("exr_backlog_1", "PROCESSED");
+    source_.set_status("exr_backlog_2", "PROCESSED");
+    source_.set_status("exr_backlog_3", "PROCESSED");
+    co_await tracker.register_runs(0, regs("exr_backlog_1", "exr_backlog_2", "exr_backlog_3"));
+    const bool waiting = co_await until([&] { return tracker.pending_count() == 0; }, 5s);
+    CO_ASSERT_TRUE(waiting);
+    const std::weak_ptr<delivery_queue> retired = tracker.queues().front();
+    EXPECT_EQ(retired.lock()->backlog(), 3U);
+
+    co_await tracker.reconfigure(reloaded, settings_.polling, no_filters);
+    const bool freed = co_await until([&] { return retired.expired(); }, 5s);
+    EXPECT_TRUE(freed) << "the retired queue (and its backlog) is kept";
+    CO_ASSERT_TRUE(tracker.queues().size() == 1);
+    EXPECT_EQ(tracker.queues().front()->backlog(), 3U) << "the fresh queue has the backlog from the store";
+  });
+}
+
+// A queue that could not record a delivery (full disk) is replaced after a pause, with its backlog
+// read from the store. A reload that removes the sink during that read leaves no queue for it (the
+// sink object is gone), and nothing refers to the sinks as they were before the reload.
+TEST_F(run_tracker_durability_test, a_reload_while_a_queue_is_being_replaced_removes_the_sink) {
+  std::atomic<bool> disk_full{false};
+  std::atomic<bool> hold_store{false};
+  store_->set_commit_hook_for_testing([&] {
+    while (hold_store) std::this_thread::sleep_for(1ms);
+    return disk_full ? SQLITE_FULL : SQLITE_OK;
+  });
+  const std::map<std::string, sink*> no_sinks;
+  const std::map<std::string, std::vector<std::string>> no_filters;
+  auto& tracker = make_tracker();
+  run([&]() -> awaitable<void> {
+    co_await tracker.start();
+    co_await tracker.register_runs(0, regs("exr_keeps_polling"));  // its progress flushes keep the store busy
+    source_.set_status("exr_wedges", "PROCESSED");
+    sink_.on_deliver = [&](const delivery_job&) {
+      sink_.on_deliver = nullptr;
+      disk_full = true;  // recording this delivery fails: the queue's worker ends with store_full
+    };
+    co_await tracker.register_runs(0, regs("exr_wedges"));
+    const bool taken = co_await until([&] { return !sink_.delivered.empty(); }, 5s);
+    CO_ASSERT_TRUE(taken);
+    co_await sleep(200ms);
+    disk_full = false;
+    hold_store = true;   // the store's next commit (a progress flush) waits...
+    co_await sleep(1500ms);  // ...so the replacement, a second after the failure, waits for its read
+    EXPECT_TRUE(tracker.queues().empty()) << "the wedged queue is retired before the store is read";
+    co_await tracker.reconfigure(no_sinks, settings_.polling, no_filters);
+    hold_store = false;
+    co_await sleep(300ms);
+    EXPECT_TRUE(tracker.queues().empty()) << "a queue was made for a sink the reload removed";
+  });
+  EXPECT_EQ(fatal_calls_, 0);
 }
 
 }  // namespace

@@ -54,6 +54,9 @@ struct run_script {
   std::string kind;                     // e.g. "extract_run"; empty: from the ID's prefix per request version
   std::vector<timeline_step> timeline;  // sorted by `at`; empty means PROCESSED at once
   boost::json::object fields;           // merged into the answered object last (overrides)
+  // Filler in the output of a PROCESSED or NEEDS_REVIEW answer (not in lists), made per answer:
+  // large outputs for the memory tests and benchmark without a copy kept per run.
+  std::size_t output_bytes = 0;
 };
 
 enum class fault_kind {
