@@ -31,6 +31,23 @@ bool has_event(const run_record& record, std::string_view event_type) {
 
 time_point run_tracker::now_ms() { return std::chrono::floor<milliseconds>(clock_type::now()); }
 
+run_tracker::steady_time run_tracker::steady_now() { return std::chrono::steady_clock::now(); }
+
+run_tracker::steady_time run_tracker::to_steady(time_point wall) {
+  return steady_now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(wall - clock_type::now());
+}
+
+time_point run_tracker::to_wall(steady_time at) {
+  return std::chrono::floor<milliseconds>(clock_type::now() +
+                                          std::chrono::duration_cast<clock_type::duration>(at - steady_now()));
+}
+
+run_tracker::tracked_run::tracked_run(run_record r, run_kind_info i)
+    : record(std::move(r)),
+      info(i),
+      due(to_steady(record.next_poll_at.value_or(record.updated_at))),
+      deadline(to_steady(record.deadline_at)) {}
+
 double run_tracker::random_draw() {
   thread_local std::minstd_rand random{std::random_device{}()};
   return std::uniform_real_distribution<double>(-1.0, 1.0)(random);
@@ -97,8 +114,8 @@ awaitable<void> run_tracker::start() {
     // planned: its first look is a GET.)
     for (auto& run : resumed) {
       if (auto* feed = feed_for(run->record.kind); feed != nullptr && feeding(*feed) && run->record.status) {
-        follow(*feed, *run, run->record.updated_at, true);
-        run->record.next_poll_at = safety_poll_at(*feed, *run);
+        follow(*feed, *run, run->record.looked_at, true);
+        set_due(*run, safety_poll_at(*feed, *run));
       }
       queue_run(std::move(run));
     }
@@ -180,8 +197,9 @@ awaitable<void> run_tracker::replace_queue_later(std::string sink_name) {
   spawn_queue(fresh);
 }
 
-time_point run_tracker::due_time(const tracked_run& run) {
-  return run.record.next_poll_at.value_or(run.record.updated_at);
+void run_tracker::set_due(tracked_run& run, steady_time at) {
+  run.due = at;
+  run.record.next_poll_at = to_wall(at);
 }
 
 void run_tracker::queue_run(run_ptr run) {
@@ -202,7 +220,7 @@ void run_tracker::wake_dispatcher() {
 awaitable<void> run_tracker::dispatch_polls() {
   const auto limit = settings_.max_active_polls;
   while (!stopping_) {
-    const auto now = clock_type::now();
+    const auto now = steady_now();
     while (!due_.empty() && active_polls_ < limit) {
       // Entries of runs that stopped, or were made due again at another time, are left behind.
       if (due_.top().run->stopped || due_.top().at != due_time(*due_.top().run)) {
@@ -217,8 +235,7 @@ awaitable<void> run_tracker::dispatch_polls() {
     if (due_.empty() || active_polls_ >= limit) {
       dispatch_timer_.expires_at(asio::steady_timer::clock_type::time_point::max());
     } else {
-      dispatch_timer_.expires_after(
-          std::chrono::duration_cast<asio::steady_timer::clock_type::duration>(due_.top().at - now));
+      dispatch_timer_.expires_at(due_.top().at);
     }
     dispatcher_waiting_ = true;
     co_await dispatch_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -234,9 +251,9 @@ bool run_tracker::poll_now(const run_ptr& run) {
     run->woken_in_poll = true;
     return fresh;
   }
-  const auto now = now_ms();
+  const auto now = steady_now();
   if (due_time(*run) <= now) return false;
-  run->record.next_poll_at = now;
+  set_due(*run, now);
   queue_run(run);
   return true;
 }
@@ -247,7 +264,7 @@ void run_tracker::launch(run_ptr run) {
   auto done = [this, run](std::exception_ptr failure) {
     const bool was_at_limit = active_polls_-- >= settings_.max_active_polls;
     run->in_poll = false;
-    if (std::exchange(run->woken_in_poll, false) && !run->stopped) run->record.next_poll_at = now_ms();
+    if (std::exchange(run->woken_in_poll, false) && !run->stopped) set_due(*run, steady_now());
     if (failure) {
       try {
         std::rethrow_exception(failure);
@@ -265,10 +282,13 @@ void run_tracker::launch(run_ptr run) {
   asio::co_spawn(executor_, poll(run), std::move(done));
 }
 
+// A run is looked at once more at its deadline (see expire_if_due); if that look fails, its
+// retries come up to max_interval past it.
 void run_tracker::schedule(tracked_run& run, milliseconds delay) {
-  const auto now = now_ms();
-  run.record.next_poll_at = std::min(now + delay, run.record.deadline_at);
-  run.record.updated_at = now;
+  const auto now = steady_now();
+  const auto limit = now < run.deadline ? run.deadline : run.deadline + settings_.polling.max_interval;
+  set_due(run, now < limit ? std::min(now + delay, limit) : now + delay);
+  run.record.updated_at = now_ms();
   dirty_.push_back(run.record.id);
 }
 
@@ -284,14 +304,6 @@ awaitable<void> run_tracker::poll(run_ptr run) {
   } clear_on_exit{r};
 
   if (r.stopped) co_return;
-  if (clock_type::now() >= r.record.deadline_at) {
-    const auto payload = daemon_event_payload(r.record, "deadline passed");
-    const bool expired = co_await commit_event(r, expired_event, payload, "expired", true);
-    if (!expired) {
-      schedule(r, settings_.polling.fast_interval);
-    }
-    co_return;
-  }
   // The budget is taken just before the request leaves (after any connect), so a slow connect
   // cannot bunch requests up; a retry on a fresh connection takes another turn.
   bool sent = false;
@@ -319,6 +331,22 @@ awaitable<void> run_tracker::poll(run_ptr run) {
   ++counters_.answers[answer_name(answer.kind)];
   if (r.stopped) co_return;
   co_await handle_answer(r, answer);
+  co_await expire_if_due(r, answer);
+}
+
+// A run still pending at its deadline expires once a last poll has shown it unfinished (so one that
+// finished since the poll before is delivered as finished), or when Extend could not be asked for
+// max_interval past the deadline; that event's reason names the last failure.
+awaitable<void> run_tracker::expire_if_due(tracked_run& run, const extend_answer& last_look) {
+  const auto now = steady_now();
+  if (run.stopped || now < run.deadline) co_return;
+  const bool looked = last_look.kind == answer_kind::run || last_look.kind == answer_kind::not_found;
+  if (!looked && now < run.deadline + settings_.polling.max_interval) co_return;  // retried meanwhile
+  const auto reason = looked ? std::string{"deadline passed"}
+                             : "deadline passed; Extend could not be asked since: " + last_look.error;
+  const auto payload = daemon_event_payload(run.record, reason);
+  const bool expired = co_await commit_event(run, expired_event, payload, "expired", true);
+  if (!expired) schedule(run, settings_.polling.fast_interval);
 }
 
 void run_tracker::note_api(answer_kind kind, const std::string& error) {
@@ -357,6 +385,7 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
       run.not_found_streak = 0;
       run.first_not_found.reset();
       record.status = answer.status;
+      record.looked_at = now_ms();
       // A GET that still says in progress after a list said stopped (a lagging replica) keeps
       // the run on the SDK cadence until they agree.
       run.listed_stopped = run.listed_stopped && is_in_progress(answer.status);
@@ -374,7 +403,7 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
       co_return;
     }
     case answer_kind::not_found: {
-      const auto now = now_ms();
+      const auto now = steady_now();
       if (!run.first_not_found) run.first_not_found = now;
       ++run.not_found_streak;
       const auto grace = settings_.not_found_after.value_or(polling.fast_period);
@@ -487,6 +516,7 @@ awaitable<std::vector<run_tracker::registered>> run_tracker::register_runs(std::
     record.owner_uid = owner;
     record.registered_at = now;
     record.updated_at = now;
+    record.looked_at = now;
     record.next_poll_at = now;
     record.deadline_at = now + reg.deadline.value_or(settings_.polling.deadline);
     record.sinks = reg.sinks;
@@ -509,7 +539,7 @@ awaitable<std::vector<run_tracker::registered>> run_tracker::register_runs(std::
     if (auto* feed = feed_for(run->record.kind)) {
       ++feed->runs;
       if (feeding(*feed)) follow(*feed, *run, now, false);
-      if (relied_on(*feed)) run->record.next_poll_at = safety_poll_at(*feed, *run);
+      if (relied_on(*feed)) set_due(*run, safety_poll_at(*feed, *run));
     }
     queue_run(std::move(run));
     ++counters_.registered;
@@ -587,7 +617,8 @@ awaitable<void> run_tracker::flush_progress() {
                                         .status = record->status,
                                         .polls = record->polls,
                                         .updated_at = record->updated_at,
-                                        .next_poll_at = record->next_poll_at});
+                                        .next_poll_at = record->next_poll_at,
+                                        .looked_at = record->looked_at});
       }
     }
     dirty_.clear();
