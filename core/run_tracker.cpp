@@ -33,20 +33,18 @@ time_point run_tracker::now_ms() { return std::chrono::floor<milliseconds>(clock
 
 run_tracker::steady_time run_tracker::steady_now() { return std::chrono::steady_clock::now(); }
 
-run_tracker::steady_time run_tracker::to_steady(time_point wall) {
-  return steady_now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(wall - clock_type::now());
-}
+run_tracker::clock_reading run_tracker::read_clocks() { return {clock_type::now(), steady_now()}; }
 
 time_point run_tracker::to_wall(steady_time at) {
   return std::chrono::floor<milliseconds>(clock_type::now() +
                                           std::chrono::duration_cast<clock_type::duration>(at - steady_now()));
 }
 
-run_tracker::tracked_run::tracked_run(run_record r, run_kind_info i)
+run_tracker::tracked_run::tracked_run(run_record r, run_kind_info i, const clock_reading& now)
     : record(std::move(r)),
       info(i),
-      due(to_steady(record.next_poll_at.value_or(record.updated_at))),
-      deadline(to_steady(record.deadline_at)) {}
+      due(now.to_steady(record.next_poll_at.value_or(record.updated_at))),
+      deadline(now.to_steady(record.deadline_at)) {}
 
 double run_tracker::random_draw() {
   thread_local std::minstd_rand random{std::random_device{}()};
@@ -97,6 +95,7 @@ awaitable<void> run_tracker::start() {
     pending_.reserve(pending.size());
     std::vector<run_ptr> resumed;
     resumed.reserve(pending.size());
+    const auto clocks = read_clocks();
     for (auto& record : pending) {
       const auto info = describe_kind(record.kind, settings_.generation);
       if (!info) {
@@ -104,7 +103,7 @@ awaitable<void> run_tracker::start() {
                       record.id, record.kind);
         continue;
       }
-      auto run = std::make_shared<tracked_run>(std::move(record), *info);
+      auto run = std::make_shared<tracked_run>(std::move(record), *info, clocks);
       pending_.emplace(run->record.id, run);
       if (auto* feed = feed_for(run->record.kind)) ++feed->runs;
       resumed.push_back(std::move(run));
@@ -529,10 +528,11 @@ awaitable<std::vector<run_tracker::registered>> run_tracker::register_runs(std::
 
   std::unordered_set<std::string> launched;
   launched.reserve(fresh.size());
+  const auto clocks = read_clocks();
   for (std::size_t i = 0; i < fresh.size(); ++i) {
     if (!inserted[i] || stopping_) continue;
     const auto info = describe_kind(fresh[i].kind, settings_.generation);
-    auto run = std::make_shared<tracked_run>(std::move(fresh[i]), info.value());
+    auto run = std::make_shared<tracked_run>(std::move(fresh[i]), info.value(), clocks);
     launched.insert(run->record.id);
     pending_.emplace(run->record.id, run);
     // With a list, its first look is a sweep (soon), not a GET.

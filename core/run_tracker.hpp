@@ -122,11 +122,19 @@ class run_tracker {
 
  private:
   using steady_time = std::chrono::steady_clock::time_point;
+  // Both clocks read at one moment: maps the wall times of a batch of records to steady ones.
+  struct clock_reading {
+    time_point wall;
+    steady_time steady;
+    steady_time to_steady(time_point at) const {
+      return steady + std::chrono::duration_cast<std::chrono::steady_clock::duration>(at - wall);
+    }
+  };
 
   // Kept small on purpose: a pending run between polls is this and its entry in due_.
   struct tracked_run {
     // The record's wall times (next poll, deadline) are mapped to the monotonic clock here, once.
-    tracked_run(run_record r, run_kind_info i);
+    tracked_run(run_record r, run_kind_info i, const clock_reading& now);
 
     run_record record;
     run_kind_info info;
@@ -169,7 +177,7 @@ class run_tracker {
 
   static time_point now_ms();  // the wall clock, for what is stored and shown
   static steady_time steady_now();
-  static steady_time to_steady(time_point wall);
+  static clock_reading read_clocks();
   static time_point to_wall(steady_time at);
   static double random_draw();  // uniform in [-1, 1], for jitter
   void queue_run(run_ptr run);
