@@ -169,10 +169,11 @@ TEST_F(schedule_test, a_run_that_cannot_be_asked_at_its_deadline_expires_max_int
 }
 
 // A run followed through the list finishes during an outage (every request answers 500) that lasts
-// ten minutes (both clocks advanced), while a thousand other runs change: failed polls keep
+// ten minutes (both clocks advanced), while two thousand other runs change: failed polls keep
 // touching the run's updated_at. After a restart the catch-up sweep reads back to the run's last
 // successful look and finds it at once; reading back only to updated_at less the 5-minute skew
-// margin would stop at the thousand newer changes and leave it to the safety-net poll.
+// margin would stop among the newer changes, and every later sweep too, leaving the run to the
+// safety-net poll (5 minutes or more).
 TEST_F(schedule_test, a_restart_after_a_long_outage_catches_up_from_the_last_successful_look) {
   start_fake();
   const clock_shift shift{dir_ / "clock-shift"};
@@ -185,12 +186,20 @@ TEST_F(schedule_test, a_restart_after_a_long_outage_catches_up_from_the_last_suc
 
   fake_->inject({.kind = fault_kind::status_500, .run_id = std::nullopt, .count = std::nullopt, .delay = 0ms});
   fake_->set_status_now("exr_outage", "PROCESSED");
-  std::vector<run_script> others;
-  for (int i = 0; i < 1'050; ++i) {
-    others.push_back({.id = "exr_other_" + std::to_string(i), .kind = "", .timeline = {{"PROCESSING", 0ms}}, .fields = {}});
-  }
-  fake_->add_runs(std::move(others));
-  fake_->advance_clock(10min);
+  // Other runs of the workspace change meanwhile, in two blocks of more than a page each, 30 s and
+  // 60 s later (beyond the feed's 5 s overlap); ten minutes after the finish the outage ends.
+  const auto others_change = [&](const std::string& prefix) {
+    std::vector<run_script> others;
+    for (int i = 0; i < 1'050; ++i) {
+      others.push_back({.id = prefix + std::to_string(i), .kind = "", .timeline = {{"PROCESSING", 0ms}}, .fields = {}});
+    }
+    fake_->add_runs(std::move(others));
+  };
+  fake_->advance_clock(30s);
+  others_change("exr_older_");
+  fake_->advance_clock(30s);
+  others_change("exr_newer_");
+  fake_->advance_clock(9min);
   shift.set(10min);
   // Polled one by one once three sweeps failed; each failed poll touches updated_at.
   const std::string failed_poll = "run_id=exr_outage poll failed";
