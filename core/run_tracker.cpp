@@ -196,6 +196,12 @@ awaitable<void> run_tracker::replace_queue_later(std::string sink_name) {
   spawn_queue(fresh);
 }
 
+// On the monotonic clock: the run's whole tracking time (fixed in its record) less what is left of it.
+milliseconds run_tracker::age_of(const tracked_run& run) {
+  const auto tracked_for = run.record.deadline_at - run.record.registered_at;
+  return std::chrono::duration_cast<milliseconds>(tracked_for - (run.deadline - steady_now()));
+}
+
 void run_tracker::set_due(tracked_run& run, steady_time at) {
   run.due = at;
   run.record.next_poll_at = to_wall(at);
@@ -369,8 +375,7 @@ milliseconds run_tracker::cadence_delay(const tracked_run& run) const {
   const auto& polling = settings_.polling;
   const auto* feed = feed_for(run.record.kind);
   if (feed != nullptr && relied_on(*feed) && !run.listed_stopped) return safety_delay(*feed);
-  const auto age = std::chrono::duration_cast<milliseconds>(clock_type::now() - run.record.registered_at);
-  return jittered(base_interval(polling, age), polling.jitter, random_draw());
+  return jittered(base_interval(polling, age_of(run)), polling.jitter, random_draw());
 }
 
 awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer& answer) {
@@ -412,8 +417,7 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
         if (done) co_return;
       }
       // Briefly unknown runs are usual just after creation: the SDK cadence, list or not.
-      const auto age = std::chrono::duration_cast<milliseconds>(clock_type::now() - record.registered_at);
-      schedule(run, jittered(base_interval(polling, age), polling.jitter, random_draw()));
+      schedule(run, jittered(base_interval(polling, age_of(run)), polling.jitter, random_draw()));
       co_return;
     }
     case answer_kind::rate_limited:

@@ -183,6 +183,7 @@ class run_tracker {
   void queue_run(run_ptr run);
   static steady_time due_time(const tracked_run& run) { return run.due; }
   static void set_due(tracked_run& run, steady_time at);
+  static std::chrono::milliseconds age_of(const tracked_run& run);  // since its registration, for the cadence
   bool poll_now(const run_ptr& run);
   std::chrono::milliseconds cadence_delay(const tracked_run& run) const;
   // The change feeds (run_tracker_feed.cpp).
