@@ -60,6 +60,9 @@ struct run_record {
   std::uint32_t polls = 0;
   time_point registered_at;
   time_point updated_at;
+  // The last time Extend showed the run's status (a GET answered, or a list sweep listed it); a
+  // failed poll leaves it, so the catch-up after a restart reads back from here.
+  time_point looked_at;
   std::optional<time_point> next_poll_at;
   std::optional<time_point> finished_at;
   time_point deadline_at;

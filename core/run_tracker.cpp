@@ -37,6 +37,21 @@ void drop_event_bodies(run_record& record) {
 
 time_point run_tracker::now_ms() { return std::chrono::floor<milliseconds>(clock_type::now()); }
 
+run_tracker::steady_time run_tracker::steady_now() { return std::chrono::steady_clock::now(); }
+
+run_tracker::clock_reading run_tracker::read_clocks() { return {clock_type::now(), steady_now()}; }
+
+time_point run_tracker::to_wall(steady_time at) {
+  return std::chrono::floor<milliseconds>(clock_type::now() +
+                                          std::chrono::duration_cast<clock_type::duration>(at - steady_now()));
+}
+
+run_tracker::tracked_run::tracked_run(run_record r, run_kind_info i, const clock_reading& now)
+    : record(std::move(r)),
+      info(i),
+      due(now.to_steady(record.next_poll_at.value_or(record.updated_at))),
+      deadline(now.to_steady(record.deadline_at)) {}
+
 double run_tracker::random_draw() {
   thread_local std::minstd_rand random{std::random_device{}()};
   return std::uniform_real_distribution<double>(-1.0, 1.0)(random);
@@ -86,6 +101,7 @@ awaitable<void> run_tracker::start() {
     pending_.reserve(pending.size());
     std::vector<run_ptr> resumed;
     resumed.reserve(pending.size());
+    const auto clocks = read_clocks();
     for (auto& record : pending) {
       const auto info = describe_kind(record.kind, settings_.generation);
       if (!info) {
@@ -94,7 +110,7 @@ awaitable<void> run_tracker::start() {
         continue;
       }
       drop_event_bodies(record);
-      auto run = std::make_shared<tracked_run>(std::move(record), *info);
+      auto run = std::make_shared<tracked_run>(std::move(record), *info, clocks);
       pending_.emplace(run->record.id, run);
       if (auto* feed = feed_for(run->record.kind)) ++feed->runs;
       resumed.push_back(std::move(run));
@@ -104,8 +120,8 @@ awaitable<void> run_tracker::start() {
     // planned: its first look is a GET.)
     for (auto& run : resumed) {
       if (auto* feed = feed_for(run->record.kind); feed != nullptr && feeding(*feed) && run->record.status) {
-        follow(*feed, *run, run->record.updated_at, true);
-        run->record.next_poll_at = safety_poll_at(*feed, *run);
+        follow(*feed, *run, run->record.looked_at, true);
+        set_due(*run, safety_poll_at(*feed, *run));
       }
       queue_run(run);
     }
@@ -190,8 +206,15 @@ awaitable<void> run_tracker::replace_queue_later(std::shared_ptr<delivery_queue>
   spawn_queue(fresh);
 }
 
-time_point run_tracker::due_time(const tracked_run& run) {
-  return run.record.next_poll_at.value_or(run.record.updated_at);
+// On the monotonic clock: the run's whole tracking time (fixed in its record) less what is left of it.
+milliseconds run_tracker::age_of(const tracked_run& run) {
+  const auto tracked_for = run.record.deadline_at - run.record.registered_at;
+  return std::chrono::duration_cast<milliseconds>(tracked_for - (run.deadline - steady_now()));
+}
+
+void run_tracker::set_due(tracked_run& run, steady_time at) {
+  run.due = at;
+  run.record.next_poll_at = to_wall(at);
 }
 
 // Puts the run in due_ at its due time, or moves it there if it waits already. A run a sweep woke
@@ -215,13 +238,12 @@ void run_tracker::wake_dispatcher() {
 awaitable<void> run_tracker::dispatch_polls() {
   const auto limit = settings_.max_active_polls;
   while (!stopping_) {
-    const auto now = clock_type::now();
+    const auto now = steady_now();
     while (!due_.empty() && active_polls_ < limit && due_.next_at() <= now) launch(due_.pop());
     if (due_.empty() || active_polls_ >= limit) {
       dispatch_timer_.expires_at(asio::steady_timer::clock_type::time_point::max());
     } else {
-      dispatch_timer_.expires_after(
-          std::chrono::duration_cast<asio::steady_timer::clock_type::duration>(due_.next_at() - now));
+      dispatch_timer_.expires_at(due_.next_at());
     }
     dispatcher_waiting_ = true;
     co_await dispatch_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -237,9 +259,9 @@ bool run_tracker::poll_now(const run_ptr& run) {
     run->woken_in_poll = true;
     return fresh;
   }
-  const auto now = now_ms();
+  const auto now = steady_now();
   if (due_time(*run) <= now) return false;
-  run->record.next_poll_at = now;
+  set_due(*run, now);
   run->woken = true;
   queue_run(run);
   return true;
@@ -252,7 +274,7 @@ void run_tracker::launch(run_ptr run) {
     const bool was_at_limit = active_polls_-- >= settings_.max_active_polls;
     run->in_poll = false;
     if (std::exchange(run->woken_in_poll, false) && !run->stopped) {
-      run->record.next_poll_at = now_ms();
+      set_due(*run, steady_now());
       run->woken = true;
     }
     if (failure) {
@@ -272,10 +294,13 @@ void run_tracker::launch(run_ptr run) {
   asio::co_spawn(executor_, poll(run), std::move(done));
 }
 
+// A run is looked at once more at its deadline (see expire_if_due); if that look fails, its
+// retries come up to max_interval past it.
 void run_tracker::schedule(tracked_run& run, milliseconds delay) {
-  const auto now = now_ms();
-  run.record.next_poll_at = std::min(now + delay, run.record.deadline_at);
-  run.record.updated_at = now;
+  const auto now = steady_now();
+  const auto limit = now < run.deadline ? run.deadline : run.deadline + settings_.polling.max_interval;
+  set_due(run, now < limit ? std::min(now + delay, limit) : now + delay);
+  run.record.updated_at = now_ms();
   dirty_.push_back(run.record.id);
 }
 
@@ -293,14 +318,6 @@ awaitable<void> run_tracker::poll(run_ptr run) {
   const auto place = std::exchange(r.woken, false) ? request_place::ahead : request_place::in_line;
 
   if (r.stopped) co_return;
-  if (clock_type::now() >= r.record.deadline_at) {
-    const auto payload = daemon_event_payload(r.record, "deadline passed");
-    const bool expired = co_await commit_event(r, expired_event, payload, "expired", true);
-    if (!expired) {
-      schedule(r, settings_.polling.fast_interval);
-    }
-    co_return;
-  }
   // The budget is taken just before the request leaves (after any connect), so a slow connect
   // cannot bunch requests up; a retry on a fresh connection takes another turn.
   bool sent = false;
@@ -328,6 +345,22 @@ awaitable<void> run_tracker::poll(run_ptr run) {
   ++counters_.answers[answer_name(answer.kind)];
   if (r.stopped) co_return;
   co_await handle_answer(r, answer);
+  co_await expire_if_due(r, answer);
+}
+
+// A run still pending at its deadline expires once a last poll has shown it unfinished (so one that
+// finished since the poll before is delivered as finished), or when Extend could not be asked for
+// max_interval past the deadline; that event's reason names the last failure.
+awaitable<void> run_tracker::expire_if_due(tracked_run& run, const extend_answer& last_look) {
+  const auto now = steady_now();
+  if (run.stopped || now < run.deadline) co_return;
+  const bool looked = last_look.kind == answer_kind::run || last_look.kind == answer_kind::not_found;
+  if (!looked && now < run.deadline + settings_.polling.max_interval) co_return;  // retried meanwhile
+  const auto reason = looked ? std::string{"deadline passed"}
+                             : "deadline passed; Extend could not be asked since: " + last_look.error;
+  const auto payload = daemon_event_payload(run.record, reason);
+  const bool expired = co_await commit_event(run, expired_event, payload, "expired", true);
+  if (!expired) schedule(run, settings_.polling.fast_interval);
 }
 
 void run_tracker::note_api(answer_kind kind, const std::string& error) {
@@ -351,8 +384,7 @@ milliseconds run_tracker::cadence_delay(const tracked_run& run) const {
   const auto& polling = settings_.polling;
   const auto* feed = feed_for(run.record.kind);
   if (feed != nullptr && relied_on(*feed) && !run.listed_stopped) return safety_delay(*feed);
-  const auto age = std::chrono::duration_cast<milliseconds>(clock_type::now() - run.record.registered_at);
-  return jittered(base_interval(polling, age), polling.jitter, random_draw());
+  return jittered(base_interval(polling, age_of(run)), polling.jitter, random_draw());
 }
 
 awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer& answer) {
@@ -366,6 +398,7 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
       run.not_found_streak = 0;
       run.first_not_found.reset();
       record.status = answer.status;
+      record.looked_at = now_ms();
       // A GET that still says in progress after a list said stopped (a lagging replica) keeps
       // the run on the SDK cadence until they agree.
       run.listed_stopped = run.listed_stopped && is_in_progress(answer.status);
@@ -383,7 +416,7 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
       co_return;
     }
     case answer_kind::not_found: {
-      const auto now = now_ms();
+      const auto now = steady_now();
       if (!run.first_not_found) run.first_not_found = now;
       ++run.not_found_streak;
       const auto grace = settings_.not_found_after.value_or(polling.fast_period);
@@ -393,8 +426,7 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
         if (done) co_return;
       }
       // Briefly unknown runs are usual just after creation: the SDK cadence, list or not.
-      const auto age = std::chrono::duration_cast<milliseconds>(clock_type::now() - record.registered_at);
-      schedule(run, jittered(base_interval(polling, age), polling.jitter, random_draw()));
+      schedule(run, jittered(base_interval(polling, age_of(run)), polling.jitter, random_draw()));
       co_return;
     }
     case answer_kind::rate_limited:
@@ -498,6 +530,7 @@ awaitable<std::vector<run_tracker::registered>> run_tracker::register_runs(std::
     record.owner_uid = owner;
     record.registered_at = now;
     record.updated_at = now;
+    record.looked_at = now;
     record.next_poll_at = now;
     record.deadline_at = now + reg.deadline.value_or(settings_.polling.deadline);
     record.sinks = reg.sinks;
@@ -510,17 +543,18 @@ awaitable<std::vector<run_tracker::registered>> run_tracker::register_runs(std::
 
   std::unordered_set<std::string> launched;
   launched.reserve(fresh.size());
+  const auto clocks = read_clocks();
   for (std::size_t i = 0; i < fresh.size(); ++i) {
     if (!inserted[i] || stopping_) continue;
     const auto info = describe_kind(fresh[i].kind, settings_.generation);
-    auto run = std::make_shared<tracked_run>(std::move(fresh[i]), info.value());
+    auto run = std::make_shared<tracked_run>(std::move(fresh[i]), info.value(), clocks);
     launched.insert(run->record.id);
     pending_.emplace(run->record.id, run);
     // With a list, its first look is a sweep (soon), not a GET.
     if (auto* feed = feed_for(run->record.kind)) {
       ++feed->runs;
       if (feeding(*feed)) follow(*feed, *run, now, false);
-      if (relied_on(*feed)) run->record.next_poll_at = safety_poll_at(*feed, *run);
+      if (relied_on(*feed)) set_due(*run, safety_poll_at(*feed, *run));
     }
     queue_run(run);
     ++counters_.registered;
@@ -607,7 +641,8 @@ awaitable<void> run_tracker::flush_progress() {
                                         .status = record->status,
                                         .polls = record->polls,
                                         .updated_at = record->updated_at,
-                                        .next_poll_at = record->next_poll_at});
+                                        .next_poll_at = record->next_poll_at,
+                                        .looked_at = record->looked_at});
       }
     }
     dirty_.clear();

@@ -6,7 +6,9 @@
 // For kinds with a list endpoint (polling.list_endpoints), a change feed per kind sweeps the list
 // of recently updated runs (run_tracker_feed.cpp) and makes due at once only the runs it shows
 // stopped; those kinds' runs otherwise get a long safety-net poll. Finished runs are pruned from
-// the store after the retention period. Everything runs on one io_context thread.
+// the store after the retention period. Everything runs on one io_context thread. Poll times and
+// deadlines run on the monotonic clock (a step of the system clock moves none of them); the wall
+// times in the records, which users read and the store keeps, are converted from them.
 #pragma once
 
 #include "config/config.hpp"
@@ -123,19 +125,32 @@ class run_tracker {
   std::map<std::string, std::size_t> pending_by_kind() const;
 
  private:
+  using steady_time = std::chrono::steady_clock::time_point;
+  // Both clocks read at one moment: maps the wall times of a batch of records to steady ones.
+  struct clock_reading {
+    time_point wall;
+    steady_time steady;
+    steady_time to_steady(time_point at) const {
+      return steady + std::chrono::duration_cast<std::chrono::steady_clock::duration>(at - wall);
+    }
+  };
+
   // Kept small on purpose: a pending run between polls is this and its entry in due_. Its events
   // keep their IDs and types only; their bodies are in the store (an event is recorded before it
   // is known here).
   struct tracked_run {
-    tracked_run(run_record r, run_kind_info i) : record(std::move(r)), info(i) {}
+    // The record's wall times (next poll, deadline) are mapped to the monotonic clock here, once.
+    tracked_run(run_record r, run_kind_info i, const clock_reading& now);
 
     run_record record;
     run_kind_info info;
+    steady_time due;       // its next poll; record.next_poll_at is the same time on the wall clock
+    steady_time deadline;  // record.deadline_at on the monotonic clock
     boost::asio::steady_timer* wake = nullptr;        // while in a poll: its timer, cancelled to stop it
     std::vector<boost::asio::steady_timer*> waiters;  // wait() callers, woken when the run finishes
     unsigned failures = 0;                            // consecutive polls without a usable answer
     unsigned not_found_streak = 0;
-    std::optional<time_point> first_not_found;
+    std::optional<steady_time> first_not_found;
     bool stopped = false;            // forgotten, finished or shutting down
     bool in_poll = false;            // launched and not back in due_ yet
     bool woken_in_poll = false;      // a sweep showed it changed while it was in a poll: poll again at once
@@ -160,10 +175,15 @@ class run_tracker {
     boost::asio::steady_timer* waiting = nullptr;    // while a sweep waits for the budget
   };
 
-  static time_point now_ms();
+  static time_point now_ms();  // the wall clock, for what is stored and shown
+  static steady_time steady_now();
+  static clock_reading read_clocks();
+  static time_point to_wall(steady_time at);
   static double random_draw();  // uniform in [-1, 1], for jitter
   void queue_run(const run_ptr& run);
-  static time_point due_time(const tracked_run& run);
+  static steady_time due_time(const tracked_run& run) { return run.due; }
+  static void set_due(tracked_run& run, steady_time at);
+  static std::chrono::milliseconds age_of(const tracked_run& run);  // since its registration, for the cadence
   bool poll_now(const run_ptr& run);
   std::chrono::milliseconds cadence_delay(const tracked_run& run) const;
   // The change feeds (run_tracker_feed.cpp).
@@ -173,7 +193,7 @@ class run_tracker {
   // Fed, and its sweeps succeed: its runs need only a safety-net poll.
   bool relied_on(const kind_feed& feed) const { return feeding(feed) && !feed.failing; }
   std::chrono::milliseconds safety_delay(const kind_feed& feed) const;
-  time_point safety_poll_at(const kind_feed& feed, const tracked_run& run) const;
+  steady_time safety_poll_at(const kind_feed& feed, const tracked_run& run) const;
   void follow(kind_feed& feed, tracked_run& run, time_point since, bool status_known);
   void kick(kind_feed& feed);
   awaitable<void> feed_loop(std::shared_ptr<kind_feed> feed);
@@ -190,6 +210,7 @@ class run_tracker {
   void launch(run_ptr run);
   awaitable<void> poll(run_ptr run);
   awaitable<void> handle_answer(tracked_run& run, const extend_answer& answer);
+  awaitable<void> expire_if_due(tracked_run& run, const extend_answer& last_look);
   awaitable<bool> commit_event(tracked_run& run, std::string_view event_type, std::string_view payload,
                                std::optional<std::string> outcome, bool finishes);
   void schedule(tracked_run& run, std::chrono::milliseconds delay);
@@ -209,7 +230,7 @@ class run_tracker {
   tracker_settings settings_;
   fatal_handler on_fatal_;
   std::unordered_map<std::string, run_ptr> pending_;
-  due_queue<tracked_run, time_point> due_;  // pending runs not in a poll, by due_time
+  due_queue<tracked_run, steady_time> due_;  // pending runs not in a poll, by due_time
   boost::asio::steady_timer dispatch_timer_;
   bool dispatcher_waiting_ = false;
   std::size_t active_polls_ = 0;

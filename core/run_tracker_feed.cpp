@@ -46,8 +46,8 @@ milliseconds run_tracker::safety_delay(const kind_feed& feed) const {
   return jittered(safety_interval(feed.runs, budget_.rate(), polling.max_interval), polling.jitter, random_draw());
 }
 
-time_point run_tracker::safety_poll_at(const kind_feed& feed, const tracked_run& run) const {
-  return std::min(now_ms() + safety_delay(feed), run.record.deadline_at);
+run_tracker::steady_time run_tracker::safety_poll_at(const kind_feed& feed, const tracked_run& run) const {
+  return std::min(steady_now() + safety_delay(feed), run.deadline);
 }
 
 void run_tracker::follow(kind_feed& feed, tracked_run& run, time_point since, bool status_known) {
@@ -171,9 +171,14 @@ void run_tracker::take_summary(kind_feed& feed, const run_summary& summary, std:
   const auto& run = found->second;
   listed.push_back(summary.id);
   switch (judge_summary(summary.status, run->record.status)) {
-    case summary_action::none: return;
+    // Listed with a status we keep: a later change shows up after now. (A run listed as stopped
+    // keeps its last look until a GET reads it: its change may be older than the sweep.)
+    case summary_action::none:
+      run->record.looked_at = now_ms();  // stored with its next progress
+      return;
     case summary_action::note_status:
       run->record.status = summary.status;
+      run->record.looked_at = now_ms();
       dirty_.push_back(summary.id);
       return;
     case summary_action::wake:
@@ -213,13 +218,13 @@ void run_tracker::spread_polls(const kind_feed& feed) {
   const auto spread = std::max<milliseconds>(
       settings_.polling.fast_interval,
       milliseconds{static_cast<milliseconds::rep>(static_cast<double>(feed.runs) * 1000.0 / budget_.rate())});
-  const auto now = now_ms();
+  const auto now = steady_now();
   for (const auto& [id, run] : pending_) {
     if (run->record.kind != feed.info.kind || run->in_poll) continue;
     const auto offset = static_cast<double>(spread.count()) * (random_draw() + 1.0) / 2.0;
-    const auto at = std::min(now + milliseconds{static_cast<milliseconds::rep>(offset)}, run->record.deadline_at);
+    const auto at = std::min(now + milliseconds{static_cast<milliseconds::rep>(offset)}, run->deadline);
     if (due_time(*run) <= at) continue;
-    run->record.next_poll_at = at;
+    set_due(*run, at);
     queue_run(run);
   }
 }
@@ -234,7 +239,7 @@ void run_tracker::refollow(kind_feed& feed) {
   feed.feed = change_feed{};
   ++feed.epoch;
   for (const auto& [id, run] : pending_) {
-    if (run->record.kind == feed.info.kind) feed.feed.watch(id, run->record.updated_at, run->record.status.has_value());
+    if (run->record.kind == feed.info.kind) feed.feed.watch(id, run->record.looked_at, run->record.status.has_value());
   }
   kick(feed);
 }

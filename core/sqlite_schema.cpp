@@ -73,8 +73,15 @@ UPDATE deliveries SET redelivered_at = CAST((julianday('now') - 2440587.5) * 864
   WHERE state = 'pending' AND attempts > 0 AND next_attempt_at IS NULL;
 )sql";
 
+// Version 3: when Extend last showed each run's status, which failed polls (unlike updated_at) leave
+// alone. Runs stored before the upgrade start from updated_at, the best that version 2 knew.
+constexpr const char* schema_v3 = R"sql(
+ALTER TABLE runs ADD COLUMN looked_at INTEGER;
+UPDATE runs SET looked_at = updated_at;
+)sql";
+
 // migrations[i] moves the schema from version i to i + 1. Append only; never edit a shipped one.
-constexpr std::array migrations{schema_v1, schema_v2};
+constexpr std::array migrations{schema_v1, schema_v2, schema_v3};
 static_assert(migrations.size() == sqlite_schema_version);
 
 }  // namespace

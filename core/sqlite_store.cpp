@@ -111,7 +111,7 @@ std::int64_t to_int64(std::size_t value) {
 
 constexpr const char* run_columns =
     "r.seq, r.id, r.kind, r.owner_uid, r.state, r.status, r.outcome, r.polls, r.registered_at, r.updated_at, "
-    "r.next_poll_at, r.finished_at, r.deadline_at, r.sinks, r.context";
+    "r.next_poll_at, r.finished_at, r.deadline_at, r.sinks, r.context, r.looked_at";
 
 // A run row (run_columns, from `first`); also returns its seq through `seq`.
 run_record read_run(const sqlite_stmt& row, std::int64_t& seq) {
@@ -131,6 +131,7 @@ run_record read_run(const sqlite_stmt& row, std::int64_t& seq) {
   run.deadline_at = from_ms(row.column_int64(12));
   run.sinks = sinks_from_json(row.column_text(13));
   run.context = context_from_json(row.column_text(14));
+  run.looked_at = from_ms(row.column_int64(15));
   return run;
 }
 
@@ -191,8 +192,8 @@ std::vector<bool> insert_runs_now(sqlite_db& db, const std::vector<run_record>& 
     {
       auto stmt = db.cached(
           "INSERT OR IGNORE INTO runs (id, kind, owner_uid, state, status, outcome, polls, registered_at, "
-          "updated_at, next_poll_at, finished_at, deadline_at, sinks, context) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
+          "updated_at, next_poll_at, finished_at, deadline_at, sinks, context, looked_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
       stmt->bind_text(1, run.id);
       stmt->bind_text(2, run.kind);
       stmt->bind_int64(3, run.owner_uid);
@@ -207,6 +208,7 @@ std::vector<bool> insert_runs_now(sqlite_db& db, const std::vector<run_record>& 
       stmt->bind_int64(12, to_ms(run.deadline_at));
       stmt->bind_text(13, sinks_to_json(run.sinks));
       stmt->bind_text(14, boost::json::serialize(run.context));
+      stmt->bind_int64(15, to_ms(run.looked_at));
       stmt->execute();
     }
     // A run already stored keeps what it has, events included.
@@ -222,7 +224,7 @@ void save_progress_now(sqlite_db& db, const std::vector<run_progress>& progress)
   // Only pending runs: progress that arrives after the outcome must not overwrite it. polls never
   // goes back, whatever order saves land in.
   auto stmt = db.cached(
-      "UPDATE runs SET status = ?2, polls = MAX(polls, ?3), updated_at = ?4, next_poll_at = ?5 "
+      "UPDATE runs SET status = ?2, polls = MAX(polls, ?3), updated_at = ?4, next_poll_at = ?5, looked_at = ?6 "
       "WHERE id = ?1 AND state = 'pending'");
   for (const auto& item : progress) {
     stmt->bind_text(1, item.run_id);
@@ -230,6 +232,7 @@ void save_progress_now(sqlite_db& db, const std::vector<run_progress>& progress)
     stmt->bind_int64(3, item.polls);
     stmt->bind_int64(4, to_ms(item.updated_at));
     stmt->bind_optional_int64(5, to_ms(item.next_poll_at));
+    stmt->bind_int64(6, to_ms(item.looked_at));
     stmt->execute();
   }
 }
@@ -239,7 +242,7 @@ void record_outcome_now(sqlite_db& db, const run_outcome& outcome) {
   {
     auto stmt = db.cached(
         "UPDATE runs SET state = ?2, status = ?3, outcome = ?4, polls = ?5, updated_at = ?6, next_poll_at = ?7, "
-        "finished_at = ?8, deadline_at = ?9 WHERE id = ?1");
+        "finished_at = ?8, deadline_at = ?9, looked_at = ?10 WHERE id = ?1");
     stmt->bind_text(1, run.id);
     stmt->bind_text(2, run_state_name(run.state));
     stmt->bind_optional_text(3, run.status);
@@ -249,6 +252,7 @@ void record_outcome_now(sqlite_db& db, const run_outcome& outcome) {
     stmt->bind_optional_int64(7, to_ms(run.next_poll_at));
     stmt->bind_optional_int64(8, to_ms(run.finished_at));
     stmt->bind_int64(9, to_ms(run.deadline_at));
+    stmt->bind_int64(10, to_ms(run.looked_at));
     stmt->execute();
   }
   // The run was forgotten (DELETE /v1/runs/{id}) while it was being polled: nothing is delivered.

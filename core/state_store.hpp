@@ -37,6 +37,7 @@ struct run_progress {
   std::uint32_t polls = 0;
   time_point updated_at;
   std::optional<time_point> next_poll_at;
+  time_point looked_at;
 };
 
 // A run reached an outcome: the record as it now stands, its new events and their deliveries.

@@ -247,7 +247,7 @@ TEST_F(sqlite_store_test, creates_a_versioned_wal_file) {
     EXPECT_TRUE(report.created);
     EXPECT_TRUE(report.messages.empty());
   }
-  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "2");
+  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "3");
   EXPECT_EQ(query_raw(path_, "PRAGMA journal_mode"), "wal");
   EXPECT_EQ(query_raw(path_, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
             "deliveries\nevents\nruns");
@@ -504,11 +504,13 @@ TEST_F(sqlite_store_test, opens_a_version_1_file_and_migrates_it) {
       co_await store->update_delivery(dead);
     });
   }
-  // Back to what version 1 wrote: no redelivered_at column, user_version 1.
+  // Back to what version 1 wrote: no redelivered_at (nor looked_at) column, user_version 1.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE deliveries DROP COLUMN redelivered_at; PRAGMA user_version = 1", nullptr,
-                         nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db,
+                         "ALTER TABLE deliveries DROP COLUMN redelivered_at; ALTER TABLE runs DROP COLUMN looked_at; "
+                         "PRAGMA user_version = 1",
+                         nullptr, nullptr, nullptr),
             SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
@@ -516,7 +518,7 @@ TEST_F(sqlite_store_test, opens_a_version_1_file_and_migrates_it) {
 
   const auto before = clock_type::now();
   auto store = open_store();
-  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "2");
+  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "3");
   run([&]() -> awaitable<void> {
     auto undone = co_await store->load_undone_deliveries();
     CO_ASSERT_TRUE(undone.size() == 2);
@@ -585,6 +587,34 @@ TEST_F(sqlite_store_test, record_outcome_is_idempotent_and_skips_forgotten_runs)
   });
 }
 
+// A state file of schema version 2 (before runs knew their last successful look) gains looked_at,
+// set to updated_at, the nearest version 2 knew.
+TEST_F(sqlite_store_test, opens_a_version_2_file_and_migrates_it) {
+  {
+    auto store = open_store();
+    run([&]() -> awaitable<void> {
+      auto old = make_run("exr_v2");
+      old.updated_at = at_ms(1'700'000'040'000);
+      co_await store->insert_runs(runs_of(old));
+    });
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN looked_at; PRAGMA user_version = 2", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  auto store = open_store();
+  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "3");
+  run([&]() -> awaitable<void> {
+    const auto pending = co_await store->load_pending();
+    CO_ASSERT_TRUE(pending.size() == 1);
+    EXPECT_EQ(pending[0].looked_at, at_ms(1'700'000'040'000));
+  });
+}
+
 TEST_F(sqlite_store_test, save_progress_updates_pending_runs_only) {
   auto store = open_store();
   run([&]() -> awaitable<void> {
@@ -593,9 +623,11 @@ TEST_F(sqlite_store_test, save_progress_updates_pending_runs_only) {
     co_await store->insert_runs(runs_of(a, b));
     co_await store->record_outcome(make_outcome(b, 1'700'000'050'000));
 
-    run_progress pa{"exr_a", "PROCESSING", 5, at_ms(1'700'000'010'000), at_ms(1'700'000'020'000)};
-    run_progress pb{"exr_b", "PROCESSING", 9, at_ms(1'700'000'010'000), at_ms(1'700'000'020'000)};
-    run_progress unknown{"exr_nobody", "PROCESSING", 1, at_ms(1), std::nullopt};
+    run_progress pa{"exr_a", "PROCESSING", 5, at_ms(1'700'000'010'000), at_ms(1'700'000'020'000),
+                    at_ms(1'700'000'005'000)};
+    run_progress pb{"exr_b", "PROCESSING", 9, at_ms(1'700'000'010'000), at_ms(1'700'000'020'000),
+                    at_ms(1'700'000'005'000)};
+    run_progress unknown{"exr_nobody", "PROCESSING", 1, at_ms(1), std::nullopt, at_ms(1)};
     co_await store->save_progress(progress_of(pa, pb, unknown));
 
     auto found_a = co_await store->find_run("exr_a");
@@ -604,6 +636,7 @@ TEST_F(sqlite_store_test, save_progress_updates_pending_runs_only) {
     EXPECT_EQ(found_a->polls, 5U);
     EXPECT_EQ(found_a->updated_at, at_ms(1'700'000'010'000));
     EXPECT_EQ(found_a->next_poll_at, at_ms(1'700'000'020'000));
+    EXPECT_EQ(found_a->looked_at, at_ms(1'700'000'005'000));  // a failed poll moves updated_at, not this
 
     auto found_b = co_await store->find_run("exr_b");
     CO_ASSERT_TRUE(found_b.has_value());

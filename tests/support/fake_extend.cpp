@@ -97,9 +97,13 @@ struct fake_extend::impl {
     ssl.use_private_key(asio::buffer(certs.key_pem), asio::ssl::context::pem);
   }
 
+  // The fake's time: the monotonic clock plus how far advance_clock() moved it. Called under mutex.
+  fake_clock::time_point now() const { return fake_clock::now() + clock_advance; }
+
   test_certs certs;
   mutable std::mutex mutex;
   fake_extend_model model;  // guarded by mutex
+  fake_clock::duration clock_advance{0};  // guarded by mutex
   asio::ssl::context ssl{asio::ssl::context::tls_server};
   // Closers of the open connections; touched on the io thread only.
   std::map<std::uint64_t, std::function<void()>> closers;
@@ -145,7 +149,7 @@ struct fake_extend::impl {
                          header(req, "x-extend-workspace-id"),
                          header(req, http::field::user_agent)};
     const std::lock_guard lock{mutex};
-    auto answer = model.handle(request, fake_clock::now());
+    auto answer = model.handle(request, now());
     if (model.options().log_requests) {
       const char* how = answer.what == fake_response::action::cut        ? " (cut)"
                         : answer.what == fake_response::action::truncate ? " (truncated)"
@@ -216,7 +220,7 @@ struct fake_extend::impl {
       {
         const std::lock_guard lock{mutex};
         answer = model.handle_control(std::string{req.method_string()}, std::string{req.target()}, req.body(),
-                                      fake_clock::now());
+                                      now());
       }
       const bool keep_alive = req.keep_alive();
       auto res = make_response(answer, req.version(), keep_alive);
@@ -297,19 +301,24 @@ void fake_extend::write_ca(const std::filesystem::path& path) const { write_text
 
 void fake_extend::add_run(run_script script) {
   const std::lock_guard lock{impl_->mutex};
-  impl_->model.add_run(std::move(script), fake_clock::now());
+  impl_->model.add_run(std::move(script), impl_->now());
 }
 
 fake_clock::time_point fake_extend::add_runs(std::vector<run_script> scripts) {
   const std::lock_guard lock{impl_->mutex};
-  const auto now = fake_clock::now();
+  const auto now = impl_->now();
   for (auto& script : scripts) impl_->model.add_run(std::move(script), now);
   return now;
 }
 
 bool fake_extend::set_status_now(const std::string& id, const std::string& status) {
   const std::lock_guard lock{impl_->mutex};
-  return impl_->model.set_status_now(id, status, fake_clock::now());
+  return impl_->model.set_status_now(id, status, impl_->now());
+}
+
+void fake_extend::advance_clock(std::chrono::milliseconds by) {
+  const std::lock_guard lock{impl_->mutex};
+  impl_->clock_advance += by;
 }
 
 void fake_extend::inject(fault f) {

@@ -42,6 +42,10 @@ class fake_extend {
   // The run shows `status` from now on; false for an unknown ID.
   bool set_status_now(const std::string& id, const std::string& status);
 
+  // Extend's clock jumps forward by `by`, as if that much time had passed: what happens from now on
+  // (status changes, the updatedAt of lists) is stamped that much later; what happened before is not.
+  void advance_clock(std::chrono::milliseconds by);
+
   void inject(fault f);
   void clear_faults();
 
