@@ -217,6 +217,9 @@ class dead_counting_store final : public state_store {
   awaitable<void> record_outcome(run_outcome) override { co_return; }
   awaitable<void> update_delivery(delivery) override { co_return; }
   awaitable<std::optional<run_record>> find_run(std::string) override { co_return std::nullopt; }
+  awaitable<std::vector<std::optional<std::uint32_t>>> owners_of(std::vector<std::string> ids) override {
+    co_return std::vector<std::optional<std::uint32_t>>(ids.size());
+  }
   awaitable<std::vector<run_record>> list_runs(run_query) override { co_return std::vector<run_record>{}; }
   awaitable<std::vector<delivery>> list_deliveries(delivery_query) override {
     ++listings;
