@@ -226,29 +226,36 @@ int run_forget(const global_options& options, const std::string& id) {
   return exit_ok;
 }
 
-int run_ls(const global_options& options, const std::string& state) {
-  std::vector<std::vector<std::string>> rows{{"ID", "KIND", "STATE", "STATUS", "OUTCOME", "POLLS", "REGISTERED"}};
+// Calls the listing `target` page after page, following "next", and hands
+// each record of the array `field` to `take`.
+template <typename Take>
+void for_each_listed(const global_options& options, const std::string& target, const char* field, Take take) {
   std::optional<std::string> after;
   for (;;) {
-    auto target = "/v1/runs?state=" + state + "&limit=1000";
-    if (after) target += "&after=" + hookless::encode_path_segment(*after);
-    const auto response = call(options, verb::get, target);
+    auto page_target = target + (target.find('?') == std::string::npos ? "?" : "&") + "limit=1000";
+    if (after) page_target += "&after=" + hookless::encode_path_segment(*after);
+    const auto response = call(options, verb::get, page_target);
     if (response.status != 200) throw command_failed(error_message(response));
     const auto page = parse_body(response);
-    for (const auto& record : array_field(as_object(page), "runs")) {
-      if (options.json) {
-        print_json_line(record);
-        continue;
-      }
-      const auto& run = as_object(record);
-      rows.push_back({hookless::field_text(run, "id"), hookless::field_text(run, "kind"), hookless::field_text(run, "state"),
-                      hookless::field_text(run, "status"), hookless::field_text(run, "outcome"),
-                      hookless::field_text(run, "polls"), hookless::field_text(run, "registered_at")});
-    }
+    for (const auto& record : array_field(as_object(page), field)) take(record);
     const auto* next = as_object(page).if_contains("next");
-    if (next == nullptr || !next->is_string()) break;
+    if (next == nullptr || !next->is_string()) return;
     after = std::string{next->get_string()};
   }
+}
+
+int run_ls(const global_options& options, const std::string& state) {
+  std::vector<std::vector<std::string>> rows{{"ID", "KIND", "STATE", "STATUS", "OUTCOME", "POLLS", "REGISTERED"}};
+  for_each_listed(options, "/v1/runs?state=" + state, "runs", [&](const boost::json::value& record) {
+    if (options.json) {
+      print_json_line(record);
+      return;
+    }
+    const auto& run = as_object(record);
+    rows.push_back({hookless::field_text(run, "id"), hookless::field_text(run, "kind"), hookless::field_text(run, "state"),
+                    hookless::field_text(run, "status"), hookless::field_text(run, "outcome"),
+                    hookless::field_text(run, "polls"), hookless::field_text(run, "registered_at")});
+  });
   if (!options.json) std::cout << hookless::format_table(rows);
   return exit_ok;
 }
@@ -257,28 +264,17 @@ int run_ls(const global_options& options, const std::string& state) {
 
 int run_deliveries(const global_options& options, const std::optional<std::string>& state) {
   std::vector<std::vector<std::string>> rows{{"ID", "RUN", "SINK", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"}};
-  std::optional<std::string> after;
-  for (;;) {
-    auto target = std::string{"/v1/deliveries?limit=1000"};
-    if (state) target += "&state=" + *state;
-    if (after) target += "&after=" + hookless::encode_path_segment(*after);
-    const auto response = call(options, verb::get, target);
-    if (response.status != 200) throw command_failed(error_message(response));
-    const auto page = parse_body(response);
-    for (const auto& record : array_field(as_object(page), "deliveries")) {
-      if (options.json) {
-        print_json_line(record);
-        continue;
-      }
-      const auto& item = as_object(record);
-      rows.push_back({hookless::field_text(item, "id"), hookless::field_text(item, "run_id"), hookless::field_text(item, "sink"),
-                      hookless::field_text(item, "state"), hookless::field_text(item, "attempts"),
-                      hookless::field_text(item, "next_attempt_at"), hookless::field_text(item, "last_error")});
+  const auto target = state ? "/v1/deliveries?state=" + *state : std::string{"/v1/deliveries"};
+  for_each_listed(options, target, "deliveries", [&](const boost::json::value& record) {
+    if (options.json) {
+      print_json_line(record);
+      return;
     }
-    const auto* next = as_object(page).if_contains("next");
-    if (next == nullptr || !next->is_string()) break;
-    after = std::string{next->get_string()};
-  }
+    const auto& item = as_object(record);
+    rows.push_back({hookless::field_text(item, "id"), hookless::field_text(item, "run_id"), hookless::field_text(item, "sink"),
+                    hookless::field_text(item, "state"), hookless::field_text(item, "attempts"),
+                    hookless::field_text(item, "next_attempt_at"), hookless::field_text(item, "last_error")});
+  });
   if (!options.json) std::cout << hookless::format_table(rows);
   return exit_ok;
 }
