@@ -73,6 +73,9 @@ struct callback_receiver::impl : std::enable_shared_from_this<impl> {
   // io-thread only:
   std::list<asio::steady_timer*> hung;
   std::list<std::function<void()>> idle_closers;
+  // Connections up to this one are closed when they next go idle: one that was still sending its
+  // answer when close_idle_connections() came was not idle yet, and must not be kept alive.
+  std::uint64_t close_when_idle_up_to = 0;
 
   template <typename Socket>
   asio::awaitable<void> serve(Socket socket, std::uint64_t connection) {
@@ -81,6 +84,7 @@ struct callback_receiver::impl : std::enable_shared_from_this<impl> {
       http::request_parser<http::string_body> parser;
       parser.body_limit(64 << 20);
       error_code ec;
+      if (connection <= close_when_idle_up_to) co_return;
       auto closer = idle_closers.insert(idle_closers.end(), [&socket] { close_socket(socket); });
       co_await http::async_read(socket, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       idle_closers.erase(closer);
@@ -251,6 +255,7 @@ void callback_receiver::close_idle_connections() {
   std::condition_variable done_signal;
   bool done = false;
   asio::post(impl_->io, [&, state = impl_] {
+    state->close_when_idle_up_to = state->accepted;
     for (auto& close : state->idle_closers) close();
     std::lock_guard lock{done_mutex};
     done = true;

@@ -515,11 +515,12 @@ TEST_F(run_tracker_durability_test, a_queue_retired_by_a_reload_is_freed_with_it
 // read from the store. A reload that removes the sink during that read leaves no queue for it (the
 // sink object is gone), and nothing refers to the sinks as they were before the reload.
 TEST_F(run_tracker_durability_test, a_reload_while_a_queue_is_being_replaced_removes_the_sink) {
-  std::atomic<bool> disk_full{false};
-  std::atomic<bool> hold_store{false};
-  store_->set_commit_hook_for_testing([&] {
-    while (hold_store) std::this_thread::sleep_for(1ms);
-    return disk_full ? SQLITE_FULL : SQLITE_OK;
+  // Shared with the store's thread, which may still commit after this test body has returned.
+  const auto disk_full = std::make_shared<std::atomic<bool>>(false);
+  const auto hold_store = std::make_shared<std::atomic<bool>>(false);
+  store_->set_commit_hook_for_testing([disk_full, hold_store] {
+    while (*hold_store) std::this_thread::sleep_for(1ms);
+    return *disk_full ? SQLITE_FULL : SQLITE_OK;
   });
   const std::map<std::string, sink*> no_sinks;
   const std::map<std::string, std::vector<std::string>> no_filters;
@@ -530,18 +531,18 @@ TEST_F(run_tracker_durability_test, a_reload_while_a_queue_is_being_replaced_rem
     source_.set_status("exr_wedges", "PROCESSED");
     sink_.on_deliver = [&](const delivery_job&) {
       sink_.on_deliver = nullptr;
-      disk_full = true;  // recording this delivery fails: the queue's worker ends with store_full
+      *disk_full = true;  // recording this delivery fails: the queue's worker ends with store_full
     };
     co_await tracker.register_runs(0, regs("exr_wedges"));
     const bool taken = co_await until([&] { return !sink_.delivered.empty(); }, 5s);
     CO_ASSERT_TRUE(taken);
     co_await sleep(200ms);
-    disk_full = false;
-    hold_store = true;   // the store's next commit (a progress flush) waits...
+    *disk_full = false;
+    *hold_store = true;   // the store's next commit (a progress flush) waits...
     co_await sleep(1500ms);  // ...so the replacement, a second after the failure, waits for its read
     EXPECT_TRUE(tracker.queues().empty()) << "the wedged queue is retired before the store is read";
     co_await tracker.reconfigure(no_sinks, settings_.polling, no_filters);
-    hold_store = false;
+    *hold_store = false;
     co_await sleep(300ms);
     EXPECT_TRUE(tracker.queues().empty()) << "a queue was made for a sink the reload removed";
   });
