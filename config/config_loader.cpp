@@ -19,8 +19,8 @@
 #include <boost/url/parse.hpp>
 #include <yaml-cpp/yaml.h>
 
-#include "core/duration.hpp"
-#include "core/proxy_choice.hpp"
+#include "core/formats/duration.hpp"
+#include "core/net/proxy_choice.hpp"
 
 namespace hookless {
 namespace {

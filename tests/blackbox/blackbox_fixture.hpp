@@ -3,7 +3,7 @@
 // it prints the daemon's log, which is usually the fastest way to see what went wrong.
 #pragma once
 
-#include "core/event_envelope.hpp"
+#include "core/model/event_envelope.hpp"
 #include "tests/blackbox/blackbox_support.hpp"
 
 #include <boost/json/array.hpp>

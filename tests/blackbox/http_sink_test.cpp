@@ -5,8 +5,8 @@
 // hang, listen on a Unix socket or on HTTPS with a private CA; dead letters (in health too) and
 // redelivery through the control API and hooklessctl; SIGKILL while a delivery is with the
 // receiver; a hanging sink next to a healthy one.
-#include "core/event_envelope.hpp"
-#include "core/webhook_signature.hpp"
+#include "core/model/event_envelope.hpp"
+#include "core/delivery/webhook_signature.hpp"
 #include "tests/blackbox/blackbox_fixture.hpp"
 #include "tests/integration/callback_receiver.hpp"
 #include "tests/support/test_certs.hpp"

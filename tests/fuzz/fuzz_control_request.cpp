@@ -2,8 +2,8 @@
 // takes (Beast's request parser under the server's header and body limits, the Content-Length
 // check, then the routes and the registration parser) against an in-memory backend. Checks that
 // every answer is a known status with a JSON body, not just that nothing crashed.
-#include "daemon/control_json.hpp"
-#include "daemon/control_routes.hpp"
+#include "daemon/control/control_json.hpp"
+#include "daemon/control/control_routes.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

@@ -3,9 +3,9 @@
 // payload comes from. Checks the promises that matter: a run is reported only with a status and a
 // payload that is itself the JSON of a run object; a list page only from a 2xx, with an id, a
 // status and a time for every summary.
-#include "core/extend_answer.hpp"
-#include "core/json_span.hpp"
-#include "core/run_kind.hpp"
+#include "core/extend/extend_answer.hpp"
+#include "core/formats/json_span.hpp"
+#include "core/model/run_kind.hpp"
 
 #include <boost/json/parse.hpp>
 

@@ -2,7 +2,7 @@
 // which validates sink URLs on its own, agrees with it: a URL the config accepts must be one the
 // sink can dial, or the daemon would start and then fail on its first delivery.
 #include "config/config_loader.hpp"
-#include "core/sink_target.hpp"
+#include "core/delivery/sink_target.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

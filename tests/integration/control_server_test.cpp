@@ -1,7 +1,7 @@
 // The control server on a real Unix socket in a temp dir, against a fake backend: socket file
 // handling, SO_PEERCRED, keep-alive, limits, deadlines, long-polls, shutdown; and hooklessctl run
 // as a child process against it for its exit codes.
-#include "daemon/control_server.hpp"
+#include "daemon/control/control_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>

@@ -2,11 +2,11 @@
 // Unix socket in a temp dir: the signed request, kept-alive connections, every kind of failure,
 // certificates that must be refused; and the delivery queue in front of it: retries, Retry-After,
 // dead letters, order per run, the in-flight bound, isolation.
-#include "core/delivery_queue.hpp"
-#include "core/event_envelope.hpp"
-#include "core/extend_answer.hpp"
-#include "core/http_sink.hpp"
-#include "core/tls_context.hpp"
+#include "core/delivery/delivery_queue.hpp"
+#include "core/model/event_envelope.hpp"
+#include "core/extend/extend_answer.hpp"
+#include "core/delivery/http_sink.hpp"
+#include "core/net/tls_context.hpp"
 #include "tests/integration/callback_receiver.hpp"
 #include "tests/support/test_certs.hpp"
 

@@ -1,7 +1,7 @@
 // The HTTPS pool against real TLS servers on 127.0.0.1 (certificates made at test time) and through
 // a real HTTP proxy (Debian's tinyproxy): reuse, limits, deadlines, cut and short answers, every
 // certificate failure, CONNECT tunnels.
-#include "core/https_pool.hpp"
+#include "core/net/https_pool.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -35,7 +35,7 @@
 #include <boost/beast/http/write.hpp>
 #include <gtest/gtest.h>
 
-#include "core/tls_context.hpp"
+#include "core/net/tls_context.hpp"
 #include "tests/support/test_certs.hpp"
 
 extern char** environ;

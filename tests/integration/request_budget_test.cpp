@@ -1,6 +1,6 @@
 // The shared request budget on a real io_context: spacing, order (ahead of the line too), pauses,
 // probes, abandonment.
-#include "core/request_budget.hpp"
+#include "core/net/request_budget.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

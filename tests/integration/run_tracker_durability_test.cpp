@@ -3,9 +3,9 @@
 // limit on polls in flight, a full disk refuses new work without stopping anything, and an fsync
 // error is fatal; a dead delivery put back keeps its fresh max_age window across a restart. And
 // what it must not keep in memory: an event body of a run in review, a queue a reload retired.
-#include "core/run_tracker.hpp"
-#include "core/sink.hpp"
-#include "core/sqlite_store.hpp"
+#include "core/tracking/run_tracker.hpp"
+#include "core/delivery/sink.hpp"
+#include "core/store/sqlite_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

@@ -1,6 +1,6 @@
 // Integration tests of the SQLite state store: real files in a temp dir, an io_context in the test,
 // and SQLite's own integrity_check on the file after every test.
-#include "core/sqlite_store.hpp"
+#include "core/store/sqlite_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

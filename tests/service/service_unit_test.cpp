@@ -1,12 +1,12 @@
 // Unit tests of running as a service, without processes or sockets: the Prometheus writer (read
 // back by an independent checker), JSON log fields, reload planning, systemd status and timing,
 // giving free heap memory back.
-#include "daemon/heap_trim.hpp"
-#include "daemon/logging.hpp"
-#include "daemon/prometheus_text.hpp"
-#include "daemon/reload_plan.hpp"
-#include "daemon/service_metrics.hpp"
-#include "daemon/service_notify.hpp"
+#include "daemon/service/heap_trim.hpp"
+#include "daemon/service/logging.hpp"
+#include "daemon/service/prometheus_text.hpp"
+#include "daemon/service/reload_plan.hpp"
+#include "daemon/service/service_metrics.hpp"
+#include "daemon/service/service_notify.hpp"
 #include "tests/service/prometheus_check.hpp"
 
 #include <boost/asio/co_spawn.hpp>

@@ -2,7 +2,7 @@
 // version, timelines, faults, the rate limit and the stats. No sockets here, so it stays quick to build.
 #include "tests/support/fake_extend_model.hpp"
 
-#include "core/run_kind.hpp"
+#include "core/model/run_kind.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>

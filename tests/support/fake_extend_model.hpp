@@ -3,7 +3,7 @@
 // this model share these types. Not thread-safe: fake_extend guards it with a mutex.
 #pragma once
 
-#include "core/run_kind.hpp"
+#include "core/model/run_kind.hpp"
 #include "tests/support/test_certs.hpp"
 
 #include <boost/json/object.hpp>

@@ -1,6 +1,6 @@
 // The change feed's pure decisions: how far a sweep reads back (watermark, overlap, unconfirmed
 // runs), when paging stops, which runs it wakes or leaves alone, and which need a GET.
-#include "core/change_feed.hpp"
+#include "core/tracking/change_feed.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,9 @@
 // The control API's routes and JSON without sockets: every status code, error body and field
 // name of interface.md §3, against a hand-written fake backend.
-#include "core/duration.hpp"
-#include "core/event_envelope.hpp"
-#include "daemon/control_json.hpp"
-#include "daemon/control_routes.hpp"
+#include "core/formats/duration.hpp"
+#include "core/model/event_envelope.hpp"
+#include "daemon/control/control_json.hpp"
+#include "daemon/control/control_routes.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

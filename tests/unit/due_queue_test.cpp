@@ -1,6 +1,6 @@
 // The due queue: earliest first, each item at most once, moved and taken out where it stands, and
 // nothing kept for an item taken out (a finished run's memory goes at once).
-#include "core/due_queue.hpp"
+#include "core/tracking/due_queue.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Durations as users write them.
-#include "core/duration.hpp"
+#include "core/formats/duration.hpp"
 
 #include <gtest/gtest.h>
 

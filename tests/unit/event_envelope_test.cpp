@@ -1,5 +1,5 @@
 // Event envelopes: deterministic ids, the payload byte for byte, hookless's own fields.
-#include "core/event_envelope.hpp"
+#include "core/model/event_envelope.hpp"
 
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>

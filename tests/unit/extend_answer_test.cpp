@@ -1,6 +1,6 @@
 // Reading Extend's answers: shapes, errors, and never mistaking a broken answer for a finished run.
-#include "core/extend_answer.hpp"
-#include "core/json_span.hpp"
+#include "core/extend/extend_answer.hpp"
+#include "core/formats/json_span.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,10 +1,10 @@
 // Unit tests for issue 7's per-user limits: the control.max_pending_per_user and
 // control.requests_per_second_per_user keys, the per-uid token bucket, and the 429 busy answer.
 #include "config/config_loader.hpp"
-#include "core/extend_answer.hpp"
-#include "daemon/caller_rate_limit.hpp"
-#include "daemon/control_json.hpp"
-#include "daemon/control_routes.hpp"
+#include "core/extend/extend_answer.hpp"
+#include "daemon/control/caller_rate_limit.hpp"
+#include "daemon/control/control_json.hpp"
+#include "daemon/control/control_routes.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

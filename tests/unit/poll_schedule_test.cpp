@@ -1,5 +1,5 @@
 // The SDK cadence, jitter and retry delays.
-#include "core/poll_schedule.hpp"
+#include "core/tracking/poll_schedule.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Which proxy carries the connection to Extend: extend.proxy, HTTPS_PROXY / https_proxy, NO_PROXY.
-#include "core/proxy_choice.hpp"
+#include "core/net/proxy_choice.hpp"
 
 #include <map>
 #include <stdexcept>

@@ -1,5 +1,5 @@
 // The run-kind tables: prefixes, endpoints, wrappers and event prefixes per API generation.
-#include "core/run_kind.hpp"
+#include "core/model/run_kind.hpp"
 
 #include <gtest/gtest.h>
 

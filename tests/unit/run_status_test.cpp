@@ -1,5 +1,5 @@
 // The finished-or-not rule and the event each status makes.
-#include "core/run_status.hpp"
+#include "core/model/run_status.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The callback signatures against values computed independently (Python's hmac module, and the
 // Standard Webhooks reference test vector), and the header set of interface.md §5.
-#include "core/webhook_signature.hpp"
+#include "core/delivery/webhook_signature.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,32 @@
+// Where finished runs go. A sink delivers one event at a time and says whether it took it; the
+// delivery queue in front of it (delivery_queue) handles order, retries and the outbox records.
+#pragma once
+
+#include "core/store/state_store.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hookless {
+
+struct delivery_result {
+  bool delivered = false;
+  std::string error;                                      // when not delivered
+  std::optional<std::chrono::milliseconds> retry_after;  // the receiver asked for this delay
+};
+
+class sink {
+ public:
+  virtual ~sink() = default;
+  // Returns once the event is confirmed (for a file: synced to disk), or with the reason it was not.
+  virtual awaitable<delivery_result> deliver(const delivery_job& job) = 0;
+  // Reopens files (SIGHUP, log rotation). Nothing by default.
+  virtual void reopen() {}
+};
+
+// True when `event_type` matches one of the glob patterns (fnmatch rules: *, ?, [...]).
+bool matches_any(const std::vector<std::string>& patterns, std::string_view event_type);
+
+}  // namespace hookless

@@ -1,0 +1,32 @@
+// The event every sink receives: Extend's webhook envelope plus hookless's own fields
+// (interface.md §4), and its deterministic eventId.
+#pragma once
+
+#include "core/model/run.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hookless {
+
+// "event_" + a digest of the run ID and event type only: a redelivery after a crash carries the
+// same eventId, so receivers can de-duplicate on it.
+std::string make_event_id(std::string_view run_id, std::string_view event_type);
+
+// The envelope for `run` with `payload_json` (valid JSON text, passed on byte for byte).
+run_event make_event(const run_record& run, std::string_view event_type, std::string_view payload_json,
+                     time_point detected_at);
+
+// The payload of the events the daemon makes itself (run.expired, run.not_found).
+std::string daemon_event_payload(const run_record& run, std::string_view reason);
+
+// RFC 3339 UTC with milliseconds: "2026-11-28T15:04:05.123Z".
+std::string format_time(time_point at);
+
+// RFC 3339 as format_time writes it and as Extend's createdAt / updatedAt are: fractions of any
+// length (kept to the millisecond) or none, "Z" or an offset "+hh:mm" / "-hh:mm", in the years
+// 1678 to 2261 (what time_point holds). Nullopt otherwise.
+std::optional<time_point> parse_time(std::string_view text);
+
+}  // namespace hookless

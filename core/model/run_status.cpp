@@ -1,0 +1,45 @@
+// Status rules and Extend's webhook event names.
+#include "core/model/run_status.hpp"
+
+#include <cctype>
+
+namespace hookless {
+namespace {
+
+// A status as it appears in an event name: lower case, anything odd as '_' (statuses never seen
+// before must still make a well-formed event type).
+std::string event_suffix(std::string_view status) {
+  std::string suffix;
+  suffix.reserve(status.size());
+  for (const char c : status) {
+    const auto byte = static_cast<unsigned char>(c);
+    suffix.push_back(std::isalnum(byte) != 0 ? static_cast<char>(std::tolower(byte)) : '_');
+  }
+  return suffix;
+}
+
+}  // namespace
+
+bool is_in_progress(std::string_view status) {
+  return status == "PENDING" || status == "PROCESSING" || status == "CANCELLING";
+}
+
+status_verdict judge_status(const run_kind_info& kind, std::string_view run_id, std::string_view status,
+                            bool follow_review) {
+  if (is_in_progress(status)) return {};
+  const bool workflow = kind.kind == "workflow_run";
+  const std::string outcome = event_suffix(status);
+  const std::string suffix = workflow && status == "PROCESSED" ? "completed" : outcome;
+  const bool awaiting_review = workflow && status == "NEEDS_REVIEW";
+  return status_verdict{
+      .event_type = event_prefix_for(kind, run_id) + "." + suffix,
+      .outcome = outcome,
+      .finished = !(awaiting_review && follow_review),
+  };
+}
+
+bool is_success_event(std::string_view event_type) {
+  return event_type.ends_with(".processed") || event_type == "workflow_run.completed";
+}
+
+}  // namespace hookless

@@ -1,0 +1,106 @@
+// The durable state behind hookless's promise: a run it acknowledged is never lost. One interface,
+// so another backend can be added; sqlite_store is the one we ship. Every call completes on the
+// caller's executor; the blocking work runs on the store's own thread.
+#pragma once
+
+#include "core/model/run.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace hookless {
+
+template <typename T>
+using awaitable = boost::asio::awaitable<T>;
+
+// The store cannot take more (disk full, quota): refuse new work with 503 busy, keep the old.
+struct store_full : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The store may have lost data (fsync or write error): the daemon must stop, not continue.
+struct store_failed : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// What the scheduler learned from one poll that did not finish the run. Saved lazily: losing it
+// in a crash only costs a few extra polls.
+struct run_progress {
+  std::string run_id;
+  std::optional<std::string> status;
+  std::uint32_t polls = 0;
+  time_point updated_at;
+  std::optional<time_point> next_poll_at;
+  time_point looked_at;
+};
+
+// A run reached an outcome: the record as it now stands, its new events and their deliveries.
+// Saved in one durable transaction.
+struct run_outcome {
+  run_record run;  // with state, status, outcome, finished_at updated
+  std::vector<run_event> new_events;
+  std::vector<delivery> new_deliveries;
+};
+
+struct run_query {
+  std::optional<run_state> state;        // nullopt: all
+  std::optional<std::uint32_t> owner;    // nullopt: every owner (admins)
+  std::size_t limit = 100;
+  std::optional<std::string> after;      // continue after this run ID (newest first)
+};
+
+struct delivery_query {
+  std::optional<delivery_state> state;   // nullopt: pending and dead
+  std::optional<std::uint32_t> owner;    // nullopt: every owner
+  std::optional<std::size_t> limit;      // nullopt: all of them (the daemon's own use)
+  std::optional<std::string> after;      // continue after this delivery ID (oldest first)
+};
+
+// A delivery still to make, with the event body it carries.
+struct delivery_job {
+  delivery record;
+  std::string event_type;
+  std::string body;
+};
+
+class state_store {
+ public:
+  virtual ~state_store() = default;
+
+  // Pending runs with their events so far, oldest registration first.
+  virtual awaitable<std::vector<run_record>> load_pending() = 0;
+  // Every delivery that is neither done nor dead, in event order per run.
+  virtual awaitable<std::vector<delivery_job>> load_undone_deliveries() = 0;
+
+  // Durable on return (synchronous=FULL); calls arriving together share one transaction.
+  // Runs whose ID is already stored are left unchanged. Returns, per run, whether it was new.
+  // Throws store_full, store_failed.
+  virtual awaitable<std::vector<bool>> insert_runs(std::vector<run_record> runs) = 0;
+  virtual awaitable<void> save_progress(std::vector<run_progress> progress) = 0;
+  // Durable on return: the run's new state, its events and their deliveries, in one transaction.
+  virtual awaitable<void> record_outcome(run_outcome outcome) = 0;
+  virtual awaitable<void> update_delivery(delivery record) = 0;
+
+  virtual awaitable<std::optional<run_record>> find_run(std::string id) = 0;
+  // The owner of each of `ids` that is stored (nullopt for one that is not), in the same order.
+  virtual awaitable<std::vector<std::optional<std::uint32_t>>> owners_of(std::vector<std::string> ids) = 0;
+  // Listed records carry their events' IDs and types but not their bodies (a listing shows IDs
+  // only; find_run has the bodies).
+  virtual awaitable<std::vector<run_record>> list_runs(run_query query) = 0;
+  virtual awaitable<std::vector<delivery>> list_deliveries(delivery_query query) = 0;
+  // How many dead deliveries each sink has (sinks without any are left out).
+  virtual awaitable<std::map<std::string, std::size_t>> count_dead_deliveries() = 0;
+  virtual awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) = 0;
+  // Removes the run, its events and deliveries. False if it was not stored.
+  virtual awaitable<bool> delete_run(std::string id) = 0;
+  // Removes finished runs whose finished_at is before the cutoff; returns how many.
+  virtual awaitable<std::size_t> prune_finished(time_point cutoff) = 0;
+};
+
+}  // namespace hookless

@@ -1,0 +1,79 @@
+// What the control API asks of the daemon: the control server turns HTTP into these calls and
+// their answers into JSON, and knows nothing else about runs.
+#pragma once
+
+#include "core/store/state_store.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace hookless {
+
+// Who is calling, from SO_PEERCRED.
+struct caller {
+  std::uint32_t uid = 0;
+  bool admin = false;  // uid is in control.admin_uids
+};
+
+// A registration the daemon refuses as invalid (400 invalid_request), e.g. an unknown sink name.
+struct invalid_registration : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// A registration of a run ID that another user already tracks (403 forbidden). Its message names
+// only the ID and the caller: never the owner, the run's state or its context.
+struct registration_forbidden : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct registration_result {
+  std::vector<run_record> runs;  // one per registration, in request order
+  bool any_new = false;          // 201 when true, else 200
+};
+
+struct sink_health {
+  std::string state;  // "ok", "retrying", "failing"
+  std::size_t backlog = 0;
+  std::size_t dead = 0;  // dead deliveries kept for it, waiting to be redelivered (they make health degraded)
+  std::optional<std::string> last_error;  // why its last attempt failed, while it is retrying
+};
+
+struct health_report {
+  bool ok = true;  // false: "degraded"
+  std::size_t pending = 0;
+  std::string api_state = "ok";  // ok | rate_limited | unauthorized | unreachable
+  std::optional<std::string> api_last_error;
+  std::map<std::string, sink_health> sinks;
+};
+
+class control_backend {
+ public:
+  virtual ~control_backend() = default;
+
+  // Durable on return. Throws invalid_registration (400), registration_forbidden (403) and
+  // store_full (503 busy).
+  virtual awaitable<registration_result> register_runs(caller who, std::vector<registration> runs) = 0;
+  // nullopt when unknown or not the caller's (404).
+  virtual awaitable<std::optional<run_record>> get_run(caller who, std::string id) = 0;
+  // Answers once the run is finished or `limit` has passed; nullopt as get_run.
+  virtual awaitable<std::optional<run_record>> wait_run(caller who, std::string id, std::chrono::milliseconds limit) = 0;
+  virtual awaitable<std::vector<run_record>> list_runs(caller who, run_query query) = 0;
+  // False when unknown or not the caller's (404).
+  virtual awaitable<bool> forget_run(caller who, std::string id) = 0;
+  virtual awaitable<std::vector<delivery>> list_deliveries(caller who, delivery_query query) = 0;
+  // False when no such dead delivery of the caller's (404).
+  virtual awaitable<bool> retry_delivery(caller who, std::string delivery_id) = 0;
+  virtual awaitable<std::size_t> retry_dead_deliveries(caller who) = 0;
+  virtual health_report health() const = 0;
+  virtual std::string metrics() const = 0;  // Prometheus text exposition
+
+  // For request validation: the kind an ID's prefix names under the configured API version.
+  virtual std::optional<std::string> kind_for(std::string_view run_id) const = 0;
+};
+
+}  // namespace hookless

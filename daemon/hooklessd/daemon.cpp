@@ -1,0 +1,362 @@
+// Wiring hooklessd together, and its orderly start and stop.
+#include "daemon/hooklessd/daemon.hpp"
+
+#include "config/config_files.hpp"
+#include "config/config_loader.hpp"
+#include "core/extend/api_key_check.hpp"
+#include "core/extend/extend_client.hpp"
+#include "core/delivery/http_sink.hpp"
+#include "core/net/https_pool.hpp"
+#include "core/delivery/line_sinks.hpp"
+#include "core/net/proxy_choice.hpp"
+#include "core/net/request_budget.hpp"
+#include "core/tracking/run_tracker.hpp"
+#include "core/store/sqlite_store.hpp"
+#include "core/net/tls_context.hpp"
+#include "daemon/control/control_server.hpp"
+#include "daemon/service/heap_trim.hpp"
+#include "daemon/service/logging.hpp"
+#include "daemon/service/reload_plan.hpp"
+#include "daemon/service/service_metrics.hpp"
+#include "daemon/service/service_notify.hpp"
+#include "daemon/hooklessd/tracker_backend.hpp"
+#include "daemon/version.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace hookless {
+
+namespace asio = boost::asio;
+
+namespace {
+
+struct origin {
+  std::string host;
+  std::string port;
+  std::string base_path;
+};
+
+// extend.base_url, already validated by the config loader as https://host[:port][/path].
+origin parse_origin(const std::string& base_url) {
+  const auto url = boost::urls::parse_absolute_uri(base_url).value();
+  std::string path{url.encoded_path()};
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  return origin{std::string{url.host_address()}, url.has_port() ? std::string{url.port()} : "443", path};
+}
+
+std::optional<std::string> environment(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr) return std::nullopt;
+  return std::string{value};
+}
+
+// The trust an https sink verifies its receiver with: what Extend's connections trust (the system
+// store plus extend.ca_file) and the sink's own ca_file, for a receiver with a private CA. Its own
+// context, so a sink's CA is never trusted for Extend. Throws when a CA file is unusable.
+std::shared_ptr<asio::ssl::context> sink_tls_context(const config& settings, const sink_config& sink_settings) {
+  auto context = std::make_shared<asio::ssl::context>(make_client_tls_context(settings.extend.ca_file));
+  if (sink_settings.ca_file) add_trust_anchors(*context, *sink_settings.ca_file, "sinks." + sink_settings.name + ".ca_file");
+  return context;
+}
+
+// The sink's signing secret; the error names the sink's key.
+std::string signing_secret_of(const sink_config& sink_settings) {
+  try {
+    return read_signing_secret(sink_settings.signing_secret_file);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("sinks." + sink_settings.name + ".signing_secret_file: " + e.what());
+  }
+}
+
+// An http sink from its (validated) config. Throws when the signing secret or a CA file cannot be read.
+std::unique_ptr<sink> make_http_sink_from(const config& settings, const sink_config& sink_settings,
+                                          asio::any_io_executor executor) {
+  auto parsed = parse_sink_target(sink_settings.url, sink_settings.allow_remote);
+  if (auto* wrong = std::get_if<std::string>(&parsed)) {
+    throw std::runtime_error("sinks." + sink_settings.name + ".url: " + *wrong);
+  }
+  http_sink_options options{
+      .target = std::get<sink_target>(parsed),
+      .signing = callback_signing{.secret = signing_secret_of(sink_settings),
+                                  .standard_webhooks = sink_settings.standard_webhooks,
+                                  .api_version = settings.extend.api_version,
+                                  .user_agent = std::string{"hookless/"} + HOOKLESS_VERSION},
+      .timeout = sink_settings.timeout,
+      .limits = delivery_limits{.max_in_flight = 4, .max_age = sink_settings.max_age}};
+  const bool https = options.target.scheme == target_scheme::https;
+  auto tls = https ? sink_tls_context(settings, sink_settings) : nullptr;
+  spdlog::info("sink '{}': http callbacks to {}", sink_settings.name, describe(options.target));
+  return make_http_sink(std::move(executor), std::move(tls), std::move(options));
+}
+
+std::map<std::string, std::unique_ptr<sink>> make_sinks(const config& settings, asio::any_io_executor blocking,
+                                                        asio::any_io_executor executor) {
+  std::map<std::string, std::unique_ptr<sink>> sinks;
+  for (const auto& [name, sink_settings] : settings.sinks) {
+    switch (sink_settings.type) {
+      case sink_type::stdout_lines: sinks.emplace(name, make_stdout_sink(blocking)); break;
+      case sink_type::file: sinks.emplace(name, make_file_sink(blocking, sink_settings.path)); break;
+      case sink_type::http: sinks.emplace(name, make_http_sink_from(settings, sink_settings, executor)); break;
+    }
+  }
+  return sinks;
+}
+
+}  // namespace
+
+int run_daemon(const config& settings, const std::string& api_key, const daemon_options& options) {
+  asio::io_context io{1};
+  asio::thread_pool blocking{1};  // file writes and fsyncs, off the event loop
+  int exit_status = 0;
+
+  open_report report;
+  auto store = sqlite_store::open(io.get_executor(), settings.state.path, report);
+  for (const auto& message : report.messages) spdlog::warn("state: {}", message);
+  service_metrics metrics;
+  metrics.requests_per_second = settings.extend.requests_per_second;
+  timed_store timed_state{*store, metrics};  // what the tracker and the control API use: measured
+
+  const auto target = parse_origin(settings.extend.base_url);
+  auto tls = make_client_tls_context(settings.extend.ca_file);
+  https_pool_options pool_options{.host = target.host,
+                                  .port = target.port,
+                                  .proxy = choose_proxy(settings.extend.proxy, target.host, environment),
+                                  .max_connections = static_cast<std::size_t>(settings.extend.max_connections),
+                                  .timeout = settings.extend.timeout};
+  if (pool_options.proxy) spdlog::info("reaching {} through proxy {}:{}", target.host, pool_options.proxy->host, pool_options.proxy->port);
+  https_pool pool{io.get_executor(), tls, pool_options};
+  extend_client client{pool, extend_client_options{.base_path = target.base_path,
+                                                   .api_key = api_key,
+                                                   .api_version = settings.extend.api_version,
+                                                   .workspace_id = settings.extend.workspace_id,
+                                                   .user_agent = std::string{"hookless/"} + HOOKLESS_VERSION}};
+  timed_source timed_client{client, metrics};
+  request_budget budget{io.get_executor(),
+                        request_budget::options{.requests_per_second = settings.extend.requests_per_second,
+                                                .probe_timeout = settings.extend.timeout + std::chrono::seconds{5}}};
+
+  auto sinks = make_sinks(settings, blocking.get_executor(), io.get_executor());
+  std::vector<std::unique_ptr<sink>> retired_sinks;  // replaced by a reload; a delivery may still be with one
+  config current = settings;                         // the config in effect; a reload replaces it
+  std::map<std::string, sink*> sink_views;
+  tracker_settings tracking;
+  tracking.polling = settings.polling;
+  tracking.generation = generation_of(settings.extend.api_version);
+  tracking.retention = settings.state.retention;
+  // Enough polls in flight to keep the budget busy even when Extend answers slowly (4 s of
+  // budget), but no more than a few thousand: each costs a coroutine and a timer, and beyond that
+  // they only queue for a connection (an unlimited budget would otherwise put every run in flight).
+  constexpr std::size_t most_active_polls = 4096;
+  tracking.max_active_polls = std::clamp<std::size_t>(
+      static_cast<std::size_t>(settings.extend.requests_per_second * 4) +
+          static_cast<std::size_t>(settings.extend.max_connections),
+      256, most_active_polls);
+  for (const auto& [name, target_sink] : sinks) sink_views.emplace(name, target_sink.get());
+  for (const auto& [name, sink_settings] : settings.sinks) tracking.sink_events.emplace(name, sink_settings.events);
+
+  std::unique_ptr<control_server> server;
+  std::unique_ptr<run_tracker> tracker;
+  asio::signal_set stop_signals{io, SIGTERM, SIGINT};
+  asio::signal_set reopen_signal{io, SIGHUP};
+  bool stopping = false;
+  const auto status_now = [&] {
+    std::size_t waiting = 0;
+    for (const auto& queue : tracker->queues()) waiting += queue->backlog();
+    return status_line(tracker->pending_count(), tracker->api().state, waiting);
+  };
+  service_heartbeat heartbeat{io.get_executor(), status_now};
+  asio::steady_timer dead_count_timer{io};
+  heap_trimmer trimmer{io.get_executor(), {}};
+  // Stop accepting, stop polling and delivering, then leave: every acknowledged run and every
+  // undone delivery is in the store, so nothing in flight needs to be waited for.
+  const auto shut_down = [&](int status) {
+    if (stopping) return;
+    stopping = true;
+    exit_status = status;
+    spdlog::info("stopping");
+    notify_systemd("STOPPING=1\nSTATUS=stopping");
+    heartbeat.stop();
+    trimmer.stop();
+    dead_count_timer.cancel();
+    stop_signals.cancel();
+    reopen_signal.cancel();
+    if (tracker) tracker->stop();
+    budget.stop();
+    pool.close();
+    asio::co_spawn(
+        io,
+        [&]() -> awaitable<void> {
+          if (server) co_await server->stop(std::chrono::seconds{5});
+        },
+        [&](std::exception_ptr) { io.stop(); });
+  };
+  const auto on_fatal = [&](std::exception_ptr failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot continue safely: {}", e.what());
+    }
+    shut_down(EXIT_FAILURE);
+  };
+
+  tracker = std::make_unique<run_tracker>(io.get_executor(), timed_state, timed_client, budget, sink_views, tracking,
+                                         on_fatal);
+  tracker_backend backend{*tracker, timed_state, current, on_fatal, &metrics, &budget};
+
+  // One request at start tells whether Extend takes the key, so a rejected one shows in health at
+  // once. Nothing waits for it: without an answer (network) start-up goes on, and only a verdict on
+  // the key changes health (a network failure would otherwise stick until the first poll).
+  const auto check_key = [&]() -> awaitable<void> {
+    const auto answer = co_await check_api_key(timed_client, budget, tracking.generation);
+    if (answer && (answer->kind == answer_kind::run || answer->kind == answer_kind::unauthorized)) {
+      tracker->note_api(answer->kind, answer->error);
+    }
+  };
+  asio::co_spawn(io, check_key, [](std::exception_ptr failure) {
+    if (!failure) return;
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      spdlog::warn("API key check: {}", e.what());
+    }
+  });
+
+  stop_signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (!ec) shut_down(0);
+  });
+  // SIGHUP: reopen the files (log rotation), then re-read the config. A valid one takes effect
+  // without a restart (sinks, polling, budget, logging; see reload_plan.hpp); an invalid one is
+  // logged with every problem and the running config stays. Pending runs and connections carry on.
+  const auto reload = [&]() -> awaitable<void> {
+    auto loaded = load_config_file(options.config_path);
+    if (loaded.value) loaded.problems = check_config_files(*loaded.value, loaded.key_lines);
+    if (!loaded.problems.empty()) {
+      for (const auto& problem : loaded.problems) {
+        spdlog::error("reload rejected: {}", format_problem(options.config_path, problem));
+      }
+      spdlog::error("reload rejected: {} has {} problem(s); the running configuration stays", options.config_path,
+                    loaded.problems.size());
+      co_return;
+    }
+    const auto plan = plan_reload(current, *loaded.value);
+    for (const auto& key : plan.needs_restart) {
+      spdlog::warn("reload: {} changed; it takes effect after a restart, the running value stays", key);
+    }
+    // New sinks, and fresh ones for changed settings, are made first: one that cannot be made (an
+    // unreadable signing secret) rejects the whole reload.
+    config changed_sinks = plan.effective;
+    std::erase_if(changed_sinks.sinks, [&](const auto& entry) {
+      return std::ranges::find(plan.sinks_added, entry.first) == plan.sinks_added.end() &&
+             std::ranges::find(plan.sinks_changed, entry.first) == plan.sinks_changed.end();
+    });
+    std::map<std::string, std::unique_ptr<sink>> made;
+    try {
+      made = make_sinks(changed_sinks, blocking.get_executor(), io.get_executor());
+    } catch (const std::exception& e) {
+      spdlog::error("reload rejected: {}; the running configuration stays", e.what());
+      co_return;
+    }
+    for (const auto& name : plan.sinks_removed) {
+      retired_sinks.push_back(std::move(sinks.at(name)));
+      sinks.erase(name);
+    }
+    for (auto& [name, fresh] : made) {
+      if (auto old = sinks.find(name); old != sinks.end()) retired_sinks.push_back(std::move(old->second));
+      sinks[name] = std::move(fresh);
+    }
+    std::map<std::string, sink*> views;
+    for (const auto& [name, target_sink] : sinks) views.emplace(name, target_sink.get());
+    std::map<std::string, std::vector<std::string>> sink_events;
+    for (const auto& [name, sink_settings] : plan.effective.sinks) sink_events.emplace(name, sink_settings.events);
+
+    budget.set_rate(plan.effective.extend.requests_per_second);
+    metrics.requests_per_second = plan.effective.extend.requests_per_second;
+    configure_logging(plan.effective.logging, options.log_level_override);
+    current = plan.effective;
+    co_await tracker->reconfigure(std::move(views), plan.effective.polling, std::move(sink_events));
+    spdlog::info(
+        "reloaded {}: {} sinks ({} added, {} removed, {} changed), {} requests/s, list_endpoints={}, log level {}",
+        options.config_path, sinks.size(), plan.sinks_added.size(), plan.sinks_removed.size(), plan.sinks_changed.size(),
+        plan.effective.extend.requests_per_second, plan.effective.polling.list_endpoints,
+        options.log_level_override.value_or(plan.effective.logging.level));
+  };
+  bool reloading = false;
+  bool reload_again = false;  // a SIGHUP came during a reload: read the file once more after it
+  std::function<void()> start_reload = [&] {
+    if (reloading) {
+      reload_again = true;
+      return;
+    }
+    reloading = true;
+    notify_systemd("RELOADING=1");
+    for (auto& [name, target_sink] : sinks) target_sink->reopen();
+    asio::co_spawn(io, reload, [&](std::exception_ptr failure) {
+      reloading = false;
+      if (failure) {
+        on_fatal(failure);  // the store failed while the new sinks' deliveries were read
+        return;
+      }
+      notify_systemd("READY=1\nSTATUS=" + status_now());
+      if (reload_again && !stopping) {
+        reload_again = false;
+        start_reload();
+      }
+    });
+  };
+  std::function<void(const boost::system::error_code&, int)> on_hup = [&](const boost::system::error_code& ec, int) {
+    if (ec || stopping) return;
+    spdlog::info("SIGHUP: reopening files and reloading {}", options.config_path);
+    start_reload();
+    reopen_signal.async_wait(on_hup);
+  };
+  reopen_signal.async_wait(on_hup);
+
+  asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        co_await tracker->start();
+        // Socket activation (hookless.socket) hands the socket over; else the daemon binds it.
+        const auto activated = activated_control_socket();
+        if (activated) {
+          server = std::make_unique<control_server>(io.get_executor(), backend, settings.control, *activated);
+        } else {
+          server = std::make_unique<control_server>(io.get_executor(), backend, settings.control);
+        }
+        server->start();
+        spdlog::info("hooklessd {} ready: {} pending runs, control socket {}{}", HOOKLESS_VERSION,
+                     tracker->pending_count(), settings.control.socket,
+                     activated ? " (from systemd, socket activation)" : "");
+        notify_systemd("READY=1\nSTATUS=" + status_now());
+        heartbeat.start();
+        trimmer.start();  // the first tick gives back what loading the state left free
+        asio::co_spawn(io, refresh_dead_deliveries(timed_state, metrics, dead_count_timer, std::chrono::seconds{15}),
+                       [](std::exception_ptr failure) {
+                         if (!failure) return;
+                         try {
+                           std::rethrow_exception(failure);
+                         } catch (const std::exception& e) {
+                           spdlog::warn("counting dead deliveries stopped: {}", e.what());
+                         }
+                       });
+      },
+      [&](std::exception_ptr failure) {
+        if (failure) on_fatal(failure);
+      });
+
+  io.run();
+  blocking.join();
+  return exit_status;
+}
+
+}  // namespace hookless

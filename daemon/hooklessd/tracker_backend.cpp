@@ -1,0 +1,333 @@
+// Ownership and validation in front of the run tracker.
+#include "daemon/hooklessd/tracker_backend.hpp"
+
+#include "daemon/control/control_routes.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+
+namespace hookless {
+
+namespace {
+
+bool may_see(const caller& who, const run_record& run) { return who.admin || run.owner_uid == who.uid; }
+
+std::optional<std::uint32_t> owner_filter(const caller& who) {
+  if (who.admin) return std::nullopt;
+  return who.uid;
+}
+
+registration_forbidden foreign_id(const caller& who, const std::string& id) {
+  return registration_forbidden(fmt::format(
+      "id: '{}' cannot be registered by uid {} (a run ID belongs to the user that registered it first); "
+      "nothing of this request was kept",
+      id, who.uid));
+}
+
+}  // namespace
+
+// Claims a batch's IDs in registering_ for as long as it lives (the registration's coroutine).
+class tracker_backend::claim_guard {
+ public:
+  // Throws registration_forbidden, claiming nothing, when a non-admin names an ID another uid claimed.
+  claim_guard(std::shared_ptr<id_claims> claims, const caller& who, const std::vector<registration>& runs)
+      : claims_(std::move(claims)) {
+    if (!who.admin) {
+      for (const auto& reg : runs) {
+        const auto found = claims_->find(reg.id);
+        if (found != claims_->end() && found->second.uid != who.uid) throw foreign_id(who, reg.id);
+      }
+    }
+    ids_.reserve(runs.size());
+    for (const auto& reg : runs) {
+      auto& claim = (*claims_)[reg.id];
+      claim.uid = who.uid;  // an admin's claim over a user's: both registrations may go on
+      ++claim.batches;
+      ids_.push_back(reg.id);
+    }
+  }
+  ~claim_guard() {
+    for (const auto& id : ids_) {
+      const auto found = claims_->find(id);
+      if (--found->second.batches == 0) claims_->erase(found);
+    }
+  }
+  claim_guard(const claim_guard&) = delete;
+  claim_guard& operator=(const claim_guard&) = delete;
+
+ private:
+  std::shared_ptr<id_claims> claims_;
+  std::vector<std::string> ids_;
+};
+
+tracker_backend::tracker_backend(run_tracker& tracker, state_store& store, const config& settings,
+                                 std::function<void(std::exception_ptr)> on_fatal, const service_metrics* metrics,
+                                 const request_budget* budget)
+    : tracker_(tracker),
+      store_(store),
+      config_(settings),
+      generation_(generation_of(settings.extend.api_version)),
+      on_fatal_(std::move(on_fatal)),
+      metrics_(metrics),
+      budget_(budget) {}
+
+std::optional<std::string> tracker_backend::kind_for(std::string_view run_id) const {
+  const auto kind = kind_for_id(run_id, generation_);
+  if (!kind) return std::nullopt;
+  return std::string{*kind};
+}
+
+void tracker_backend::check_registration(const registration& reg, std::size_t index, bool batch) const {
+  const auto where = batch ? fmt::format("runs[{}].", index) : std::string{};
+  if (!describe_kind(reg.kind, generation_)) {
+    throw invalid_registration(fmt::format("{}kind: '{}' is not a run kind that api_version {} serves", where, reg.kind,
+                                           config_.extend.api_version));
+  }
+  for (const auto& sink_name : reg.sinks) {
+    if (!config_.sinks.contains(sink_name)) {
+      std::vector<std::string> names;
+      for (const auto& [name, sink] : config_.sinks) names.push_back(name);
+      throw invalid_registration(
+          fmt::format("{}sinks: unknown sink '{}'; configured sinks: {}", where, sink_name, fmt::join(names, ", ")));
+    }
+  }
+}
+
+awaitable<std::vector<std::string>> tracker_backend::reserve_pending(std::uint32_t uid,
+                                                                     const std::vector<registration>& runs) {
+  const auto limit = config_.control.max_pending_per_user;
+  if (!pending_by_owner_.contains(uid)) {
+    // The uid's first registration since start: its pending runs are in the store.
+    pending_by_owner_[uid];
+    const auto stored = co_await store_.list_runs(run_query{.state = run_state::pending, .owner = uid, .limit = limit + 1, .after = std::nullopt});
+    auto& loaded = pending_by_owner_[uid];
+    for (const auto& run : stored) loaded.insert(run.id);
+  }
+  // No co_await from here on: the check and the reservation are one step on the io_context.
+  auto& mine = pending_by_owner_[uid];
+  std::unordered_set<std::string> incoming;
+  for (const auto& reg : runs) {
+    if (!mine.contains(reg.id)) incoming.insert(reg.id);
+  }
+  if (mine.size() + incoming.size() > limit) {
+    std::erase_if(mine, [this](const std::string& id) { return tracker_.pending_record(id) == nullptr; });
+  }
+  if (mine.size() + incoming.size() > limit) {
+    throw caller_over_limit(fmt::format(
+        "uid {} has {} pending runs and asked for {} more; at most {} per user (control.max_pending_per_user)", uid,
+        mine.size(), incoming.size(), limit));
+  }
+  std::vector<std::string> added{incoming.begin(), incoming.end()};
+  mine.insert(incoming.begin(), incoming.end());
+  co_return added;
+}
+
+awaitable<void> tracker_backend::refuse_foreign_ids(const caller& who, const std::vector<registration>& runs) {
+  std::vector<std::string> ids;
+  ids.reserve(runs.size());
+  for (const auto& reg : runs) ids.push_back(reg.id);
+  const auto owners = co_await store_.owners_of(ids);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (owners[i] && *owners[i] != who.uid) throw foreign_id(who, ids[i]);
+  }
+}
+
+awaitable<registration_result> tracker_backend::register_runs(caller who, std::vector<registration> runs) {
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].sinks.empty()) runs[i].sinks = config_.default_sinks;
+    check_registration(runs[i], i, runs.size() > 1);
+  }
+  // Every ID's owner is checked before anything is written: a refused batch leaves no run behind
+  // that could be polled, and so no event that could reach a sink.
+  const claim_guard claim{registering_, who, runs};
+  if (!who.admin) co_await refuse_foreign_ids(who, runs);
+  std::vector<std::string> reserved;
+  if (!who.admin) reserved = co_await reserve_pending(who.uid, runs);
+  // A registration that fails gives its reservation back (a store_full must not eat the quota).
+  const auto release = [this, &who, &reserved] {
+    if (who.admin) return;
+    auto& mine = pending_by_owner_[who.uid];
+    for (const auto& id : reserved) mine.erase(id);
+  };
+  registration_result result;
+  try {
+    auto registered = co_await tracker_.register_runs(who.uid, std::move(runs));
+    for (auto& item : registered) {
+      result.any_new = result.any_new || item.is_new;
+      result.runs.push_back(std::move(item.record));
+    }
+  } catch (const store_failed&) {
+    release();
+    on_fatal_(std::current_exception());
+    throw;
+  } catch (...) {
+    release();
+    throw;
+  }
+  co_return result;
+}
+
+awaitable<std::optional<run_record>> tracker_backend::get_run(caller who, std::string id) {
+  auto run = co_await tracker_.find(std::move(id));
+  if (run && !may_see(who, *run)) run.reset();
+  co_return run;
+}
+
+awaitable<std::optional<run_record>> tracker_backend::wait_run(caller who, std::string id,
+                                                               std::chrono::milliseconds limit) {
+  // Check ownership first, so nobody can learn when another user's run finishes.
+  // (Awaited into named locals: g++ 12 mishandles non-trivial temporaries of a co_await in a condition.)
+  const auto visible = co_await get_run(who, id);
+  if (!visible) co_return std::nullopt;
+  co_return co_await tracker_.wait(std::move(id), limit);
+}
+
+awaitable<std::vector<run_record>> tracker_backend::list_runs(caller who, run_query query) {
+  query.owner = owner_filter(who);
+  auto runs = co_await store_.list_runs(std::move(query));
+  for (auto& run : runs) {
+    if (const auto* fresh = tracker_.pending_record(run.id)) run = *fresh;
+  }
+  co_return runs;
+}
+
+awaitable<bool> tracker_backend::forget_run(caller who, std::string id) {
+  const auto visible = co_await get_run(who, id);
+  if (!visible) co_return false;
+  co_return co_await tracker_.forget(std::move(id));
+}
+
+awaitable<std::vector<delivery>> tracker_backend::list_deliveries(caller who, delivery_query query) {
+  query.owner = owner_filter(who);
+  co_return co_await store_.list_deliveries(std::move(query));
+}
+
+awaitable<bool> tracker_backend::retry_delivery(caller who, std::string delivery_id) {
+  const auto job = co_await store_.find_delivery(delivery_id);
+  if (!job) co_return false;
+  const auto visible = co_await get_run(who, job->record.run_id);
+  if (!visible) co_return false;
+  co_return co_await tracker_.retry_delivery(std::move(delivery_id));
+}
+
+awaitable<std::size_t> tracker_backend::retry_dead_deliveries(caller who) {
+  const auto dead = co_await store_.list_deliveries(
+      delivery_query{.state = delivery_state::dead, .owner = owner_filter(who), .limit = std::nullopt, .after = std::nullopt});
+  std::size_t retried = 0;
+  for (const auto& item : dead) {
+    const bool put_back = co_await tracker_.retry_delivery(item.id);
+    if (put_back) ++retried;
+  }
+  co_return retried;
+}
+
+health_report tracker_backend::health() const {
+  health_report report;
+  report.pending = tracker_.pending_count();
+  report.api_state = tracker_.api().state;
+  report.api_last_error = tracker_.api().last_error;
+  report.ok = report.api_state == "ok";
+  for (const auto& queue : tracker_.queues()) {
+    const auto state = queue->retrying() ? "retrying" : "ok";
+    std::size_t dead = 0;
+    if (metrics_) {
+      const auto found = metrics_->dead_deliveries.find(queue->sink_name());
+      if (found != metrics_->dead_deliveries.end()) dead = found->second;
+    }
+    // Dead deliveries are events the application never got: degraded until they are redelivered.
+    report.ok = report.ok && !queue->retrying() && dead == 0;
+    std::optional<std::string> last_error;
+    if (queue->retrying()) last_error = queue->last_error();
+    report.sinks.emplace(queue->sink_name(),
+                         sink_health{.state = state, .backlog = queue->backlog(), .dead = dead, .last_error = last_error});
+  }
+  return report;
+}
+
+// Prometheus text (interface.md: GET /metrics). Every family is always present, with zero
+// samples where nothing happened yet, so dashboards and alerts never see a metric vanish.
+std::string tracker_backend::metrics() const {
+  const auto& counters = tracker_.counters();
+  prometheus_writer out;
+  const auto number = [](auto value) { return static_cast<double>(value); };
+
+  out.family("hookless_pending_runs", "gauge", "Runs being polled, by run kind.");
+  const auto by_kind = tracker_.pending_by_kind();
+  for (const auto& [kind, count] : by_kind) out.sample("hookless_pending_runs", {{"kind", kind}}, number(count));
+
+  // Counts by answer kind: one sample per kind, and how many of them were 429s.
+  const auto by_result = [&](const char* family, const std::map<std::string, std::uint64_t>& answers) {
+    for (const char* result : {"run", "not_found", "rate_limited", "unauthorized", "error", "unreachable", "malformed"}) {
+      const auto found = answers.find(result);
+      out.sample(family, {{"result", result}}, number(found == answers.end() ? 0 : found->second));
+    }
+    const auto limited = answers.find("rate_limited");
+    return limited == answers.end() ? 0 : limited->second;
+  };
+  out.family("hookless_polls_total", "counter", "Polls of Extend, by what they answered.");
+  const auto limited_polls = by_result("hookless_polls_total", counters.answers);
+  out.family("hookless_list_requests_total", "counter",
+             "Pages of Extend's list endpoints asked for by the change feeds, by what they answered.");
+  const auto limited_lists = by_result("hookless_list_requests_total", counters.list_answers);
+  out.family("hookless_feed_wakes_total", "counter",
+             "Runs polled at once because a list sweep showed them changed (or could not vouch for them).");
+  out.sample("hookless_feed_wakes_total", number(counters.feed_wakes));
+  out.family("hookless_rate_limited_total", "counter", "429 answers from Extend.");
+  out.sample("hookless_rate_limited_total", number(limited_polls + limited_lists));
+  if (metrics_) {
+    out.histogram("hookless_extend_request_duration_seconds", "Duration of one request to Extend.",
+                  metrics_->extend_request_seconds);
+  }
+
+  out.family("hookless_events_total", "counter", "Events made (one per run outcome).");
+  out.sample("hookless_events_total", number(counters.events));
+  out.family("hookless_registered_total", "counter", "Runs registered.");
+  out.sample("hookless_registered_total", number(counters.registered));
+
+  out.family("hookless_delivery_backlog", "gauge", "Deliveries queued for a sink, in flight included.");
+  for (const auto& queue : tracker_.queues()) {
+    out.sample("hookless_delivery_backlog", {{"sink", queue->sink_name()}}, number(queue->backlog()));
+  }
+  out.family("hookless_deliveries_total", "counter",
+             "Delivery attempts recorded, by sink and state: done, failed (will be retried), dead.");
+  for (const auto& queue : tracker_.queues()) {
+    for (const char* state : {"done", "failed", "dead"}) {
+      std::uint64_t count = 0;
+      if (metrics_) {
+        const auto found = metrics_->delivery_attempts.find({queue->sink_name(), state});
+        if (found != metrics_->delivery_attempts.end()) count = found->second;
+      }
+      out.sample("hookless_deliveries_total", {{"sink", queue->sink_name()}, {"state", state}}, number(count));
+    }
+  }
+  if (metrics_) {
+    out.family("hookless_dead_deliveries", "gauge", "Dead deliveries kept in the store, by sink.");
+    for (const auto& queue : tracker_.queues()) {
+      const auto found = metrics_->dead_deliveries.find(queue->sink_name());
+      out.sample("hookless_dead_deliveries", {{"sink", queue->sink_name()}},
+                 number(found == metrics_->dead_deliveries.end() ? 0 : found->second));
+    }
+    out.histogram("hookless_store_commit_duration_seconds",
+                  "Time for one write to the state store to become durable (group commit and fsync included).",
+                  metrics_->store_commit_seconds);
+  }
+
+  if (budget_) {
+    out.family("hookless_budget_requests_per_second", "gauge", "The configured request budget for Extend.");
+    out.sample("hookless_budget_requests_per_second",
+               metrics_ ? metrics_->requests_per_second : config_.extend.requests_per_second);
+    out.family("hookless_budget_rate", "gauge",
+               "The request rate the budget grants now: the configured one, or less while 429s slow it down.");
+    out.sample("hookless_budget_rate", budget_->rate());
+    out.family("hookless_budget_granted_total", "counter", "Requests to Extend the budget let through.");
+    out.sample("hookless_budget_granted_total", number(budget_->granted()));
+    out.family("hookless_budget_waiting", "gauge", "Polls waiting for the budget.");
+    out.sample("hookless_budget_waiting", number(budget_->waiting()));
+    out.family("hookless_budget_paused", "gauge", "1 while the budget is paused by a 429 or an auth failure.");
+    out.sample("hookless_budget_paused", budget_->paused_until() ? 1 : 0);
+  }
+  return out.text();
+}
+
+}  // namespace hookless

@@ -1,0 +1,57 @@
+// Deciding what a reload may change. The Extend connection (pool, TLS, key), the control socket and
+// the state file are built once at start; changing them under live connections and pending runs
+// would risk dropping either, so they wait for a restart.
+#include "daemon/service/reload_plan.hpp"
+
+namespace hookless {
+
+namespace {
+
+template <typename T>
+void keep(const char* key, const T& running, T& loaded, std::vector<std::string>& needs_restart) {
+  if (running == loaded) return;
+  needs_restart.emplace_back(key);
+  loaded = running;
+}
+
+}  // namespace
+
+bool same_sink(const sink_config& a, const sink_config& b) {
+  return a.type == b.type && a.path == b.path && a.url == b.url && a.signing_secret_file == b.signing_secret_file &&
+         a.standard_webhooks == b.standard_webhooks && a.allow_remote == b.allow_remote && a.ca_file == b.ca_file &&
+         a.timeout == b.timeout && a.max_age == b.max_age && a.events == b.events;
+}
+
+reload_plan plan_reload(const config& running, const config& loaded) {
+  reload_plan plan;
+  plan.effective = loaded;
+  auto& e = plan.effective.extend;
+  auto& restart = plan.needs_restart;
+  keep("extend.base_url", running.extend.base_url, e.base_url, restart);
+  keep("extend.api_version", running.extend.api_version, e.api_version, restart);
+  keep("extend.api_key_file", running.extend.api_key_file, e.api_key_file, restart);
+  keep("extend.workspace_id", running.extend.workspace_id, e.workspace_id, restart);
+  keep("extend.ca_file", running.extend.ca_file, e.ca_file, restart);
+  keep("extend.proxy", running.extend.proxy, e.proxy, restart);
+  keep("extend.max_connections", running.extend.max_connections, e.max_connections, restart);
+  keep("extend.timeout", running.extend.timeout, e.timeout, restart);
+  auto& c = plan.effective.control;
+  keep("control.socket", running.control.socket, c.socket, restart);
+  keep("control.socket_mode", running.control.socket_mode, c.socket_mode, restart);
+  keep("control.socket_group", running.control.socket_group, c.socket_group, restart);
+  keep("control.admin_uids", running.control.admin_uids, c.admin_uids, restart);
+  keep("state.path", running.state.path, plan.effective.state.path, restart);
+  keep("state.retention", running.state.retention, plan.effective.state.retention, restart);
+
+  for (const auto& [name, settings] : loaded.sinks) {
+    const auto before = running.sinks.find(name);
+    if (before == running.sinks.end()) plan.sinks_added.push_back(name);
+    else if (!same_sink(before->second, settings)) plan.sinks_changed.push_back(name);
+  }
+  for (const auto& [name, settings] : running.sinks) {
+    if (!loaded.sinks.contains(name)) plan.sinks_removed.push_back(name);
+  }
+  return plan;
+}
+
+}  // namespace hookless

@@ -1,0 +1,149 @@
+// The measuring wrappers: each call is passed on unchanged, timed on the io_context's thread.
+#include "daemon/service/service_metrics.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace hookless {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+double seconds_since(steady::time_point start) {
+  return std::chrono::duration<double>(steady::now() - start).count();
+}
+
+const char* attempt_state(const delivery& record) {
+  switch (record.state) {
+    case delivery_state::done: return "done";
+    case delivery_state::dead: return "dead";
+    case delivery_state::pending: break;
+  }
+  // A pending record written after a failed attempt has the time of the next one; one without it
+  // is a dead delivery put back in the queue.
+  return record.next_attempt_at ? "failed" : "requeued";
+}
+
+// The clock starts when the request may leave (set through `start`), so time spent waiting for the
+// budget is not latency.
+run_source::send_turn timed_turn(run_source::send_turn wait_turn, steady::time_point& start) {
+  if (!wait_turn) return {};
+  return [wait_turn = std::move(wait_turn), &start]() -> awaitable<bool> {
+    const bool may_send = co_await wait_turn();
+    start = steady::now();
+    co_return may_send;
+  };
+}
+
+}  // namespace
+
+awaitable<extend_answer> timed_source::fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn,
+                                             request_place where) {
+  auto start = steady::now();
+  auto turn = timed_turn(std::move(wait_turn), start);
+  auto answer = co_await inner_.fetch(kind, run_id, std::move(turn), where);
+  metrics_.extend_request_seconds.observe(seconds_since(start));
+  co_return answer;
+}
+
+awaitable<list_answer> timed_source::list(const run_kind_info& kind, const page_request& page, send_turn wait_turn,
+                                          request_place where) {
+  auto start = steady::now();
+  auto turn = timed_turn(std::move(wait_turn), start);
+  auto answer = co_await inner_.list(kind, page, std::move(turn), where);
+  metrics_.extend_request_seconds.observe(seconds_since(start));
+  co_return answer;
+}
+
+void timed_store::observe_since(steady::time_point start) {
+  metrics_.store_commit_seconds.observe(seconds_since(start));
+}
+
+awaitable<std::vector<run_record>> timed_store::load_pending() { co_return co_await inner_.load_pending(); }
+
+awaitable<std::vector<delivery_job>> timed_store::load_undone_deliveries() {
+  co_return co_await inner_.load_undone_deliveries();
+}
+
+awaitable<std::vector<bool>> timed_store::insert_runs(std::vector<run_record> runs) {
+  const auto start = steady::now();
+  auto inserted = co_await inner_.insert_runs(std::move(runs));
+  observe_since(start);
+  co_return inserted;
+}
+
+awaitable<void> timed_store::save_progress(std::vector<run_progress> progress) {
+  const auto start = steady::now();
+  co_await inner_.save_progress(std::move(progress));
+  observe_since(start);
+}
+
+awaitable<void> timed_store::record_outcome(run_outcome outcome) {
+  const auto start = steady::now();
+  co_await inner_.record_outcome(std::move(outcome));
+  observe_since(start);
+}
+
+awaitable<void> timed_store::update_delivery(delivery record) {
+  const auto start = steady::now();
+  auto key = std::make_pair(record.sink, std::string{attempt_state(record)});
+  co_await inner_.update_delivery(std::move(record));
+  observe_since(start);
+  ++metrics_.delivery_attempts[key];
+  // The dead count follows at once (the periodic recount corrects what else changes it: forgotten
+  // or pruned runs).
+  auto& dead = metrics_.dead_deliveries[key.first];
+  if (key.second == "dead") ++dead;
+  if (key.second == "requeued" && dead > 0) --dead;
+}
+
+awaitable<std::optional<run_record>> timed_store::find_run(std::string id) {
+  co_return co_await inner_.find_run(std::move(id));
+}
+
+awaitable<std::vector<std::optional<std::uint32_t>>> timed_store::owners_of(std::vector<std::string> ids) {
+  co_return co_await inner_.owners_of(std::move(ids));
+}
+
+awaitable<std::vector<run_record>> timed_store::list_runs(run_query query) {
+  co_return co_await inner_.list_runs(std::move(query));
+}
+
+awaitable<std::vector<delivery>> timed_store::list_deliveries(delivery_query query) {
+  co_return co_await inner_.list_deliveries(std::move(query));
+}
+
+awaitable<std::map<std::string, std::size_t>> timed_store::count_dead_deliveries() {
+  co_return co_await inner_.count_dead_deliveries();
+}
+
+awaitable<std::optional<delivery_job>> timed_store::find_delivery(std::string delivery_id) {
+  co_return co_await inner_.find_delivery(std::move(delivery_id));
+}
+
+awaitable<bool> timed_store::delete_run(std::string id) {
+  const auto start = steady::now();
+  const bool deleted = co_await inner_.delete_run(std::move(id));
+  observe_since(start);
+  co_return deleted;
+}
+
+awaitable<std::size_t> timed_store::prune_finished(time_point cutoff) {
+  const auto start = steady::now();
+  const auto pruned = co_await inner_.prune_finished(cutoff);
+  observe_since(start);
+  co_return pruned;
+}
+
+awaitable<void> refresh_dead_deliveries(state_store& store, service_metrics& metrics, boost::asio::steady_timer& timer,
+                                        std::chrono::milliseconds period) {
+  for (;;) {
+    metrics.dead_deliveries = co_await store.count_dead_deliveries();
+    timer.expires_after(period);
+    const auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+    if (ec) co_return;
+  }
+}
+
+}  // namespace hookless

@@ -1,0 +1,80 @@
+// What the daemon measures beyond the tracker's own counters, and the two wrappers that measure
+// it without touching the core: timed_source times every request to Extend, timed_store times
+// every durable write (the wait for its group commit included) and counts delivery outcomes and
+// dead deliveries.
+#pragma once
+
+#include "core/extend/run_source.hpp"
+#include "core/store/state_store.hpp"
+#include "daemon/service/prometheus_text.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+
+namespace hookless {
+
+struct service_metrics {
+  // One request to Extend, from sending to a complete answer (or its failure).
+  latency_histogram extend_request_seconds{{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
+  // One write to the state store until it is durable (queueing + group commit + fsync).
+  latency_histogram store_commit_seconds{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5}};
+  // Delivery attempts recorded, by (sink, state): done, failed (will retry), dead.
+  std::map<std::pair<std::string, std::string>, std::uint64_t> delivery_attempts;
+  // Dead deliveries in the store by sink: counted as deliveries die or are put back, and recounted
+  // from the store now and then.
+  std::map<std::string, std::size_t> dead_deliveries;
+  // The budget as configured now (it changes on reload).
+  double requests_per_second = 0;
+};
+
+class timed_source final : public run_source {
+ public:
+  timed_source(run_source& inner, service_metrics& metrics) : inner_(inner), metrics_(metrics) {}
+  awaitable<extend_answer> fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn,
+                                 request_place where) override;
+  awaitable<list_answer> list(const run_kind_info& kind, const page_request& page, send_turn wait_turn,
+                              request_place where) override;
+
+ private:
+  run_source& inner_;
+  service_metrics& metrics_;
+};
+
+class timed_store final : public state_store {
+ public:
+  timed_store(state_store& inner, service_metrics& metrics) : inner_(inner), metrics_(metrics) {}
+
+  awaitable<std::vector<run_record>> load_pending() override;
+  awaitable<std::vector<delivery_job>> load_undone_deliveries() override;
+  awaitable<std::vector<bool>> insert_runs(std::vector<run_record> runs) override;
+  awaitable<void> save_progress(std::vector<run_progress> progress) override;
+  awaitable<void> record_outcome(run_outcome outcome) override;
+  awaitable<void> update_delivery(delivery record) override;
+  awaitable<std::optional<run_record>> find_run(std::string id) override;
+  awaitable<std::vector<std::optional<std::uint32_t>>> owners_of(std::vector<std::string> ids) override;
+  awaitable<std::vector<run_record>> list_runs(run_query query) override;
+  awaitable<std::vector<delivery>> list_deliveries(delivery_query query) override;
+  awaitable<std::map<std::string, std::size_t>> count_dead_deliveries() override;
+  awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) override;
+  awaitable<bool> delete_run(std::string id) override;
+  awaitable<std::size_t> prune_finished(time_point cutoff) override;
+
+ private:
+  void observe_since(std::chrono::steady_clock::time_point start);
+
+  state_store& inner_;
+  service_metrics& metrics_;
+};
+
+// Counts the dead deliveries in the store by sink (in SQL) into metrics.dead_deliveries, now and then every
+// `period` until `timer` is cancelled. (A periodic count, as a dead delivery can also leave that
+// state by a redelivery request the store alone knows about.)
+awaitable<void> refresh_dead_deliveries(state_store& store, service_metrics& metrics, boost::asio::steady_timer& timer,
+                                        std::chrono::milliseconds period);
+
+}  // namespace hookless
