@@ -1,4 +1,4 @@
-// Loads hookless.yaml into the typed config of config.hpp and validates it (interface.md §2).
+// Loads hookless.yaml into the typed settings of core/model/settings.hpp and validates it (interface.md §2).
 // The YAML tree is walked once; every problem is collected with its key path and line rather than
 // thrown, so a user sees every mistake in one `--check-config` run. No YAML type leaves this file.
 #include "config/config_loader.hpp"
@@ -14,13 +14,18 @@
 #include <cstring>
 #include <map>
 #include <span>
+#include <stdexcept>
 #include <utility>
+#include <variant>
 
-#include <boost/url/parse.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "core/formats/base_url.hpp"
 #include "core/formats/duration.hpp"
-#include "core/net/proxy_choice.hpp"
+#include "core/formats/proxy_url.hpp"
+#include "core/formats/quoted.hpp"
+#include "core/formats/sink_target.hpp"
+#include "core/formats/url_rules.hpp"
 
 namespace hookless {
 namespace {
@@ -77,30 +82,6 @@ std::string join(name_list names) {
   return out;
 }
 
-// A value as it appears in a message: quoted, control characters escaped, long values cut so a
-// stray binary blob cannot flood the terminal.
-std::string quoted(std::string_view text) {
-  constexpr std::size_t max_shown = 80;
-  std::string out = "\"";
-  for (std::size_t i = 0; i < text.size() && i < max_shown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      constexpr std::string_view hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > max_shown) out += "...";
-  out += '"';
-  return out;
-}
-
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Scalar:
@@ -121,58 +102,12 @@ int line_of(const YAML::Node& node) {
   return mark.line < 0 ? 0 : mark.line + 1;
 }
 
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
-}
-
 bool is_zero_duration(std::string_view text) {
   const auto unit_at = text.find_first_not_of("0123456789");
   if (unit_at == 0 || unit_at == std::string_view::npos) return false;
   const auto unit = text.substr(unit_at);
   const bool known_unit = unit == "ms" || unit == "s" || unit == "m" || unit == "h" || unit == "d";
   return known_unit && text.substr(0, unit_at).find_first_not_of('0') == std::string_view::npos;
-}
-
-bool is_valid_port(std::string_view port) {
-  unsigned value = 0;
-  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  return !port.empty() && ec == std::errc{} && end == port.data() + port.size() && value >= 1 && value <= 65535;
-}
-
-std::string_view as_std(boost::core::string_view text) { return {text.data(), text.size()}; }
-
-std::string trim_trailing_slashes(std::string_view text) {
-  while (text.ends_with('/')) text.remove_suffix(1);
-  return std::string{text};
-}
-
-// Whatever is wrong with a URL's authority for hookless's purposes, or nullopt.
-std::optional<std::string> check_authority(const boost::urls::url_view& url) {
-  if (!url.has_authority() || url.encoded_host().empty()) return "has no host";
-  // Boost.URL 1.81 reads "http://127.0.0.1.evil.example/x" or "http://[::1]:80'" as a host followed
-  // by a path that does not start with '/'; such a host is not what it looks like (found by
-  // fuzz_sink_target: the sink refused URLs this check let through).
-  if (!url.encoded_path().empty() && !url.encoded_path().starts_with('/')) return "has a host that is not a valid name or address";
-  if (url.has_userinfo()) return "must not contain user:password@ (credentials do not belong in a URL here)";
-  if (url.has_port() && !is_valid_port(as_std(url.port()))) return "has an invalid port " + quoted(as_std(url.port()));
-  if (url.has_fragment()) return "must not have a #fragment";
-  return std::nullopt;
-}
-
-bool is_loopback_host(const boost::urls::url_view& url) {
-  switch (url.host_type()) {
-    case boost::urls::host_type::ipv4:
-      return url.host_ipv4_address().is_loopback();
-    case boost::urls::host_type::ipv6:
-      return url.host_ipv6_address().is_loopback();
-    case boost::urls::host_type::name:
-      return equals_ignoring_case(as_std(url.encoded_host()), "localhost");
-    default:
-      return false;
-  }
 }
 
 // One `key: value` pair met while walking a map.
@@ -230,6 +165,16 @@ class loader {
  private:
   void add(std::string key, int line, std::string message) {
     problems.push_back({std::move(key), line, std::move(message)});
+  }
+
+  // A core parser's result: the value, or its message as the problem of `e`.
+  template <class T>
+  std::optional<T> take(const entry& e, std::variant<T, std::string> parsed) {
+    if (auto* wrong = std::get_if<std::string>(&parsed)) {
+      add(e.path, e.line, std::move(*wrong));
+      return std::nullopt;
+    }
+    return std::get<T>(std::move(parsed));
   }
 
   void report_unknown(const entry& e, std::string_view allowed_what, name_list allowed) {
@@ -378,7 +323,7 @@ class loader {
     for_each_entry(section, [&](const entry& e, std::string_view name) {
       if (name == "base_url") {
         if (auto text = read_string(e)) {
-          if (auto url = check_base_url(e, *text)) out.base_url = std::move(*url);
+          if (auto origin = take(e, parse_base_url(*text))) out.base_url = std::move(*origin);
         }
       } else if (name == "api_version") {
         if (auto version = read_choice(e, api_versions)) out.api_version = std::move(*version);
@@ -390,7 +335,11 @@ class loader {
         if (auto text = read_string(e)) out.ca_file = std::move(*text);
       } else if (name == "proxy") {
         if (auto text = read_string(e)) {
-          if (auto proxy = check_proxy(e, *text)) out.proxy = std::move(*proxy);
+          try {
+            out.proxy = parse_configured_proxy_url(*text);
+          } catch (const std::invalid_argument& wrong) {
+            add(e.path, e.line, wrong.what());
+          }
         }
       } else if (name == "requests_per_second") {
         if (const auto value = read_number(e)) {
@@ -414,53 +363,6 @@ class loader {
         report_unknown(e, "allowed keys in extend", extend_keys);
       }
     });
-  }
-
-  // The Extend base URL, trailing slashes trimmed, when it is https:// with a host.
-  std::optional<std::string> check_base_url(const entry& e, std::string_view text) {
-    const auto parsed = boost::urls::parse_uri(text);
-    if (!parsed || parsed->scheme_id() != boost::urls::scheme::https) {
-      add(e.path, e.line, "expected an https:// URL like https://api.extend.ai; got " + quoted(text));
-      return std::nullopt;
-    }
-    if (auto wrong = check_authority(*parsed)) {
-      add(e.path, e.line, *wrong + "; got " + quoted(text));
-      return std::nullopt;
-    }
-    if (parsed->has_query()) {
-      add(e.path, e.line, "must not have a ?query; got " + quoted(text));
-      return std::nullopt;
-    }
-    return trim_trailing_slashes(text);
-  }
-
-  // Every message shows the URL with its credentials redacted: they must not end up in a log.
-  std::optional<std::string> check_proxy(const entry& e, std::string_view text) {
-    if (text.size() >= 8 && equals_ignoring_case(text.substr(0, 8), "https://")) {
-      add(e.path, e.line,
-          "an https:// proxy is not supported; give an http proxy as http://host:port "
-          "(the connection to Extend through it is still TLS)");
-      return std::nullopt;
-    }
-    const auto parsed = boost::urls::parse_uri(text);
-    if (!parsed || parsed->scheme_id() != boost::urls::scheme::http) {
-      add(e.path, e.line, "expected an http proxy as http://host:port; got " + quoted(redact_credentials(text)));
-      return std::nullopt;
-    }
-    if (auto wrong = check_authority(*parsed)) {
-      add(e.path, e.line, "expected an http proxy as http://host:port; the URL " + *wrong);
-      return std::nullopt;
-    }
-    if (!parsed->has_port()) {
-      add(e.path, e.line, "needs a port, as http://host:port; got " + quoted(redact_credentials(text)));
-      return std::nullopt;
-    }
-    const auto path = as_std(parsed->encoded_path());
-    if ((!path.empty() && path != "/") || parsed->has_query()) {
-      add(e.path, e.line, "expected an http proxy as http://host:port with no path; got " + quoted(redact_credentials(text)));
-      return std::nullopt;
-    }
-    return trim_trailing_slashes(text);
   }
 
   void read_polling(const entry& section, polling_config& out) {
@@ -665,6 +567,7 @@ class loader {
     }
 
     const entry* url = nullptr;
+    std::string url_text;
     const entry* ca_file = nullptr;
     bool has_path = false;
     bool has_secret = false;
@@ -684,7 +587,7 @@ class loader {
         if (auto text = read_string(e)) out.path = std::move(*text);
       } else if (key == "url") {
         url = &e;
-        if (auto text = read_string(e)) out.url = std::move(*text);
+        if (auto text = read_string(e)) url_text = std::move(*text);
       } else if (key == "signing_secret_file") {
         // Only whether it is set: the daemon opens the secret at start, where a missing file is its error.
         has_secret = true;
@@ -715,16 +618,18 @@ class loader {
       add(child_path(section.path, "path"), section.line, "missing; a file sink needs the path of its JSON Lines file");
     }
     if (type == "http") {
+      std::optional<sink_target> target;
       if (url == nullptr) {
         add(child_path(section.path, "url"), section.line, "missing; an http sink needs a url");
-      } else if (!out.url.empty()) {
-        if (auto wrong = check_sink_url(out.url, out.allow_remote)) add(url->path, url->line, *wrong);
+      } else if (!url_text.empty()) {
+        target = take(*url, parse_sink_target(url_text, out.allow_remote));
       }
-      const auto parsed_url = boost::urls::parse_uri(out.url);
-      if (out.ca_file && !(parsed_url && parsed_url->scheme_id() == boost::urls::scheme::https)) {
+      if (target) out.target = std::move(*target);
+      // A url with problems of its own has them reported already.
+      if (out.ca_file && target && target->scheme != target_scheme::https) {
         add(ca_file->path, ca_file->line,
             "applies only to an https:// url (it names the CA of the receiver's certificate); the url is " +
-                quoted(out.url));
+                quoted_url(url_text));
       }
       if (!has_secret) {
         add(child_path(section.path, "signing_secret_file"), section.line,
@@ -733,41 +638,6 @@ class loader {
     }
     if (problems.size() != problems_before || !type) return std::nullopt;
     return out;
-  }
-
-  // Whatever is wrong with an http sink's target, or nullopt.
-  static std::optional<std::string> check_sink_url(std::string_view text, bool allow_remote) {
-    constexpr std::string_view unix_form = "unix:/path/to/app.sock:/url-path";
-    if (text.starts_with("unix:")) {
-      const auto rest = text.substr(5);
-      const auto split = rest.find(":/");
-      if (!rest.starts_with('/') || split == std::string_view::npos || split < 2) {
-        return "expected " + std::string{unix_form} + "; got " + quoted(text);
-      }
-      if (split > max_socket_path) {
-        return "the socket path is longer than " + std::to_string(max_socket_path) +
-               " bytes, the limit for a Unix socket path";
-      }
-      return std::nullopt;
-    }
-    const auto parsed = boost::urls::parse_uri(text);
-    const auto scheme = parsed ? parsed->scheme_id() : boost::urls::scheme::unknown;
-    if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https) {
-      return "expected http://127.0.0.1:PORT/path, " + std::string{unix_form} +
-             ", or with allow_remote: true an https:// or remote http:// URL; got " + quoted(text);
-    }
-    if (auto wrong = check_authority(*parsed)) return *wrong + "; got " + quoted(text);
-    if (allow_remote) return std::nullopt;
-    if (scheme == boost::urls::scheme::https) {
-      return "an https:// target needs allow_remote: true (without it only loopback http:// and unix: are allowed); got " +
-             quoted(text);
-    }
-    if (!is_loopback_host(*parsed)) {
-      return "host " + quoted(as_std(parsed->encoded_host())) +
-             " is not a loopback address (127.0.0.0/8, [::1], localhost); set allow_remote: true to send events to "
-             "another host";
-    }
-    return std::nullopt;
   }
 
   void read_default_sinks(const std::optional<entry>& written, const std::optional<entry>& sinks_entry, config& out) {

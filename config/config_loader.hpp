@@ -1,4 +1,4 @@
-// Loads hookless.yaml into the typed config of config.hpp and validates it (interface.md §2).
+// Loads hookless.yaml into the typed settings of core/model/settings.hpp and validates it (interface.md §2).
 // Every problem is collected, each with the full key path and its 1-based line, so that
 // `hooklessd --check-config` can print them all at once instead of one per edit-and-retry.
 #pragma once
@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "config/config.hpp"
+#include "core/model/settings.hpp"
 
 namespace hookless {
 
