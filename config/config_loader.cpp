@@ -1,7 +1,10 @@
 // Loads hookless.yaml into the typed settings of core/model/settings.hpp and validates it (interface.md §2).
-// The YAML tree is walked once; every problem is collected with its key path and line rather than
-// thrown, so a user sees every mistake in one `--check-config` run. No YAML type leaves this file.
+// The YAML tree is walked once with yaml_reader, which collects every problem with its key path and
+// line rather than throwing, so a user sees every mistake in one `--check-config` run; this file
+// says what each of hookless's keys means and allows. No YAML type leaves config/.
 #include "config/config_loader.hpp"
+
+#include "config/yaml_reader.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,15 +13,10 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
-#include <cmath>
 #include <cstring>
 #include <map>
-#include <span>
 #include <stdexcept>
 #include <utility>
-#include <variant>
-
-#include <yaml-cpp/yaml.h>
 
 #include "core/formats/base_url.hpp"
 #include "core/formats/duration.hpp"
@@ -34,16 +32,9 @@ namespace {
 // from being read into memory.
 constexpr std::size_t max_config_bytes = 1 << 20;
 
-// steady_clock counts nanoseconds in 64 bits (about 292 years): durations beyond this cap could
-// overflow when added to now(), and no real setting comes near it.
-constexpr milliseconds max_duration{36'500LL * 24 * 3600 * 1000};
-
 // The kernel's limit for sun_path, less the terminating NUL.
 constexpr std::size_t max_socket_path = 107;
 
-constexpr std::string_view duration_expected = "a duration like 30s, 5m, 250ms";
-
-using name_list = std::span<const std::string_view>;
 using namespace std::string_view_literals;
 
 constexpr std::array top_level_keys = {"extend"sv, "polling"sv, "control"sv, "state"sv, "sinks"sv, "default_sinks"sv, "logging"sv};
@@ -69,70 +60,15 @@ constexpr std::array http_sink_keys = {"type"sv,         "url"sv,     "signing_s
 constexpr std::array any_sink_keys = {"type"sv,         "path"sv,    "url"sv,     "signing_secret_file"sv, "standard_webhooks"sv,
                                      "allow_remote"sv, "ca_file"sv, "timeout"sv, "max_age"sv,             "events"sv};
 
-bool contains(name_list names, std::string_view name) {
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-std::string join(name_list names) {
-  std::string out;
-  for (const auto name : names) {
-    if (!out.empty()) out += ", ";
-    out += name;
-  }
-  return out;
-}
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return quoted(node.Scalar());
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      break;
-  }
-  return "nothing";
-}
-
-int line_of(const YAML::Node& node) {
-  const auto mark = node.Mark();
-  return mark.line < 0 ? 0 : mark.line + 1;
-}
-
-bool is_zero_duration(std::string_view text) {
-  const auto unit_at = text.find_first_not_of("0123456789");
-  if (unit_at == 0 || unit_at == std::string_view::npos) return false;
-  const auto unit = text.substr(unit_at);
-  const bool known_unit = unit == "ms" || unit == "s" || unit == "m" || unit == "h" || unit == "d";
-  return known_unit && text.substr(0, unit_at).find_first_not_of('0') == std::string_view::npos;
-}
-
-// One `key: value` pair met while walking a map.
-struct entry {
-  std::string path;  // full key path, e.g. "sinks.app.url"
-  int line = 0;      // 1-based line of the key
-  YAML::Node value;
-};
-
-std::string child_path(std::string_view parent, std::string_view name) {
-  return parent.empty() ? std::string{name} : std::string{parent} + "." + std::string{name};
-}
-
-// Walks the YAML tree into a config, collecting problems.
-class loader {
+// Walks the YAML tree into a config: what each of hookless's keys means and allows.
+class loader : public yaml_reader {
  public:
-  std::vector<config_problem> problems;
-  std::map<std::string, int> key_lines;
-
   config read(const YAML::Node& root) {
     config out;
-    const entry top{"", line_of(root), root};
-    std::optional<entry> sinks_entry;
-    std::optional<entry> default_sinks_entry;
-    for_each_entry(top, [&](const entry& e, std::string_view name) {
+    const yaml_entry top{"", line_of(root), root};
+    std::optional<yaml_entry> sinks_entry;
+    std::optional<yaml_entry> default_sinks_entry;
+    for_each_entry(top, [&](const yaml_entry& e, std::string_view name) {
       if (name == "extend") {
         read_extend(e, out.extend);
       } else if (name == "polling") {
@@ -163,164 +99,8 @@ class loader {
   }
 
  private:
-  void add(std::string key, int line, std::string message) {
-    problems.push_back({std::move(key), line, std::move(message)});
-  }
-
-  // A core parser's result: the value, or its message as the problem of `e`.
-  template <class T>
-  std::optional<T> take(const entry& e, std::variant<T, std::string> parsed) {
-    if (auto* wrong = std::get_if<std::string>(&parsed)) {
-      add(e.path, e.line, std::move(*wrong));
-      return std::nullopt;
-    }
-    return std::get<T>(std::move(parsed));
-  }
-
-  void report_unknown(const entry& e, std::string_view allowed_what, name_list allowed) {
-    add(e.path, e.line, "unknown key; " + std::string{allowed_what} + ": " + join(allowed));
-  }
-
-  // Calls on_entry(entry, name) for each pair of the map in `section`. A missing value (the section's
-  // contents all commented out) is an empty map; duplicate and non-scalar keys are problems.
-  template <class on_entry_fn>
-  void for_each_entry(const entry& section, on_entry_fn&& on_entry) {
-    if (section.value.IsNull()) return;
-    if (!section.value.IsMap()) {
-      add(section.path, section.line, "expected a map of keys; got " + describe(section.value));
-      return;
-    }
-    std::map<std::string, int, std::less<>> seen;
-    for (auto it = section.value.begin(); it != section.value.end(); ++it) {
-      const YAML::Node key = it->first;
-      const int line = line_of(key);
-      if (!key.IsScalar()) {
-        add(section.path, line, "keys must be plain names; got " + describe(key));
-        continue;
-      }
-      const std::string& name = key.Scalar();
-      const auto path = child_path(section.path, name);
-      if (const auto [first, inserted] = seen.emplace(name, line); !inserted) {
-        add(path, line, "duplicate key (first at line " + std::to_string(first->second) + ")");
-        continue;
-      }
-      key_lines.emplace(path, line);
-      on_entry(entry{path, line, it->second}, std::string_view{name});
-    }
-  }
-
-  bool expect_scalar(const entry& e, std::string_view expected) {
-    if (e.value.IsScalar()) return true;
-    add(e.path, e.line, "expected " + std::string{expected} + "; got " + describe(e.value));
-    return false;
-  }
-
-  std::optional<std::string> read_string(const entry& e) {
-    if (!expect_scalar(e, "a string")) return std::nullopt;
-    if (e.value.Scalar().empty()) {
-      add(e.path, e.line, "must not be empty");
-      return std::nullopt;
-    }
-    return e.value.Scalar();
-  }
-
-  std::optional<std::string> read_choice(const entry& e, name_list allowed) {
-    const auto expected = "one of " + join(allowed);
-    if (!expect_scalar(e, expected)) return std::nullopt;
-    if (!contains(allowed, e.value.Scalar())) {
-      add(e.path, e.line, "expected " + expected + "; got " + quoted(e.value.Scalar()));
-      return std::nullopt;
-    }
-    return e.value.Scalar();
-  }
-
-  std::optional<milliseconds> read_duration(const entry& e) {
-    if (!expect_scalar(e, duration_expected)) return std::nullopt;
-    const auto& text = e.value.Scalar();
-    const auto value = parse_duration(text);
-    if (!value) {
-      if (is_zero_duration(text)) {
-        add(e.path, e.line, "must be greater than 0; got " + quoted(text));
-      } else {
-        add(e.path, e.line, "expected " + std::string{duration_expected} + "; got " + quoted(text));
-      }
-      return std::nullopt;
-    }
-    if (*value > max_duration) {
-      add(e.path, e.line, "must be at most " + format_duration(max_duration) + "; got " + quoted(text));
-      return std::nullopt;
-    }
-    return value;
-  }
-
-  std::optional<double> read_number(const entry& e) {
-    if (!expect_scalar(e, "a number")) return std::nullopt;
-    const auto& text = e.value.Scalar();
-    double value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || !std::isfinite(value)) {
-      add(e.path, e.line, "expected a number; got " + quoted(text));
-      return std::nullopt;
-    }
-    return value;
-  }
-
-  std::optional<long long> read_integer(const entry& e) {
-    if (!expect_scalar(e, "a whole number")) return std::nullopt;
-    const auto& text = e.value.Scalar();
-    long long value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) {
-      add(e.path, e.line, "expected a whole number; got " + quoted(text));
-      return std::nullopt;
-    }
-    return value;
-  }
-
-  // YAML 1.2's core schema spellings only: "yes"/"on" are YAML 1.1 and surprise people.
-  std::optional<bool> read_bool(const entry& e) {
-    if (!expect_scalar(e, "true or false")) return std::nullopt;
-    const auto& text = e.value.Scalar();
-    if (text == "true" || text == "True" || text == "TRUE") return true;
-    if (text == "false" || text == "False" || text == "FALSE") return false;
-    add(e.path, e.line, "expected true or false; got " + quoted(text));
-    return std::nullopt;
-  }
-
-  // The elements of a list, each as an entry named "path[i]" on its own line.
-  std::optional<std::vector<entry>> read_list(const entry& e) {
-    if (!e.value.IsSequence()) {
-      add(e.path, e.line, "expected a list like [a, b]; got " + describe(e.value));
-      return std::nullopt;
-    }
-    std::vector<entry> items;
-    std::size_t index = 0;
-    for (const auto& item : e.value) {
-      const int line = line_of(item);
-      items.push_back({e.path + "[" + std::to_string(index) + "]", line == 0 ? e.line : line, item});
-      ++index;
-    }
-    return items;
-  }
-
-  std::optional<std::vector<std::string>> read_string_list(const entry& e) {
-    const auto items = read_list(e);
-    if (!items) return std::nullopt;
-    std::vector<std::string> out;
-    bool ok = true;
-    for (const auto& item : *items) {
-      if (auto text = read_string(item)) {
-        out.push_back(std::move(*text));
-      } else {
-        ok = false;
-      }
-    }
-    if (!ok) return std::nullopt;
-    return out;
-  }
-
-  void read_extend(const entry& section, extend_config& out) {
-    for_each_entry(section, [&](const entry& e, std::string_view name) {
+  void read_extend(const yaml_entry& section, extend_config& out) {
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       if (name == "base_url") {
         if (auto text = read_string(e)) {
           if (auto origin = take(e, parse_base_url(*text))) out.base_url = std::move(*origin);
@@ -365,10 +145,10 @@ class loader {
     });
   }
 
-  void read_polling(const entry& section, polling_config& out) {
-    std::optional<entry> fast_interval;  // kept for the cross-check below, when written
-    std::optional<entry> max_interval;
-    for_each_entry(section, [&](const entry& e, std::string_view name) {
+  void read_polling(const yaml_entry& section, polling_config& out) {
+    std::optional<yaml_entry> fast_interval;  // kept for the cross-check below, when written
+    std::optional<yaml_entry> max_interval;
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       if (name == "fast_interval") {
         if (const auto value = read_duration(e)) {
           out.fast_interval = *value;
@@ -421,8 +201,8 @@ class loader {
     }
   }
 
-  void read_control(const entry& section, control_config& out) {
-    for_each_entry(section, [&](const entry& e, std::string_view name) {
+  void read_control(const yaml_entry& section, control_config& out) {
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       if (name == "socket") {
         if (auto text = read_string(e)) {
           if (text->size() <= max_socket_path) {
@@ -460,7 +240,7 @@ class loader {
   }
 
   // "0660" or an unquoted 660 / 0660: the digits are always read as octal, as chmod does.
-  std::optional<std::uint32_t> read_socket_mode(const entry& e) {
+  std::optional<std::uint32_t> read_socket_mode(const yaml_entry& e) {
     constexpr std::string_view expected = "an octal mode like \"0660\"";
     if (!expect_scalar(e, expected)) return std::nullopt;
     const auto& text = e.value.Scalar();
@@ -477,7 +257,7 @@ class loader {
     return mode;
   }
 
-  void read_admin_uids(const entry& e, std::vector<std::uint32_t>& out) {
+  void read_admin_uids(const yaml_entry& e, std::vector<std::uint32_t>& out) {
     const auto items = read_list(e);
     if (!items) return;
     std::vector<std::uint32_t> uids;
@@ -495,8 +275,8 @@ class loader {
     if (ok) out = std::move(uids);
   }
 
-  void read_state(const entry& section, state_config& out) {
-    for_each_entry(section, [&](const entry& e, std::string_view name) {
+  void read_state(const yaml_entry& section, state_config& out) {
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       if (name == "path") {
         if (auto text = read_string(e)) out.path = std::move(*text);
       } else if (name == "retention") {
@@ -507,8 +287,8 @@ class loader {
     });
   }
 
-  void read_logging(const entry& section, logging_config& out) {
-    for_each_entry(section, [&](const entry& e, std::string_view name) {
+  void read_logging(const yaml_entry& section, logging_config& out) {
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       if (name == "level") {
         if (auto level = read_choice(e, log_levels)) out.level = std::move(*level);
       } else if (name == "format") {
@@ -521,9 +301,9 @@ class loader {
     });
   }
 
-  std::map<std::string, sink_config> read_sinks(const entry& section) {
+  std::map<std::string, sink_config> read_sinks(const yaml_entry& section) {
     std::map<std::string, sink_config> out;
-    for_each_entry(section, [&](const entry& e, std::string_view name) {
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       const bool good_name = !name.empty() && name.size() <= 64 &&
                              std::all_of(name.begin(), name.end(), [](char c) {
                                return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -537,13 +317,13 @@ class loader {
     return out;
   }
 
-  std::optional<sink_config> read_sink(const entry& section, std::string_view name) {
+  std::optional<sink_config> read_sink(const yaml_entry& section, std::string_view name) {
     if (!section.value.IsMap() && !section.value.IsNull()) {
       add(section.path, section.line, "expected a sink: a map with at least `type`; got " + describe(section.value));
       return std::nullopt;
     }
-    std::vector<std::pair<std::string, entry>> entries;
-    for_each_entry(section, [&](const entry& e, std::string_view key) { entries.emplace_back(std::string{key}, e); });
+    std::vector<std::pair<std::string, yaml_entry>> entries;
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view key) { entries.emplace_back(std::string{key}, e); });
 
     const std::size_t problems_before = problems.size();
     sink_config out;
@@ -566,9 +346,9 @@ class loader {
       allowed = http_sink_keys;
     }
 
-    const entry* url = nullptr;
+    const yaml_entry* url = nullptr;
     std::string url_text;
-    const entry* ca_file = nullptr;
+    const yaml_entry* ca_file = nullptr;
     bool has_path = false;
     bool has_secret = false;
     for (const auto& [key, e] : entries) {
@@ -640,7 +420,7 @@ class loader {
     return out;
   }
 
-  void read_default_sinks(const std::optional<entry>& written, const std::optional<entry>& sinks_entry, config& out) {
+  void read_default_sinks(const std::optional<yaml_entry>& written, const std::optional<yaml_entry>& sinks_entry, config& out) {
     const auto known_names = [&] {
       // Sinks written with mistakes in them count as defined: their own problems are reported already.
       std::vector<std::string> defined;

@@ -9,16 +9,10 @@
 #include <string_view>
 #include <vector>
 
+#include "config/config_problem.hpp"
 #include "core/model/settings.hpp"
 
 namespace hookless {
-
-// One thing wrong with a config file.
-struct config_problem {
-  std::string key;      // full key path like "extend.timeout", "sinks.app.url", "control.admin_uids[1]"; empty for the whole file
-  int line = 0;         // 1-based line in the file; 0 when there is none (e.g. an unreadable file)
-  std::string message;  // what is wrong and what is expected; never contains secrets
-};
 
 // The config when it is valid, else every problem found. `value` is set only when `problems` is empty.
 struct config_result {
