@@ -2,6 +2,8 @@
 // The key's value never appears in any message this produces: errors name the file only.
 #include "config/api_key.hpp"
 
+#include "core/formats/trim.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -16,14 +18,6 @@ namespace {
 
 // API keys are tens of bytes; a larger file is the wrong file.
 constexpr std::size_t max_key_bytes = 64 * 1024;
-
-std::string_view trim(std::string_view text) {
-  constexpr std::string_view space = " \t\r\n\v\f";
-  const auto first = text.find_first_not_of(space);
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(space);
-  return text.substr(first, last - first + 1);
-}
 
 // The key goes into an Authorization header: a space, CR, LF or any byte outside printable ASCII
 // would break the header or inject another one, so such a key is refused rather than sent.

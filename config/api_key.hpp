@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "config/config.hpp"
+#include "core/model/settings.hpp"
 
 namespace hookless {
 

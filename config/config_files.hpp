@@ -4,7 +4,7 @@
 // than a config that looks valid and then cannot start (or retries a sink forever).
 #pragma once
 
-#include "config/config.hpp"
+#include "core/model/settings.hpp"
 #include "config/config_loader.hpp"
 
 #include <vector>

@@ -1,7 +1,10 @@
-// Loads hookless.yaml into the typed config of config.hpp and validates it (interface.md §2).
-// The YAML tree is walked once; every problem is collected with its key path and line rather than
-// thrown, so a user sees every mistake in one `--check-config` run. No YAML type leaves this file.
+// Loads hookless.yaml into the typed settings of core/model/settings.hpp and validates it (interface.md §2).
+// The YAML tree is walked once with yaml_reader, which collects every problem with its key path and
+// line rather than throwing, so a user sees every mistake in one `--check-config` run; this file
+// says what each of hookless's keys means and allows. No YAML type leaves config/.
 #include "config/config_loader.hpp"
+
+#include "config/yaml_reader.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,17 +13,17 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
-#include <cmath>
 #include <cstring>
 #include <map>
-#include <span>
+#include <stdexcept>
 #include <utility>
 
-#include <boost/url/parse.hpp>
-#include <yaml-cpp/yaml.h>
-
+#include "core/formats/base_url.hpp"
 #include "core/formats/duration.hpp"
-#include "core/net/proxy_choice.hpp"
+#include "core/formats/proxy_url.hpp"
+#include "core/formats/quoted.hpp"
+#include "core/formats/sink_target.hpp"
+#include "core/formats/url_rules.hpp"
 
 namespace hookless {
 namespace {
@@ -29,16 +32,9 @@ namespace {
 // from being read into memory.
 constexpr std::size_t max_config_bytes = 1 << 20;
 
-// steady_clock counts nanoseconds in 64 bits (about 292 years): durations beyond this cap could
-// overflow when added to now(), and no real setting comes near it.
-constexpr milliseconds max_duration{36'500LL * 24 * 3600 * 1000};
-
 // The kernel's limit for sun_path, less the terminating NUL.
 constexpr std::size_t max_socket_path = 107;
 
-constexpr std::string_view duration_expected = "a duration like 30s, 5m, 250ms";
-
-using name_list = std::span<const std::string_view>;
 using namespace std::string_view_literals;
 
 constexpr std::array top_level_keys = {"extend"sv, "polling"sv, "control"sv, "state"sv, "sinks"sv, "default_sinks"sv, "logging"sv};
@@ -64,140 +60,15 @@ constexpr std::array http_sink_keys = {"type"sv,         "url"sv,     "signing_s
 constexpr std::array any_sink_keys = {"type"sv,         "path"sv,    "url"sv,     "signing_secret_file"sv, "standard_webhooks"sv,
                                      "allow_remote"sv, "ca_file"sv, "timeout"sv, "max_age"sv,             "events"sv};
 
-bool contains(name_list names, std::string_view name) {
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-std::string join(name_list names) {
-  std::string out;
-  for (const auto name : names) {
-    if (!out.empty()) out += ", ";
-    out += name;
-  }
-  return out;
-}
-
-// A value as it appears in a message: quoted, control characters escaped, long values cut so a
-// stray binary blob cannot flood the terminal.
-std::string quoted(std::string_view text) {
-  constexpr std::size_t max_shown = 80;
-  std::string out = "\"";
-  for (std::size_t i = 0; i < text.size() && i < max_shown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      constexpr std::string_view hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > max_shown) out += "...";
-  out += '"';
-  return out;
-}
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Scalar:
-      return quoted(node.Scalar());
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      break;
-  }
-  return "nothing";
-}
-
-int line_of(const YAML::Node& node) {
-  const auto mark = node.Mark();
-  return mark.line < 0 ? 0 : mark.line + 1;
-}
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
-}
-
-bool is_zero_duration(std::string_view text) {
-  const auto unit_at = text.find_first_not_of("0123456789");
-  if (unit_at == 0 || unit_at == std::string_view::npos) return false;
-  const auto unit = text.substr(unit_at);
-  const bool known_unit = unit == "ms" || unit == "s" || unit == "m" || unit == "h" || unit == "d";
-  return known_unit && text.substr(0, unit_at).find_first_not_of('0') == std::string_view::npos;
-}
-
-bool is_valid_port(std::string_view port) {
-  unsigned value = 0;
-  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  return !port.empty() && ec == std::errc{} && end == port.data() + port.size() && value >= 1 && value <= 65535;
-}
-
-std::string_view as_std(boost::core::string_view text) { return {text.data(), text.size()}; }
-
-std::string trim_trailing_slashes(std::string_view text) {
-  while (text.ends_with('/')) text.remove_suffix(1);
-  return std::string{text};
-}
-
-// Whatever is wrong with a URL's authority for hookless's purposes, or nullopt.
-std::optional<std::string> check_authority(const boost::urls::url_view& url) {
-  if (!url.has_authority() || url.encoded_host().empty()) return "has no host";
-  // Boost.URL 1.81 reads "http://127.0.0.1.evil.example/x" or "http://[::1]:80'" as a host followed
-  // by a path that does not start with '/'; such a host is not what it looks like (found by
-  // fuzz_sink_target: the sink refused URLs this check let through).
-  if (!url.encoded_path().empty() && !url.encoded_path().starts_with('/')) return "has a host that is not a valid name or address";
-  if (url.has_userinfo()) return "must not contain user:password@ (credentials do not belong in a URL here)";
-  if (url.has_port() && !is_valid_port(as_std(url.port()))) return "has an invalid port " + quoted(as_std(url.port()));
-  if (url.has_fragment()) return "must not have a #fragment";
-  return std::nullopt;
-}
-
-bool is_loopback_host(const boost::urls::url_view& url) {
-  switch (url.host_type()) {
-    case boost::urls::host_type::ipv4:
-      return url.host_ipv4_address().is_loopback();
-    case boost::urls::host_type::ipv6:
-      return url.host_ipv6_address().is_loopback();
-    case boost::urls::host_type::name:
-      return equals_ignoring_case(as_std(url.encoded_host()), "localhost");
-    default:
-      return false;
-  }
-}
-
-// One `key: value` pair met while walking a map.
-struct entry {
-  std::string path;  // full key path, e.g. "sinks.app.url"
-  int line = 0;      // 1-based line of the key
-  YAML::Node value;
-};
-
-std::string child_path(std::string_view parent, std::string_view name) {
-  return parent.empty() ? std::string{name} : std::string{parent} + "." + std::string{name};
-}
-
-// Walks the YAML tree into a config, collecting problems.
-class loader {
+// Walks the YAML tree into a config: what each of hookless's keys means and allows.
+class loader : public yaml_reader {
  public:
-  std::vector<config_problem> problems;
-  std::map<std::string, int> key_lines;
-
   config read(const YAML::Node& root) {
     config out;
-    const entry top{"", line_of(root), root};
-    std::optional<entry> sinks_entry;
-    std::optional<entry> default_sinks_entry;
-    for_each_entry(top, [&](const entry& e, std::string_view name) {
+    const yaml_entry top{"", line_of(root), root};
+    std::optional<yaml_entry> sinks_entry;
+    std::optional<yaml_entry> default_sinks_entry;
+    for_each_entry(top, [&](const yaml_entry& e, std::string_view name) {
       if (name == "extend") {
         read_extend(e, out.extend);
       } else if (name == "polling") {
@@ -228,157 +99,11 @@ class loader {
   }
 
  private:
-  void add(std::string key, int line, std::string message) {
-    problems.push_back({std::move(key), line, std::move(message)});
-  }
-
-  void report_unknown(const entry& e, std::string_view allowed_what, name_list allowed) {
-    add(e.path, e.line, "unknown key; " + std::string{allowed_what} + ": " + join(allowed));
-  }
-
-  // Calls on_entry(entry, name) for each pair of the map in `section`. A missing value (the section's
-  // contents all commented out) is an empty map; duplicate and non-scalar keys are problems.
-  template <class on_entry_fn>
-  void for_each_entry(const entry& section, on_entry_fn&& on_entry) {
-    if (section.value.IsNull()) return;
-    if (!section.value.IsMap()) {
-      add(section.path, section.line, "expected a map of keys; got " + describe(section.value));
-      return;
-    }
-    std::map<std::string, int, std::less<>> seen;
-    for (auto it = section.value.begin(); it != section.value.end(); ++it) {
-      const YAML::Node key = it->first;
-      const int line = line_of(key);
-      if (!key.IsScalar()) {
-        add(section.path, line, "keys must be plain names; got " + describe(key));
-        continue;
-      }
-      const std::string& name = key.Scalar();
-      const auto path = child_path(section.path, name);
-      if (const auto [first, inserted] = seen.emplace(name, line); !inserted) {
-        add(path, line, "duplicate key (first at line " + std::to_string(first->second) + ")");
-        continue;
-      }
-      key_lines.emplace(path, line);
-      on_entry(entry{path, line, it->second}, std::string_view{name});
-    }
-  }
-
-  bool expect_scalar(const entry& e, std::string_view expected) {
-    if (e.value.IsScalar()) return true;
-    add(e.path, e.line, "expected " + std::string{expected} + "; got " + describe(e.value));
-    return false;
-  }
-
-  std::optional<std::string> read_string(const entry& e) {
-    if (!expect_scalar(e, "a string")) return std::nullopt;
-    if (e.value.Scalar().empty()) {
-      add(e.path, e.line, "must not be empty");
-      return std::nullopt;
-    }
-    return e.value.Scalar();
-  }
-
-  std::optional<std::string> read_choice(const entry& e, name_list allowed) {
-    const auto expected = "one of " + join(allowed);
-    if (!expect_scalar(e, expected)) return std::nullopt;
-    if (!contains(allowed, e.value.Scalar())) {
-      add(e.path, e.line, "expected " + expected + "; got " + quoted(e.value.Scalar()));
-      return std::nullopt;
-    }
-    return e.value.Scalar();
-  }
-
-  std::optional<milliseconds> read_duration(const entry& e) {
-    if (!expect_scalar(e, duration_expected)) return std::nullopt;
-    const auto& text = e.value.Scalar();
-    const auto value = parse_duration(text);
-    if (!value) {
-      if (is_zero_duration(text)) {
-        add(e.path, e.line, "must be greater than 0; got " + quoted(text));
-      } else {
-        add(e.path, e.line, "expected " + std::string{duration_expected} + "; got " + quoted(text));
-      }
-      return std::nullopt;
-    }
-    if (*value > max_duration) {
-      add(e.path, e.line, "must be at most " + format_duration(max_duration) + "; got " + quoted(text));
-      return std::nullopt;
-    }
-    return value;
-  }
-
-  std::optional<double> read_number(const entry& e) {
-    if (!expect_scalar(e, "a number")) return std::nullopt;
-    const auto& text = e.value.Scalar();
-    double value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || !std::isfinite(value)) {
-      add(e.path, e.line, "expected a number; got " + quoted(text));
-      return std::nullopt;
-    }
-    return value;
-  }
-
-  std::optional<long long> read_integer(const entry& e) {
-    if (!expect_scalar(e, "a whole number")) return std::nullopt;
-    const auto& text = e.value.Scalar();
-    long long value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) {
-      add(e.path, e.line, "expected a whole number; got " + quoted(text));
-      return std::nullopt;
-    }
-    return value;
-  }
-
-  // YAML 1.2's core schema spellings only: "yes"/"on" are YAML 1.1 and surprise people.
-  std::optional<bool> read_bool(const entry& e) {
-    if (!expect_scalar(e, "true or false")) return std::nullopt;
-    const auto& text = e.value.Scalar();
-    if (text == "true" || text == "True" || text == "TRUE") return true;
-    if (text == "false" || text == "False" || text == "FALSE") return false;
-    add(e.path, e.line, "expected true or false; got " + quoted(text));
-    return std::nullopt;
-  }
-
-  // The elements of a list, each as an entry named "path[i]" on its own line.
-  std::optional<std::vector<entry>> read_list(const entry& e) {
-    if (!e.value.IsSequence()) {
-      add(e.path, e.line, "expected a list like [a, b]; got " + describe(e.value));
-      return std::nullopt;
-    }
-    std::vector<entry> items;
-    std::size_t index = 0;
-    for (const auto& item : e.value) {
-      const int line = line_of(item);
-      items.push_back({e.path + "[" + std::to_string(index) + "]", line == 0 ? e.line : line, item});
-      ++index;
-    }
-    return items;
-  }
-
-  std::optional<std::vector<std::string>> read_string_list(const entry& e) {
-    const auto items = read_list(e);
-    if (!items) return std::nullopt;
-    std::vector<std::string> out;
-    bool ok = true;
-    for (const auto& item : *items) {
-      if (auto text = read_string(item)) {
-        out.push_back(std::move(*text));
-      } else {
-        ok = false;
-      }
-    }
-    if (!ok) return std::nullopt;
-    return out;
-  }
-
-  void read_extend(const entry& section, extend_config& out) {
-    for_each_entry(section, [&](const entry& e, std::string_view name) {
+  void read_extend(const yaml_entry& section, extend_config& out) {
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       if (name == "base_url") {
         if (auto text = read_string(e)) {
-          if (auto url = check_base_url(e, *text)) out.base_url = std::move(*url);
+          if (auto origin = take(e, parse_base_url(*text))) out.base_url = std::move(*origin);
         }
       } else if (name == "api_version") {
         if (auto version = read_choice(e, api_versions)) out.api_version = std::move(*version);
@@ -390,7 +115,11 @@ class loader {
         if (auto text = read_string(e)) out.ca_file = std::move(*text);
       } else if (name == "proxy") {
         if (auto text = read_string(e)) {
-          if (auto proxy = check_proxy(e, *text)) out.proxy = std::move(*proxy);
+          try {
+            out.proxy = parse_configured_proxy_url(*text);
+          } catch (const std::invalid_argument& wrong) {
+            add(e.path, e.line, wrong.what());
+          }
         }
       } else if (name == "requests_per_second") {
         if (const auto value = read_number(e)) {
@@ -416,57 +145,10 @@ class loader {
     });
   }
 
-  // The Extend base URL, trailing slashes trimmed, when it is https:// with a host.
-  std::optional<std::string> check_base_url(const entry& e, std::string_view text) {
-    const auto parsed = boost::urls::parse_uri(text);
-    if (!parsed || parsed->scheme_id() != boost::urls::scheme::https) {
-      add(e.path, e.line, "expected an https:// URL like https://api.extend.ai; got " + quoted(text));
-      return std::nullopt;
-    }
-    if (auto wrong = check_authority(*parsed)) {
-      add(e.path, e.line, *wrong + "; got " + quoted(text));
-      return std::nullopt;
-    }
-    if (parsed->has_query()) {
-      add(e.path, e.line, "must not have a ?query; got " + quoted(text));
-      return std::nullopt;
-    }
-    return trim_trailing_slashes(text);
-  }
-
-  // Every message shows the URL with its credentials redacted: they must not end up in a log.
-  std::optional<std::string> check_proxy(const entry& e, std::string_view text) {
-    if (text.size() >= 8 && equals_ignoring_case(text.substr(0, 8), "https://")) {
-      add(e.path, e.line,
-          "an https:// proxy is not supported; give an http proxy as http://host:port "
-          "(the connection to Extend through it is still TLS)");
-      return std::nullopt;
-    }
-    const auto parsed = boost::urls::parse_uri(text);
-    if (!parsed || parsed->scheme_id() != boost::urls::scheme::http) {
-      add(e.path, e.line, "expected an http proxy as http://host:port; got " + quoted(redact_credentials(text)));
-      return std::nullopt;
-    }
-    if (auto wrong = check_authority(*parsed)) {
-      add(e.path, e.line, "expected an http proxy as http://host:port; the URL " + *wrong);
-      return std::nullopt;
-    }
-    if (!parsed->has_port()) {
-      add(e.path, e.line, "needs a port, as http://host:port; got " + quoted(redact_credentials(text)));
-      return std::nullopt;
-    }
-    const auto path = as_std(parsed->encoded_path());
-    if ((!path.empty() && path != "/") || parsed->has_query()) {
-      add(e.path, e.line, "expected an http proxy as http://host:port with no path; got " + quoted(redact_credentials(text)));
-      return std::nullopt;
-    }
-    return trim_trailing_slashes(text);
-  }
-
-  void read_polling(const entry& section, polling_config& out) {
-    std::optional<entry> fast_interval;  // kept for the cross-check below, when written
-    std::optional<entry> max_interval;
-    for_each_entry(section, [&](const entry& e, std::string_view name) {
+  void read_polling(const yaml_entry& section, polling_config& out) {
+    std::optional<yaml_entry> fast_interval;  // kept for the cross-check below, when written
+    std::optional<yaml_entry> max_interval;
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       if (name == "fast_interval") {
         if (const auto value = read_duration(e)) {
           out.fast_interval = *value;
@@ -519,8 +201,8 @@ class loader {
     }
   }
 
-  void read_control(const entry& section, control_config& out) {
-    for_each_entry(section, [&](const entry& e, std::string_view name) {
+  void read_control(const yaml_entry& section, control_config& out) {
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       if (name == "socket") {
         if (auto text = read_string(e)) {
           if (text->size() <= max_socket_path) {
@@ -558,7 +240,7 @@ class loader {
   }
 
   // "0660" or an unquoted 660 / 0660: the digits are always read as octal, as chmod does.
-  std::optional<std::uint32_t> read_socket_mode(const entry& e) {
+  std::optional<std::uint32_t> read_socket_mode(const yaml_entry& e) {
     constexpr std::string_view expected = "an octal mode like \"0660\"";
     if (!expect_scalar(e, expected)) return std::nullopt;
     const auto& text = e.value.Scalar();
@@ -575,7 +257,7 @@ class loader {
     return mode;
   }
 
-  void read_admin_uids(const entry& e, std::vector<std::uint32_t>& out) {
+  void read_admin_uids(const yaml_entry& e, std::vector<std::uint32_t>& out) {
     const auto items = read_list(e);
     if (!items) return;
     std::vector<std::uint32_t> uids;
@@ -593,8 +275,8 @@ class loader {
     if (ok) out = std::move(uids);
   }
 
-  void read_state(const entry& section, state_config& out) {
-    for_each_entry(section, [&](const entry& e, std::string_view name) {
+  void read_state(const yaml_entry& section, state_config& out) {
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       if (name == "path") {
         if (auto text = read_string(e)) out.path = std::move(*text);
       } else if (name == "retention") {
@@ -605,8 +287,8 @@ class loader {
     });
   }
 
-  void read_logging(const entry& section, logging_config& out) {
-    for_each_entry(section, [&](const entry& e, std::string_view name) {
+  void read_logging(const yaml_entry& section, logging_config& out) {
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       if (name == "level") {
         if (auto level = read_choice(e, log_levels)) out.level = std::move(*level);
       } else if (name == "format") {
@@ -619,9 +301,9 @@ class loader {
     });
   }
 
-  std::map<std::string, sink_config> read_sinks(const entry& section) {
+  std::map<std::string, sink_config> read_sinks(const yaml_entry& section) {
     std::map<std::string, sink_config> out;
-    for_each_entry(section, [&](const entry& e, std::string_view name) {
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       const bool good_name = !name.empty() && name.size() <= 64 &&
                              std::all_of(name.begin(), name.end(), [](char c) {
                                return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -635,13 +317,13 @@ class loader {
     return out;
   }
 
-  std::optional<sink_config> read_sink(const entry& section, std::string_view name) {
+  std::optional<sink_config> read_sink(const yaml_entry& section, std::string_view name) {
     if (!section.value.IsMap() && !section.value.IsNull()) {
       add(section.path, section.line, "expected a sink: a map with at least `type`; got " + describe(section.value));
       return std::nullopt;
     }
-    std::vector<std::pair<std::string, entry>> entries;
-    for_each_entry(section, [&](const entry& e, std::string_view key) { entries.emplace_back(std::string{key}, e); });
+    std::vector<std::pair<std::string, yaml_entry>> entries;
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view key) { entries.emplace_back(std::string{key}, e); });
 
     const std::size_t problems_before = problems.size();
     sink_config out;
@@ -664,8 +346,9 @@ class loader {
       allowed = http_sink_keys;
     }
 
-    const entry* url = nullptr;
-    const entry* ca_file = nullptr;
+    const yaml_entry* url = nullptr;
+    std::string url_text;
+    const yaml_entry* ca_file = nullptr;
     bool has_path = false;
     bool has_secret = false;
     for (const auto& [key, e] : entries) {
@@ -684,7 +367,7 @@ class loader {
         if (auto text = read_string(e)) out.path = std::move(*text);
       } else if (key == "url") {
         url = &e;
-        if (auto text = read_string(e)) out.url = std::move(*text);
+        if (auto text = read_string(e)) url_text = std::move(*text);
       } else if (key == "signing_secret_file") {
         // Only whether it is set: the daemon opens the secret at start, where a missing file is its error.
         has_secret = true;
@@ -715,16 +398,18 @@ class loader {
       add(child_path(section.path, "path"), section.line, "missing; a file sink needs the path of its JSON Lines file");
     }
     if (type == "http") {
+      std::optional<sink_target> target;
       if (url == nullptr) {
         add(child_path(section.path, "url"), section.line, "missing; an http sink needs a url");
-      } else if (!out.url.empty()) {
-        if (auto wrong = check_sink_url(out.url, out.allow_remote)) add(url->path, url->line, *wrong);
+      } else if (!url_text.empty()) {
+        target = take(*url, parse_sink_target(url_text, out.allow_remote));
       }
-      const auto parsed_url = boost::urls::parse_uri(out.url);
-      if (out.ca_file && !(parsed_url && parsed_url->scheme_id() == boost::urls::scheme::https)) {
+      if (target) out.target = std::move(*target);
+      // A url with problems of its own has them reported already.
+      if (out.ca_file && target && target->scheme != target_scheme::https) {
         add(ca_file->path, ca_file->line,
             "applies only to an https:// url (it names the CA of the receiver's certificate); the url is " +
-                quoted(out.url));
+                quoted_url(url_text));
       }
       if (!has_secret) {
         add(child_path(section.path, "signing_secret_file"), section.line,
@@ -735,42 +420,7 @@ class loader {
     return out;
   }
 
-  // Whatever is wrong with an http sink's target, or nullopt.
-  static std::optional<std::string> check_sink_url(std::string_view text, bool allow_remote) {
-    constexpr std::string_view unix_form = "unix:/path/to/app.sock:/url-path";
-    if (text.starts_with("unix:")) {
-      const auto rest = text.substr(5);
-      const auto split = rest.find(":/");
-      if (!rest.starts_with('/') || split == std::string_view::npos || split < 2) {
-        return "expected " + std::string{unix_form} + "; got " + quoted(text);
-      }
-      if (split > max_socket_path) {
-        return "the socket path is longer than " + std::to_string(max_socket_path) +
-               " bytes, the limit for a Unix socket path";
-      }
-      return std::nullopt;
-    }
-    const auto parsed = boost::urls::parse_uri(text);
-    const auto scheme = parsed ? parsed->scheme_id() : boost::urls::scheme::unknown;
-    if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https) {
-      return "expected http://127.0.0.1:PORT/path, " + std::string{unix_form} +
-             ", or with allow_remote: true an https:// or remote http:// URL; got " + quoted(text);
-    }
-    if (auto wrong = check_authority(*parsed)) return *wrong + "; got " + quoted(text);
-    if (allow_remote) return std::nullopt;
-    if (scheme == boost::urls::scheme::https) {
-      return "an https:// target needs allow_remote: true (without it only loopback http:// and unix: are allowed); got " +
-             quoted(text);
-    }
-    if (!is_loopback_host(*parsed)) {
-      return "host " + quoted(as_std(parsed->encoded_host())) +
-             " is not a loopback address (127.0.0.0/8, [::1], localhost); set allow_remote: true to send events to "
-             "another host";
-    }
-    return std::nullopt;
-  }
-
-  void read_default_sinks(const std::optional<entry>& written, const std::optional<entry>& sinks_entry, config& out) {
+  void read_default_sinks(const std::optional<yaml_entry>& written, const std::optional<yaml_entry>& sinks_entry, config& out) {
     const auto known_names = [&] {
       // Sinks written with mistakes in them count as defined: their own problems are reported already.
       std::vector<std::string> defined;

@@ -1,4 +1,4 @@
-// Loads hookless.yaml into the typed config of config.hpp and validates it (interface.md §2).
+// Loads hookless.yaml into the typed settings of core/model/settings.hpp and validates it (interface.md §2).
 // Every problem is collected, each with the full key path and its 1-based line, so that
 // `hooklessd --check-config` can print them all at once instead of one per edit-and-retry.
 #pragma once
@@ -9,16 +9,10 @@
 #include <string_view>
 #include <vector>
 
-#include "config/config.hpp"
+#include "config/config_problem.hpp"
+#include "core/model/settings.hpp"
 
 namespace hookless {
-
-// One thing wrong with a config file.
-struct config_problem {
-  std::string key;      // full key path like "extend.timeout", "sinks.app.url", "control.admin_uids[1]"; empty for the whole file
-  int line = 0;         // 1-based line in the file; 0 when there is none (e.g. an unreadable file)
-  std::string message;  // what is wrong and what is expected; never contains secrets
-};
 
 // The config when it is valid, else every problem found. `value` is set only when `problems` is empty.
 struct config_result {

@@ -2,7 +2,7 @@
 // delivery in flight, and the retry / dead-letter decisions when they come back.
 #include "core/delivery/delivery_queue.hpp"
 
-#include "core/model/event_envelope.hpp"
+#include "core/formats/timestamp.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "core/delivery/sink.hpp"
+#include "core/store/state_store.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>

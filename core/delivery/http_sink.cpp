@@ -3,7 +3,7 @@
 // the daemon's one io_context thread.
 #include "core/delivery/http_sink.hpp"
 
-#include "core/extend/extend_answer.hpp"
+#include "core/formats/retry_after.hpp"
 #include "core/net/http_connection.hpp"
 
 #include <boost/beast/core/error.hpp>

@@ -6,7 +6,7 @@
 
 #include "core/delivery/delivery_queue.hpp"
 #include "core/delivery/sink.hpp"
-#include "core/delivery/sink_target.hpp"
+#include "core/formats/sink_target.hpp"
 #include "core/delivery/webhook_signature.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -40,7 +40,7 @@ std::unique_ptr<sink> make_http_sink(boost::asio::any_io_executor executor,
 std::string read_signing_secret(const std::string& path);
 
 // What a reply means for the delivery: any 2xx is delivered; anything else is a failure that says
-// the status (and the start of the body), with Retry-After (extend_answer's parse_retry_after:
+// the status (and the start of the body), with Retry-After (parse_retry_after:
 // seconds or an HTTP date, capped at an hour) when the receiver sent one.
 delivery_result judge_reply(unsigned status, std::string_view body, std::optional<std::string_view> retry_after,
                             time_point now);

@@ -2,11 +2,13 @@
 // delivery queue in front of it (delivery_queue) handles order, retries and the outbox records.
 #pragma once
 
-#include "core/store/state_store.hpp"
+#include "core/model/awaitable.hpp"
+#include "core/model/run.hpp"
 
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hookless {

@@ -1,6 +1,7 @@
-// HMAC-SHA256 through OpenSSL's one-shot HMAC(), hex and base64 by hand (they are a few lines and
-// keep the padding rules in plain sight).
+// HMAC-SHA256 through OpenSSL's one-shot HMAC(), hex by hand.
 #include "core/delivery/webhook_signature.hpp"
+
+#include "core/formats/base64.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -11,8 +12,6 @@
 namespace hookless {
 
 namespace {
-
-constexpr std::string_view base64_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 std::string hmac_sha256(std::string_view key, std::string_view message) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
@@ -35,57 +34,7 @@ std::string to_lower_hex(std::string_view bytes) {
   return hex;
 }
 
-int base64_value(char c) {
-  const auto at = base64_alphabet.find(c);
-  return at == std::string_view::npos ? -1 : static_cast<int>(at);
-}
-
 }  // namespace
-
-std::string encode_base64(std::string_view bytes) {
-  std::string text;
-  text.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const auto n = (static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16) |
-                   (static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8) |
-                   static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 2]));
-    text += base64_alphabet[(n >> 18) & 63];
-    text += base64_alphabet[(n >> 12) & 63];
-    text += base64_alphabet[(n >> 6) & 63];
-    text += base64_alphabet[n & 63];
-  }
-  const auto rest = bytes.size() - i;
-  if (rest > 0) {
-    auto n = static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16;
-    if (rest == 2) n |= static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    text += base64_alphabet[(n >> 18) & 63];
-    text += base64_alphabet[(n >> 12) & 63];
-    text += rest == 2 ? base64_alphabet[(n >> 6) & 63] : '=';
-    text += '=';
-  }
-  return text;
-}
-
-std::optional<std::string> decode_base64(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-  if (text.size() % 4 == 1) return std::nullopt;
-  std::string bytes;
-  bytes.reserve(text.size() * 3 / 4);
-  unsigned buffer = 0;
-  int bits = 0;
-  for (const char c : text) {
-    const int value = base64_value(c);
-    if (value < 0) return std::nullopt;
-    buffer = (buffer << 6) | static_cast<unsigned>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      bytes += static_cast<char>((buffer >> bits) & 0xff);
-    }
-  }
-  return bytes;
-}
 
 std::string extend_signature(std::string_view secret, std::int64_t timestamp, std::string_view body) {
   std::string message = "v0:" + std::to_string(timestamp) + ":";

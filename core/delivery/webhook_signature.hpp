@@ -22,11 +22,6 @@ std::string extend_signature(std::string_view secret, std::int64_t timestamp, st
 std::string standard_webhooks_signature(std::string_view secret, std::string_view id, std::int64_t timestamp,
                                         std::string_view body);
 
-// Standard base64 (with padding). decode_base64 accepts padded or unpadded input and returns
-// nullopt for anything that is not base64.
-std::string encode_base64(std::string_view bytes);
-std::optional<std::string> decode_base64(std::string_view text);
-
 // What goes into one callback request besides Host and Content-Length.
 struct callback_signing {
   std::string secret;           // the sink's signing secret

@@ -1,8 +1,9 @@
 // Reading Extend's answers: bare 2026 objects, legacy wrapped objects, and every error body shape.
 #include "core/extend/extend_answer.hpp"
 
-#include "core/model/event_envelope.hpp"
 #include "core/formats/json_span.hpp"
+#include "core/formats/retry_after.hpp"
+#include "core/formats/timestamp.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -10,16 +11,12 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
-#include <ctime>
 
 namespace hookless {
 namespace {
 
 namespace json = boost::json;
 using std::chrono::milliseconds;
-
-constexpr milliseconds longest_retry_after{3'600'000};
 
 // The fields of an error body: the object itself, or its "error" member when that is an object.
 const json::object* error_fields(const json::value& parsed) {
@@ -172,50 +169,10 @@ list_answer read_list(std::string_view body, const run_kind_info& kind) {
 
 }  // namespace
 
-const char* answer_name(answer_kind kind) {
-  switch (kind) {
-    case answer_kind::run: return "run";
-    case answer_kind::not_found: return "not_found";
-    case answer_kind::rate_limited: return "rate_limited";
-    case answer_kind::unauthorized: return "unauthorized";
-    case answer_kind::retryable: return "error";
-    case answer_kind::unreachable: return "unreachable";
-    case answer_kind::malformed: return "malformed";
-  }
-  return "unknown";
-}
-
 json::value parse_extend_json(std::string_view text, boost::system::error_code& ec) {
   json::parse_options options;
   options.max_depth = 1024;
   return json::parse(text, ec, {}, options);
-}
-
-std::optional<milliseconds> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now) {
-  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
-  if (value.empty()) return std::nullopt;
-  long long seconds = 0;
-  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (ec == std::errc{} && end == value.data() + value.size()) {
-    if (seconds < 0) return std::nullopt;
-    return std::min<milliseconds>(std::chrono::seconds{std::min(seconds, 86'400LL)}, longest_retry_after);
-  }
-  std::tm parts{};
-  const std::string text{value};
-  const char* parsed_end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &parts);
-  if (parsed_end == nullptr || *parsed_end != '\0') return std::nullopt;
-  // Compared in seconds first: a far date (year 9999) as a system_clock time (nanoseconds)
-  // overflows 64 bits, undefined behaviour (tests/fuzz/corpus/extend_answer/rate_limited_far_date).
-  const auto at_seconds = static_cast<long long>(timegm(&parts));
-  const auto now_seconds = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
-  if (at_seconds - now_seconds > std::chrono::duration_cast<std::chrono::seconds>(longest_retry_after).count()) {
-    return longest_retry_after;
-  }
-  if (at_seconds < now_seconds - 1) return milliseconds{0};
-  const auto at = std::chrono::system_clock::from_time_t(static_cast<std::time_t>(at_seconds));
-  const auto delay = std::chrono::duration_cast<milliseconds>(at - now);
-  return std::clamp(delay, milliseconds{0}, longest_retry_after);
 }
 
 extend_answer interpret_answer(unsigned http_status, std::string_view body, std::optional<std::string_view> retry_after,

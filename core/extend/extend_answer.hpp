@@ -3,6 +3,7 @@
 // own way. Pure: no I/O, the time passed in.
 #pragma once
 
+#include "core/model/answer_kind.hpp"
 #include "core/model/run_kind.hpp"
 
 #include <boost/json/value.hpp>
@@ -14,20 +15,6 @@
 #include <vector>
 
 namespace hookless {
-
-enum class answer_kind {
-  run,           // a well-formed run object
-  not_found,     // 404
-  rate_limited,  // 429
-  unauthorized,  // 401, 403: the key is wrong for every run
-  retryable,     // 5xx, 408, other 4xx: try again later
-  unreachable,   // no HTTP answer at all: connect, TLS, timeout, cut or truncated
-  malformed,     // 2xx that is not a run object for this ID: never read as a finished run
-};
-
-// The kind's name in logs and metrics: run, not_found, rate_limited, unauthorized, error,
-// unreachable, malformed.
-const char* answer_name(answer_kind kind);
 
 struct extend_answer {
   answer_kind kind = answer_kind::malformed;
@@ -72,10 +59,5 @@ list_answer interpret_list(unsigned http_status, std::string_view body, std::opt
 // Extend's JSON parsed with room for deep nesting: up to 1,024 levels (Boost.JSON's default of 32
 // is too few for real run outputs).
 boost::json::value parse_extend_json(std::string_view text, boost::system::error_code& ec);
-
-// Retry-After as a delay from `now`: "120" or "Wed, 21 Oct 2026 07:28:00 GMT"; nullopt when
-// unparsable; a date in the past is zero; capped at one hour.
-std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
-                                                           std::chrono::system_clock::time_point now);
 
 }  // namespace hookless

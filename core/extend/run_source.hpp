@@ -3,9 +3,10 @@
 #pragma once
 
 #include "core/extend/extend_answer.hpp"
+#include "core/model/awaitable.hpp"
 #include "core/net/request_place.hpp"
-#include "core/store/state_store.hpp"
 
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>

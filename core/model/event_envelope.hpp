@@ -4,7 +4,6 @@
 
 #include "core/model/run.hpp"
 
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,13 +19,5 @@ run_event make_event(const run_record& run, std::string_view event_type, std::st
 
 // The payload of the events the daemon makes itself (run.expired, run.not_found).
 std::string daemon_event_payload(const run_record& run, std::string_view reason);
-
-// RFC 3339 UTC with milliseconds: "2026-11-28T15:04:05.123Z".
-std::string format_time(time_point at);
-
-// RFC 3339 as format_time writes it and as Extend's createdAt / updatedAt are: fractions of any
-// length (kept to the millisecond) or none, "Z" or an offset "+hh:mm" / "-hh:mm", in the years
-// 1678 to 2261 (what time_point holds). Nullopt otherwise.
-std::optional<time_point> parse_time(std::string_view text);
 
 }  // namespace hookless

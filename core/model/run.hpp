@@ -50,6 +50,13 @@ struct delivery {
   std::optional<time_point> redelivered_at;
 };
 
+// A delivery still to make, with the event body it carries.
+struct delivery_job {
+  delivery record;
+  std::string event_type;
+  std::string body;
+};
+
 struct run_record {
   std::string id;
   std::string kind;

@@ -1,24 +1,18 @@
 // Proxy selection: extend.proxy, else HTTPS_PROXY / https_proxy minus NO_PROXY / no_proxy.
 #include "core/net/proxy_choice.hpp"
 
+#include "core/formats/trim.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <cstdint>
 #include <stdexcept>
 
 #include <boost/asio/ip/address.hpp>
-#include <boost/url/parse.hpp>
 
 namespace hookless {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) s.remove_suffix(1);
-  return s;
-}
 
 std::string to_lower(std::string_view s) {
   std::string out{s};
@@ -40,31 +34,6 @@ std::optional<boost::asio::ip::address> parse_ip(std::string_view text) {
   auto address = boost::asio::ip::make_address(std::string{text}, ec);
   if (ec) return std::nullopt;
   return address;
-}
-
-std::string base64_encode(std::string_view in) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const auto n = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16 |
-                   static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8 |
-                   static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 2]));
-    out += alphabet[n >> 18 & 63];
-    out += alphabet[n >> 12 & 63];
-    out += alphabet[n >> 6 & 63];
-    out += alphabet[n & 63];
-  }
-  if (const auto rest = in.size() - i; rest > 0) {
-    auto n = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16;
-    if (rest == 2) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
-    out += alphabet[n >> 18 & 63];
-    out += alphabet[n >> 12 & 63];
-    out += rest == 2 ? alphabet[n >> 6 & 63] : '=';
-    out += '=';
-  }
-  return out;
 }
 
 // The address as 16 bytes (IPv4 as its v4-mapped IPv6 form), so one prefix comparison serves both.
@@ -126,16 +95,7 @@ std::optional<variable> first_set(const std::function<std::optional<std::string>
   return std::nullopt;
 }
 
-// "scheme" of "scheme://": a letter, then letters, digits, '+', '-' or '.' (RFC 3986).
-bool is_scheme(std::string_view text) {
-  const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
-  const auto scheme_char = [&](char c) {
-    return letter(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
-  };
-  return !text.empty() && letter(text.front()) && std::all_of(text.begin(), text.end(), scheme_char);
-}
-
-// parse_proxy_url with the source of the URL (a key or a variable name) in front of its error.
+// parse_proxy_url with the variable the URL came from in front of its error.
 proxy_endpoint parse_proxy_from(std::string_view source, std::string_view url) {
   try {
     return parse_proxy_url(url);
@@ -145,42 +105,6 @@ proxy_endpoint parse_proxy_from(std::string_view source, std::string_view url) {
 }
 
 }  // namespace
-
-std::string redact_credentials(std::string_view url) {
-  const auto separator = url.find("://");
-  const auto authority = separator != std::string_view::npos && is_scheme(url.substr(0, separator)) ? separator + 3 : 0;
-  const auto at = url.rfind('@');
-  if (at == std::string_view::npos || at < authority) return std::string{url};
-  return std::string{url.substr(0, authority)} + "***" + std::string{url.substr(at)};
-}
-
-proxy_endpoint parse_proxy_url(std::string_view url) {
-  const auto fail = [&](std::string_view why) {
-    return std::invalid_argument("proxy URL \"" + redact_credentials(url) + "\": " + std::string{why});
-  };
-  std::string text{trim(url)};
-  if (text.find("://") == std::string::npos) text = "http://" + text;
-  const auto parsed = boost::urls::parse_uri(text);
-  if (!parsed) throw fail("not a URL (" + parsed.error().message() + ")");
-  const auto& u = *parsed;
-  if (to_lower(u.scheme()) != "http") throw fail("only http:// proxies are supported");
-  if (!u.has_authority() || u.encoded_host_address().empty()) throw fail("no host");
-  if (!u.encoded_path().empty() && u.encoded_path() != "/") throw fail("a proxy URL has no path");
-  if (u.has_query() || u.has_fragment()) throw fail("a proxy URL has no query or fragment");
-  // Checked here: port_number() wraps values above 65535 rather than refusing them.
-  if (u.has_port() && (u.port().empty() || u.port().size() > 5 || std::stoul(std::string{u.port()}) == 0 ||
-                       std::stoul(std::string{u.port()}) > 65535)) {
-    throw fail("bad port");
-  }
-
-  proxy_endpoint proxy;
-  proxy.host = u.host_address();  // IPv6 without brackets
-  proxy.port = u.has_port() ? std::string{u.port()} : "80";
-  if (u.has_userinfo()) {
-    proxy.authorization = "Basic " + base64_encode(u.user() + ":" + u.password());
-  }
-  return proxy;
-}
 
 bool no_proxy_matches(std::string_view no_proxy, std::string_view host) {
   const auto target = normalize_host(host);
@@ -213,12 +137,9 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host) {
   return false;
 }
 
-std::optional<proxy_endpoint> choose_proxy(const std::optional<std::string>& configured, std::string_view target_host,
+std::optional<proxy_endpoint> choose_proxy(const std::optional<proxy_endpoint>& configured, std::string_view target_host,
                                            const std::function<std::optional<std::string>(const char*)>& getenv) {
-  if (configured) {
-    if (trim(*configured).empty()) return std::nullopt;
-    return parse_proxy_from("extend.proxy", *configured);
-  }
+  if (configured) return configured;
   const auto from_env = first_set(getenv, "HTTPS_PROXY", "https_proxy");
   if (!from_env) return std::nullopt;
   if (const auto no_proxy = first_set(getenv, "NO_PROXY", "no_proxy");

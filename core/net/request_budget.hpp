@@ -11,7 +11,7 @@
 // grows back by a twentieth of the configured rate every 5 s without one.
 #pragma once
 
-#include "core/extend/extend_answer.hpp"
+#include "core/model/answer_kind.hpp"
 #include "core/net/request_place.hpp"
 
 #include <boost/asio/any_io_executor.hpp>

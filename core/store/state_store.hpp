@@ -3,9 +3,8 @@
 // caller's executor; the blocking work runs on the store's own thread.
 #pragma once
 
+#include "core/model/awaitable.hpp"
 #include "core/model/run.hpp"
-
-#include <boost/asio/awaitable.hpp>
 
 #include <cstddef>
 #include <map>
@@ -15,9 +14,6 @@
 #include <vector>
 
 namespace hookless {
-
-template <typename T>
-using awaitable = boost::asio::awaitable<T>;
 
 // The store cannot take more (disk full, quota): refuse new work with 503 busy, keep the old.
 struct store_full : std::runtime_error {
@@ -60,13 +56,6 @@ struct delivery_query {
   std::optional<std::uint32_t> owner;    // nullopt: every owner
   std::optional<std::size_t> limit;      // nullopt: all of them (the daemon's own use)
   std::optional<std::string> after;      // continue after this delivery ID (oldest first)
-};
-
-// A delivery still to make, with the event body it carries.
-struct delivery_job {
-  delivery record;
-  std::string event_type;
-  std::string body;
 };
 
 class state_store {

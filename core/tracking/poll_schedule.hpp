@@ -3,7 +3,7 @@
 // after errors. Pure functions: the caller passes the time and the random draw.
 #pragma once
 
-#include "config/config.hpp"
+#include "core/model/settings.hpp"
 
 #include <chrono>
 

@@ -11,7 +11,7 @@
 // times in the records, which users read and the store keeps, are converted from them.
 #pragma once
 
-#include "config/config.hpp"
+#include "core/model/settings.hpp"
 #include "core/tracking/change_feed.hpp"
 #include "core/delivery/delivery_queue.hpp"
 #include "core/tracking/due_queue.hpp"

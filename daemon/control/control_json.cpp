@@ -1,9 +1,8 @@
 // The control API's JSON: records, deliveries and health out, registrations in.
 #include "daemon/control/control_json.hpp"
 
-#include "core/model/event_envelope.hpp"
-
 #include "core/formats/duration.hpp"
+#include "core/formats/timestamp.hpp"
 #include "core/model/run_kind.hpp"
 
 #include <boost/json/parse.hpp>

@@ -3,7 +3,7 @@
 // limits, and hands them to control_routes; it knows nothing about runs itself.
 #pragma once
 
-#include "config/config.hpp"
+#include "core/model/settings.hpp"
 #include "daemon/control/control_backend.hpp"
 
 #include <boost/asio/any_io_executor.hpp>

@@ -19,6 +19,7 @@
 #include "daemon/service/reload_plan.hpp"
 #include "daemon/service/service_metrics.hpp"
 #include "daemon/service/service_notify.hpp"
+#include "daemon/hooklessd/environment.hpp"
 #include "daemon/hooklessd/tracker_backend.hpp"
 #include "daemon/version.hpp"
 
@@ -28,7 +29,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
@@ -40,26 +40,6 @@ namespace hookless {
 namespace asio = boost::asio;
 
 namespace {
-
-struct origin {
-  std::string host;
-  std::string port;
-  std::string base_path;
-};
-
-// extend.base_url, already validated by the config loader as https://host[:port][/path].
-origin parse_origin(const std::string& base_url) {
-  const auto url = boost::urls::parse_absolute_uri(base_url).value();
-  std::string path{url.encoded_path()};
-  while (!path.empty() && path.back() == '/') path.pop_back();
-  return origin{std::string{url.host_address()}, url.has_port() ? std::string{url.port()} : "443", path};
-}
-
-std::optional<std::string> environment(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr) return std::nullopt;
-  return std::string{value};
-}
 
 // The trust an https sink verifies its receiver with: what Extend's connections trust (the system
 // store plus extend.ca_file) and the sink's own ca_file, for a receiver with a private CA. Its own
@@ -79,15 +59,11 @@ std::string signing_secret_of(const sink_config& sink_settings) {
   }
 }
 
-// An http sink from its (validated) config. Throws when the signing secret or a CA file cannot be read.
+// An http sink from its (validated) config, its url parsed by the loader. Throws when the signing secret or a CA file cannot be read.
 std::unique_ptr<sink> make_http_sink_from(const config& settings, const sink_config& sink_settings,
                                           asio::any_io_executor executor) {
-  auto parsed = parse_sink_target(sink_settings.url, sink_settings.allow_remote);
-  if (auto* wrong = std::get_if<std::string>(&parsed)) {
-    throw std::runtime_error("sinks." + sink_settings.name + ".url: " + *wrong);
-  }
   http_sink_options options{
-      .target = std::get<sink_target>(parsed),
+      .target = sink_settings.target,
       .signing = callback_signing{.secret = signing_secret_of(sink_settings),
                                   .standard_webhooks = sink_settings.standard_webhooks,
                                   .api_version = settings.extend.api_version,
@@ -127,7 +103,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   metrics.requests_per_second = settings.extend.requests_per_second;
   timed_store timed_state{*store, metrics};  // what the tracker and the control API use: measured
 
-  const auto target = parse_origin(settings.extend.base_url);
+  const auto& target = settings.extend.base_url;
   auto tls = make_client_tls_context(settings.extend.ca_file);
   https_pool_options pool_options{.host = target.host,
                                   .port = target.port,

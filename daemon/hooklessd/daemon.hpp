@@ -2,7 +2,7 @@
 // and the control server on one io_context, with signals for stop and reopen.
 #pragma once
 
-#include "config/config.hpp"
+#include "core/model/settings.hpp"
 
 #include <optional>
 #include <string>

@@ -3,6 +3,7 @@
 #include "config/config_files.hpp"
 #include "config/config_loader.hpp"
 #include "daemon/hooklessd/daemon.hpp"
+#include "daemon/hooklessd/environment.hpp"
 #include "daemon/service/logging.hpp"
 #include "daemon/version.hpp"
 
@@ -34,12 +35,6 @@ void raise_descriptor_limit() {
   }
 }
 
-std::optional<std::string> environment(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr) return std::nullopt;
-  return std::string{value};
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,7 +44,7 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"hooklessd: polls Extend for the runs it is given and delivers each finished run to local sinks,\n"
                "so no public webhook endpoint is needed. Control it with hooklessctl over its Unix socket."};
-  std::string config_path = environment("HOOKLESS_CONFIG").value_or("/etc/hookless/hookless.yaml");
+  std::string config_path = hookless::environment("HOOKLESS_CONFIG").value_or("/etc/hookless/hookless.yaml");
   bool check_only = false;
   std::optional<std::string> log_level;
   app.add_option("--config", config_path, "configuration file (default $HOOKLESS_CONFIG, else /etc/hookless/hookless.yaml)");
@@ -75,7 +70,7 @@ int main(int argc, char** argv) {
   const auto& settings = *loaded.value;
   hookless::configure_logging(settings.logging, log_level);
 
-  const auto key = hookless::resolve_api_key(settings.extend, environment);
+  const auto key = hookless::resolve_api_key(settings.extend, hookless::environment);
   if (!key.error.empty()) {
     spdlog::critical("Extend API key: {}", key.error);
     return EXIT_FAILURE;

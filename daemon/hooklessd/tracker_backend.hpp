@@ -2,7 +2,7 @@
 // applies ownership (a run belongs to the uid that registered it; admins see every run).
 #pragma once
 
-#include "config/config.hpp"
+#include "core/model/settings.hpp"
 #include "core/tracking/run_tracker.hpp"
 #include "daemon/control/control_backend.hpp"
 #include "daemon/service/service_metrics.hpp"

@@ -3,7 +3,7 @@
 // ("run_id=exr_1 event_id=event_..."); in JSON those also become fields of the object.
 #pragma once
 
-#include "config/config.hpp"
+#include "core/model/settings.hpp"
 
 #include <optional>
 #include <string>

@@ -17,7 +17,7 @@ void keep(const char* key, const T& running, T& loaded, std::vector<std::string>
 }  // namespace
 
 bool same_sink(const sink_config& a, const sink_config& b) {
-  return a.type == b.type && a.path == b.path && a.url == b.url && a.signing_secret_file == b.signing_secret_file &&
+  return a.type == b.type && a.path == b.path && a.target == b.target && a.signing_secret_file == b.signing_secret_file &&
          a.standard_webhooks == b.standard_webhooks && a.allow_remote == b.allow_remote && a.ca_file == b.ca_file &&
          a.timeout == b.timeout && a.max_age == b.max_age && a.events == b.events;
 }

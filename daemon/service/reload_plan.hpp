@@ -3,7 +3,7 @@
 // named so the operator is told.
 #pragma once
 
-#include "config/config.hpp"
+#include "core/model/settings.hpp"
 
 #include <string>
 #include <vector>

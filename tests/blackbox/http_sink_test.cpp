@@ -7,6 +7,7 @@
 // receiver; a hanging sink next to a healthy one.
 #include "core/model/event_envelope.hpp"
 #include "core/delivery/webhook_signature.hpp"
+#include "core/formats/base64.hpp"
 #include "tests/blackbox/blackbox_fixture.hpp"
 #include "tests/integration/callback_receiver.hpp"
 #include "tests/support/test_certs.hpp"

@@ -3,6 +3,7 @@
 // before its deadline is delivered as finished (it gets a last look at the deadline), and one that
 // cannot be asked then expires max_interval later, saying why; after an outage that outlasted the
 // catch-up's clock-skew margin, a restart still finds the runs that finished during it at once.
+#include "core/formats/timestamp.hpp"
 #include "tests/blackbox/blackbox_fixture.hpp"
 
 #include <fcntl.h>

@@ -5,6 +5,7 @@
 // status and a time for every summary.
 #include "core/extend/extend_answer.hpp"
 #include "core/formats/json_span.hpp"
+#include "core/formats/retry_after.hpp"
 #include "core/model/run_kind.hpp"
 
 #include <boost/json/parse.hpp>

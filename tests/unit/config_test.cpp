@@ -51,7 +51,7 @@ config expect_valid(std::string_view yaml) {
 constexpr milliseconds days(long long n) { return milliseconds{n * 24 * 3600 * 1000}; }
 
 void expect_defaults(const config& c) {
-  EXPECT_EQ(c.extend.base_url, "https://api.extend.ai");
+  EXPECT_EQ(c.extend.base_url.url, "https://api.extend.ai");
   EXPECT_EQ(c.extend.api_version, "2026-02-09");
   EXPECT_FALSE(c.extend.api_key_file);
   EXPECT_FALSE(c.extend.workspace_id);
@@ -144,12 +144,15 @@ logging:
   level: debug
   format: json
 )");
-  EXPECT_EQ(c.extend.base_url, "https://api.eu1.extend.ai:8443/prefix");
+  EXPECT_EQ(c.extend.base_url, (https_origin{.url = "https://api.eu1.extend.ai:8443/prefix",
+                                              .host = "api.eu1.extend.ai",
+                                              .port = "8443",
+                                              .base_path = "/prefix"}));
   EXPECT_EQ(c.extend.api_version, "2025-04-21");
   EXPECT_EQ(c.extend.api_key_file, "/etc/hookless/key");
   EXPECT_EQ(c.extend.workspace_id, "ws_123");
   EXPECT_EQ(c.extend.ca_file, "/etc/hookless/ca.pem");
-  EXPECT_EQ(c.extend.proxy, "http://proxy.internal:3128");
+  EXPECT_EQ(c.extend.proxy, (proxy_endpoint{"proxy.internal", "3128", std::nullopt}));
   EXPECT_EQ(c.extend.requests_per_second, 2.5);
   EXPECT_EQ(c.extend.max_connections, 16);
   EXPECT_EQ(c.extend.timeout, milliseconds{250});
@@ -177,7 +180,7 @@ logging:
   EXPECT_THAT(archive.events, ElementsAre("*"));
   const auto& app = c.sinks.at("app");
   EXPECT_EQ(app.type, sink_type::http);
-  EXPECT_EQ(app.url, "https://hooks.example.com/extend");
+  EXPECT_EQ(describe(app.target), "https://hooks.example.com/extend");
   EXPECT_EQ(app.signing_secret_file, "/etc/hookless/secret");
   EXPECT_TRUE(app.standard_webhooks);
   EXPECT_TRUE(app.allow_remote);
@@ -331,14 +334,32 @@ TEST(config_loader, max_interval_must_not_be_below_fast_interval) {
 // --- extend ---
 
 TEST(config_loader, base_url_must_be_https_with_a_host) {
-  EXPECT_EQ(expect_valid("extend:\n  base_url: https://api.extend.ai/\n").extend.base_url, "https://api.extend.ai");
-  EXPECT_EQ(expect_valid("extend:\n  base_url: https://127.0.0.1:4443\n").extend.base_url, "https://127.0.0.1:4443");
-  EXPECT_EQ(expect_valid("extend:\n  base_url: https://[::1]:4443/v1\n").extend.base_url, "https://[::1]:4443/v1");
+  EXPECT_EQ(expect_valid("extend:\n  base_url: https://api.extend.ai/\n").extend.base_url.url, "https://api.extend.ai");
+  EXPECT_EQ(expect_valid("extend:\n  base_url: https://127.0.0.1:4443\n").extend.base_url.url, "https://127.0.0.1:4443");
+  EXPECT_EQ(expect_valid("extend:\n  base_url: https://[::1]:4443/v1\n").extend.base_url.url, "https://[::1]:4443/v1");
   expect_problem("extend:\n  base_url: http://api.extend.ai\n", "extend.base_url", 2, "expected an https:// URL");
   expect_problem("extend:\n  base_url: api.extend.ai\n", "extend.base_url", 2, "expected an https:// URL");
   expect_problem("extend:\n  base_url: https:///v1\n", "extend.base_url", 2, "has no host");
   expect_problem("extend:\n  base_url: https://h:99999\n", "extend.base_url", 2, "invalid port");
   expect_problem("extend:\n  base_url: https://h/?a=b\n", "extend.base_url", 2, "query");
+}
+
+// The loader keeps what it parsed: the daemon dials these parts and never parses the URL again.
+TEST(config_loader, base_url_is_kept_parsed) {
+  EXPECT_EQ(expect_valid("extend:\n  base_url: https://[::1]:4443/v1//\n").extend.base_url,
+            (https_origin{.url = "https://[::1]:4443/v1", .host = "::1", .port = "4443", .base_path = "/v1"}));
+  EXPECT_EQ(config{}.extend.base_url,
+            (https_origin{.url = "https://api.extend.ai", .host = "api.extend.ai", .port = "443", .base_path = ""}));
+}
+
+// Whatever is wrong with a URL, its user:password@ is not shown.
+TEST(config_loader, base_url_problems_never_echo_credentials) {
+  for (const char* url : {"https://user:s3cret@api.extend.ai", "http://user:s3cret@api.extend.ai"}) {
+    const auto result = load(std::string{"extend:\n  base_url: \""} + url + "\"\n");
+    ASSERT_EQ(result.problems.size(), 1u) << url;
+    EXPECT_THAT(result.problems[0].message, ::testing::Not(HasSubstr("s3cret"))) << url;
+    EXPECT_THAT(result.problems[0].message, HasSubstr("***@")) << url;
+  }
 }
 
 TEST(config_loader, api_version_must_be_a_known_one) {
@@ -348,7 +369,7 @@ TEST(config_loader, api_version_must_be_a_known_one) {
 }
 
 TEST(config_loader, proxy_is_http_host_and_port) {
-  EXPECT_EQ(expect_valid("extend:\n  proxy: http://10.0.0.1:8080/\n").extend.proxy, "http://10.0.0.1:8080");
+  EXPECT_EQ(expect_valid("extend:\n  proxy: http://10.0.0.1:8080/\n").extend.proxy, (proxy_endpoint{"10.0.0.1", "8080", std::nullopt}));
   expect_problem("extend:\n  proxy: https://proxy:3128\n", "extend.proxy", 2, "an https:// proxy is not supported");
   expect_problem("extend:\n  proxy: http://proxy\n", "extend.proxy", 2, "needs a port");
   expect_problem("extend:\n  proxy: socks5://proxy:1080\n", "extend.proxy", 2, "expected an http proxy");
@@ -465,7 +486,7 @@ std::string http_sink(std::string_view url_line, std::string_view extra = "") {
 TEST(config_loader, http_sink_url_may_be_loopback_or_unix_socket) {
   for (const auto* url : {"http://127.0.0.1:8080/webhooks/extend", "http://127.8.9.10/", "http://localhost:9/x",
                           "http://LocalHost/", "http://[::1]:8080/hook", "unix:/run/app/app.sock:/webhooks/extend"}) {
-    EXPECT_EQ(expect_valid(http_sink(url)).sinks.at("app").url, url);
+    EXPECT_EQ(describe(expect_valid(http_sink(url)).sinks.at("app").target), url);
   }
 }
 
@@ -482,7 +503,7 @@ TEST(config_loader, https_sink_needs_allow_remote) {
   // allow_remote before url must count as well as after it.
   const auto c = expect_valid(std::string{http_sink_head} + "    allow_remote: true\n    url: https://hooks.example.com/x\n" +
                               std::string{app_default});
-  EXPECT_EQ(c.sinks.at("app").url, "https://hooks.example.com/x");
+  EXPECT_EQ(describe(c.sinks.at("app").target), "https://hooks.example.com/x");
 }
 
 TEST(config_loader, an_https_sink_may_name_the_ca_of_its_receiver) {
@@ -506,6 +527,16 @@ TEST(config_loader, malformed_sink_urls) {
   expect_problem(http_sink("unix:/run/app.sock"), "sinks.app.url", 5, "expected unix:/path/to/app.sock:/url-path");
   expect_problem(http_sink("unix:/" + std::string(120, 'a') + ".sock:/hook"), "sinks.app.url", 5, "longer than 107 bytes");
   expect_problem(http_sink("http://127.0.0.1/#frag"), "sinks.app.url", 5, "fragment");
+}
+
+TEST(config_loader, sink_url_problems_never_echo_credentials) {
+  for (const char* url : {"http://user:s3cret@127.0.0.1/x", "ftp://user:s3cret@127.0.0.1/x"}) {
+    const auto result = load(http_sink(url));
+    ASSERT_EQ(result.problems.size(), 1u) << url;
+    EXPECT_EQ(result.problems[0].key, "sinks.app.url");
+    EXPECT_THAT(result.problems[0].message, ::testing::Not(HasSubstr("s3cret"))) << url;
+    EXPECT_THAT(result.problems[0].message, HasSubstr("***@")) << url;
+  }
 }
 
 TEST(config_loader, events_is_a_non_empty_list_of_patterns) {

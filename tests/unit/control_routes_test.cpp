@@ -1,7 +1,7 @@
 // The control API's routes and JSON without sockets: every status code, error body and field
 // name of interface.md §3, against a hand-written fake backend.
 #include "core/formats/duration.hpp"
-#include "core/model/event_envelope.hpp"
+#include "core/formats/timestamp.hpp"
 #include "daemon/control/control_json.hpp"
 #include "daemon/control/control_routes.hpp"
 

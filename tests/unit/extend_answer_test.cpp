@@ -71,20 +71,6 @@ TEST(extend_answer, error_statuses) {
             answer_kind::retryable);
 }
 
-TEST(extend_answer, retry_after_forms) {
-  EXPECT_EQ(parse_retry_after("120", now), 120s);
-  EXPECT_EQ(parse_retry_after(" 0 ", now), 0s);
-  EXPECT_EQ(parse_retry_after("999999", now), 1h);
-  EXPECT_FALSE(parse_retry_after("-1", now));
-  EXPECT_FALSE(parse_retry_after("soon", now));
-  // 1790000000 is Sun, 22 Sep 2026 ... compute the date 30 s later through the formatter itself.
-  const std::time_t later = 1'790'000'030;
-  char text[64];
-  std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", std::gmtime(&later));
-  EXPECT_EQ(parse_retry_after(text, now), 30s);
-  EXPECT_EQ(parse_retry_after("Mon, 01 Jan 2001 00:00:00 GMT", now), 0s);
-}
-
 // Run outputs nest deeper than Boost.JSON's default limit of 32; the bound is 1,024 levels.
 TEST(extend_answer, deeply_nested_outputs_are_runs) {
   const auto nested = [](int depth) {

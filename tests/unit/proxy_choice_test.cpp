@@ -1,6 +1,8 @@
 // Which proxy carries the connection to Extend: extend.proxy, HTTPS_PROXY / https_proxy, NO_PROXY.
 #include "core/net/proxy_choice.hpp"
 
+#include "core/formats/url_rules.hpp"
+
 #include <map>
 #include <stdexcept>
 
@@ -17,7 +19,7 @@ auto env(std::map<std::string, std::string> vars) {
   };
 }
 
-const std::optional<std::string> none;
+const std::optional<proxy_endpoint> none;
 
 TEST(parse_proxy_url, reads_host_port_and_credentials) {
   EXPECT_EQ(parse_proxy_url("http://proxy.internal:3128"), (proxy_endpoint{"proxy.internal", "3128", std::nullopt}));
@@ -43,6 +45,15 @@ TEST(parse_proxy_url, refuses_what_it_cannot_use) {
     parse_proxy_url("https://proxy:3128");
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string{e.what()}.find("https://proxy:3128"), std::string::npos) << e.what();
+  }
+}
+
+// extend.proxy is written for hookless alone: the scheme and port spelled out, no credentials.
+TEST(parse_configured_proxy_url, is_strict_where_the_environment_is_lenient) {
+  EXPECT_EQ(parse_configured_proxy_url("http://proxy.internal:3128/"), (proxy_endpoint{"proxy.internal", "3128", std::nullopt}));
+  for (const char* bad : {"proxy.internal:3128", "http://proxy.internal", "http://u:p@proxy.internal:3128",
+                          " http://proxy.internal:3128", "https://proxy.internal:3128", "ftp://proxy"}) {
+    EXPECT_THROW(parse_configured_proxy_url(bad), std::invalid_argument) << bad;
   }
 }
 
@@ -76,29 +87,25 @@ TEST(parse_proxy_url, errors_never_show_the_credentials) {
 }
 
 TEST(choose_proxy, a_bad_proxy_url_is_named_by_its_source_without_credentials) {
-  const auto message_of = [](const std::optional<std::string>& configured, std::map<std::string, std::string> vars) {
+  const auto message_of = [](std::map<std::string, std::string> vars) {
     try {
-      choose_proxy(configured, "api.extend.ai", env(std::move(vars)));
+      choose_proxy(none, "api.extend.ai", env(std::move(vars)));
     } catch (const std::invalid_argument& e) {
       return std::string{e.what()};
     }
     return std::string{"(accepted)"};
   };
-  const auto from_env = message_of(none, {{"HTTPS_PROXY", "socks5://user:s3cret@proxy:1080"}});
+  const auto from_env = message_of({{"HTTPS_PROXY", "socks5://user:s3cret@proxy:1080"}});
   EXPECT_TRUE(from_env.starts_with("HTTPS_PROXY: proxy URL \"socks5://***@proxy:1080\"")) << from_env;
-  const auto lower = message_of(none, {{"https_proxy", "http://user:s3cret@proxy:port"}});
+  const auto lower = message_of({{"https_proxy", "http://user:s3cret@proxy:port"}});
   EXPECT_TRUE(lower.starts_with("https_proxy: ")) << lower;
   EXPECT_EQ(lower.find("s3cret"), std::string::npos) << lower;
-  const auto configured = message_of(std::string{"socks5://user:s3cret@proxy:1080"}, {});
-  EXPECT_TRUE(configured.starts_with("extend.proxy: ")) << configured;
-  EXPECT_EQ(configured.find("s3cret"), std::string::npos) << configured;
 }
 
 TEST(choose_proxy, configured_wins_over_the_environment_and_no_proxy) {
   const auto vars = env({{"HTTPS_PROXY", "http://env:1"}, {"NO_PROXY", "*"}});
-  EXPECT_EQ(choose_proxy(std::string{"http://conf:2"}, "api.extend.ai", vars), (proxy_endpoint{"conf", "2", std::nullopt}));
-  // An explicitly empty extend.proxy means a direct connection, whatever the environment says.
-  EXPECT_EQ(choose_proxy(std::string{""}, "api.extend.ai", env({{"HTTPS_PROXY", "http://env:1"}})), std::nullopt);
+  const proxy_endpoint configured{"conf", "2", std::nullopt};
+  EXPECT_EQ(choose_proxy(configured, "api.extend.ai", vars), configured);
 }
 
 TEST(choose_proxy, takes_https_proxy_then_https_proxy_lowercase) {
@@ -130,7 +137,6 @@ TEST(choose_proxy, no_proxy_disables_the_environment_proxy) {
 }
 
 TEST(choose_proxy, throws_on_an_unparsable_url) {
-  EXPECT_THROW(choose_proxy(std::string{"ftp://proxy"}, "api.extend.ai", env({})), std::invalid_argument);
   EXPECT_THROW(choose_proxy(none, "api.extend.ai", env({{"https_proxy", "http://proxy:notaport"}})), std::invalid_argument);
 }
 

@@ -1,5 +1,5 @@
 // Parsing http sink targets: the forms interface.md §2 allows, and the ones it refuses.
-#include "core/delivery/sink_target.hpp"
+#include "core/formats/sink_target.hpp"
 
 #include <gtest/gtest.h>
 

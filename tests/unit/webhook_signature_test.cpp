@@ -1,6 +1,7 @@
 // The callback signatures against values computed independently (Python's hmac module, and the
 // Standard Webhooks reference test vector), and the header set of interface.md §5.
 #include "core/delivery/webhook_signature.hpp"
+#include "core/formats/base64.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,11 @@
-// The daemon's configuration as plain structs: what hookless.yaml says, after validation.
-// Every field carries its meaning, unit and default; interface.md §2 is the contract.
+// The daemon's settings as plain structs, the core's vocabulary: config/ fills them from
+// hookless.yaml and validates them. Every field carries its meaning, unit and default;
+// interface.md §2 is the contract.
 #pragma once
+
+#include "core/formats/base_url.hpp"
+#include "core/formats/proxy_url.hpp"
+#include "core/formats/sink_target.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -15,12 +20,13 @@ namespace hookless {
 using std::chrono::milliseconds;
 
 struct extend_config {
-  std::string base_url = "https://api.extend.ai";  // scheme https; host, optional port
+  // https://host[:port][/path], parsed by the loader (parse_base_url)
+  https_origin base_url{.url = "https://api.extend.ai", .host = "api.extend.ai", .port = "443", .base_path = ""};
   std::string api_version = "2026-02-09";          // sent as x-extend-api-version
   std::optional<std::string> api_key_file;         // else $CREDENTIALS_DIRECTORY/extend-api-key, else $EXTEND_API_KEY
   std::optional<std::string> workspace_id;         // sent as x-extend-workspace-id when set
   std::optional<std::string> ca_file;              // extra trust anchors (PEM), added to the system store
-  std::optional<std::string> proxy;                // http://host:port; unset: HTTPS_PROXY / https_proxy with NO_PROXY
+  std::optional<proxy_endpoint> proxy;             // http://host:port; unset: HTTPS_PROXY / https_proxy with NO_PROXY
   double requests_per_second = 10;                 // budget shared by every request to Extend, > 0
   int max_connections = 4;                         // kept-alive TLS connections, 1..256
   milliseconds timeout{30'000};                    // per request, > 0
@@ -61,7 +67,7 @@ struct sink_config {
   std::string name;                          // the key under `sinks:`
   sink_type type = sink_type::stdout_lines;  // `type:` stdout | file | http
   std::string path;                          // file: the JSON Lines file (required)
-  std::string url;                           // http: http://loopback..., https://... or unix:/path.sock:/url-path
+  sink_target target;                        // http: `url:` http://loopback..., https://... or unix:/path.sock:/url-path
   std::string signing_secret_file;           // http: file holding the wss_... secret (required)
   bool standard_webhooks = false;            // http: also send the Standard Webhooks headers
   bool allow_remote = false;                 // http: allow a non-loopback target

@@ -1,6 +1,6 @@
 // Where an http sink sends its requests, parsed from the sink's url: a loopback http:// address, a
 // Unix socket (unix:/path.sock:/url-path), or, only with allow_remote, any http:// or https:// URL.
-// Pure: the config loader validates the same forms; this is what the sink dials.
+// Pure; the config loader parses every sink's url with it, and the sink dials the result.
 #pragma once
 
 #include <string>
@@ -22,8 +22,9 @@ struct sink_target {
   friend bool operator==(const sink_target&, const sink_target&) = default;
 };
 
-// The parsed target, or a message saying what is wrong (in the config loader's words). Without
-// allow_remote only http:// to 127.0.0.0/8, ::1 or localhost and unix: targets are accepted.
+// The parsed target, or a message saying what is wrong and what is allowed (the URL shown without
+// credentials). Without allow_remote only http:// to 127.0.0.0/8, ::1 or localhost and unix:
+// targets are accepted.
 std::variant<sink_target, std::string> parse_sink_target(std::string_view url, bool allow_remote);
 
 // A description for logs and errors: "http://127.0.0.1:8080/hook" or "unix:/run/app.sock:/hook".
