@@ -54,30 +54,14 @@ std::optional<time_point> from_ms(const std::optional<std::int64_t>& ms) {
   return from_ms(*ms);
 }
 
-const char* run_state_name(run_state state) { return state == run_state::pending ? "pending" : "finished"; }
-
-run_state parse_run_state(const std::string& text) {
-  if (text == "pending") return run_state::pending;
-  if (text == "finished") return run_state::finished;
+// A state column holds one of the names run.hpp gives; anything else is a bug or a foreign file.
+run_state stored_run_state(const std::string& text) {
+  if (const auto state = parse_run_state(text)) return *state;
   throw std::runtime_error("state store: unknown run state '" + text + "'");
 }
 
-const char* delivery_state_name(delivery_state state) {
-  switch (state) {
-    case delivery_state::pending:
-      return "pending";
-    case delivery_state::done:
-      return "done";
-    case delivery_state::dead:
-      return "dead";
-  }
-  throw std::logic_error("delivery_state out of range");
-}
-
-delivery_state parse_delivery_state(const std::string& text) {
-  if (text == "pending") return delivery_state::pending;
-  if (text == "done") return delivery_state::done;
-  if (text == "dead") return delivery_state::dead;
+delivery_state stored_delivery_state(const std::string& text) {
+  if (const auto state = parse_delivery_state(text)) return *state;
   throw std::runtime_error("state store: unknown delivery state '" + text + "'");
 }
 
@@ -120,7 +104,7 @@ run_record read_run(const sqlite_stmt& row, std::int64_t& seq) {
   run.id = row.column_text(1);
   run.kind = row.column_text(2);
   run.owner_uid = static_cast<std::uint32_t>(row.column_int64(3));
-  run.state = parse_run_state(row.column_text(4));
+  run.state = stored_run_state(row.column_text(4));
   run.status = row.column_optional_text(5);
   run.outcome = row.column_optional_text(6);
   run.polls = static_cast<std::uint32_t>(row.column_int64(7));
@@ -145,7 +129,7 @@ delivery read_delivery(const sqlite_stmt& row, int first) {
   record.event_id = row.column_text(first + 1);
   record.run_id = row.column_text(first + 2);
   record.sink = row.column_text(first + 3);
-  record.state = parse_delivery_state(row.column_text(first + 4));
+  record.state = stored_delivery_state(row.column_text(first + 4));
   record.attempts = static_cast<std::uint32_t>(row.column_int64(first + 5));
   record.last_error = row.column_optional_text(first + 6);
   record.next_attempt_at = from_ms(row.column_optional_int64(first + 7));
@@ -177,7 +161,7 @@ void insert_delivery(sqlite_db& db, const delivery& record) {
   stmt->bind_text(2, record.event_id);
   stmt->bind_text(3, record.run_id);
   stmt->bind_text(4, record.sink);
-  stmt->bind_text(5, delivery_state_name(record.state));
+  stmt->bind_text(5, to_string(record.state));
   stmt->bind_int64(6, record.attempts);
   stmt->bind_optional_text(7, record.last_error);
   stmt->bind_optional_int64(8, to_ms(record.next_attempt_at));
@@ -197,7 +181,7 @@ std::vector<bool> insert_runs_now(sqlite_db& db, const std::vector<run_record>& 
       stmt->bind_text(1, run.id);
       stmt->bind_text(2, run.kind);
       stmt->bind_int64(3, run.owner_uid);
-      stmt->bind_text(4, run_state_name(run.state));
+      stmt->bind_text(4, to_string(run.state));
       stmt->bind_optional_text(5, run.status);
       stmt->bind_optional_text(6, run.outcome);
       stmt->bind_int64(7, run.polls);
@@ -244,7 +228,7 @@ void record_outcome_now(sqlite_db& db, const run_outcome& outcome) {
         "UPDATE runs SET state = ?2, status = ?3, outcome = ?4, polls = ?5, updated_at = ?6, next_poll_at = ?7, "
         "finished_at = ?8, deadline_at = ?9, looked_at = ?10 WHERE id = ?1");
     stmt->bind_text(1, run.id);
-    stmt->bind_text(2, run_state_name(run.state));
+    stmt->bind_text(2, to_string(run.state));
     stmt->bind_optional_text(3, run.status);
     stmt->bind_optional_text(4, run.outcome);
     stmt->bind_int64(5, run.polls);
@@ -266,7 +250,7 @@ void update_delivery_now(sqlite_db& db, const delivery& record) {
       "UPDATE deliveries SET state = ?2, attempts = ?3, last_error = ?4, next_attempt_at = ?5, redelivered_at = ?6 "
       "WHERE id = ?1");
   stmt->bind_text(1, record.id);
-  stmt->bind_text(2, delivery_state_name(record.state));
+  stmt->bind_text(2, to_string(record.state));
   stmt->bind_int64(3, record.attempts);
   stmt->bind_optional_text(4, record.last_error);
   stmt->bind_optional_int64(5, to_ms(record.next_attempt_at));
@@ -403,7 +387,7 @@ std::vector<run_record> list_runs_now(sqlite_db& db, const run_query& query) {
   std::vector<run_record> runs;
   {
     auto stmt = db.cached(sql);
-    if (query.state) stmt->bind_text(1, run_state_name(*query.state));
+    if (query.state) stmt->bind_text(1, to_string(*query.state));
     if (query.owner) stmt->bind_int64(2, *query.owner);
     if (query.after) stmt->bind_text(3, *query.after);
     stmt->bind_int64(4, to_int64(query.limit));
@@ -428,7 +412,7 @@ std::vector<delivery> list_deliveries_now(sqlite_db& db, const delivery_query& q
   sql += " ORDER BY d.rowid LIMIT ?4";
   std::vector<delivery> records;
   auto stmt = db.cached(sql);
-  if (query.state) stmt->bind_text(1, delivery_state_name(*query.state));
+  if (query.state) stmt->bind_text(1, to_string(*query.state));
   if (query.owner) stmt->bind_int64(2, *query.owner);
   if (query.after) stmt->bind_text(3, *query.after);
   stmt->bind_int64(4, query.limit ? to_int64(*query.limit) : -1);  // a negative LIMIT is none
