@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hookless {
@@ -34,6 +35,14 @@ struct run_event {
 };
 
 enum class delivery_state { pending, done, dead };
+
+// The states' names, as the state file stores them and the control API shows and filters them:
+// "pending", "finished"; "pending", "done", "dead".
+std::string_view to_string(run_state state);
+std::string_view to_string(delivery_state state);
+// The state a name stands for; nullopt for any other text (names are case-sensitive).
+std::optional<run_state> parse_run_state(std::string_view name);
+std::optional<delivery_state> parse_delivery_state(std::string_view name);
 
 // One event to one sink (an outbox record).
 struct delivery {

@@ -139,20 +139,6 @@ std::optional<registration_error> parse_one(const json::value& value, const std:
 
 }  // namespace
 
-
-std::string_view to_string(run_state state) {
-  return state == run_state::pending ? "pending" : "finished";
-}
-
-std::string_view to_string(delivery_state state) {
-  switch (state) {
-    case delivery_state::pending: return "pending";
-    case delivery_state::done: return "done";
-    case delivery_state::dead: return "dead";
-  }
-  return "unknown";
-}
-
 json::object record_to_json(const run_record& run) {
   json::object out;
   out["id"] = run.id;

@@ -26,9 +26,6 @@ inline constexpr std::size_t max_context_bytes = 16 * 1024;
 inline constexpr std::chrono::milliseconds max_registration_deadline{365LL * 24 * 3600 * 1000};
 
 
-std::string_view to_string(run_state state);
-std::string_view to_string(delivery_state state);
-
 // {"id","kind","state",...,"events":[eventId...],"deliveries":[{"sink","state","attempts"}]}.
 boost::json::object record_to_json(const run_record& run);
 // {"id","event_id","run_id","sink","state","attempts","last_error","next_attempt_at"}.

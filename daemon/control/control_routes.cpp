@@ -99,12 +99,9 @@ awaitable<control_response> list_runs(control_backend& backend, const control_re
   // Belt and braces: the backend also filters by owner, but a non-admin's query never asks for more.
   if (!request.who.admin) wanted.owner = request.who.uid;
   if (auto it = params.find("state"); it != params.end()) {
-    if (it->second == "pending") {
-      wanted.state = run_state::pending;
-    } else if (it->second == "finished") {
-      wanted.state = run_state::finished;
-    } else if (it->second != "all") {
-      co_return bad_request("state: must be pending, finished or all");
+    if (it->second != "all") {
+      wanted.state = parse_run_state(it->second);
+      if (!wanted.state) co_return bad_request("state: must be pending, finished or all");
     }
   }
   if (auto it = params.find("limit"); it != params.end()) {
@@ -174,13 +171,9 @@ awaitable<control_response> list_deliveries(control_backend& backend, const cont
   wanted.limit = run_query{}.limit;  // the same page size as /v1/runs by default
   if (!request.who.admin) wanted.owner = request.who.uid;
   if (auto it = params.find("state"); it != params.end()) {
-    if (it->second == "pending") {
-      wanted.state = delivery_state::pending;
-    } else if (it->second == "dead") {
-      wanted.state = delivery_state::dead;
-    } else {
-      co_return bad_request("state: must be pending or dead");
-    }
+    // The listing holds deliveries not yet done: pending or dead, not done.
+    wanted.state = parse_delivery_state(it->second);
+    if (!wanted.state || *wanted.state == delivery_state::done) co_return bad_request("state: must be pending or dead");
   }
   if (auto it = params.find("limit"); it != params.end()) {
     wanted.limit = parse_list_limit(it->second);

@@ -1,0 +1,435 @@
+// The SQLite backend's SQL for each state_store call and the mapping between rows and records (see
+// sqlite_queries.hpp).
+#include "core/store/sqlite_queries.hpp"
+
+#include "core/store/sqlite_handle.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <chrono>
+#include <limits>
+#include <stdexcept>
+#include <utility>
+
+namespace hookless::sqlite_queries {
+
+namespace {
+
+// ---- conversions between the records and their columns ----
+
+std::int64_t to_ms(time_point t) {
+  return std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::optional<std::int64_t> to_ms(const std::optional<time_point>& t) {
+  if (!t) return std::nullopt;
+  return to_ms(*t);
+}
+
+time_point from_ms(std::int64_t ms) { return time_point{std::chrono::milliseconds{ms}}; }
+
+std::optional<time_point> from_ms(const std::optional<std::int64_t>& ms) {
+  if (!ms) return std::nullopt;
+  return from_ms(*ms);
+}
+
+// A state column holds one of the names run.hpp gives; anything else is a bug or a foreign file.
+run_state stored_run_state(const std::string& text) {
+  if (const auto state = parse_run_state(text)) return *state;
+  throw std::runtime_error("state store: unknown run state '" + text + "'");
+}
+
+delivery_state stored_delivery_state(const std::string& text) {
+  if (const auto state = parse_delivery_state(text)) return *state;
+  throw std::runtime_error("state store: unknown delivery state '" + text + "'");
+}
+
+std::string sinks_to_json(const std::vector<std::string>& sinks) {
+  boost::json::array array;
+  array.reserve(sinks.size());
+  for (const auto& sink : sinks) array.emplace_back(sink);
+  return boost::json::serialize(array);
+}
+
+std::vector<std::string> sinks_from_json(const std::string& text) {
+  // Named, not a temporary in the range-for: the parsed value must outlive the loop.
+  const auto parsed = boost::json::parse(text);
+  std::vector<std::string> sinks;
+  for (const auto& value : parsed.as_array()) sinks.emplace_back(value.as_string());
+  return sinks;
+}
+
+boost::json::object context_from_json(const std::string& text) {
+  if (text == "{}") return {};  // the common case, without a parse
+  auto parsed = boost::json::parse(text);
+  return std::move(parsed.as_object());  // moved, not copied, out of the parsed value
+}
+
+std::int64_t to_int64(std::size_t value) {
+  constexpr auto max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(value > max ? max : value);
+}
+
+// ---- rows ----
+
+constexpr const char* run_columns =
+    "r.seq, r.id, r.kind, r.owner_uid, r.state, r.status, r.outcome, r.polls, r.registered_at, r.updated_at, "
+    "r.next_poll_at, r.finished_at, r.deadline_at, r.sinks, r.context, r.looked_at";
+
+// A run row (run_columns, from `first`); also returns its seq through `seq`.
+run_record read_run(const sqlite_stmt& row, std::int64_t& seq) {
+  run_record run;
+  seq = row.column_int64(0);
+  run.id = row.column_text(1);
+  run.kind = row.column_text(2);
+  run.owner_uid = static_cast<std::uint32_t>(row.column_int64(3));
+  run.state = stored_run_state(row.column_text(4));
+  run.status = row.column_optional_text(5);
+  run.outcome = row.column_optional_text(6);
+  run.polls = static_cast<std::uint32_t>(row.column_int64(7));
+  run.registered_at = from_ms(row.column_int64(8));
+  run.updated_at = from_ms(row.column_int64(9));
+  run.next_poll_at = from_ms(row.column_optional_int64(10));
+  run.finished_at = from_ms(row.column_optional_int64(11));
+  run.deadline_at = from_ms(row.column_int64(12));
+  run.sinks = sinks_from_json(row.column_text(13));
+  run.context = context_from_json(row.column_text(14));
+  run.looked_at = from_ms(row.column_int64(15));
+  return run;
+}
+
+constexpr const char* delivery_columns =
+    "d.id, d.event_id, d.run_id, d.sink, d.state, d.attempts, d.last_error, d.next_attempt_at, d.redelivered_at";
+constexpr int delivery_column_count = 9;
+
+delivery read_delivery(const sqlite_stmt& row, int first) {
+  delivery record;
+  record.id = row.column_text(first);
+  record.event_id = row.column_text(first + 1);
+  record.run_id = row.column_text(first + 2);
+  record.sink = row.column_text(first + 3);
+  record.state = stored_delivery_state(row.column_text(first + 4));
+  record.attempts = static_cast<std::uint32_t>(row.column_int64(first + 5));
+  record.last_error = row.column_optional_text(first + 6);
+  record.next_attempt_at = from_ms(row.column_optional_int64(first + 7));
+  record.redelivered_at = from_ms(row.column_optional_int64(first + 8));
+  return record;
+}
+
+run_event read_event(const sqlite_stmt& row, int first) {
+  return run_event{row.column_text(first), row.column_text(first + 1), row.column_text(first + 2)};
+}
+
+// OR IGNORE on event_id: replaying an outcome after a crash adds nothing twice.
+void insert_event(sqlite_db& db, const std::string& run_id, const run_event& event) {
+  auto stmt = db.cached(
+      "INSERT OR IGNORE INTO events (run_id, seq, event_id, event_type, body) "
+      "VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?1), ?2, ?3, ?4)");
+  stmt->bind_text(1, run_id);
+  stmt->bind_text(2, event.event_id);
+  stmt->bind_text(3, event.event_type);
+  stmt->bind_text(4, event.body);
+  stmt->execute();
+}
+
+void insert_delivery(sqlite_db& db, const delivery& record) {
+  auto stmt = db.cached(
+      "INSERT OR IGNORE INTO deliveries (id, event_id, run_id, sink, state, attempts, last_error, "
+      "next_attempt_at, redelivered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  stmt->bind_text(1, record.id.empty() ? record.event_id + ":" + record.sink : record.id);
+  stmt->bind_text(2, record.event_id);
+  stmt->bind_text(3, record.run_id);
+  stmt->bind_text(4, record.sink);
+  stmt->bind_text(5, to_string(record.state));
+  stmt->bind_int64(6, record.attempts);
+  stmt->bind_optional_text(7, record.last_error);
+  stmt->bind_optional_int64(8, to_ms(record.next_attempt_at));
+  stmt->bind_optional_int64(9, to_ms(record.redelivered_at));
+  stmt->execute();
+}
+
+enum class event_bodies { read, skip };
+
+// Fills in one run's events (in order) and deliveries (in event order, then by sink). Skipped
+// bodies stay empty and are never read: body is the row's last column, so SQLite stops before it
+// and its overflow pages.
+void attach_children(sqlite_db& db, run_record& run, event_bodies bodies) {
+  {
+    auto stmt = db.cached(bodies == event_bodies::read
+                              ? "SELECT event_id, event_type, body FROM events WHERE run_id = ?1 ORDER BY seq"
+                              : "SELECT event_id, event_type, '' FROM events WHERE run_id = ?1 ORDER BY seq");
+    stmt->bind_text(1, run.id);
+    while (stmt->step()) run.events.push_back(read_event(*stmt, 0));
+  }
+  auto stmt = db.cached(std::string("SELECT ") + delivery_columns +
+                        " FROM deliveries d JOIN events e ON e.event_id = d.event_id WHERE d.run_id = ?1 "
+                        "ORDER BY e.seq, d.sink");
+  stmt->bind_text(1, run.id);
+  while (stmt->step()) run.deliveries.push_back(read_delivery(*stmt, 0));
+}
+
+}  // namespace
+
+// ---- the calls ----
+
+std::vector<bool> insert_runs(sqlite_db& db, const std::vector<run_record>& runs) {
+  std::vector<bool> inserted;
+  inserted.reserve(runs.size());
+  for (const auto& run : runs) {
+    {
+      auto stmt = db.cached(
+          "INSERT OR IGNORE INTO runs (id, kind, owner_uid, state, status, outcome, polls, registered_at, "
+          "updated_at, next_poll_at, finished_at, deadline_at, sinks, context, looked_at) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+      stmt->bind_text(1, run.id);
+      stmt->bind_text(2, run.kind);
+      stmt->bind_int64(3, run.owner_uid);
+      stmt->bind_text(4, to_string(run.state));
+      stmt->bind_optional_text(5, run.status);
+      stmt->bind_optional_text(6, run.outcome);
+      stmt->bind_int64(7, run.polls);
+      stmt->bind_int64(8, to_ms(run.registered_at));
+      stmt->bind_int64(9, to_ms(run.updated_at));
+      stmt->bind_optional_int64(10, to_ms(run.next_poll_at));
+      stmt->bind_optional_int64(11, to_ms(run.finished_at));
+      stmt->bind_int64(12, to_ms(run.deadline_at));
+      stmt->bind_text(13, sinks_to_json(run.sinks));
+      stmt->bind_text(14, boost::json::serialize(run.context));
+      stmt->bind_int64(15, to_ms(run.looked_at));
+      stmt->execute();
+    }
+    // A run already stored keeps what it has, events included.
+    inserted.push_back(db.changes() != 0);
+    if (!inserted.back()) continue;
+    for (const auto& event : run.events) insert_event(db, run.id, event);
+    for (const auto& record : run.deliveries) insert_delivery(db, record);
+  }
+  return inserted;
+}
+
+void save_progress(sqlite_db& db, const std::vector<run_progress>& progress) {
+  // Only pending runs: progress that arrives after the outcome must not overwrite it. polls never
+  // goes back, whatever order saves land in.
+  auto stmt = db.cached(
+      "UPDATE runs SET status = ?2, polls = MAX(polls, ?3), updated_at = ?4, next_poll_at = ?5, looked_at = ?6 "
+      "WHERE id = ?1 AND state = 'pending'");
+  for (const auto& item : progress) {
+    stmt->bind_text(1, item.run_id);
+    stmt->bind_optional_text(2, item.status);
+    stmt->bind_int64(3, item.polls);
+    stmt->bind_int64(4, to_ms(item.updated_at));
+    stmt->bind_optional_int64(5, to_ms(item.next_poll_at));
+    stmt->bind_int64(6, to_ms(item.looked_at));
+    stmt->execute();
+  }
+}
+
+void record_outcome(sqlite_db& db, const run_outcome& outcome) {
+  const auto& run = outcome.run;
+  {
+    auto stmt = db.cached(
+        "UPDATE runs SET state = ?2, status = ?3, outcome = ?4, polls = ?5, updated_at = ?6, next_poll_at = ?7, "
+        "finished_at = ?8, deadline_at = ?9, looked_at = ?10 WHERE id = ?1");
+    stmt->bind_text(1, run.id);
+    stmt->bind_text(2, to_string(run.state));
+    stmt->bind_optional_text(3, run.status);
+    stmt->bind_optional_text(4, run.outcome);
+    stmt->bind_int64(5, run.polls);
+    stmt->bind_int64(6, to_ms(run.updated_at));
+    stmt->bind_optional_int64(7, to_ms(run.next_poll_at));
+    stmt->bind_optional_int64(8, to_ms(run.finished_at));
+    stmt->bind_int64(9, to_ms(run.deadline_at));
+    stmt->bind_int64(10, to_ms(run.looked_at));
+    stmt->execute();
+  }
+  // The run was forgotten (DELETE /v1/runs/{id}) while it was being polled: nothing is delivered.
+  if (db.changes() == 0) return;
+  for (const auto& event : outcome.new_events) insert_event(db, run.id, event);
+  for (const auto& record : outcome.new_deliveries) insert_delivery(db, record);
+}
+
+void update_delivery(sqlite_db& db, const delivery& record) {
+  auto stmt = db.cached(
+      "UPDATE deliveries SET state = ?2, attempts = ?3, last_error = ?4, next_attempt_at = ?5, redelivered_at = ?6 "
+      "WHERE id = ?1");
+  stmt->bind_text(1, record.id);
+  stmt->bind_text(2, to_string(record.state));
+  stmt->bind_int64(3, record.attempts);
+  stmt->bind_optional_text(4, record.last_error);
+  stmt->bind_optional_int64(5, to_ms(record.next_attempt_at));
+  stmt->bind_optional_int64(6, to_ms(record.redelivered_at));
+  stmt->execute();
+}
+
+bool delete_run(sqlite_db& db, const std::string& id) {
+  auto stmt = db.cached("DELETE FROM runs WHERE id = ?1");  // events and deliveries cascade
+  stmt->bind_text(1, id);
+  stmt->execute();
+  return db.changes() > 0;
+}
+
+std::size_t prune_finished(sqlite_db& db, time_point cutoff) {
+  auto stmt = db.cached(
+      "DELETE FROM runs WHERE state = 'finished' AND finished_at < ?1 AND NOT EXISTS "
+      "(SELECT 1 FROM deliveries d WHERE d.run_id = runs.id AND d.state = 'pending')");
+  stmt->bind_int64(1, to_ms(cutoff));
+  stmt->execute();
+  return static_cast<std::size_t>(db.changes());
+}
+
+std::vector<run_record> load_pending(sqlite_db& db) {
+  std::vector<run_record> runs;
+  std::vector<std::int64_t> seqs;
+  {
+    auto count = db.cached("SELECT COUNT(*) FROM runs WHERE state = 'pending'");
+    if (count->step()) {
+      runs.reserve(static_cast<std::size_t>(count->column_int64(0)));
+      seqs.reserve(runs.capacity());
+    }
+  }
+  {
+    auto stmt = db.cached(std::string("SELECT ") + run_columns +
+                          " FROM runs r WHERE r.state = 'pending' ORDER BY r.seq");
+    while (stmt->step()) {
+      std::int64_t seq = 0;
+      runs.push_back(read_run(*stmt, seq));
+      seqs.push_back(seq);
+    }
+  }
+  // Children come in one query each, sorted like the runs, and are merged in one pass: three
+  // queries in all instead of two per run.
+  {
+    auto stmt = db.cached(
+        "SELECT r.seq, e.event_id, e.event_type, e.body FROM runs r JOIN events e ON e.run_id = r.id "
+        "WHERE r.state = 'pending' ORDER BY r.seq, e.seq");
+    std::size_t at = 0;
+    while (stmt->step()) {
+      const auto seq = stmt->column_int64(0);
+      while (at < seqs.size() && seqs[at] < seq) ++at;
+      if (at < seqs.size() && seqs[at] == seq) runs[at].events.push_back(read_event(*stmt, 1));
+    }
+  }
+  {
+    auto stmt = db.cached(std::string("SELECT r.seq, ") + delivery_columns +
+                          " FROM runs r JOIN deliveries d ON d.run_id = r.id JOIN events e ON e.event_id = "
+                          "d.event_id WHERE r.state = 'pending' ORDER BY r.seq, e.seq, d.sink");
+    std::size_t at = 0;
+    while (stmt->step()) {
+      const auto seq = stmt->column_int64(0);
+      while (at < seqs.size() && seqs[at] < seq) ++at;
+      if (at < seqs.size() && seqs[at] == seq) runs[at].deliveries.push_back(read_delivery(*stmt, 1));
+    }
+  }
+  return runs;
+}
+
+std::vector<delivery_job> load_undone_deliveries(sqlite_db& db) {
+  std::vector<delivery_job> jobs;
+  auto stmt = db.cached(std::string("SELECT ") + delivery_columns +
+                        ", e.event_type, e.body FROM deliveries d JOIN events e ON e.event_id = d.event_id "
+                        "JOIN runs r ON r.id = d.run_id WHERE d.state = 'pending' ORDER BY r.seq, e.seq, d.sink");
+  while (stmt->step()) {
+    jobs.push_back(delivery_job{read_delivery(*stmt, 0), stmt->column_text(delivery_column_count),
+                                stmt->column_text(delivery_column_count + 1)});
+  }
+  return jobs;
+}
+
+std::optional<run_record> find_run(sqlite_db& db, const std::string& id) {
+  std::optional<run_record> run;
+  {
+    auto stmt = db.cached(std::string("SELECT ") + run_columns + " FROM runs r WHERE r.id = ?1");
+    stmt->bind_text(1, id);
+    if (!stmt->step()) return std::nullopt;
+    std::int64_t seq = 0;
+    run = read_run(*stmt, seq);
+  }
+  attach_children(db, *run, event_bodies::read);
+  return run;
+}
+
+std::vector<std::optional<std::uint32_t>> owners_of(sqlite_db& db, const std::vector<std::string>& ids) {
+  std::vector<std::optional<std::uint32_t>> owners;
+  owners.reserve(ids.size());
+  for (const auto& id : ids) {
+    auto stmt = db.cached("SELECT owner_uid FROM runs WHERE id = ?1");
+    stmt->bind_text(1, id);
+    owners.push_back(stmt->step() ? std::optional{static_cast<std::uint32_t>(stmt->column_int64(0))} : std::nullopt);
+  }
+  return owners;
+}
+
+std::vector<run_record> list_runs(sqlite_db& db, const run_query& query) {
+  // At most eight shapes of this statement exist, each prepared once and cached.
+  std::string sql = std::string("SELECT ") + run_columns + " FROM runs r WHERE 1 = 1";
+  if (query.state) sql += " AND r.state = ?1";
+  if (query.owner) sql += " AND r.owner_uid = ?2";
+  // An unknown `after` ID compares with NULL and so ends the listing.
+  if (query.after) sql += " AND r.seq < (SELECT seq FROM runs WHERE id = ?3)";
+  sql += " ORDER BY r.seq DESC LIMIT ?4";
+  std::vector<run_record> runs;
+  {
+    auto stmt = db.cached(sql);
+    if (query.state) stmt->bind_text(1, to_string(*query.state));
+    if (query.owner) stmt->bind_int64(2, *query.owner);
+    if (query.after) stmt->bind_text(3, *query.after);
+    stmt->bind_int64(4, to_int64(query.limit));
+    while (stmt->step()) {
+      std::int64_t seq = 0;
+      runs.push_back(read_run(*stmt, seq));
+    }
+  }
+  for (auto& run : runs) attach_children(db, run, event_bodies::skip);
+  return runs;
+}
+
+// Oldest first: in the order the deliveries were made (rowid), which pages by an index range scan
+// of deliveries_by_state (state, rowid) instead of sorting every match for each page.
+std::vector<delivery> list_deliveries(sqlite_db& db, const delivery_query& query) {
+  std::string sql = std::string("SELECT ") + delivery_columns + " FROM deliveries d";
+  if (query.owner) sql += " JOIN runs r ON r.id = d.run_id";
+  sql += query.state ? " WHERE d.state = ?1" : " WHERE d.state IN ('pending', 'dead')";
+  if (query.owner) sql += " AND r.owner_uid = ?2";
+  // An unknown `after` ID compares with NULL and so ends the listing, as list_runs does.
+  if (query.after) sql += " AND d.rowid > (SELECT rowid FROM deliveries WHERE id = ?3)";
+  sql += " ORDER BY d.rowid LIMIT ?4";
+  std::vector<delivery> records;
+  auto stmt = db.cached(sql);
+  if (query.state) stmt->bind_text(1, to_string(*query.state));
+  if (query.owner) stmt->bind_int64(2, *query.owner);
+  if (query.after) stmt->bind_text(3, *query.after);
+  stmt->bind_int64(4, query.limit ? to_int64(*query.limit) : -1);  // a negative LIMIT is none
+  while (stmt->step()) records.push_back(read_delivery(*stmt, 0));
+  return records;
+}
+
+std::map<std::string, std::size_t> count_dead_deliveries(sqlite_db& db) {
+  std::map<std::string, std::size_t> counts;
+  auto stmt = db.cached("SELECT sink, COUNT(*) FROM deliveries WHERE state = 'dead' GROUP BY sink");
+  while (stmt->step()) counts.emplace(stmt->column_text(0), static_cast<std::size_t>(stmt->column_int64(1)));
+  return counts;
+}
+
+std::optional<delivery_job> find_delivery(sqlite_db& db, const std::string& id) {
+  auto stmt = db.cached(std::string("SELECT ") + delivery_columns +
+                        ", e.event_type, e.body FROM deliveries d JOIN events e ON e.event_id = d.event_id "
+                        "WHERE d.id = ?1");
+  stmt->bind_text(1, id);
+  if (!stmt->step()) return std::nullopt;
+  return delivery_job{read_delivery(*stmt, 0), stmt->column_text(delivery_column_count),
+                      stmt->column_text(delivery_column_count + 1)};
+}
+
+std::string check_integrity(sqlite_db& db) {
+  sqlite_stmt stmt(db, "PRAGMA integrity_check");
+  std::string findings;
+  while (stmt.step()) {
+    if (!findings.empty()) findings += '\n';
+    findings += stmt.column_text(0);
+  }
+  return findings;
+}
+
+}  // namespace hookless::sqlite_queries
