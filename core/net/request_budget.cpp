@@ -71,12 +71,9 @@ void request_budget::release() {
   kick_.cancel();
 }
 
-void request_budget::record(answer_kind answer, std::optional<std::chrono::milliseconds> retry_after) {
-  const auto what = answer == answer_kind::rate_limited   ? refusal::rate_limited
-                    : answer == answer_kind::unauthorized ? refusal::unauthorized
-                                                          : refusal::none;
+void request_budget::record(refusal answer, std::optional<std::chrono::milliseconds> retry_after) {
   const auto now = steady_clock::now();
-  if (pacer_.record(what, retry_after, now)) {
+  if (pacer_.record(answer, retry_after, now)) {
     spdlog::warn("Extend answered 429: down to {:.2f} requests/s (configured {}), growing back while no 429 comes",
                  pacer_.rate(now), pacer_.configured_rate());
   }

@@ -8,7 +8,6 @@
 // request_pacer's arithmetic; this is its queue and its timers.
 #pragma once
 
-#include "core/extend/extend_answer.hpp"
 #include "core/net/request_pacer.hpp"
 #include "core/net/request_place.hpp"
 
@@ -39,9 +38,9 @@ class request_budget {
   // wait, and then this returns false (as it does once the budget is stopped).
   boost::asio::awaitable<bool> acquire(boost::asio::steady_timer& wake, place where = place::in_line);
 
-  // Every request sent ends here with its answer (or transport failure): 429s and auth failures
-  // pause the budget; anything else ends a probe.
-  void record(answer_kind answer, std::optional<std::chrono::milliseconds> retry_after);
+  // Every request sent ends here with what its answer (or transport failure) means for the budget:
+  // a refusal (429, auth failure) pauses it; anything else ends a probe.
+  void record(refusal answer, std::optional<std::chrono::milliseconds> retry_after);
   // A granted turn that was not used: if it was a probe, the next grant probes instead.
   void release();
 

@@ -1,6 +1,7 @@
 // The run lifecycle: register, poll, decide, record durably, deliver.
 #include "core/tracking/run_tracker.hpp"
 
+#include "core/extend/budget_turn.hpp"
 #include "core/model/event_envelope.hpp"
 #include "core/tracking/poll_schedule.hpp"
 #include "core/model/run_status.hpp"
@@ -249,25 +250,12 @@ awaitable<void> run_tracker::poll(run_ptr run) {
   const auto place = std::exchange(r.woken, false) ? request_place::ahead : request_place::in_line;
 
   if (r.stopped) co_return;
-  // The budget is taken just before the request leaves (after any connect), so a slow connect
-  // cannot bunch requests up; a retry on a fresh connection takes another turn.
-  bool sent = false;
-  bool abandoned = false;
-  run_source::send_turn wait_turn = [&]() -> awaitable<bool> {
-    if (r.stopped) {
-      abandoned = true;
-      co_return false;
-    }
-    const bool granted = co_await budget_.acquire(wake, place);
-    if (granted && r.stopped) budget_.release();
-    abandoned = !granted || r.stopped;
-    sent = sent || !abandoned;
-    co_return !abandoned;
-  };
+  budget_turn turn{budget_, wake, place, [&r] { return r.stopped; }};
+  const run_source::send_turn wait_turn = turn.waiter();
   const auto answer = co_await source_.fetch(r.info, r.record.id, wait_turn, place);
-  if (sent) budget_.record(answer.kind, answer.retry_after);
+  turn.record(answer.kind, answer.retry_after);
   if (r.stopped) co_return;
-  if (abandoned) {  // the budget is shutting down, or the wait was cut short: try again later
+  if (turn.abandoned()) {  // the budget is shutting down, or the wait was cut short: try again later
     schedule(r, settings_.polling.fast_interval);
     co_return;
   }

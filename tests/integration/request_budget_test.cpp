@@ -84,7 +84,7 @@ TEST(request_budget, a_pause_holds_every_waiter_until_the_probe_after_it_answers
   request_budget budget{io.get_executor(), {.requests_per_second = 1000}};
   grant_log log;
   const auto paused_at = steady::now();  // record() counts the pause from its own call
-  budget.record(answer_kind::rate_limited, 50ms);
+  budget.record(refusal::rate_limited, 50ms);
   EXPECT_TRUE(budget.paused_until().has_value());
   EXPECT_DOUBLE_EQ(budget.rate(), 750);
   for (int i = 0; i < 5; ++i) spawn_acquirer(io, budget, log, i);
@@ -99,7 +99,7 @@ TEST(request_budget, a_pause_holds_every_waiter_until_the_probe_after_it_answers
   run_until_granted(io, log, 2, 1s);
   run_for(io, 20ms);
   ASSERT_EQ(log.order.size(), 2U) << "the next one probes in its place";
-  budget.record(answer_kind::run, std::nullopt);
+  budget.record(refusal::none, std::nullopt);
   run_until_granted(io, log, 5, 1s);
   EXPECT_EQ(log.order, (std::vector<int>{0, 1, 2, 3, 4}));
   budget.stop();
