@@ -25,19 +25,24 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
+// A pending delivery of one event to one sink.
+delivery_job job_for(const std::string& run_id, const std::string& event_id, const std::string& sink_name) {
+  delivery record;
+  record.id = event_id + ":" + sink_name;
+  record.event_id = event_id;
+  record.run_id = run_id;
+  record.sink = sink_name;
+  return delivery_job{.record = record, .event_type = "extract_run.processed", .body = "{}"};
+}
+
 // The deliveries part of a store, in memory: what the queues read and write. The next update
 // fails with `fail_next_update` when it is set.
 class delivery_store final : public state_store {
  public:
   void add(const std::string& run_id, const std::string& event_id, const std::string& sink_name,
            delivery_state state = delivery_state::pending) {
-    delivery record;
-    record.id = event_id + ":" + sink_name;
-    record.event_id = event_id;
-    record.run_id = run_id;
-    record.sink = sink_name;
-    record.state = state;
-    jobs.push_back(delivery_job{.record = record, .event_type = "extract_run.processed", .body = "{}"});
+    jobs.push_back(job_for(run_id, event_id, sink_name));
+    jobs.back().record.state = state;
   }
   delivery_state state_of(const std::string& delivery_id) const {
     for (const auto& job : jobs) {
@@ -98,15 +103,6 @@ class recording_sink final : public sink {
   bool refuse = false;
   std::function<void()> on_deliver;
 };
-
-delivery_job job_for(const std::string& run_id, const std::string& event_id, const std::string& sink_name) {
-  delivery record;
-  record.id = event_id + ":" + sink_name;
-  record.event_id = event_id;
-  record.run_id = run_id;
-  record.sink = sink_name;
-  return delivery_job{.record = record, .event_type = "extract_run.processed", .body = "{}"};
-}
 
 class delivery_queues_test : public ::testing::Test {
  protected:
