@@ -1,6 +1,8 @@
 // The start-up check of the API key: one small list page through the budget.
 #include "core/extend/api_key_check.hpp"
 
+#include "core/extend/budget_turn.hpp"
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <spdlog/spdlog.h>
@@ -13,19 +15,13 @@ awaitable<std::optional<list_answer>> check_api_key(run_source& source, request_
                                                     api_generation generation) {
   const auto kind = describe_kind("workflow_run", generation).value();
   asio::steady_timer wake{co_await asio::this_coro::executor};
-  bool sent = false;
-  bool abandoned = false;
-  run_source::send_turn wait_turn = [&]() -> awaitable<bool> {
-    const bool granted = co_await budget.acquire(wake, request_place::ahead);
-    sent = sent || granted;
-    abandoned = !granted;
-    co_return granted;
-  };
+  budget_turn turn{budget, wake, request_place::ahead};
+  const run_source::send_turn wait_turn = turn.waiter();
   const run_source::page_request page{.max_page_size = 1, .page_token = std::nullopt};
   auto answer = co_await source.list(kind, page, wait_turn, request_place::ahead);
-  if (abandoned) co_return std::nullopt;
+  if (turn.abandoned()) co_return std::nullopt;
   // (A connection that failed before the send took no turn: nothing to record.)
-  if (sent) budget.record(answer.kind, answer.retry_after);
+  turn.record(answer.kind, answer.retry_after);
   switch (answer.kind) {
     case answer_kind::run:
       spdlog::info("API key check: accepted by Extend (GET {}, one run)", kind.path);

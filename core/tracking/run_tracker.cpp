@@ -1,6 +1,7 @@
 // The run lifecycle: register, poll, decide, record durably, deliver.
 #include "core/tracking/run_tracker.hpp"
 
+#include "core/extend/budget_turn.hpp"
 #include "core/model/event_envelope.hpp"
 #include "core/tracking/poll_schedule.hpp"
 #include "core/model/run_status.hpp"
@@ -64,36 +65,19 @@ run_tracker::run_tracker(asio::any_io_executor executor, state_store& store, run
       store_(store),
       source_(source),
       budget_(budget),
-      sinks_(std::move(sinks)),
       settings_(std::move(settings)),
       on_fatal_(std::move(on_fatal)),
       dispatch_timer_(executor),
       prune_timer_(executor),
+      deliveries_(executor, store, std::move(sinks), on_fatal_),
       flush_timer_(executor) {
   settings_.max_active_polls = std::max<std::size_t>(settings_.max_active_polls, 1);
   for (const auto& info : kinds_of(settings_.generation)) {
     if (info.listable) feeds_.emplace(info.kind, std::make_shared<kind_feed>(info, executor_));
   }
-  for (const auto& [name, target] : sinks_) {
-    queues_.push_back(std::make_shared<delivery_queue>(executor_, name, *target, store_, delivery_queue::retry_policy{}));
-  }
 }
 
 run_tracker::~run_tracker() { stop(); }
-
-delivery_queue* run_tracker::queue_for(const std::string& sink_name) {
-  const auto found = std::ranges::find_if(queues_, [&](const auto& q) { return q->sink_name() == sink_name; });
-  return found == queues_.end() ? nullptr : found->get();
-}
-
-void run_tracker::enqueue(delivery_job job) {
-  if (auto* queue = queue_for(job.record.sink)) {
-    queue->push(std::move(job));
-  } else {
-    spdlog::warn("delivery waits for sink '{}', which is not configured: event_id={} run_id={}", job.record.sink,
-                 job.record.event_id, job.record.run_id);
-  }
-}
 
 awaitable<void> run_tracker::start() {
   {
@@ -126,11 +110,7 @@ awaitable<void> run_tracker::start() {
       queue_run(run);
     }
   }  // the loaded records (moved out by now) are freed before the rest starts
-  auto undone = co_await store_.load_undone_deliveries();
-  for (auto& job : undone) {
-    if (job.record.state == delivery_state::pending) enqueue(std::move(job));
-  }
-  for (auto& queue : queues_) spawn_queue(queue);
+  co_await deliveries_.start();
   const auto on_failure = [this](std::exception_ptr failure) {
     if (failure && !stopping_) on_fatal_(failure);
   };
@@ -148,7 +128,7 @@ void run_tracker::stop() {
     run->stopped = true;
     if (run->wake) run->wake->cancel();
   }
-  for (auto& queue : queues_) queue->stop();
+  deliveries_.stop();
   for (auto& [kind, feed] : feeds_) {
     feed->pause.cancel();
     if (feed->waiting) feed->waiting->cancel();
@@ -156,54 +136,6 @@ void run_tracker::stop() {
   dispatch_timer_.cancel();
   prune_timer_.cancel();
   flush_timer_.cancel();
-}
-
-// A sink's worker ends with store_full when the disk is full as it records a delivery. That must
-// not stop the daemon (a full disk refuses new work and keeps the old), and the worker cannot go
-// on (it keeps its failure), so after a pause the sink gets a fresh queue holding its undone
-// deliveries from the store: the one that could not be recorded is made again, with the same
-// eventId. Anything else a worker throws (store_failed) is fatal.
-void run_tracker::spawn_queue(const std::shared_ptr<delivery_queue>& queue) {
-  asio::co_spawn(executor_, queue->run(), [this, queue](std::exception_ptr failure) {
-    if (!failure || stopping_) return;
-    try {
-      std::rethrow_exception(failure);
-    } catch (const store_full& e) {
-      spdlog::error("sink '{}': cannot record a delivery ({}); its queue starts again", queue->sink_name(), e.what());
-      asio::co_spawn(executor_, replace_queue_later(queue), [this](std::exception_ptr later) {
-        if (later && !stopping_) on_fatal_(later);
-      });
-      return;
-    } catch (...) {
-    }
-    on_fatal_(failure);
-  });
-}
-
-awaitable<void> run_tracker::replace_queue_later(std::shared_ptr<delivery_queue> failed) {
-  asio::steady_timer pause{executor_};
-  pause.expires_after(std::chrono::seconds{1});
-  co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-  const std::string sink_name = failed->sink_name();
-  const auto old = std::ranges::find(queues_, failed);
-  failed.reset();
-  // (Not there: a reload has replaced it already.)
-  if (stopping_ || old == queues_.end() || !sinks_.contains(sink_name)) co_return;
-  // Retired BEFORE the store is read: an event recorded before the read is in it; one recorded
-  // after it finds the fresh queue. (A delivery still in flight ends with the old queue.)
-  (*old)->stop();
-  queues_.erase(old);
-  auto undone = co_await store_.load_undone_deliveries();
-  // Looked up again: a reload meanwhile may have replaced the sinks (or made the queue itself).
-  const auto target = sinks_.find(sink_name);
-  if (stopping_ || target == sinks_.end() || queue_for(sink_name)) co_return;
-  auto fresh = std::make_shared<delivery_queue>(executor_, sink_name, *target->second, store_,
-                                                delivery_queue::retry_policy{});
-  for (auto& job : undone) {
-    if (job.record.state == delivery_state::pending && job.record.sink == sink_name) fresh->push(std::move(job));
-  }
-  queues_.push_back(fresh);
-  spawn_queue(fresh);
 }
 
 // On the monotonic clock: the run's whole tracking time (fixed in its record) less what is left of it.
@@ -318,25 +250,12 @@ awaitable<void> run_tracker::poll(run_ptr run) {
   const auto place = std::exchange(r.woken, false) ? request_place::ahead : request_place::in_line;
 
   if (r.stopped) co_return;
-  // The budget is taken just before the request leaves (after any connect), so a slow connect
-  // cannot bunch requests up; a retry on a fresh connection takes another turn.
-  bool sent = false;
-  bool abandoned = false;
-  run_source::send_turn wait_turn = [&]() -> awaitable<bool> {
-    if (r.stopped) {
-      abandoned = true;
-      co_return false;
-    }
-    const bool granted = co_await budget_.acquire(wake, place);
-    if (granted && r.stopped) budget_.release();
-    abandoned = !granted || r.stopped;
-    sent = sent || !abandoned;
-    co_return !abandoned;
-  };
+  budget_turn turn{budget_, wake, place, [&r] { return r.stopped; }};
+  const run_source::send_turn wait_turn = turn.waiter();
   const auto answer = co_await source_.fetch(r.info, r.record.id, wait_turn, place);
-  if (sent) budget_.record(answer.kind, answer.retry_after);
+  turn.record(answer.kind, answer.retry_after);
   if (r.stopped) co_return;
-  if (abandoned) {  // the budget is shutting down, or the wait was cut short: try again later
+  if (turn.abandoned()) {  // the budget is shutting down, or the wait was cut short: try again later
     schedule(r, settings_.polling.fast_interval);
     co_return;
   }
@@ -495,7 +414,7 @@ awaitable<bool> run_tracker::commit_event(tracked_run& run, std::string_view eve
                  run.record.polls);
     for (const auto& d : change.new_deliveries) {
       delivery_job job{.record = d, .event_type = event.event_type, .body = event.body};
-      enqueue(std::move(job));
+      deliveries_.enqueue(std::move(job));
     }
     drop_event_bodies(run.record);
   }
@@ -611,7 +530,7 @@ awaitable<bool> run_tracker::forget(std::string id) {
     if (run->wake) run->wake->cancel();
   }
   const bool deleted = co_await store_.delete_run(id);
-  for (auto& queue : queues_) queue->drop_run(id);
+  deliveries_.drop_run(id);
   co_return deleted || was_pending;
 }
 
@@ -622,7 +541,7 @@ awaitable<bool> run_tracker::retry_delivery(std::string delivery_id) {
   job->record.next_attempt_at.reset();
   job->record.redelivered_at = clock_type::now();  // a fresh max_age window, kept in the store
   co_await store_.update_delivery(job->record);
-  enqueue(std::move(*job));
+  deliveries_.enqueue(std::move(*job));
   co_return true;
 }
 
@@ -675,9 +594,7 @@ awaitable<void> run_tracker::prune_loop() {
   }
 }
 
-// Reload. The undone deliveries are read from the store BEFORE the fresh queues exist: an event
-// committed before that read is in it (and its own enqueue, which runs first, finds no queue yet);
-// one committed after it is enqueued into the fresh queue. So each delivery is queued once.
+// Reload: the polling settings and event filters here, the sinks in their queues' owner.
 awaitable<void> run_tracker::reconfigure(std::map<std::string, sink*> sinks, polling_config polling,
                                          std::map<std::string, std::vector<std::string>> sink_events) {
   const bool lists_before = settings_.polling.list_endpoints;
@@ -689,40 +606,7 @@ awaitable<void> run_tracker::reconfigure(std::map<std::string, sink*> sinks, pol
     if (settings_.polling.list_endpoints && !fed_before) refollow(*feed);
     if (!settings_.polling.list_endpoints && fed_before) back_to_cadence(*feed);
   }
-  for (auto it = queues_.begin(); it != queues_.end();) {
-    const auto& name = (*it)->sink_name();
-    const auto now = sinks.find(name);
-    const auto before = sinks_.find(name);
-    if (now != sinks.end() && before != sinks_.end() && now->second == before->second) {
-      ++it;
-      continue;
-    }
-    (*it)->stop();
-    it = queues_.erase(it);
-  }
-  std::vector<std::string> fresh;
-  for (const auto& [name, target] : sinks) {
-    if (!queue_for(name)) fresh.push_back(name);
-  }
-  sinks_ = std::move(sinks);
-  if (fresh.empty() || stopping_) co_return;
-
-  auto undone = co_await store_.load_undone_deliveries();
-  if (stopping_) co_return;
-  std::vector<std::shared_ptr<delivery_queue>> started;
-  for (const auto& name : fresh) {
-    const auto target = sinks_.find(name);
-    if (target == sinks_.end() || queue_for(name)) continue;  // changed again meanwhile
-    queues_.push_back(
-        std::make_shared<delivery_queue>(executor_, name, *target->second, store_, delivery_queue::retry_policy{}));
-    started.push_back(queues_.back());
-  }
-  for (auto& job : undone) {
-    if (job.record.state != delivery_state::pending) continue;
-    const auto queue = std::ranges::find_if(started, [&](const auto& q) { return q->sink_name() == job.record.sink; });
-    if (queue != started.end()) (*queue)->push(std::move(job));
-  }
-  for (const auto& queue : started) spawn_queue(queue);
+  co_await deliveries_.reconfigure(std::move(sinks));
 }
 
 std::map<std::string, std::size_t> run_tracker::pending_by_kind() const {

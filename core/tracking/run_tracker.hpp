@@ -13,7 +13,7 @@
 
 #include "core/model/settings.hpp"
 #include "core/tracking/change_feed.hpp"
-#include "core/delivery/delivery_queue.hpp"
+#include "core/delivery/delivery_queues.hpp"
 #include "core/tracking/due_queue.hpp"
 #include "core/net/request_budget.hpp"
 #include "core/model/run_kind.hpp"
@@ -110,15 +110,13 @@ class run_tracker {
   // key check reports through this too.
   void note_api(answer_kind kind, const std::string& error);
   const tracker_counters& counters() const { return counters_; }
-  const std::vector<std::shared_ptr<delivery_queue>>& queues() const { return queues_; }
+  const std::vector<std::shared_ptr<delivery_queue>>& queues() const { return deliveries_.all(); }
 
   // Applies a reloaded config (SIGHUP) without touching pending runs: the polling settings and
   // event filters hold from the next poll and event on; list_endpoints switched off puts the
   // feeds' runs back on the SDK cadence, switched on (or reloaded while a list was unusable)
-  // starts the feeds over. Sinks missing from `sinks` stop (their
-  // undone deliveries wait in the store); sinks that are new, or whose sink object changed, get a
-  // fresh queue with their undone deliveries from the store. A replaced sink object must outlive
-  // the tracker: a delivery may still be with it.
+  // starts the feeds over. The sinks change as delivery_queues::reconfigure says (a replaced sink
+  // object must outlive the tracker: a delivery may still be with it).
   awaitable<void> reconfigure(std::map<std::string, sink*> sinks, polling_config polling,
                               std::map<std::string, std::vector<std::string>> sink_events);
   // Pending runs by kind (for metrics).
@@ -214,19 +212,14 @@ class run_tracker {
   awaitable<bool> commit_event(tracked_run& run, std::string_view event_type, std::string_view payload,
                                std::optional<std::string> outcome, bool finishes);
   void schedule(tracked_run& run, std::chrono::milliseconds delay);
-  void enqueue(delivery_job job);
   void release(tracked_run& run);
   awaitable<void> flush_progress();
   awaitable<void> prune_loop();
-  void spawn_queue(const std::shared_ptr<delivery_queue>& queue);
-  awaitable<void> replace_queue_later(std::shared_ptr<delivery_queue> failed);
-  delivery_queue* queue_for(const std::string& sink_name);
 
   boost::asio::any_io_executor executor_;
   state_store& store_;
   run_source& source_;
   request_budget& budget_;
-  std::map<std::string, sink*> sinks_;
   tracker_settings settings_;
   fatal_handler on_fatal_;
   std::unordered_map<std::string, run_ptr> pending_;
@@ -235,9 +228,7 @@ class run_tracker {
   bool dispatcher_waiting_ = false;
   std::size_t active_polls_ = 0;
   boost::asio::steady_timer prune_timer_;
-  // A queue stopped by a reload or a full disk leaves this list; its worker and its deliveries in
-  // flight own it until they end.
-  std::vector<std::shared_ptr<delivery_queue>> queues_;
+  delivery_queues deliveries_;  // the sinks' queues, fed with each event's deliveries once recorded
   std::vector<std::string> dirty_;  // runs whose progress is not saved yet
   boost::asio::steady_timer flush_timer_;
   api_health api_;

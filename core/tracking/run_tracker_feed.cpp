@@ -6,6 +6,7 @@
 // sweeps keep failing the runs are polled one by one.
 #include "core/tracking/run_tracker.hpp"
 
+#include "core/extend/budget_turn.hpp"
 #include "core/tracking/poll_schedule.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -91,23 +92,12 @@ awaitable<milliseconds> run_tracker::sweep(kind_feed& feed) {
   const auto gone = [&] { return stopping_ || feed.epoch != epoch || !feeding(feed); };
 
   for (;;) {
-    bool sent = false;
-    bool abandoned = false;
-    run_source::send_turn wait_turn = [&]() -> awaitable<bool> {
-      if (gone()) {
-        abandoned = true;
-        co_return false;
-      }
-      const bool granted = co_await budget_.acquire(wake, request_place::ahead);
-      if (granted && gone()) budget_.release();
-      abandoned = !granted || gone();
-      sent = sent || !abandoned;
-      co_return !abandoned;
-    };
+    budget_turn turn{budget_, wake, request_place::ahead, gone};
+    const run_source::send_turn wait_turn = turn.waiter();
     const run_source::page_request request{.max_page_size = pass.page_size, .page_token = token};
     const auto page = co_await source_.list(feed.info, request, wait_turn, request_place::ahead);
-    if (sent) budget_.record(page.kind, page.retry_after);
-    if (abandoned || gone()) co_return settings_.polling.fast_interval;
+    turn.record(page.kind, page.retry_after);
+    if (turn.abandoned() || gone()) co_return settings_.polling.fast_interval;
     ++counters_.list_answers[answer_name(page.kind)];
     if (page.unusable) {
       disable_feed(feed, page.error);
