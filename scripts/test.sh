@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Installs, builds and runs every test (ctest) in build/, then the whole suite again under
-# AddressSanitizer + UBSan + LeakSanitizer in build-asan/ (scripts/ci-sanitizers.sh), after the
-# plain suite so that a plain failure is reported first. Extra arguments go to both ctest runs.
+# Installs, checks the C++ formatting (scripts/check-format.sh, first: it fails in seconds), builds
+# and runs every test (ctest) in build/, then the whole suite again under AddressSanitizer + UBSan +
+# LeakSanitizer in build-asan/ (scripts/ci-sanitizers.sh), after the plain suite so that a plain
+# failure is reported first. Extra arguments go to both ctest runs.
 # HOOKLESS_SANITIZERS=0 skips the sanitizer suite (about three times as long as the plain one).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${HOOKLESS_BUILD_DIR:-$root/build}
 started=$SECONDS
+"$root/scripts/install-deps.sh"
+"$root/scripts/check-format.sh"
 "$root/scripts/build.sh"
 status=0
 (cd "$build" && ctest --output-on-failure --timeout 600 -j 2 "$@") || status=1
