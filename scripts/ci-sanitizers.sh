@@ -8,6 +8,7 @@
 #
 # Usage: scripts/ci-sanitizers.sh [--no-build] [--no-ctest] [--e2e-seconds N] [-- CTEST_ARGS...]
 # The work directory (configs, logs, state) is kept and printed, so a failure can be read.
+# HOOKLESS_JOBS (default 2) compilers build; HOOKLESS_TEST_JOBS (default: the same) tests run at once.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-asan
@@ -44,7 +45,7 @@ fi
 status=0
 if ((do_ctest)); then
   ctest_started=$SECONDS
-  (cd "$root" && ctest --preset asan-ci -j "${HOOKLESS_JOBS:-2}" "${ctest_args[@]}") || status=1
+  (cd "$root" && ctest --preset asan-ci -j "${HOOKLESS_TEST_JOBS:-${HOOKLESS_JOBS:-2}}" "${ctest_args[@]}") || status=1
   echo "== sanitizer suite (ctest): $((SECONDS - ctest_started)) s"
 fi
 

@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libcli11-dev libbenchmark-dev
   openssl curl tinyproxy-bin sqlite3
   clang libclang-rt-14-dev   # libFuzzer + sanitizers for scripts/fuzz.sh (tests/fuzz)
+  clang-format               # scripts/check-format.sh (.clang-format is written for version 14)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -14,7 +14,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/system/result.hpp>
@@ -156,8 +155,8 @@ awaitable<std::optional<open_failure>> http_connection::handshake(const std::str
   co_return std::nullopt;
 }
 
-template <typename Stream, typename Lowest, typename Request>
-awaitable<exchange_result> http_connection::exchange_on(Stream& stream, Lowest& lowest, const Request& request,
+template <typename Stream, typename Lowest>
+awaitable<exchange_result> http_connection::exchange_on(Stream& stream, Lowest& lowest, const http_request& request,
                                                         connection_deadline deadline, response_limits limits) {
   exchange_result result;
   lowest.expires_at(deadline);
@@ -183,8 +182,7 @@ awaitable<exchange_result> http_connection::exchange_on(Stream& stream, Lowest& 
   co_return result;
 }
 
-template <typename Request>
-awaitable<exchange_result> http_connection::exchange(const Request& request, connection_deadline deadline,
+awaitable<exchange_result> http_connection::exchange(const http_request& request, connection_deadline deadline,
                                                      response_limits limits) {
   if (tls_) {
     auto result = co_await exchange_on(*tls_, tls_->next_layer(), request, deadline, limits);
@@ -197,11 +195,6 @@ awaitable<exchange_result> http_connection::exchange(const Request& request, con
   auto result = co_await exchange_on(*tcp_, *tcp_, request, deadline, limits);
   co_return result;
 }
-
-template awaitable<exchange_result> http_connection::exchange(const http::request<http::empty_body>&,
-                                                              connection_deadline, response_limits);
-template awaitable<exchange_result> http_connection::exchange(const http::request<http::string_body>&,
-                                                              connection_deadline, response_limits);
 
 bool http_connection::still_usable() {
   if (buffer_.size() != 0) return false;

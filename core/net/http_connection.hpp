@@ -58,6 +58,11 @@ struct exchange_result {
 
 using connection_deadline = std::chrono::steady_clock::time_point;
 
+// What an http_connection sends: one request type for every caller (a GET's body is empty), since
+// each further body type would instantiate Beast's writer for every transport again, the costliest
+// code to compile in the project.
+using http_request = boost::beast::http::request<boost::beast::http::string_body>;
+
 class http_connection {
  public:
   // `tls` is needed for transport::tls only and must outlive the connection.
@@ -77,8 +82,7 @@ class http_connection {
 
   // One request and its complete response, each step by the deadline. A connection whose exchange
   // failed must be closed, never reused.
-  template <typename Request>
-  boost::asio::awaitable<exchange_result> exchange(const Request& request, connection_deadline deadline,
+  boost::asio::awaitable<exchange_result> exchange(const http_request& request, connection_deadline deadline,
                                                    response_limits limits);
 
   // Whether an idle kept-alive connection may carry another request: open, no stray bytes and no end
@@ -95,8 +99,8 @@ class http_connection {
       boost::beast::basic_stream<boost::asio::local::stream_protocol, boost::asio::any_io_executor,
                                  boost::beast::unlimited_rate_policy>;
 
-  template <typename Stream, typename Lowest, typename Request>
-  boost::asio::awaitable<exchange_result> exchange_on(Stream& stream, Lowest& lowest, const Request& request,
+  template <typename Stream, typename Lowest>
+  boost::asio::awaitable<exchange_result> exchange_on(Stream& stream, Lowest& lowest, const http_request& request,
                                                       connection_deadline deadline, response_limits limits);
 
   boost::asio::any_io_executor executor_;

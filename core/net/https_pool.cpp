@@ -237,7 +237,7 @@ struct https_pool::state {
     co_return std::nullopt;
   }
 
-  awaitable<exchange_outcome> exchange(connection& conn, bool reused, const http::request<http::empty_body>& request,
+  awaitable<exchange_outcome> exchange(connection& conn, bool reused, const http_request& request,
                                        clock_type::time_point deadline) {
     exchange_outcome outcome;
     auto result = co_await conn.exchange(request, deadline, extend_limits);
@@ -285,7 +285,7 @@ struct https_pool::state {
     slot_guard guard{*this};
     const auto deadline = clock_type::now() + options.timeout;
 
-    http::request<http::empty_body> request{http::verb::get, target, 11};
+    http_request request{http::verb::get, target, 11};  // no body, and so no content-length
     request.set(http::field::host, host_header);
     for (const auto& [name, value] : headers) request.set(name, value);
 
