@@ -299,10 +299,11 @@ std::vector<run_record> load_pending(sqlite_db& db) {
     }
   }
   // Children come in one query each, sorted like the runs, and are merged in one pass: three
-  // queries in all instead of two per run.
+  // queries in all instead of two per run. Events come without their bodies, which are never read
+  // (as in attach_children's skip).
   {
     auto stmt = db.cached(
-        "SELECT r.seq, e.event_id, e.event_type, e.body FROM runs r JOIN events e ON e.run_id = r.id "
+        "SELECT r.seq, e.event_id, e.event_type, '' FROM runs r JOIN events e ON e.run_id = r.id "
         "WHERE r.state = 'pending' ORDER BY r.seq, e.seq");
     std::size_t at = 0;
     while (stmt->step()) {

@@ -62,7 +62,8 @@ class state_store {
  public:
   virtual ~state_store() = default;
 
-  // Pending runs with their events so far, oldest registration first.
+  // Pending runs with their events so far (IDs and types, without bodies: a pending run keeps none,
+  // and undone deliveries bring theirs) and deliveries, oldest registration first.
   virtual awaitable<std::vector<run_record>> load_pending() = 0;
   // Every delivery that is neither done nor dead, in event order per run.
   virtual awaitable<std::vector<delivery_job>> load_undone_deliveries() = 0;

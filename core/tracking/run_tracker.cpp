@@ -93,8 +93,7 @@ awaitable<void> run_tracker::start() {
                       record.id, record.kind);
         continue;
       }
-      drop_event_bodies(record);
-      auto run = std::make_shared<tracked_run>(std::move(record), *info, clocks);
+      auto run = std::make_shared<tracked_run>(std::move(record), *info, clocks);  // (loaded without event bodies)
       pending_.emplace(run->record.id, run);
       if (auto* feed = feed_for(run->record.kind)) ++feed->runs;
       resumed.push_back(std::move(run));

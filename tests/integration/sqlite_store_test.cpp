@@ -883,6 +883,8 @@ TEST_F(sqlite_store_test, load_pending_brings_events_and_deliveries_in_order) {
     EXPECT_EQ(ids_of(pending), names("wr_a", "exr_c", "wr_d"));
     CO_ASSERT_TRUE(pending.size() == 3);
     CO_ASSERT_TRUE(pending[0].events.size() == 1);
+    EXPECT_EQ(pending[0].events[0].event_type, "workflow_run.needs_review");
+    EXPECT_TRUE(pending[0].events[0].body.empty());  // bodies stay in the store
     EXPECT_EQ(pending[0].deliveries.size(), 1U);
     EXPECT_TRUE(pending[1].events.empty());
     EXPECT_TRUE(pending[1].deliveries.empty());
