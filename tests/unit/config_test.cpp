@@ -1,6 +1,7 @@
 // Tests of the config loader: defaults, every key read into its field, and every validation rule
 // reported with its key path and line (interface.md §2).
 #include "config/config_loader.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -597,21 +598,13 @@ TEST(config_loader, format_problem_leaves_out_missing_parts) {
 
 class config_file_test : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "hookless_config_XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
   std::string write(const std::string& name, const std::string& text) {
     const auto path = (dir_ / name).string();
     std::ofstream{path} << text;
     return path;
   }
-  std::filesystem::path dir_;
+  test::temp_dir temp_{"hookless_config"};
+  std::filesystem::path dir_ = temp_.path();
 };
 
 TEST_F(config_file_test, loads_a_file) {
