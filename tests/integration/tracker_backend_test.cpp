@@ -105,8 +105,9 @@ class tracker_backend_test : public ::testing::Test {
   control_response serve(const caller& who, verb method, std::string target, std::string body = {}) {
     control_response response;
     run([&]() -> awaitable<void> {
-      response = co_await handle_control_request(
-          *backend_, control_request{.method = method, .target = std::move(target), .body = std::move(body), .who = who});
+      // A named local, not a temporary in the co_await: g++ 12 frees those twice.
+      control_request request{.method = method, .target = std::move(target), .body = std::move(body), .who = who};
+      response = co_await handle_control_request(*backend_, std::move(request));
     });
     return response;
   }
