@@ -120,8 +120,9 @@ class tracker_backend_test : public ::testing::Test {
   std::set<std::string> listed(const caller& who) {
     const auto response = serve(who, verb::get, "/v1/runs?state=all");
     EXPECT_EQ(response.status, 200u) << response.body;
+    const auto page = json::parse(response.body);
     std::set<std::string> ids;
-    for (const auto& run : json::parse(response.body).at("runs").as_array()) {
+    for (const auto& run : page.at("runs").as_array()) {
       ids.insert(std::string{run.at("id").as_string()});
     }
     return ids;
