@@ -1,4 +1,4 @@
-// The black-box helpers without Beast: temp dirs, child processes, hooklessd's config and life
+// The black-box helpers without Beast: child processes, hooklessd's config and life
 // cycle, the sinks' JSON Lines, tinyproxy. (The HTTP clients are in blackbox_http.cpp.)
 #include "tests/blackbox/blackbox_support.hpp"
 
@@ -32,18 +32,6 @@ fs::path hooklessd_program() { return HOOKLESSD_PATH; }
 fs::path hooklessctl_program() { return HOOKLESSCTL_PATH; }
 
 // ---- files and time -------------------------------------------------------------------------
-
-temp_dir::temp_dir() {
-  // Short and under /tmp: a Unix socket path must fit in 108 bytes.
-  std::string pattern = "/tmp/hlbb-XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error(std::string{"mkdtemp: "} + std::strerror(errno));
-  path_ = pattern;
-}
-
-temp_dir::~temp_dir() {
-  std::error_code ignored;
-  fs::remove_all(path_, ignored);
-}
 
 std::string read_file(const fs::path& path) {
   std::ifstream in{path, std::ios::binary};

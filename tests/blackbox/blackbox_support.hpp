@@ -4,6 +4,7 @@
 #pragma once
 
 #include "tests/support/fake_extend.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -27,20 +28,7 @@ using namespace std::chrono_literals;
 fs::path hooklessd_program();
 fs::path hooklessctl_program();
 
-// A fresh private directory, removed with everything in it at destruction.
-class temp_dir {
- public:
-  temp_dir();
-  ~temp_dir();
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
+using test::temp_dir;
 
 std::string read_file(const fs::path& path);  // "" when it does not exist
 

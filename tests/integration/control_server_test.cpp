@@ -2,6 +2,7 @@
 // handling, SO_PEERCRED, keep-alive, limits, deadlines, long-polls, shutdown; and hooklessctl run
 // as a child process against it for its exit codes.
 #include "daemon/control/control_server.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -261,17 +262,9 @@ json::object body_of(const http::response<http::string_body>& response) { return
 
 class control_server_test : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "hookless-control-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-    socket_path_ = (dir_ / "hookless.sock").string();
-  }
+  void SetUp() override { socket_path_ = (dir_ / "hookless.sock").string(); }
 
-  void TearDown() override {
-    stop_server();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { stop_server(); }
 
   control_config config() const {
     control_config out;
@@ -327,7 +320,8 @@ class control_server_test : public ::testing::Test {
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
   }
 
-  std::filesystem::path dir_;
+  test::temp_dir temp_{"hookless-control"};
+  std::filesystem::path dir_ = temp_.path();
   std::string socket_path_;
   asio::io_context context_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;

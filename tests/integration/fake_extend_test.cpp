@@ -2,6 +2,7 @@
 // against its CA: answer shapes per API version, timelines, errors, faults, the rate limit, auto
 // mode, lists, the control API and the standalone program.
 #include "tests/support/fake_extend.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/support/test_certs.hpp"
 
 #include <gtest/gtest.h>
@@ -680,8 +681,7 @@ std::string read_file(const std::filesystem::path& path) {
 }
 
 TEST(FakeExtendProgram, ServesUntilSigterm) {
-  const auto dir = std::filesystem::temp_directory_path() / ("fake-extend-test-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const test::temp_dir dir{"fake-extend-test"};
   const auto ready = dir / "ready";
   const auto ca = dir / "ca.pem";
   const pid_t child = ::fork();
@@ -710,7 +710,6 @@ TEST(FakeExtendProgram, ServesUntilSigterm) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  std::filesystem::remove_all(dir);
 }
 #endif
 

@@ -8,6 +8,8 @@
 #include "core/delivery/http_sink.hpp"
 #include "core/net/tls_context.hpp"
 #include "tests/integration/callback_receiver.hpp"
+#include "tests/support/run_with_deadline.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/support/test_certs.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -98,15 +100,7 @@ http_sink_options options_for(const std::string& url, milliseconds timeout = 5s,
                            .limits = delivery_limits{.max_in_flight = in_flight, .max_age = max_age}};
 }
 
-// Runs the io_context until `done` or `limit`; the result of `done`.
-bool run_until(asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!done() && std::chrono::steady_clock::now() < until) {
-    io.restart();
-    io.run_for(5ms);
-  }
-  return done();
-}
+using test::run_until;
 
 // One delivery through the sink, driven to completion.
 delivery_result deliver_once(asio::io_context& io, sink& target, const delivery_job& job,
@@ -186,8 +180,7 @@ TEST(http_sink, a_kept_alive_connection_closed_by_the_receiver_is_replaced) {
 }
 
 TEST(http_sink, delivers_to_a_unix_socket) {
-  const auto dir = fs::temp_directory_path() / ("hookless-http-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const test::temp_dir dir{"hookless-http"};
   const auto socket = dir / "app.sock";
   {
     callback_receiver receiver{socket};
@@ -203,7 +196,6 @@ TEST(http_sink, delivers_to_a_unix_socket) {
     EXPECT_EQ(request.header("x-extend-request-signature"),
               extend_signature(secret, std::stoll(request.header("x-extend-request-timestamp")), job.body));
   }
-  fs::remove_all(dir);
 }
 
 TEST(http_sink, any_2xx_is_success_anything_else_a_failure_with_its_status) {

@@ -37,6 +37,8 @@
 
 #include "core/net/tls_context.hpp"
 #include "tests/support/test_certs.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/run_with_deadline.hpp"
 
 extern char** environ;
 
@@ -218,14 +220,6 @@ unsigned short free_port() {
 
 class https_pool_test : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("https_pool_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   // The trust anchors of certs written to a file, as extend.ca_file would name it.
   std::string ca_file(const test_certs& certs) {
     const auto path = dir_ / "ca.pem";
@@ -244,16 +238,9 @@ class https_pool_test : public ::testing::Test {
   // Runs the test's coroutine on the io_context with a deadline; fails when it does not finish or
   // leaves work behind (every test stops its servers and pools at the end).
   void run(std::function<awaitable<void>()> body, std::chrono::seconds limit = 10s) {
-    bool done = false;
-    std::exception_ptr error;
-    asio::co_spawn(ioc_, std::move(body), [&](const std::exception_ptr& e) {
-      done = true;
-      error = e;
-    });
-    ioc_.run_for(limit);
-    ASSERT_TRUE(done) << "the test did not finish within " << limit.count() << "s";
-    if (error) std::rethrow_exception(error);
-    EXPECT_TRUE(ioc_.stopped()) << "work was left over";
+    if (test::run_with_deadline(ioc_, std::move(body), limit, test::run_stop::work_ran_out)) {
+      EXPECT_TRUE(ioc_.stopped()) << "work was left over";
+    }
   }
 
   // Sleeps without blocking the io_context (the servers run on it too).
@@ -263,7 +250,8 @@ class https_pool_test : public ::testing::Test {
   }
 
   asio::io_context ioc_;
-  std::filesystem::path dir_;
+  test::temp_dir temp_{"https_pool_test"};
+  std::filesystem::path dir_ = temp_.path();
 };
 
 bool contains(const std::string& haystack, const std::string& needle) {

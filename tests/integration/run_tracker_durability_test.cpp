@@ -6,6 +6,8 @@
 #include "core/tracking/run_tracker.hpp"
 #include "core/delivery/sink.hpp"
 #include "core/store/sqlite_store.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/run_with_deadline.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -144,9 +146,6 @@ std::vector<registration> regs(Ids... ids) {
 class run_tracker_durability_test : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "hltrk-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     open_report report;
     store_ = sqlite_store::open(io_.get_executor(), (dir_ / "state.db").string(), report);
     settings_.polling.fast_interval = 20ms;
@@ -164,8 +163,6 @@ class run_tracker_durability_test : public ::testing::Test {
     tracker_.reset();
     budget_.reset();
     store_.reset();
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
   }
 
   // Stops the tracker and closes the store, then opens the file again: a restart of the daemon.
@@ -192,19 +189,7 @@ class run_tracker_durability_test : public ::testing::Test {
 
   // Runs `body` on the io_context until it returns (or `limit` passes, which fails the test).
   void run(std::function<awaitable<void>()> body, std::chrono::milliseconds limit = 20s) {
-    bool done = false;
-    std::exception_ptr failure;
-    asio::co_spawn(io_, body(), [&](std::exception_ptr e) {
-      failure = e;
-      done = true;
-    });
-    const auto give_up = std::chrono::steady_clock::now() + limit;
-    while (!done && std::chrono::steady_clock::now() < give_up) {
-      io_.restart();
-      io_.run_for(20ms);
-    }
-    ASSERT_TRUE(done) << "the test body did not finish in time";
-    if (failure) std::rethrow_exception(failure);
+    test::run_with_deadline(io_, std::move(body), limit);
   }
 
   // Lets the tracker work until `done` holds, checking every 10 ms.
@@ -230,7 +215,8 @@ class run_tracker_durability_test : public ::testing::Test {
     co_return found.has_value();
   }
 
-  fs::path dir_;
+  test::temp_dir temp_{"hltrk"};
+  fs::path dir_ = temp_.path();
   asio::io_context io_{1};
   std::unique_ptr<sqlite_store> store_;
   scripted_source source_{io_.get_executor()};

@@ -1,6 +1,8 @@
 // Integration tests of the SQLite state store: real files in a temp dir, an io_context in the test,
 // and SQLite's own integrity_check on the file after every test.
 #include "core/store/sqlite_store.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/run_with_deadline.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -187,20 +189,11 @@ std::string query_raw(const std::string& path, const std::string& sql) {
 
 class sqlite_store_test : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/hookless-store-XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-    path_ = (dir_ / "state.db").string();
-  }
-
   void TearDown() override {
     // Every test leaves a file SQLite itself vouches for.
     if (fs::exists(path_)) {
       EXPECT_EQ(query_raw(path_, "PRAGMA integrity_check"), "ok");
     }
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
   }
 
   std::unique_ptr<sqlite_store> open_store(open_report& report, const std::string& path = {}) {
@@ -215,29 +208,15 @@ class sqlite_store_test : public ::testing::Test {
   }
 
   // Runs one test body as a coroutine on the test's io_context, with a deadline.
-  template <typename Body>
-  void run(Body body, std::chrono::seconds limit = 25s) {
-    // Shared, not captured by reference: a body that missed its deadline may still finish during a
-    // later run() of the same test, after this frame is gone (AddressSanitizer: stack-use-after-return).
-    struct outcome {
-      bool done = false;
-      std::exception_ptr error;
-    };
-    const auto result = std::make_shared<outcome>();
-    auto finished = [result](std::exception_ptr e) {
-      result->done = true;
-      result->error = e;
-    };
-    boost::asio::co_spawn(context_, std::move(body), finished);
-    context_.run_for(limit);
+  void run(std::function<boost::asio::awaitable<void>()> body, std::chrono::seconds limit = 25s) {
+    test::run_with_deadline(context_, std::move(body), limit, test::run_stop::work_ran_out);
     context_.restart();
-    ASSERT_TRUE(result->done) << "the test body did not finish before its deadline";
-    if (result->error) std::rethrow_exception(result->error);
   }
 
   boost::asio::io_context context_;
-  fs::path dir_;
-  std::string path_;
+  test::temp_dir temp_{"hookless-store"};
+  fs::path dir_ = temp_.path();
+  std::string path_ = (dir_ / "state.db").string();
 };
 
 TEST_F(sqlite_store_test, creates_a_versioned_wal_file) {

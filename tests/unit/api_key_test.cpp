@@ -1,5 +1,6 @@
 // Tests of where the Extend API key comes from, in order, and that its value never reaches a message.
 #include "config/api_key.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -21,15 +22,6 @@ constexpr const char* secret = "sk_live_0123456789abcdef";
 
 class api_key_test : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "hookless_api_key_XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
 
   std::string write(const std::string& name, const std::string& text) {
     const auto path = (dir_ / name).string();
@@ -45,7 +37,8 @@ class api_key_test : public ::testing::Test {
     });
   }
 
-  std::filesystem::path dir_;
+  test::temp_dir temp_{"hookless_api_key"};
+  std::filesystem::path dir_ = temp_.path();
   std::map<std::string, std::string, std::less<>> env_;
 };
 

@@ -1,6 +1,7 @@
 // Tests of the config loader: defaults, every key read into its field, and every validation rule
 // reported with its key path and line (interface.md §2).
 #include "config/config_loader.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -628,21 +629,13 @@ TEST(config_loader, format_problem_leaves_out_missing_parts) {
 
 class config_file_test : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "hookless_config_XXXXXX";
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
   std::string write(const std::string& name, const std::string& text) {
     const auto path = (dir_ / name).string();
     std::ofstream{path} << text;
     return path;
   }
-  std::filesystem::path dir_;
+  test::temp_dir temp_{"hookless_config"};
+  std::filesystem::path dir_ = temp_.path();
 };
 
 TEST_F(config_file_test, loads_a_file) {
@@ -679,6 +672,49 @@ TEST_F(config_file_test, problems_in_a_file_carry_its_lines) {
   ASSERT_EQ(result.problems.size(), 1u);
   EXPECT_EQ(format_problem(path, result.problems[0]),
             path + ":4: extend.timeout: expected a duration like 30s, 5m, 250ms; got \"soon\"");
+}
+
+// --- per-user limits (control.max_pending_per_user, control.requests_per_second_per_user) ---
+
+TEST(per_user_limits_config, defaults_are_generous) {
+  const auto result = load_config_text("", "test.yaml");
+  ASSERT_TRUE(result.value);
+  EXPECT_EQ(result.value->control.max_pending_per_user, 1'000'000u);
+  EXPECT_DOUBLE_EQ(result.value->control.requests_per_second_per_user, 1000.0);
+}
+
+TEST(per_user_limits_config, reads_both_keys) {
+  const auto result = load_config_text("control:\n  max_pending_per_user: 5\n  requests_per_second_per_user: 2.5\n", "t");
+  ASSERT_TRUE(result.value) << (result.problems.empty() ? "" : result.problems[0].message);
+  EXPECT_EQ(result.value->control.max_pending_per_user, 5u);
+  EXPECT_DOUBLE_EQ(result.value->control.requests_per_second_per_user, 2.5);
+}
+
+TEST(per_user_limits_config, refuses_bad_values_with_key_and_line) {
+  expect_problem("control:\n  max_pending_per_user: 0\n", "control.max_pending_per_user", 2, "between 1 and");
+  expect_problem("control:\n  max_pending_per_user: -3\n", "control.max_pending_per_user", 2, "between 1 and");
+  expect_problem("control:\n  max_pending_per_user: 2.5\n", "control.max_pending_per_user", 2, "whole number");
+  expect_problem("control:\n  max_pending_per_user: 999999999999\n", "control.max_pending_per_user", 2, "between 1 and");
+  expect_problem("control:\n\n  requests_per_second_per_user: 0\n", "control.requests_per_second_per_user", 3,
+                 "greater than 0");
+  expect_problem("control:\n  requests_per_second_per_user: fast\n", "control.requests_per_second_per_user", 2,
+                 "expected a number");
+  expect_problem("control:\n  requests_per_second_per_user: [1]\n", "control.requests_per_second_per_user", 2,
+                 "expected a number");
+}
+
+// Found by fuzz_sink_target: URLs Boost.URL 1.81 splits into a plausible host and a path without
+// '/' passed the config check, and the http sink then refused them.
+TEST(sink_url_config, a_host_followed_by_junk_is_refused) {
+  for (const char* url : {"http://127.0.0.1.evil.example/x", "http://[::1]:9000'", "http://localhost:80x/"}) {
+    const auto result = load_config_text("sinks:\n  app:\n    type: http\n    url: \"" + std::string{url} +
+                                             "\"\n    signing_secret_file: /dev/null\ndefault_sinks: [app]\n",
+                                         "t");
+    EXPECT_FALSE(result.value) << url;
+  }
+  const auto base = load_config_text("extend:\n  base_url: https://127.0.0.1.evil.example\n", "t");
+  EXPECT_FALSE(base.value);
+  EXPECT_TRUE(load_config_text("extend:\n  base_url: https://127.0.0.1:8443/\n", "t").value);
 }
 
 }  // namespace

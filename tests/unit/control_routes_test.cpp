@@ -1,5 +1,6 @@
 // The control API's routes and JSON without sockets: every status code, error body and field
-// name of interface.md §3, against a hand-written fake backend.
+// name of interface.md §3, against a hand-written fake backend; the 429 busy answer of the per-user
+// limits; error bodies that stay valid JSON whatever bytes a client sent.
 #include "core/formats/duration.hpp"
 #include "core/formats/timestamp.hpp"
 #include "daemon/control/control_json.hpp"
@@ -471,6 +472,30 @@ TEST_F(control_routes, unknown_paths_are_404_and_wrong_methods_405_with_allow) {
   EXPECT_EQ(serve(verb::delete_, "/v1/health").allow, "GET");
   EXPECT_EQ(serve(verb::get, "/v1/deliveries/retry").allow, "POST");
   expect_error(serve(verb::get, "http://[bad"), 400, "invalid_request");
+}
+
+
+TEST(over_limit_response, is_429_busy) {
+  const auto answer = over_limit_response("uid 5 is over a limit");
+  EXPECT_EQ(answer.status, 429u);
+  const auto body = boost::json::parse(answer.body);
+  EXPECT_EQ(body.at("error").at("code").as_string(), "busy");
+  EXPECT_EQ(body.at("error").at("message").as_string(), "uid 5 is over a limit");
+}
+
+// Error messages echo what a client sent; invalid UTF-8 in them must not make the answer invalid JSON.
+TEST(error_body, replaces_invalid_utf8_so_the_answer_stays_json) {
+  const auto body = error_body("not_found", "no run exr_\xff\xfe, no path /\xc3\x28, fine: \xc3\xa9 \xf0\x9f\x98\x80, cut \xe2\x82");
+  boost::system::error_code ec;
+  const auto parsed = boost::json::parse(body, ec);
+  ASSERT_FALSE(ec) << body;
+  EXPECT_EQ(parsed.at("error").at("message").as_string(),
+            "no run exr_\xef\xbf\xbd\xef\xbf\xbd, no path /\xef\xbf\xbd(, fine: \xc3\xa9 \xf0\x9f\x98\x80, cut "
+            "\xef\xbf\xbd\xef\xbf\xbd");
+  // Surrogates and overlong forms are invalid too.
+  boost::system::error_code second_ec;
+  (void)boost::json::parse(error_body("x", "\xed\xa0\x80 \xc0\xaf"), second_ec);
+  EXPECT_FALSE(second_ec);
 }
 
 }  // namespace

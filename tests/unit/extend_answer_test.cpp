@@ -176,5 +176,21 @@ TEST(json_span, finds_top_level_members_only) {
   EXPECT_EQ(find_member_text(R"({"\u0061":2})", "a"), "2");
 }
 
+// Found by fuzz_extend_answer: a wrapped answer naming its run member twice was judged by the last
+// value (the parser's) but passed on with the first (the scanner's).
+TEST(extend_answer, a_repeated_wrapper_key_is_malformed_not_a_run) {
+  const auto info = describe_kind("processor_run", api_generation::legacy);
+  ASSERT_TRUE(info);
+  const auto answered_at = std::chrono::system_clock::now();
+  const auto answer = interpret_answer(
+      200, R"({"success":true,"processorRun":true,"processorRun":{"id":"dpr_1","status":"PROCESSED"}})", std::nullopt, *info,
+      "dpr_1", answered_at);
+  EXPECT_EQ(answer.kind, answer_kind::malformed) << answer.payload;
+  const auto fine = interpret_answer(200, R"({"success":true,"processorRun":{"id":"dpr_1","status":"PROCESSED"}})",
+                                     std::nullopt, *info, "dpr_1", answered_at);
+  EXPECT_EQ(fine.kind, answer_kind::run);
+  EXPECT_EQ(fine.payload, R"({"id":"dpr_1","status":"PROCESSED"})");
+}
+
 }  // namespace
 }  // namespace hookless
