@@ -72,7 +72,8 @@ void wait_table(std::ostringstream& out, const wait_scenario& s, std::vector<ver
   out << "\n### " << grouped(static_cast<double>(s.runs)) << " runs finishing over minutes, Extend limit "
       << fixed(s.rate, 0) << " GET/s\n\n";
   if (s.time_scale != 1) out << "Finish times scaled by " << fixed(s.time_scale, 2) << " (quick mode).\n\n";
-  if (s.faults) out << "Faults injected: one for every 20th run (500, 503, cut, slow, truncated, malformed in turn).\n\n";
+  if (s.faults)
+    out << "Faults injected: one for every 20th run (500, 503, cut, slow, truncated, malformed in turn).\n\n";
   out << "Floor of the mean latency N/(2R) = " << fixed(floor, 1) << " s (N/R = " << fixed(cycle, 0)
       << " s; the 1.5x target applies when N/R > 30 s).\n\n"
       << "| contender | delivered | lost | requests / finished run | 429s | latency mean | p50 | p99 | mean / floor "
@@ -84,8 +85,8 @@ void wait_table(std::ostringstream& out, const wait_scenario& s, std::vector<ver
         << grouped(static_cast<double>(r.lost)) << " | " << fixed(per_run, 2) << " | "
         << grouped(static_cast<double>(r.responses_429)) << " | " << fixed(r.latency.mean, 1) << " s | "
         << fixed(r.latency.p50, 1) << " s | " << fixed(r.latency.p99, 1) << " s | " << fixed(r.latency.mean / floor, 2)
-        << " | " << (r.usage ? mib(r.usage->peak_rss) : "?") << " | " << (r.usage ? fixed(r.usage->cpu_seconds, 1) : "?")
-        << " | " << fixed(r.seconds, 0) << " s |\n";
+        << " | " << (r.usage ? mib(r.usage->peak_rss) : "?") << " | "
+        << (r.usage ? fixed(r.usage->cpu_seconds, 1) : "?") << " | " << fixed(r.seconds, 0) << " s |\n";
   }
   for (const auto& r : s.results) {
     for (const auto& [why, n] : r.lost_because) out << "\n- " << r.contender << ": " << n << " lost: " << why;
@@ -99,12 +100,14 @@ void wait_table(std::ostringstream& out, const wait_scenario& s, std::vector<ver
     const auto n = grouped(static_cast<double>(s.runs));
     verdicts.push_back({r.contender + ", N = " + n + ": 0 runs lost", grouped(static_cast<double>(r.lost)),
                         r.lost == 0 ? "met" : "**missed** by " + grouped(static_cast<double>(r.lost)) + " runs"});
-    verdicts.push_back({r.contender + ", N = " + n + ": 0 429s caused", grouped(static_cast<double>(r.responses_429)),
-                        r.responses_429 == 0 ? "met" : "**missed** by " + grouped(static_cast<double>(r.responses_429))});
+    verdicts.push_back(
+        {r.contender + ", N = " + n + ": 0 429s caused", grouped(static_cast<double>(r.responses_429)),
+         r.responses_429 == 0 ? "met" : "**missed** by " + grouped(static_cast<double>(r.responses_429))});
     if (cycle > 30) {
-      verdicts.push_back({r.contender + ", N = " + n + ": mean latency <= 1.5 x N/(2R) = " + fixed(1.5 * floor, 0) + " s",
-                          fixed(r.latency.mean, 1) + " s (" + fixed(r.latency.mean / floor, 2) + " x floor)",
-                          miss(r.latency.mean, 1.5 * floor, false)});
+      verdicts.push_back(
+          {r.contender + ", N = " + n + ": mean latency <= 1.5 x N/(2R) = " + fixed(1.5 * floor, 0) + " s",
+           fixed(r.latency.mean, 1) + " s (" + fixed(r.latency.mean / floor, 2) + " x floor)",
+           miss(r.latency.mean, 1.5 * floor, false)});
     }
   }
 }
@@ -116,16 +119,16 @@ void pool_row(std::ostringstream& out, const pool_result& p, std::vector<verdict
     return;
   }
   out << "| " << p.contender << " | " << grouped(p.batched_per_second) << " runs/s | " << grouped(p.single_per_second)
-      << " runs/s | " << mib(p.baseline_rss) << " | " << mib(p.rss_at_rest) << " | " << mib(p.peak_rss_registering) << " | "
-      << fixed(p.ready_seconds, 2)
-      << " s | " << grouped(p.polls_per_second) << " | " << p.responses_429 << " | " << p.connections_opened << " / "
-      << p.connections_open << " | " << fixed(p.daemon_cpu_seconds, 1) << " s | " << fixed(p.fake_cpu_seconds, 1)
-      << " s | " << (p.polling_usage ? mib(p.polling_usage->peak_rss) : "?") << " |\n";
+      << " runs/s | " << mib(p.baseline_rss) << " | " << mib(p.rss_at_rest) << " | " << mib(p.peak_rss_registering)
+      << " | " << fixed(p.ready_seconds, 2) << " s | " << grouped(p.polls_per_second) << " | " << p.responses_429
+      << " | " << p.connections_opened << " / " << p.connections_open << " | " << fixed(p.daemon_cpu_seconds, 1)
+      << " s | " << fixed(p.fake_cpu_seconds, 1) << " s | " << (p.polling_usage ? mib(p.polling_usage->peak_rss) : "?")
+      << " |\n";
   const std::uint64_t peak = p.polling_usage ? p.polling_usage->peak_rss : 0;
   const auto who = p.contender + ", ";
   if (!p.lists_on) {
-    verdicts.push_back({who + "no limit: >= 10,000 polls/s over kept-alive TLS", grouped(p.polls_per_second) + " polls/s",
-                        miss(p.polls_per_second, 10'000, true)});
+    verdicts.push_back({who + "no limit: >= 10,000 polls/s over kept-alive TLS",
+                        grouped(p.polls_per_second) + " polls/s", miss(p.polls_per_second, 10'000, true)});
   }
   verdicts.push_back({who + pending + " pending runs in <= 150 MB RSS (at rest, 10/s)", mib(p.rss_at_rest),
                       miss(static_cast<double>(p.rss_at_rest), 150e6, false)});
@@ -140,7 +143,8 @@ void pool_table(std::ostringstream& out, const std::vector<pool_result>& pools, 
   out << "\n### " << grouped(static_cast<double>(pools.front().pending))
       << " pending runs, no rate limit at the fake\n\n"
       << "| contender | registration, batched | registration, single | RSS before | RSS with all pending (10/s) "
-         "| peak RSS registering | ready after restart | requests/s (unlimited) | 429s | TLS connections opened / open | hooklessd CPU | "
+         "| peak RSS registering | ready after restart | requests/s (unlimited) | 429s | TLS connections opened / open "
+         "| hooklessd CPU | "
          "fake CPU | peak RSS polling |\n"
       << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const auto& p : pools) pool_row(out, p, verdicts);
@@ -158,8 +162,8 @@ void memory_table(std::ostringstream& out, const std::vector<memory_result>& res
       out << "| " << r.scenario << " | " << r.contender << " | " << r.note << " |\n";
       continue;
     }
-    out << "| " << r.scenario << " | " << r.contender << " | " << mib(r.rss_before) << " | " << mib(r.rss_after) << " | "
-        << mib(r.rss_at_rest) << " | " << mib(r.growth()) << " |\n";
+    out << "| " << r.scenario << " | " << r.contender << " | " << mib(r.rss_before) << " | " << mib(r.rss_after)
+        << " | " << mib(r.rss_at_rest) << " | " << mib(r.growth()) << " |\n";
     verdicts.push_back({r.contender + ", " + r.scenario + ": RSS grows by <= " + fixed(r.limit_mib, 0) + " MiB",
                         mib(r.growth()), miss(static_cast<double>(r.growth()) / (1 << 20), r.limit_mib, false)});
   }
@@ -191,9 +195,8 @@ std::string render_markdown(const bench_results& results) {
   std::ostringstream out;
   const auto& m = results.machine;
   out << "## hookless benchmark, " << m.date << " (" << results.mode << ")\n\n"
-      << "Machine: " << m.cpus << " CPUs (" << m.cpu_model << "), " << fixed(m.ram_gib, 1)
-      << " GiB RAM; load average " << m.load_start << " at the start, " << results.load_end
-      << " at the end; commit " << m.commit << ".\n";
+      << "Machine: " << m.cpus << " CPUs (" << m.cpu_model << "), " << fixed(m.ram_gib, 1) << " GiB RAM; load average "
+      << m.load_start << " at the start, " << results.load_end << " at the end; commit " << m.commit << ".\n";
   std::vector<verdict> verdicts;
   for (const auto& scenario : results.waits) wait_table(out, scenario, verdicts);
   pool_table(out, results.pools, verdicts);

@@ -47,7 +47,8 @@ std::chrono::milliseconds wait_limit(const std::vector<bench_run>& mix, double r
 
 // A line on stderr as each contender finishes, so a long run shows its figures as it goes.
 void progress(const wait_result& r) {
-  std::fprintf(stderr, "[bench]   %s: %zu delivered, %zu lost, %llu requests, %llu 429s, latency mean %.1f s p99 %.1f s\n",
+  std::fprintf(stderr,
+               "[bench]   %s: %zu delivered, %zu lost, %llu requests, %llu 429s, latency mean %.1f s p99 %.1f s\n",
                r.contender.c_str(), r.delivered, r.lost, static_cast<unsigned long long>(r.requests),
                static_cast<unsigned long long>(r.responses_429), r.latency.mean, r.latency.p99);
 }
@@ -94,7 +95,8 @@ wait_scenario run_wait_scenario(const bench_options& o, std::size_t n, const std
   } else if (!peer_missing.empty()) {
     s.peer_skipped = std::string{sdk_peer_name} + ": not run: " + peer_missing;
   } else if (n > o.peer_max) {
-    s.peer_skipped = std::string{sdk_peer_name} + ": not run above " + std::to_string(o.peer_max) + " runs (--peer-max)";
+    s.peer_skipped =
+        std::string{sdk_peer_name} + ": not run above " + std::to_string(o.peer_max) + " runs (--peer-max)";
   } else {
     std::fprintf(stderr, "[bench] %zu runs at %g/s: the SDK peer\n", n, o.rate);
     try {
@@ -119,7 +121,8 @@ bool harness_failed(const bench_results& results) {
 
 // Issue 12's memory figures: runs finishing with large outputs (lists on and off), then reloads of
 // a sink with a backlog (once: the lists play no part in it).
-void run_memory_scenarios(const bench_options& o, const std::vector<hookless_options>& variants, bench_results& results) {
+void run_memory_scenarios(const bench_options& o, const std::vector<hookless_options>& variants,
+                          bench_results& results) {
   using scenario = memory_result (*)(const memory_settings&);
   const auto measure = [&](scenario what, hookless_options daemon, const char* label) {
     auto settings = o.memory;
@@ -147,10 +150,12 @@ int main(int argc, char** argv) {
   CLI::App app{"hookless_bench: hooklessd and the Extend SDK's polling helper against the fake Extend API"};
   bench_options o;
   app.add_flag("--quick", o.quick, "smoke sizes: 100 runs finishing 20x sooner, 5,000 pending, 5 s window");
-  app.add_option("--limited-runs", o.limited_runs, "run counts of the rate-limited scenario (0: skip it)")->delimiter(',');
+  app.add_option("--limited-runs", o.limited_runs, "run counts of the rate-limited scenario (0: skip it)")
+      ->delimiter(',');
   app.add_option("--peer-max", o.peer_max, "largest run count the SDK peer waits for")->capture_default_str();
   app.add_flag("--no-peer", o.no_peer, "leave the SDK peer out");
-  app.add_option("--rate-limit", o.rate, "the fake's GET limit, requests/s (and hookless's budget)")->capture_default_str();
+  app.add_option("--rate-limit", o.rate, "the fake's GET limit, requests/s (and hookless's budget)")
+      ->capture_default_str();
   app.add_option("--pool-runs", o.pool_runs, "pending runs for the memory, registration and polls/s figures (0: skip)")
       ->capture_default_str();
   app.add_option("--window", o.window, "seconds over which unlimited polls/s are counted")->capture_default_str();

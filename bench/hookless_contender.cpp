@@ -45,8 +45,8 @@ bool daemon_knows_list_endpoints() {
   write_text_file(dir / "ca.pem", make_test_certs({"localhost"}, {"127.0.0.1"}).ca_pem);
   auto c = bench_daemon_config(dir.path(), "https://127.0.0.1:1", dir / "ca.pem", {.list_endpoints = true});
   write_text_file(dir / "hookless.yaml", blackbox::render_config(c));
-  const auto check =
-      blackbox::run_program(blackbox::hooklessd_program(), {"--check-config", "--config", (dir / "hookless.yaml").string()});
+  const auto check = blackbox::run_program(blackbox::hooklessd_program(),
+                                           {"--check-config", "--config", (dir / "hookless.yaml").string()});
   return check.exit_code == 0;
 }
 
@@ -74,13 +74,16 @@ wait_result hookless_waits(const std::vector<bench_run>& mix, const wait_setting
   constexpr std::size_t batch = 10'000;  // the control API's most per request
   for (std::size_t first = 0; first < mix.size(); first += batch) {
     json::array runs;
-    for (std::size_t i = first; i < std::min(mix.size(), first + batch); ++i) runs.push_back(json::object{{"id", mix[i].id}});
+    for (std::size_t i = first; i < std::min(mix.size(), first + batch); ++i)
+      runs.push_back(json::object{{"id", mix[i].id}});
     const auto answer = daemon.register_runs(runs);
-    if (answer.status != 201) throw std::runtime_error("registration answered " + std::to_string(answer.status) + ": " + answer.body);
+    if (answer.status != 201)
+      throw std::runtime_error("registration answered " + std::to_string(answer.status) + ": " + answer.body);
   }
 
   const auto give_up = extend.created() + settings.limit;
-  while (receiver.count() < mix.size() && fake_clock::now() < give_up && daemon.running()) std::this_thread::sleep_for(200ms);
+  while (receiver.count() < mix.size() && fake_clock::now() < give_up && daemon.running())
+    std::this_thread::sleep_for(200ms);
   if (const auto pid = daemon.pid()) result.usage = read_process_usage(*pid);
   if (!daemon.running()) result.note = "hooklessd exited early; see its log";
   daemon.terminate();

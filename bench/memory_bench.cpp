@@ -31,7 +31,8 @@ std::vector<std::string> add_runs(fake_extend& fake, const std::string& prefix, 
     ids.push_back(prefix + std::to_string(i));
     std::vector<timeline_step> timeline;  // empty: PROCESSED at once
     if (!finished) timeline.push_back({.status = "PROCESSING", .at = 0ms});
-    scripts.push_back({.id = ids.back(), .kind = "", .timeline = std::move(timeline), .fields = {}, .output_bytes = output_bytes});
+    scripts.push_back(
+        {.id = ids.back(), .kind = "", .timeline = std::move(timeline), .fields = {}, .output_bytes = output_bytes});
   }
   fake.add_runs(std::move(scripts));
   return ids;
@@ -39,7 +40,8 @@ std::vector<std::string> add_runs(fake_extend& fake, const std::string& prefix, 
 
 void watch(const blackbox::daemon_process& daemon, const std::vector<std::string>& ids) {
   const auto answer = daemon.watch(ids);
-  if (answer.status != 201) throw std::runtime_error("registration answered " + std::to_string(answer.status) + ": " + answer.body);
+  if (answer.status != 201)
+    throw std::runtime_error("registration answered " + std::to_string(answer.status) + ": " + answer.body);
 }
 
 std::uint64_t pending(const blackbox::daemon_process& daemon) {
@@ -90,8 +92,9 @@ struct bench_daemon {
 memory_result finished_runs_memory(const memory_settings& settings) {
   memory_result result;
   result.contender = hookless_name(settings.daemon);
-  result.scenario = std::to_string(settings.finishing) + " runs finish with " + std::to_string(settings.output_bytes / 1000) +
-                    " kB outputs, " + std::to_string(settings.waiting) + " pending";
+  result.scenario = std::to_string(settings.finishing) + " runs finish with " +
+                    std::to_string(settings.output_bytes / 1000) + " kB outputs, " + std::to_string(settings.waiting) +
+                    " pending";
   result.limit_mib = 80;
   bench_daemon bench{settings};
   const auto waiting = add_runs(bench.fake, "exr_waiting_", settings.waiting, 0, false);

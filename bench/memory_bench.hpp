@@ -12,21 +12,21 @@
 namespace hookless::bench {
 
 struct memory_settings {
-  std::size_t finishing = 1'000;     // runs that finish with a large output
-  std::size_t waiting = 300;         // runs pending meanwhile
-  std::size_t backlog = 300;         // undone deliveries when the sink is reloaded
-  int reloads = 4;                   // SIGHUPs, each changing the sink's timeout
+  std::size_t finishing = 1'000;  // runs that finish with a large output
+  std::size_t waiting = 300;      // runs pending meanwhile
+  std::size_t backlog = 300;      // undone deliveries when the sink is reloaded
+  int reloads = 4;                // SIGHUPs, each changing the sink's timeout
   std::size_t output_bytes = 200'000;
-  hookless_options daemon;           // list_endpoints
+  hookless_options daemon;  // list_endpoints
 };
 
 struct memory_result {
-  std::string scenario;          // what was done, for the table
+  std::string scenario;  // what was done, for the table
   std::string contender;
-  std::uint64_t rss_before = 0;  // bytes, before the work
-  std::uint64_t rss_after = 0;   // bytes, as soon as it is done
-  std::uint64_t rss_at_rest = 0; // bytes, 11 s later: past the daemon's next heap trim
-  double limit_mib = 0;          // the target: growth at most this much
+  std::uint64_t rss_before = 0;   // bytes, before the work
+  std::uint64_t rss_after = 0;    // bytes, as soon as it is done
+  std::uint64_t rss_at_rest = 0;  // bytes, 11 s later: past the daemon's next heap trim
+  double limit_mib = 0;           // the target: growth at most this much
   std::string note;
 
   // Over rss_before: the larger of the two readings after (0 if it shrank).

@@ -33,7 +33,8 @@ double register_batched(const blackbox::daemon_process& daemon, std::size_t runs
   const auto start = std::chrono::steady_clock::now();
   for (std::size_t first = 0; first < runs; first += 10'000) {
     json::array batch;
-    for (std::size_t i = first; i < std::min(runs, first + 10'000); ++i) batch.push_back(json::object{{"id", pool_id(i)}});
+    for (std::size_t i = first; i < std::min(runs, first + 10'000); ++i)
+      batch.push_back(json::object{{"id", pool_id(i)}});
     const auto answer = blackbox::control_request(daemon.socket(), "POST", "/v1/runs",
                                                   json::serialize(json::object{{"runs", std::move(batch)}}), 60s);
     if (answer.status != 201) throw std::runtime_error("batch registration answered " + std::to_string(answer.status));

@@ -15,31 +15,31 @@
 namespace hookless::bench {
 
 struct pool_settings {
-  std::size_t runs = 100'000;                 // registered in batches
-  std::size_t single_registrations = 2'000;   // registered one per request, besides
-  std::chrono::seconds warm_up{5};            // after the restart, before the window
-  std::chrono::seconds window{20};            // polls per second are counted over this
-  double unlimited_rate = 50'000;             // extend.requests_per_second when "unlimited"
-  hookless_options daemon;                    // max_connections, list_endpoints
+  std::size_t runs = 100'000;                // registered in batches
+  std::size_t single_registrations = 2'000;  // registered one per request, besides
+  std::chrono::seconds warm_up{5};           // after the restart, before the window
+  std::chrono::seconds window{20};           // polls per second are counted over this
+  double unlimited_rate = 50'000;            // extend.requests_per_second when "unlimited"
+  hookless_options daemon;                   // max_connections, list_endpoints
 };
 
 struct pool_result {
   std::string contender;
-  bool lists_on = false;                      // requests/s then counts list pages, not a polling rate
-  std::size_t pending = 0;                    // runs pending while polls were counted
-  double batched_per_second = 0;              // registrations
+  bool lists_on = false;          // requests/s then counts list pages, not a polling rate
+  std::size_t pending = 0;        // runs pending while polls were counted
+  double batched_per_second = 0;  // registrations
   double single_per_second = 0;
-  std::uint64_t baseline_rss = 0;             // bytes, before any registration
-  std::uint64_t rss_at_rest = 0;              // bytes, every run pending, budget 10/s
-  std::uint64_t peak_rss_registering = 0;     // bytes, VmHWM at that moment: the registrations' peak
-  double ready_seconds = 0;                   // restart with every run pending: until health answers
-  double polls_per_second = 0;                // unlimited, over the window
+  std::uint64_t baseline_rss = 0;          // bytes, before any registration
+  std::uint64_t rss_at_rest = 0;           // bytes, every run pending, budget 10/s
+  std::uint64_t peak_rss_registering = 0;  // bytes, VmHWM at that moment: the registrations' peak
+  double ready_seconds = 0;                // restart with every run pending: until health answers
+  double polls_per_second = 0;             // unlimited, over the window
   std::uint64_t responses_429 = 0;
-  std::uint64_t connections_opened = 0;       // TLS connections the fake accepted during the window
-  std::uint64_t connections_open = 0;         // open at its end
-  double daemon_cpu_seconds = 0;              // hooklessd's CPU over the window
-  double fake_cpu_seconds = 0;                // this process's (the fake's) CPU over the window
-  std::optional<process_usage> polling_usage; // hooklessd at the end of the window (VmHWM: since restart)
+  std::uint64_t connections_opened = 0;        // TLS connections the fake accepted during the window
+  std::uint64_t connections_open = 0;          // open at its end
+  double daemon_cpu_seconds = 0;               // hooklessd's CPU over the window
+  double fake_cpu_seconds = 0;                 // this process's (the fake's) CPU over the window
+  std::optional<process_usage> polling_usage;  // hooklessd at the end of the window (VmHWM: since restart)
   std::string note;
 };
 

@@ -26,7 +26,8 @@ fs::path sdk_peer_workspace(std::string& why) {
   return blackbox::npm_workspace(HOOKLESS_SDK_PEER_WORK, files, "extend-ai", why);
 }
 
-wait_result sdk_peer_waits(const fs::path& workspace, const std::vector<bench_run>& mix, const wait_settings& settings) {
+wait_result sdk_peer_waits(const fs::path& workspace, const std::vector<bench_run>& mix,
+                           const wait_settings& settings) {
   wait_result result;
   result.contender = sdk_peer_name;
   result.runs = mix.size();
@@ -38,10 +39,10 @@ wait_result sdk_peer_waits(const fs::path& workspace, const std::vector<bench_ru
   const auto out = dir / "results.json";
   const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(fake_clock::now() - extend.created());
   write_text_file(dir / "input.json", json::serialize(json::object{{"baseUrl", extend.fake().base_url()},
-                                                                    {"apiKey", "sk_test_hookless"},
-                                                                    {"ids", std::move(ids)},
-                                                                    {"deadlineMs", (settings.limit - elapsed).count()},
-                                                                    {"out", out.string()}}));
+                                                                   {"apiKey", "sk_test_hookless"},
+                                                                   {"ids", std::move(ids)},
+                                                                   {"deadlineMs", (settings.limit - elapsed).count()},
+                                                                   {"out", out.string()}}));
   blackbox::spawn_spec spec;
   spec.program = "/usr/bin/node";
   spec.args = {(workspace / "sdk_peer.mjs").string(), (dir / "input.json").string()};
@@ -76,7 +77,8 @@ wait_result sdk_peer_waits(const fs::path& workspace, const std::vector<bench_ru
       continue;
     }
     const std::chrono::duration<double, std::milli> at{reported.at("atMs").to_number<double>()};
-    const std::chrono::system_clock::time_point delivered{std::chrono::duration_cast<std::chrono::system_clock::duration>(at)};
+    const std::chrono::system_clock::time_point delivered{
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(at)};
     latencies.push_back(std::chrono::duration<double>(delivered - extend.finish_wall(*runs.at(id))).count());
     last = std::max(last, std::chrono::duration<double>(delivered - extend.created_wall()).count());
     ++result.delivered;

@@ -17,7 +17,8 @@ mix_fake::mix_fake(const fs::path& dir, const wait_settings& settings, const std
     constexpr std::array kinds{fault_kind::status_500, fault_kind::status_503, fault_kind::cut,
                                fault_kind::slow,       fault_kind::truncated,  fault_kind::malformed};
     for (std::size_t i = 7; i < mix.size(); i += 20) {
-      fake_->inject({.kind = kinds[(i / 20) % kinds.size()], .run_id = mix[i].id, .count = 1, .delay = std::chrono::seconds{2}});
+      fake_->inject(
+          {.kind = kinds[(i / 20) % kinds.size()], .run_id = mix[i].id, .count = 1, .delay = std::chrono::seconds{2}});
     }
   }
   created_ = fake_->add_runs(scripts_of(mix));

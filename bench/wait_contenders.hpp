@@ -22,23 +22,23 @@ namespace hookless::bench {
 namespace fs = std::filesystem;
 
 struct wait_settings {
-  std::optional<double> rate_limit = 10;          // at the fake, requests/s over 1 s; nullopt: none
-  std::chrono::milliseconds limit{0};             // a run not delivered this long after creation is lost
-  bool faults = false;                            // one injected fault for every 20th run (see mix_fake)
+  std::optional<double> rate_limit = 10;  // at the fake, requests/s over 1 s; nullopt: none
+  std::chrono::milliseconds limit{0};     // a run not delivered this long after creation is lost
+  bool faults = false;                    // one injected fault for every 20th run (see mix_fake)
 };
 
 struct wait_result {
   std::string contender;
   std::size_t runs = 0;
   std::size_t delivered = 0;
-  std::size_t lost = 0;                           // given up on, or not delivered within the limit
+  std::size_t lost = 0;                             // given up on, or not delivered within the limit
   std::map<std::string, std::size_t> lost_because;  // why, as the contender said
-  std::uint64_t requests = 0;                     // as the fake counted them
+  std::uint64_t requests = 0;                       // as the fake counted them
   std::uint64_t responses_429 = 0;
-  latency_summary latency;                        // finish to delivery, seconds
-  std::optional<process_usage> usage;             // at the end, before it was stopped
-  double seconds = 0;                             // creation to the last delivery
-  std::string note;                               // why it did not run, or what went wrong
+  latency_summary latency;             // finish to delivery, seconds
+  std::optional<process_usage> usage;  // at the end, before it was stopped
+  double seconds = 0;                  // creation to the last delivery
+  std::string note;                    // why it did not run, or what went wrong
 };
 
 // A fake Extend API on 127.0.0.1 holding the mix, every run created at one instant.
@@ -54,7 +54,9 @@ class mix_fake {
   fake_clock::time_point finish_time(const bench_run& run) const { return created_ + run.finishes_after; }
   // The same instants on the wall clock, for contenders in other processes.
   std::chrono::system_clock::time_point created_wall() const { return created_wall_; }
-  std::chrono::system_clock::time_point finish_wall(const bench_run& run) const { return created_wall_ + run.finishes_after; }
+  std::chrono::system_clock::time_point finish_wall(const bench_run& run) const {
+    return created_wall_ + run.finishes_after;
+  }
 
   // Requests and 429s the fake counted, into `result`.
   void count_requests(wait_result& result) const;

@@ -28,7 +28,7 @@ bool is_header_safe(std::string_view key) {
 // The outcome of reading a key file: its contents, or errno / a reason.
 struct file_read {
   std::string text;
-  int error = 0;              // errno from open or read, 0 when fine
+  int error = 0;  // errno from open or read, 0 when fine
   bool too_large = false;
 };
 

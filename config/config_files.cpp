@@ -51,7 +51,8 @@ file_text read_named_file(const std::string& path) {
 std::string signing_secret_problem(const std::string& path) {
   auto file = read_named_file(path);
   if (!file.error.empty()) return file.error;
-  if (file.text.find_first_not_of(" \t\r\n") == std::string::npos) return fmt::format("the signing secret file {} is empty", path);
+  if (file.text.find_first_not_of(" \t\r\n") == std::string::npos)
+    return fmt::format("the signing secret file {} is empty", path);
   return {};
 }
 
@@ -68,7 +69,7 @@ std::string ca_file_problem(const std::string& path) {
 std::string file_sink_problem(const std::string& path) {
   const auto parent = std::filesystem::path{path}.parent_path();
   const auto folder = parent.empty() ? std::filesystem::path{"."} : parent;
-  struct stat info{};
+  struct stat info {};
   if (::stat(folder.c_str(), &info) != 0) return fmt::format("folder {}: {}", folder.string(), std::strerror(errno));
   if (!S_ISDIR(info.st_mode)) return fmt::format("folder {}: {}", folder.string(), std::strerror(ENOTDIR));
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
@@ -77,7 +78,8 @@ std::string file_sink_problem(const std::string& path) {
     return {};
   }
   if (errno != ENOENT) return fmt::format("cannot open {} for appending: {}", path, std::strerror(errno));
-  if (::access(folder.c_str(), W_OK | X_OK) != 0) return fmt::format("cannot create {}: {}", path, std::strerror(errno));
+  if (::access(folder.c_str(), W_OK | X_OK) != 0)
+    return fmt::format("cannot create {}: {}", path, std::strerror(errno));
   return {};
 }
 

@@ -4,8 +4,8 @@
 // than a config that looks valid and then cannot start (or retries a sink forever).
 #pragma once
 
-#include "core/model/settings.hpp"
 #include "config/config_loader.hpp"
+#include "core/model/settings.hpp"
 
 #include <vector>
 

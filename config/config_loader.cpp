@@ -37,13 +37,15 @@ constexpr std::size_t max_socket_path = 107;
 
 using namespace std::string_view_literals;
 
-constexpr std::array top_level_keys = {"extend"sv, "polling"sv, "control"sv, "state"sv, "sinks"sv, "default_sinks"sv, "logging"sv};
-constexpr std::array extend_keys = {"base_url"sv,     "api_version"sv,         "api_key_file"sv,    "workspace_id"sv, "ca_file"sv,
-                                   "proxy"sv,        "requests_per_second"sv, "max_connections"sv, "timeout"sv};
-constexpr std::array polling_keys = {"fast_interval"sv, "fast_period"sv,   "backoff"sv,       "max_interval"sv,
-                                    "jitter"sv,        "deadline"sv,      "follow_review"sv, "list_endpoints"sv};
+constexpr std::array top_level_keys = {"extend"sv, "polling"sv,       "control"sv, "state"sv,
+                                       "sinks"sv,  "default_sinks"sv, "logging"sv};
+constexpr std::array extend_keys = {"base_url"sv, "api_version"sv, "api_key_file"sv,        "workspace_id"sv,
+                                    "ca_file"sv,  "proxy"sv,       "requests_per_second"sv, "max_connections"sv,
+                                    "timeout"sv};
+constexpr std::array polling_keys = {"fast_interval"sv, "fast_period"sv, "backoff"sv,       "max_interval"sv,
+                                     "jitter"sv,        "deadline"sv,    "follow_review"sv, "list_endpoints"sv};
 constexpr std::array control_keys = {"socket"sv,     "socket_mode"sv,          "socket_group"sv,
-                                    "admin_uids"sv, "max_pending_per_user"sv, "requests_per_second_per_user"sv};
+                                     "admin_uids"sv, "max_pending_per_user"sv, "requests_per_second_per_user"sv};
 constexpr std::array state_keys = {"path"sv, "retention"sv};
 constexpr std::array logging_keys = {"level"sv, "format"sv};
 constexpr std::array api_versions = {"2026-02-09"sv, "2025-04-21"sv, "2024-12-23"sv};
@@ -54,11 +56,12 @@ constexpr std::array sink_types = {"stdout"sv, "file"sv, "http"sv};
 // Keys each sink type takes; `events` filters what any sink receives.
 constexpr std::array stdout_sink_keys = {"type"sv, "events"sv};
 constexpr std::array file_sink_keys = {"type"sv, "path"sv, "events"sv};
-constexpr std::array http_sink_keys = {"type"sv,         "url"sv,     "signing_secret_file"sv, "standard_webhooks"sv,
-                                      "allow_remote"sv, "ca_file"sv, "timeout"sv,             "max_age"sv,
-                                      "events"sv};
-constexpr std::array any_sink_keys = {"type"sv,         "path"sv,    "url"sv,     "signing_secret_file"sv, "standard_webhooks"sv,
-                                     "allow_remote"sv, "ca_file"sv, "timeout"sv, "max_age"sv,             "events"sv};
+constexpr std::array http_sink_keys = {
+    "type"sv,    "url"sv,   "signing_secret_file"sv, "standard_webhooks"sv, "allow_remote"sv, "ca_file"sv, "timeout"sv,
+    "max_age"sv, "events"sv};
+constexpr std::array any_sink_keys = {
+    "type"sv,    "path"sv,    "url"sv,   "signing_secret_file"sv, "standard_webhooks"sv, "allow_remote"sv, "ca_file"sv,
+    "timeout"sv, "max_age"sv, "events"sv};
 
 // Walks the YAML tree into a config: what each of hookless's keys means and allows.
 class loader : public yaml_reader {
@@ -208,7 +211,8 @@ class loader : public yaml_reader {
           if (text->size() <= max_socket_path) {
             out.socket = std::move(*text);
           } else {
-            add(e.path, e.line, "is longer than " + std::to_string(max_socket_path) + " bytes, the limit for a Unix socket path");
+            add(e.path, e.line,
+                "is longer than " + std::to_string(max_socket_path) + " bytes, the limit for a Unix socket path");
           }
         }
       } else if (name == "socket_mode") {
@@ -304,11 +308,9 @@ class loader : public yaml_reader {
   std::map<std::string, sink_config> read_sinks(const yaml_entry& section) {
     std::map<std::string, sink_config> out;
     for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
-      const bool good_name = !name.empty() && name.size() <= 64 &&
-                             std::all_of(name.begin(), name.end(), [](char c) {
-                               return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                                      c == '_' || c == '-';
-                             });
+      const bool good_name = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+      });
       if (!good_name) add(e.path, e.line, "a sink name is 1 to 64 of the characters A-Z a-z 0-9 _ -");
       // Still read the body, so that its own mistakes are reported in the same run.
       auto sink = read_sink(e, name);
@@ -323,7 +325,8 @@ class loader : public yaml_reader {
       return std::nullopt;
     }
     std::vector<std::pair<std::string, yaml_entry>> entries;
-    for_each_entry(section, [&](const yaml_entry& e, std::string_view key) { entries.emplace_back(std::string{key}, e); });
+    for_each_entry(section,
+                   [&](const yaml_entry& e, std::string_view key) { entries.emplace_back(std::string{key}, e); });
 
     const std::size_t problems_before = problems.size();
     sink_config out;
@@ -335,7 +338,8 @@ class loader : public yaml_reader {
       type_written = true;
       type = read_choice(e, sink_types);
     }
-    if (!type_written) add(child_path(section.path, "type"), section.line, "missing; every sink needs a type: stdout, file or http");
+    if (!type_written)
+      add(child_path(section.path, "type"), section.line, "missing; every sink needs a type: stdout, file or http");
 
     name_list allowed = stdout_sink_keys;
     if (type == "file") {
@@ -420,7 +424,8 @@ class loader : public yaml_reader {
     return out;
   }
 
-  void read_default_sinks(const std::optional<yaml_entry>& written, const std::optional<yaml_entry>& sinks_entry, config& out) {
+  void read_default_sinks(const std::optional<yaml_entry>& written, const std::optional<yaml_entry>& sinks_entry,
+                          config& out) {
     const auto known_names = [&] {
       // Sinks written with mistakes in them count as defined: their own problems are reported already.
       std::vector<std::string> defined;
@@ -510,8 +515,8 @@ config_result load_config_text(std::string_view yaml, std::string_view source_na
     if (walker.problems.empty()) result.value = std::move(value);
   } catch (const YAML::Exception& e) {
     // Not expected from a tree that parsed; kept so that no input can end the daemon with an exception.
-    walker.problems.push_back({"", e.mark.line < 0 ? 0 : e.mark.line + 1,
-                               "could not read " + std::string{source_name} + ": " + e.msg});
+    walker.problems.push_back(
+        {"", e.mark.line < 0 ? 0 : e.mark.line + 1, "could not read " + std::string{source_name} + ": " + e.msg});
   }
   result.problems = std::move(walker.problems);
   result.key_lines = std::move(walker.key_lines);

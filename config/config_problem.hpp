@@ -6,7 +6,8 @@
 namespace hookless {
 
 struct config_problem {
-  std::string key;      // full key path like "extend.timeout", "sinks.app.url", "control.admin_uids[1]"; empty for the whole file
+  std::string
+      key;  // full key path like "extend.timeout", "sinks.app.url", "control.admin_uids[1]"; empty for the whole file
   int line = 0;         // 1-based line in the file; 0 when there is none (e.g. an unreadable file)
   std::string message;  // what is wrong and what is expected; never contains secrets
 };

@@ -92,7 +92,7 @@ class yaml_reader {
   std::optional<std::string> read_string(const yaml_entry& e);  // not empty
   std::optional<std::string> read_choice(const yaml_entry& e, name_list allowed);
   std::optional<std::chrono::milliseconds> read_duration(const yaml_entry& e);  // > 0, at most 100 years
-  std::optional<double> read_number(const yaml_entry& e);                      // finite
+  std::optional<double> read_number(const yaml_entry& e);                       // finite
   std::optional<long long> read_integer(const yaml_entry& e);
   // YAML 1.2's core schema spellings only: "yes"/"on" are YAML 1.1 and surprise people.
   std::optional<bool> read_bool(const yaml_entry& e);

@@ -4,11 +4,11 @@
 
 #include "core/formats/timestamp.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <ctime>
@@ -51,8 +51,8 @@ std::optional<time_point> detected_at_of(std::string_view body) {
   return parse_time(std::string_view{detected->as_string()});
 }
 
-delivery_queue::delivery_queue(asio::any_io_executor executor, std::string sink_name, sink& target,
-                               state_store& store, retry_policy policy)
+delivery_queue::delivery_queue(asio::any_io_executor executor, std::string sink_name, sink& target, state_store& store,
+                               retry_policy policy)
     : sink_name_(std::move(sink_name)),
       target_(target),
       store_(store),
@@ -63,7 +63,10 @@ delivery_queue::delivery_queue(asio::any_io_executor executor, std::string sink_
 
 void delivery_queue::push(delivery_job job) {
   const auto now = clock_type::now();
-  entry item{.job = std::move(job), .not_before = steady::now(), .dead_at = std::nullopt, .in_flight = false,
+  entry item{.job = std::move(job),
+             .not_before = steady::now(),
+             .dead_at = std::nullopt,
+             .in_flight = false,
              .dropped = false};
   const auto& record = item.job.record;
   if (record.next_attempt_at && *record.next_attempt_at > now) item.not_before += *record.next_attempt_at - now;

@@ -22,8 +22,8 @@ namespace hookless {
 // How a sink wants its queue to treat it. Line sinks keep the defaults (one write at a time,
 // retried forever: a file that cannot be written is an operator's problem, not a reason to drop).
 struct delivery_limits {
-  std::size_t max_in_flight = 1;                      // deliveries with the sink at once, >= 1
-  std::optional<std::chrono::milliseconds> max_age;   // retry this long after the event, then dead
+  std::size_t max_in_flight = 1;                     // deliveries with the sink at once, >= 1
+  std::optional<std::chrono::milliseconds> max_age;  // retry this long after the event, then dead
 };
 
 // A sink that has limits of its own implements this too (the http sink does). The queue asks once,

@@ -1,11 +1,11 @@
 // The sinks' queues: made, fed, replaced after a full disk, and swapped on a reload.
 #include "core/delivery/delivery_queues.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 

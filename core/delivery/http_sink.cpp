@@ -41,7 +41,8 @@ std::string read_signing_secret(const std::string& path) {
 
 delivery_result judge_reply(unsigned status, std::string_view body, std::optional<std::string_view> retry_after,
                             time_point now) {
-  if (status >= 200 && status < 300) return delivery_result{.delivered = true, .error = {}, .retry_after = std::nullopt};
+  if (status >= 200 && status < 300)
+    return delivery_result{.delivered = true, .error = {}, .retry_after = std::nullopt};
   std::string error = fmt::format("HTTP {}", status);
   if (!body.empty()) {
     constexpr std::size_t shown = 200;
@@ -101,13 +102,12 @@ struct http_state : std::enable_shared_from_this<http_state> {
     co_return conn;
   }
 
-  std::string timeout_text() const {
-    return fmt::format("timeout after {}ms", options.timeout.count());
-  }
+  std::string timeout_text() const { return fmt::format("timeout after {}ms", options.timeout.count()); }
 
   awaitable<delivery_result> deliver(const delivery_job& job) {
     const auto deadline = steady::now() + options.timeout;
-    const auto timestamp = std::chrono::duration_cast<std::chrono::seconds>(clock_type::now().time_since_epoch()).count();
+    const auto timestamp =
+        std::chrono::duration_cast<std::chrono::seconds>(clock_type::now().time_since_epoch()).count();
     http::request<http::string_body> request{http::verb::post, options.target.target, 11};
     request.set(http::field::host, options.target.host_header);
     for (const auto& [name, value] : callback_headers(options.signing, job.record.event_id, timestamp, job.body)) {
@@ -125,7 +125,8 @@ struct http_state : std::enable_shared_from_this<http_state> {
         auto opened = co_await open(deadline);
         if (auto* why = std::get_if<std::string>(&opened)) {
           const bool timed_out = steady::now() >= deadline;
-          co_return delivery_result{.delivered = false, .error = timed_out ? timeout_text() + " (" + *why + ")" : *why,
+          co_return delivery_result{.delivered = false,
+                                    .error = timed_out ? timeout_text() + " (" + *why + ")" : *why,
                                     .retry_after = std::nullopt};
         }
         conn = std::move(std::get<std::unique_ptr<http_connection>>(opened));
@@ -152,7 +153,8 @@ struct http_state : std::enable_shared_from_this<http_state> {
       if (const auto found = reply.find(http::field::retry_after); found != reply.end()) retry_after = found->value();
       co_return judge_reply(reply.result_int(), reply.body(), retry_after, clock_type::now());
     }
-    co_return delivery_result{.delivered = false, .error = "connection closed by " + where(), .retry_after = std::nullopt};
+    co_return delivery_result{
+        .delivered = false, .error = "connection closed by " + where(), .retry_after = std::nullopt};
   }
 };
 
@@ -160,9 +162,7 @@ class http_sink final : public sink, public limited_sink {
  public:
   http_sink(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, http_sink_options options)
       : state_(std::make_shared<http_state>(std::move(executor), std::move(tls), std::move(options))) {}
-  ~http_sink() override {
-    state_->idle.close_all();
-  }
+  ~http_sink() override { state_->idle.close_all(); }
 
   awaitable<delivery_result> deliver(const delivery_job& job) override {
     const auto state = state_;  // keeps the internals alive while this delivery is in flight

@@ -6,8 +6,8 @@
 
 #include "core/delivery/delivery_queue.hpp"
 #include "core/delivery/sink.hpp"
-#include "core/formats/sink_target.hpp"
 #include "core/delivery/webhook_signature.hpp"
+#include "core/formats/sink_target.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>

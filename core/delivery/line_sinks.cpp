@@ -1,13 +1,13 @@
 // stdout and file sinks: one write(2) per line, on the blocking executor.
 #include "core/delivery/line_sinks.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <cerrno>
 #include <cstring>
@@ -70,7 +70,8 @@ class stdout_sink final : public sink {
 
 class file_sink final : public sink {
  public:
-  file_sink(asio::any_io_executor blocking, std::string path) : blocking_(std::move(blocking)), path_(std::move(path)) {}
+  file_sink(asio::any_io_executor blocking, std::string path)
+      : blocking_(std::move(blocking)), path_(std::move(path)) {}
   ~file_sink() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -106,7 +107,7 @@ class file_sink final : public sink {
 
   // A crash mid-write can leave a last line without its newline: drop that fragment.
   std::string cut_torn_tail() {
-    struct stat info{};
+    struct stat info {};
     if (::fstat(fd_, &info) != 0) return errno_text("fstat");
     off_t end = info.st_size;
     char byte = '\n';

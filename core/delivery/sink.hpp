@@ -15,7 +15,7 @@ namespace hookless {
 
 struct delivery_result {
   bool delivered = false;
-  std::string error;                                      // when not delivered
+  std::string error;                                     // when not delivered
   std::optional<std::chrono::milliseconds> retry_after;  // the receiver asked for this delay
 };
 

@@ -16,8 +16,9 @@ namespace {
 std::string hmac_sha256(std::string_view key, std::string_view message) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
-  const auto* done = HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-                          reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest.data(), &length);
+  const auto* done =
+      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest.data(), &length);
   if (done == nullptr) throw std::runtime_error("HMAC-SHA256 failed");
   return std::string(reinterpret_cast<const char*>(digest.data()), length);
 }
@@ -47,7 +48,8 @@ std::string standard_webhooks_signature(std::string_view secret, std::string_vie
   constexpr std::string_view prefix = "whsec_";
   std::string key{secret};
   if (secret.starts_with(prefix)) {
-    if (auto decoded = decode_base64(secret.substr(prefix.size())); decoded && !decoded->empty()) key = std::move(*decoded);
+    if (auto decoded = decode_base64(secret.substr(prefix.size())); decoded && !decoded->empty())
+      key = std::move(*decoded);
   }
   std::string message{id};
   message += "." + std::to_string(timestamp) + ".";
@@ -56,8 +58,8 @@ std::string standard_webhooks_signature(std::string_view secret, std::string_vie
 }
 
 std::vector<std::pair<std::string, std::string>> callback_headers(const callback_signing& signing,
-                                                                  std::string_view event_id,
-                                                                  std::int64_t timestamp, std::string_view body) {
+                                                                  std::string_view event_id, std::int64_t timestamp,
+                                                                  std::string_view body) {
   const auto seconds = std::to_string(timestamp);
   std::vector<std::pair<std::string, std::string>> headers{
       {"content-type", "application/json"},

@@ -24,17 +24,17 @@ std::string standard_webhooks_signature(std::string_view secret, std::string_vie
 
 // What goes into one callback request besides Host and Content-Length.
 struct callback_signing {
-  std::string secret;           // the sink's signing secret
+  std::string secret;  // the sink's signing secret
   bool standard_webhooks = false;
-  std::string api_version;      // x-extend-api-version
-  std::string user_agent;       // "hookless/{version}"
+  std::string api_version;  // x-extend-api-version
+  std::string user_agent;   // "hookless/{version}"
 };
 
 // The headers of interface.md §5 for one attempt of delivering `body` (eventId `event_id`) at
 // `timestamp` (Unix seconds), in a stable order: content-type, the Extend signature pair, the API
 // version, idempotency-key, user-agent, then the Standard Webhooks three when asked for.
 std::vector<std::pair<std::string, std::string>> callback_headers(const callback_signing& signing,
-                                                                  std::string_view event_id,
-                                                                  std::int64_t timestamp, std::string_view body);
+                                                                  std::string_view event_id, std::int64_t timestamp,
+                                                                  std::string_view body);
 
 }  // namespace hookless

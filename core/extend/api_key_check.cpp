@@ -3,9 +3,9 @@
 
 #include "core/extend/budget_turn.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <spdlog/spdlog.h>
 
 namespace hookless {
 
@@ -23,9 +23,7 @@ awaitable<std::optional<list_answer>> check_api_key(run_source& source, request_
   // (A connection that failed before the send took no turn: nothing to record.)
   turn.record(answer.kind, answer.retry_after);
   switch (answer.kind) {
-    case answer_kind::run:
-      spdlog::info("API key check: accepted by Extend (GET {}, one run)", kind.path);
-      break;
+    case answer_kind::run: spdlog::info("API key check: accepted by Extend (GET {}, one run)", kind.path); break;
     case answer_kind::unauthorized:
       spdlog::error("API key check: rejected by Extend ({}); no run can be polled until the key is replaced",
                     answer.error);

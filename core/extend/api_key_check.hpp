@@ -4,9 +4,9 @@
 // polls a restart resumes.
 #pragma once
 
-#include "core/net/request_budget.hpp"
-#include "core/model/run_kind.hpp"
 #include "core/extend/run_source.hpp"
+#include "core/model/run_kind.hpp"
+#include "core/net/request_budget.hpp"
 
 #include <optional>
 

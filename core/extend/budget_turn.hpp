@@ -20,8 +20,9 @@ class budget_turn {
  public:
   // `wake` is the caller's timer: cancelling it abandons the wait for a turn. `gone` says the
   // request is no longer wanted (its run stopped, its feed started over).
-  budget_turn(request_budget& budget, boost::asio::steady_timer& wake, request_place where,
-              std::function<bool()> gone = [] { return false; });
+  budget_turn(
+      request_budget& budget, boost::asio::steady_timer& wake, request_place where,
+      std::function<bool()> gone = [] { return false; });
 
   // What the run source awaits before each send. Valid while this lives.
   run_source::send_turn waiter();

@@ -146,19 +146,20 @@ list_answer read_list(std::string_view body, const run_kind_info& kind) {
     const auto* id = fields->if_contains("id");
     const auto* status = fields->if_contains("status");
     const auto* updated = fields->if_contains("updatedAt");
-    if (id == nullptr || !id->is_string() || id->get_string().empty()) return unusable_list(where + " has no string id");
+    if (id == nullptr || !id->is_string() || id->get_string().empty())
+      return unusable_list(where + " has no string id");
     if (status == nullptr || !status->is_string() || status->get_string().empty()) {
       return unusable_list(where + " has no string status");
     }
-    const auto updated_at = updated != nullptr && updated->is_string() ? parse_time(updated->get_string()) : std::nullopt;
+    const auto updated_at =
+        updated != nullptr && updated->is_string() ? parse_time(updated->get_string()) : std::nullopt;
     if (!updated_at) return unusable_list(where + " has no RFC 3339 updatedAt");
     // The feed pages back to a point in time: a list in another order would hide changes.
     if (!answer.runs.empty() && *updated_at > answer.runs.back().updated_at) {
       return unusable_list(where + " is newer than the summary before it: not sorted by updatedAt, newest first");
     }
-    answer.runs.push_back(run_summary{.id = std::string{id->get_string()},
-                                      .status = std::string{status->get_string()},
-                                      .updated_at = *updated_at});
+    answer.runs.push_back(run_summary{
+        .id = std::string{id->get_string()}, .status = std::string{status->get_string()}, .updated_at = *updated_at});
   }
   if (const auto* token = top.if_contains("nextPageToken"); token != nullptr && !token->is_null()) {
     if (!token->is_string()) return unusable_list("nextPageToken is not a string");

@@ -18,10 +18,10 @@ namespace hookless {
 
 struct extend_answer {
   answer_kind kind = answer_kind::malformed;
-  std::string status;                  // run: the run's status
-  std::string payload;                 // run: the run object's JSON text exactly as Extend sent it
+  std::string status;                                    // run: the run's status
+  std::string payload;                                   // run: the run object's JSON text exactly as Extend sent it
   std::optional<std::chrono::milliseconds> retry_after;  // from Retry-After, when given and sane
-  std::string error;                   // otherwise: what went wrong, for logs and health
+  std::string error;                                     // otherwise: what went wrong, for logs and health
 };
 
 // `retry_after` is the Retry-After header (seconds or an HTTP date), if any.
@@ -44,8 +44,8 @@ struct list_answer {
   // that is not a page): polling one run at a time is the way. Such an answer is never a pause:
   // its kind is retryable.
   bool unusable = false;
-  std::vector<run_summary> runs;                 // newest first as sent
-  std::optional<std::string> next_page_token;    // absent on the last page
+  std::vector<run_summary> runs;               // newest first as sent
+  std::optional<std::string> next_page_token;  // absent on the last page
   std::optional<std::chrono::milliseconds> retry_after;
   std::string error;
 };

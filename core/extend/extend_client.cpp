@@ -1,9 +1,9 @@
 // Extend's GET /{collection}/{id} and GET /{collection}?..., with their headers, through the pool.
 #include "core/extend/extend_client.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
-#include <spdlog/spdlog.h>
 
 namespace hookless {
 
@@ -43,8 +43,8 @@ awaitable<extend_answer> extend_client::fetch(const run_kind_info& kind, std::st
 
 awaitable<list_answer> extend_client::list(const run_kind_info& kind, const page_request& page, send_turn wait_turn,
                                            request_place where) {
-  std::string target = std::string{kind.path} + "?sortBy=updatedAt&sortDir=desc&maxPageSize=" +
-                       std::to_string(page.max_page_size);
+  std::string target =
+      std::string{kind.path} + "?sortBy=updatedAt&sortDir=desc&maxPageSize=" + std::to_string(page.max_page_size);
   if (page.page_token) {
     target += "&nextPageToken=" + boost::urls::encode(*page.page_token, boost::urls::unreserved_chars);
   }

@@ -2,8 +2,8 @@
 // headers every request needs, and the answer read by interpret_answer / interpret_list.
 #pragma once
 
-#include "core/net/https_pool.hpp"
 #include "core/extend/run_source.hpp"
+#include "core/net/https_pool.hpp"
 
 #include <optional>
 #include <string>

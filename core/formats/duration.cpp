@@ -16,8 +16,7 @@ struct unit {
 };
 
 // Longest suffix first so that "ms" is not read as "m".
-constexpr std::array<unit, 5> units{{
-    {"ms", 1}, {"d", 86'400'000}, {"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}}};
+constexpr std::array<unit, 5> units{{{"ms", 1}, {"d", 86'400'000}, {"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}}};
 
 }  // namespace
 

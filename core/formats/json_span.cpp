@@ -66,9 +66,8 @@ std::optional<std::string_view> find_member_text(std::string_view json, std::str
     const auto key_end = skip_string(json, i);
     // Keys with escapes are compared by their decoded value.
     const auto raw_key = json.substr(i, key_end - i);
-    const bool match = raw_key.find('\\') == std::string_view::npos
-                           ? raw_key.substr(1, raw_key.size() - 2) == key
-                           : boost::json::parse(raw_key).as_string() == key;
+    const bool match = raw_key.find('\\') == std::string_view::npos ? raw_key.substr(1, raw_key.size() - 2) == key
+                                                                    : boost::json::parse(raw_key).as_string() == key;
     i = skip_space(json, key_end);
     if (i >= json.size() || json[i] != ':') return std::nullopt;
     i = skip_space(json, i + 1);

@@ -22,8 +22,9 @@ proxy_endpoint parse_proxy(std::string_view url, proxy_form form) {
   const bool configured = form == proxy_form::configured;
   std::string text{configured ? url : trim(url)};
   if (text.size() >= 8 && equals_ignoring_case(std::string_view{text}.substr(0, 8), "https://")) {
-    throw fail("an https:// proxy is not supported; give an http proxy as http://host:port "
-               "(the connection to Extend through it is still TLS)");
+    throw fail(
+        "an https:// proxy is not supported; give an http proxy as http://host:port "
+        "(the connection to Extend through it is still TLS)");
   }
   // A bare "host:port" is how HTTPS_PROXY is often written; extend.proxy says what it means.
   if (!configured && text.find("://") == std::string::npos) text = "http://" + text;

@@ -58,7 +58,8 @@ std::variant<sink_target, std::string> parse_sink_target(std::string_view url, b
   const bool https = scheme == boost::urls::scheme::https;
   if (!allow_remote) {
     if (https) {
-      return "an https:// target needs allow_remote: true (without it only loopback http:// and unix: are allowed); got " +
+      return "an https:// target needs allow_remote: true (without it only loopback http:// and unix: are allowed); "
+             "got " +
              quoted_url(url);
     }
     if (!is_loopback(u)) {

@@ -41,7 +41,8 @@ std::optional<std::string> check_authority(const boost::urls::url_view& url, boo
   // Boost.URL 1.81 reads "http://127.0.0.1.evil.example/x" or "http://[::1]:80'" as a host followed
   // by a path that does not start with '/'; such a host is not what it looks like (found by
   // fuzz_sink_target when the config loader and the sink still checked URLs each their own way).
-  if (!url.encoded_path().empty() && !url.encoded_path().starts_with('/')) return "has a host that is not a valid name or address";
+  if (!url.encoded_path().empty() && !url.encoded_path().starts_with('/'))
+    return "has a host that is not a valid name or address";
   if (url.has_userinfo() && !allow_credentials) {
     return "must not contain user:password@ (credentials do not belong in a URL here)";
   }

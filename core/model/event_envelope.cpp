@@ -3,9 +3,9 @@
 
 #include "core/formats/timestamp.hpp"
 
+#include <openssl/evp.h>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <openssl/evp.h>
 
 #include <array>
 

@@ -7,22 +7,17 @@ namespace hookless {
 
 std::string_view to_string(run_state state) {
   switch (state) {
-    case run_state::pending:
-      return "pending";
-    case run_state::finished:
-      return "finished";
+    case run_state::pending: return "pending";
+    case run_state::finished: return "finished";
   }
   throw std::logic_error("run_state out of range");
 }
 
 std::string_view to_string(delivery_state state) {
   switch (state) {
-    case delivery_state::pending:
-      return "pending";
-    case delivery_state::done:
-      return "done";
-    case delivery_state::dead:
-      return "dead";
+    case delivery_state::pending: return "pending";
+    case delivery_state::done: return "done";
+    case delivery_state::dead: return "dead";
   }
   throw std::logic_error("delivery_state out of range");
 }

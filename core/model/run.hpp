@@ -21,9 +21,9 @@ enum class run_state { pending, finished };
 // What a client asked for in POST /v1/runs, after validation.
 struct registration {
   std::string id;
-  std::string kind;                    // e.g. "extract_run"; from the ID prefix when not given
-  std::vector<std::string> sinks;      // sink names; the config's default_sinks when not given
-  boost::json::object context;         // handed back in every event
+  std::string kind;                                   // e.g. "extract_run"; from the ID prefix when not given
+  std::vector<std::string> sinks;                     // sink names; the config's default_sinks when not given
+  boost::json::object context;                        // handed back in every event
   std::optional<std::chrono::milliseconds> deadline;  // else polling.deadline
 };
 

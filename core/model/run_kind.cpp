@@ -14,11 +14,16 @@ struct prefix_rule {
 
 // Longer prefixes first where one is a prefix of another (none today, but keep the rule).
 constexpr std::array current_prefixes{
-    prefix_rule{"workflow_run_", "workflow_run"}, prefix_rule{"exr_", "extract_run"},
-    prefix_rule{"clr_", "classify_run"},          prefix_rule{"splr_", "split_run"},
-    prefix_rule{"pr_", "parse_run"},              prefix_rule{"edr_", "edit_run"},
-    prefix_rule{"sgr_", "form_detection_run"},    prefix_rule{"bpar_", "batch_run"},
-    prefix_rule{"bpr_", "batch_run"},             prefix_rule{"evr_", "evaluation_set_run"},
+    prefix_rule{"workflow_run_", "workflow_run"},
+    prefix_rule{"exr_", "extract_run"},
+    prefix_rule{"clr_", "classify_run"},
+    prefix_rule{"splr_", "split_run"},
+    prefix_rule{"pr_", "parse_run"},
+    prefix_rule{"edr_", "edit_run"},
+    prefix_rule{"sgr_", "form_detection_run"},
+    prefix_rule{"bpar_", "batch_run"},
+    prefix_rule{"bpr_", "batch_run"},
+    prefix_rule{"evr_", "evaluation_set_run"},
     prefix_rule{"dpr_", "processor_run"},
 };
 
@@ -72,8 +77,7 @@ api_generation generation_of(std::string_view api_version) {
 }
 
 std::optional<std::string_view> kind_for_id(std::string_view id, api_generation generation) {
-  return generation == api_generation::current ? match_prefix(current_prefixes, id)
-                                               : match_prefix(legacy_prefixes, id);
+  return generation == api_generation::current ? match_prefix(current_prefixes, id) : match_prefix(legacy_prefixes, id);
 }
 
 std::optional<run_kind_info> describe_kind(std::string_view kind, api_generation generation) {

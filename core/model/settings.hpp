@@ -22,24 +22,24 @@ using std::chrono::milliseconds;
 struct extend_config {
   // https://host[:port][/path], parsed by the loader (parse_base_url)
   https_origin base_url{.url = "https://api.extend.ai", .host = "api.extend.ai", .port = "443", .base_path = ""};
-  std::string api_version = "2026-02-09";          // sent as x-extend-api-version
-  std::optional<std::string> api_key_file;         // else $CREDENTIALS_DIRECTORY/extend-api-key, else $EXTEND_API_KEY
-  std::optional<std::string> workspace_id;         // sent as x-extend-workspace-id when set
-  std::optional<std::string> ca_file;              // extra trust anchors (PEM), added to the system store
-  std::optional<proxy_endpoint> proxy;             // http://host:port; unset: HTTPS_PROXY / https_proxy with NO_PROXY
-  double requests_per_second = 10;                 // budget shared by every request to Extend, > 0
-  int max_connections = 4;                         // kept-alive TLS connections, 1..256
-  milliseconds timeout{30'000};                    // per request, > 0
+  std::string api_version = "2026-02-09";   // sent as x-extend-api-version
+  std::optional<std::string> api_key_file;  // else $CREDENTIALS_DIRECTORY/extend-api-key, else $EXTEND_API_KEY
+  std::optional<std::string> workspace_id;  // sent as x-extend-workspace-id when set
+  std::optional<std::string> ca_file;       // extra trust anchors (PEM), added to the system store
+  std::optional<proxy_endpoint> proxy;      // http://host:port; unset: HTTPS_PROXY / https_proxy with NO_PROXY
+  double requests_per_second = 10;          // budget shared by every request to Extend, > 0
+  int max_connections = 4;                  // kept-alive TLS connections, 1..256
+  milliseconds timeout{30'000};             // per request, > 0
 };
 
 struct polling_config {
-  milliseconds fast_interval{1'000};  // poll period during the fast period
-  milliseconds fast_period{30'000};   // how long after registration the fast interval holds
-  double backoff = 1.15;              // factor each interval grows by afterwards, >= 1
-  milliseconds max_interval{30'000};  // cap on the interval, >= fast_interval
-  double jitter = 0.25;               // each interval times 1 ± U(0, jitter), 0..1
+  milliseconds fast_interval{1'000};              // poll period during the fast period
+  milliseconds fast_period{30'000};               // how long after registration the fast interval holds
+  double backoff = 1.15;                          // factor each interval grows by afterwards, >= 1
+  milliseconds max_interval{30'000};              // cap on the interval, >= fast_interval
+  double jitter = 0.25;                           // each interval times 1 ± U(0, jitter), 0..1
   milliseconds deadline{7LL * 24 * 3600 * 1000};  // default tracking time before run.expired
-  bool follow_review = true;          // keep watching a workflow run after NEEDS_REVIEW
+  bool follow_review = true;                      // keep watching a workflow run after NEEDS_REVIEW
   // Find which pending runs changed from Extend's list endpoints (kinds that have one) and GET only
   // those; their runs get a long safety-net poll instead of this cadence. false: poll every run.
   bool list_endpoints = true;
@@ -52,8 +52,8 @@ struct control_config {
   std::vector<std::uint32_t> admin_uids{0};            // uids that see and change every run
   // Per-user limits (admins are exempt): beyond them a request is answered 429 busy, never
   // accepted and dropped.
-  std::size_t max_pending_per_user = 1'000'000;        // pending runs one uid may have, >= 1
-  double requests_per_second_per_user = 1'000;         // control requests per second per uid (1 s burst), > 0
+  std::size_t max_pending_per_user = 1'000'000;  // pending runs one uid may have, >= 1
+  double requests_per_second_per_user = 1'000;   // control requests per second per uid (1 s burst), > 0
 };
 
 struct state_config {
@@ -67,14 +67,14 @@ struct sink_config {
   std::string name;                          // the key under `sinks:`
   sink_type type = sink_type::stdout_lines;  // `type:` stdout | file | http
   std::string path;                          // file: the JSON Lines file (required)
-  sink_target target;                        // http: `url:` http://loopback..., https://... or unix:/path.sock:/url-path
-  std::string signing_secret_file;           // http: file holding the wss_... secret (required)
-  bool standard_webhooks = false;            // http: also send the Standard Webhooks headers
-  bool allow_remote = false;                 // http: allow a non-loopback target
-  std::optional<std::string> ca_file;        // http, https:// url only: extra trust anchors (PEM) for it
-  milliseconds timeout{30'000};              // http: per request
+  sink_target target;                  // http: `url:` http://loopback..., https://... or unix:/path.sock:/url-path
+  std::string signing_secret_file;     // http: file holding the wss_... secret (required)
+  bool standard_webhooks = false;      // http: also send the Standard Webhooks headers
+  bool allow_remote = false;           // http: allow a non-loopback target
+  std::optional<std::string> ca_file;  // http, https:// url only: extra trust anchors (PEM) for it
+  milliseconds timeout{30'000};        // http: per request
   milliseconds max_age{3LL * 24 * 3600 * 1000};  // http: retry this long, then the delivery is dead
-  std::vector<std::string> events{"*"};      // glob patterns on eventType
+  std::vector<std::string> events{"*"};          // glob patterns on eventType
 };
 
 enum class log_format { text, json };
@@ -89,8 +89,8 @@ struct config {
   polling_config polling;
   control_config control;
   state_config state;
-  std::map<std::string, sink_config> sinks;           // by name
-  std::vector<std::string> default_sinks{"out"};      // sinks of a run registered without any
+  std::map<std::string, sink_config> sinks;       // by name
+  std::vector<std::string> default_sinks{"out"};  // sinks of a run registered without any
   logging_config logging;
 };
 

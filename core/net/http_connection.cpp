@@ -6,6 +6,9 @@
 #include <cerrno>
 #include <memory>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -17,9 +20,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/system/result.hpp>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 
 namespace hookless {
 
@@ -40,9 +40,8 @@ namespace {
 // it), so the lookup reports into a shared record and the caller stops waiting at the deadline; a
 // late answer is dropped.
 awaitable<boost::system::result<tcp::resolver::results_type>> resolve(const asio::any_io_executor& executor,
-                                                                       const std::string& host,
-                                                                       const std::string& port,
-                                                                       connection_deadline deadline) {
+                                                                      const std::string& host, const std::string& port,
+                                                                      connection_deadline deadline) {
   struct lookup {
     lookup(const asio::any_io_executor& ex, connection_deadline until) : resolver{ex}, wake{ex, until} {}
     tcp::resolver resolver;
@@ -124,8 +123,8 @@ awaitable<std::optional<open_failure>> http_connection::handshake(const std::str
   const bool ip = is_ip_literal(host);
   // SNI carries host names only (RFC 6066 forbids IP literals there). SSL_ctrl rather than the
   // SSL_set_tlsext_host_name macro, whose C cast -Wold-style-cast refuses.
-  if (!ip && SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                      const_cast<char*>(host.c_str())) != 1) {
+  if (!ip &&
+      SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(host.c_str())) != 1) {
     co_return open_failure{.stage = open_stage::tls_setup,
                            .code = error_code{static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()},
                            .detail = "cannot set SNI for " + host};

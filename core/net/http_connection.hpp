@@ -49,7 +49,7 @@ struct response_limits {
 // What one request/response exchange came to: a complete response, or why not.
 struct exchange_result {
   std::optional<boost::beast::http::response<boost::beast::http::string_body>> response;
-  bool keep_alive = false;        // the response lets the connection carry another request
+  bool keep_alive = false;  // the response lets the connection carry another request
   boost::system::error_code error;
   bool while_sending = false;     // the error came while writing the request (else while reading)
   bool partial = false;           // part of a response had been parsed when it failed
@@ -95,9 +95,8 @@ class http_connection {
   void close();
 
  private:
-  using unix_stream =
-      boost::beast::basic_stream<boost::asio::local::stream_protocol, boost::asio::any_io_executor,
-                                 boost::beast::unlimited_rate_policy>;
+  using unix_stream = boost::beast::basic_stream<boost::asio::local::stream_protocol, boost::asio::any_io_executor,
+                                                 boost::beast::unlimited_rate_policy>;
 
   template <typename Stream, typename Lowest>
   boost::asio::awaitable<exchange_result> exchange_on(Stream& stream, Lowest& lowest, const http_request& request,

@@ -74,7 +74,8 @@ struct connection : http_connection {
 
 // A waiting get(): woken by cancelling its timer; granted says whether it got a slot.
 struct waiter {
-  waiter(const asio::any_io_executor& ex, request_place where) : timer{ex, clock_type::time_point::max()}, place{where} {}
+  waiter(const asio::any_io_executor& ex, request_place where)
+      : timer{ex, clock_type::time_point::max()}, place{where} {}
   asio::steady_timer timer;
   request_place place;
   bool granted = false;
@@ -83,8 +84,8 @@ struct waiter {
 // What one request/response exchange on a connection came to.
 struct exchange_outcome {
   std::optional<http_reply> reply;
-  bool keep_alive = false;       // the connection may be reused
-  bool retry_on_fresh = false;   // failed in a way worth one more try on a fresh connection
+  bool keep_alive = false;      // the connection may be reused
+  bool retry_on_fresh = false;  // failed in a way worth one more try on a fresh connection
   std::optional<fetch_error> error;
 };
 
@@ -110,20 +111,21 @@ struct https_pool::state {
         host_header{options.port == "443" ? authority.substr(0, authority.size() - 4) : authority} {
     if (options.host.empty()) throw std::invalid_argument("https_pool: empty host");
     if (options.max_connections == 0) throw std::invalid_argument("https_pool: max_connections must be at least 1");
-    if (options.timeout <= std::chrono::milliseconds::zero()) throw std::invalid_argument("https_pool: timeout must be positive");
+    if (options.timeout <= std::chrono::milliseconds::zero())
+      throw std::invalid_argument("https_pool: timeout must be positive");
   }
 
   asio::any_io_executor ex;
   ssl::context& tls;
   https_pool_options options;
-  std::string authority;    // host:port of the origin
-  std::string host_header;  // the Host header: the port only when it is not 443
+  std::string authority;      // host:port of the origin
+  std::string host_header;    // the Host header: the port only when it is not 443
   std::size_t live = 0;       // open connections (declared before idle: connections decrement it)
   std::size_t in_flight = 0;  // slots held by get() calls
   bool closed = false;
   idle_connections<connection> idle;
-  std::deque<std::shared_ptr<waiter>> waiters;   // FIFO, `ahead` waiters first
-  std::size_t ahead_waiters = 0;                 // how many of them
+  std::deque<std::shared_ptr<waiter>> waiters;  // FIFO, `ahead` waiters first
+  std::size_t ahead_waiters = 0;                // how many of them
 
   fetch_error failure(const error_code& ec, const std::string& step, std::string detail = {}) const {
     if (ec == beast::error::timeout) {
@@ -227,8 +229,9 @@ struct https_pool::state {
     if (ec) co_return failure(ec, step);
     const auto& response = parser.get();
     if (response.result_int() / 100 != 2) {
-      co_return failure(https_error::proxy_refused, step,
-                        "proxy answered " + std::to_string(response.result_int()) + " " + std::string{response.reason()});
+      co_return failure(
+          https_error::proxy_refused, step,
+          "proxy answered " + std::to_string(response.result_int()) + " " + std::string{response.reason()});
     }
     if (buffer.size() != 0) {
       // Bytes after the CONNECT answer would be taken for the server's TLS records.
@@ -244,7 +247,8 @@ struct https_pool::state {
     outcome.retry_on_fresh = retry_on_fresh_connection(reused, result);
     const auto& ec = result.error;
     if (ec && result.while_sending) {
-      outcome.error = failure(ec, (ec == beast::error::timeout ? "sending the request to " : "send request to ") + authority);
+      outcome.error =
+          failure(ec, (ec == beast::error::timeout ? "sending the request to " : "send request to ") + authority);
       co_return outcome;
     }
     if (ec) {
@@ -256,16 +260,19 @@ struct https_pool::state {
       } else if (ec == http::error::body_limit) {
         detail = "response body larger than " + std::to_string(extend_limits.body / (1024 * 1024)) + " MiB";
       }
-      outcome.error = failure(ec, (ec == beast::error::timeout ? "reading the response from " : "read response from ") + authority,
-                              std::move(detail));
+      outcome.error =
+          failure(ec, (ec == beast::error::timeout ? "reading the response from " : "read response from ") + authority,
+                  std::move(detail));
       co_return outcome;
     }
 
     auto& response = *result.response;
     http_reply reply;
     reply.status = response.result_int();
-    if (auto it = response.find(http::field::retry_after); it != response.end()) reply.retry_after = std::string{it->value()};
-    if (auto it = response.find("x-extend-request-id"); it != response.end()) reply.request_id = std::string{it->value()};
+    if (auto it = response.find(http::field::retry_after); it != response.end())
+      reply.retry_after = std::string{it->value()};
+    if (auto it = response.find("x-extend-request-id"); it != response.end())
+      reply.request_id = std::string{it->value()};
     outcome.keep_alive = result.keep_alive;
     reply.body = std::move(response.body());
     outcome.reply = std::move(reply);
@@ -280,7 +287,8 @@ struct https_pool::state {
     const auto ec = co_await acquire_slot(where);
     if (ec) {
       co_return fetch_error{ec, "request to " + authority + ": " +
-                                    (ec == https_error::pool_closed ? "connection pool closed" : "cancelled while waiting for a connection")};
+                                    (ec == https_error::pool_closed ? "connection pool closed"
+                                                                    : "cancelled while waiting for a connection")};
     }
     slot_guard guard{*this};
     const auto deadline = clock_type::now() + options.timeout;
@@ -306,7 +314,8 @@ struct https_pool::state {
         const bool may_send = co_await wait_turn();
         if (!may_send) {
           if (!closed) idle.keep(std::move(conn));  // unused: still good for the next request
-          co_return fetch_error{asio::error::operation_aborted, "request to " + authority + ": abandoned before sending"};
+          co_return fetch_error{asio::error::operation_aborted,
+                                "request to " + authority + ": abandoned before sending"};
         }
         exchange_deadline = clock_type::now() + options.timeout;
       }
@@ -321,8 +330,7 @@ struct https_pool::state {
       }
       // A connection that saw an error or a timeout is never reused.
       conn->close();
-      const bool may_retry =
-          attempt == 0 && outcome.retry_on_fresh && !closed && clock_type::now() < exchange_deadline;
+      const bool may_retry = attempt == 0 && outcome.retry_on_fresh && !closed && clock_type::now() < exchange_deadline;
       if (!may_retry) co_return std::move(*outcome.error);
     }
   }

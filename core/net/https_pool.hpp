@@ -4,8 +4,8 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,10 +24,10 @@
 namespace hookless {
 
 struct https_pool_options {
-  std::string host;                       // the origin's host name or IP literal (from extend.base_url)
-  std::string port = "443";               // the origin's port
-  std::optional<proxy_endpoint> proxy;    // CONNECT through this HTTP proxy when set
-  std::size_t max_connections = 4;        // kept-alive TLS connections, and the most requests in flight
+  std::string host;                          // the origin's host name or IP literal (from extend.base_url)
+  std::string port = "443";                  // the origin's port
+  std::optional<proxy_endpoint> proxy;       // CONNECT through this HTTP proxy when set
+  std::size_t max_connections = 4;           // kept-alive TLS connections, and the most requests in flight
   std::chrono::milliseconds timeout{30000};  // whole request: connect + proxy + handshake + write + read
 };
 
@@ -84,10 +84,10 @@ class https_pool {
 
   // One GET of target (path and query) with these extra headers (Host is set by the pool). Waits
   // for a free slot while max_connections requests are in flight, in FIFO order except that
-  // `ahead` requests pass the `in_line` ones; the timeout runs from when the slot is granted. Reuses an idle kept-alive connection when there is one; a request
-  // that fails on a reused connection before any byte of the reply arrived is retried once on a fresh
-  // connection (the server may have closed it while idle; GET is idempotent). Returns a complete
-  // reply, or an error: timeout, DNS / connect / proxy / TLS failure (certificate problems included),
+  // `ahead` requests pass the `in_line` ones; the timeout runs from when the slot is granted. Reuses an idle kept-alive
+  // connection when there is one; a request that fails on a reused connection before any byte of the reply arrived is
+  // retried once on a fresh connection (the server may have closed it while idle; GET is idempotent). Returns a
+  // complete reply, or an error: timeout, DNS / connect / proxy / TLS failure (certificate problems included),
   // connection cut, truncated or oversized (64 MiB) body. A short body is never a reply.
   // Cancelling the calling coroutine (e.g. from a parallel_group) yields an error whose code is
   // asio::error::operation_aborted (never retried); should another Asio step start after the
@@ -100,8 +100,7 @@ class https_pool {
   // request is abandoned (operation_aborted). The timeout for the exchange starts after it.
   using send_turn = std::function<boost::asio::awaitable<bool>()>;
   boost::asio::awaitable<fetch_result> get(std::string target, std::vector<std::pair<std::string, std::string>> headers,
-                                           send_turn wait_turn = {},
-                                           request_place where = request_place::in_line);
+                                           send_turn wait_turn = {}, request_place where = request_place::in_line);
 
   // For shutdown: closes the idle connections, fails every waiting get() ("pool closed") and every
   // later one; requests in flight finish and then close their connections.

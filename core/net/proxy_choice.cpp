@@ -126,8 +126,10 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host) {
       if (target_ip && *ip == *target_ip) return true;
       continue;
     }
-    if (name.starts_with("*.")) name.erase(0, 2);
-    else if (name.starts_with(".")) name.erase(0, 1);
+    if (name.starts_with("*."))
+      name.erase(0, 2);
+    else if (name.starts_with("."))
+      name.erase(0, 1);
     if (name.empty()) continue;
     if (target == name) return true;
     if (target.size() > name.size() && target.ends_with(name) && target[target.size() - name.size() - 1] == '.') {
@@ -137,7 +139,8 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host) {
   return false;
 }
 
-std::optional<proxy_endpoint> choose_proxy(const std::optional<proxy_endpoint>& configured, std::string_view target_host,
+std::optional<proxy_endpoint> choose_proxy(const std::optional<proxy_endpoint>& configured,
+                                           std::string_view target_host,
                                            const std::function<std::optional<std::string>(const char*)>& getenv) {
   if (configured) return configured;
   const auto from_env = first_set(getenv, "HTTPS_PROXY", "https_proxy");

@@ -26,7 +26,8 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host);
 //   NO_PROXY, no_proxy matches target_host.
 // Throws std::invalid_argument on an unparsable variable, naming it and never showing its
 // credentials.
-std::optional<proxy_endpoint> choose_proxy(const std::optional<proxy_endpoint>& configured, std::string_view target_host,
+std::optional<proxy_endpoint> choose_proxy(const std::optional<proxy_endpoint>& configured,
+                                           std::string_view target_host,
                                            const std::function<std::optional<std::string>(const char*)>& getenv);
 
 }  // namespace hookless

@@ -67,8 +67,8 @@ class request_budget {
 
   request_pacer pacer_;
   boost::asio::steady_timer kick_;  // the dispatcher's: cancelled when the queue or the pacer changes
-  std::list<waiter*> queue_;  // `ahead` waiters first
-  std::size_t ahead_ = 0;     // how many of them
+  std::list<waiter*> queue_;        // `ahead` waiters first
+  std::size_t ahead_ = 0;           // how many of them
   bool stopped_ = false;
 };
 

@@ -59,9 +59,7 @@ bool request_pacer::record(refusal answer, std::optional<std::chrono::millisecon
       pause(now + std::max(delay, std::chrono::milliseconds{1}));
       return cut;
     }
-    case refusal::unauthorized:
-      pause(now + settings_.unauthorized_pause);
-      return false;
+    case refusal::unauthorized: pause(now + settings_.unauthorized_pause); return false;
     case refusal::none:
       next_rate_limited_pause_ = settings_.rate_limited_pause;
       probe_deadline_.reset();

@@ -23,14 +23,14 @@ class request_pacer {
 
   struct options {
     double requests_per_second = 10;
-    std::chrono::milliseconds probe_timeout{35'000};        // a probe that never reports frees the queue after this
-    std::chrono::milliseconds unauthorized_pause{30'000};   // how often a rejected key is tried again
-    std::chrono::milliseconds rate_limited_pause{1'000};    // after a 429 without Retry-After, doubling...
+    std::chrono::milliseconds probe_timeout{35'000};       // a probe that never reports frees the queue after this
+    std::chrono::milliseconds unauthorized_pause{30'000};  // how often a rejected key is tried again
+    std::chrono::milliseconds rate_limited_pause{1'000};   // after a 429 without Retry-After, doubling...
     std::chrono::milliseconds longest_rate_limited_pause{60'000};  // ...up to this
-    double rate_kept_after_429 = 0.75;              // a 429 cuts the rate to this share of what it was,
-    double lowest_rate_share = 0.1;                 // never below this share of requests_per_second;
-    std::chrono::milliseconds regrowth_period{5'000};  // every this long without one it grows back
-    double regrowth_share = 0.05;                   // by this share of requests_per_second
+    double rate_kept_after_429 = 0.75;                             // a 429 cuts the rate to this share of what it was,
+    double lowest_rate_share = 0.1;                                // never below this share of requests_per_second;
+    std::chrono::milliseconds regrowth_period{5'000};              // every this long without one it grows back
+    double regrowth_share = 0.05;                                  // by this share of requests_per_second
   };
 
   explicit request_pacer(options settings);
@@ -65,7 +65,7 @@ class request_pacer {
   steady_time cut_at_{};     // when; it grows back from there
   steady_time next_free_{};  // spacing: the next turn not before this
   steady_time paused_until_{};
-  bool probe_due_ = false;                      // the next grant is a probe
+  bool probe_due_ = false;                     // the next grant is a probe
   std::optional<steady_time> probe_deadline_;  // a probe is out until it reports or this passes
   std::chrono::milliseconds next_rate_limited_pause_;
   std::uint64_t granted_ = 0;

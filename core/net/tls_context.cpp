@@ -36,7 +36,8 @@ void add_trust_anchors(ssl::context& context, const std::string& ca_file, std::s
   // Opening it first gives "cannot read" rather than OpenSSL's terse "system lib" for a missing
   // or unreadable file.
   const std::string where = std::string{key} + " " + ca_file;
-  if (!std::ifstream{ca_file}.good()) throw std::runtime_error(where + ": cannot read the file: " + std::strerror(errno));
+  if (!std::ifstream{ca_file}.good())
+    throw std::runtime_error(where + ": cannot read the file: " + std::strerror(errno));
   boost::system::error_code ec;
   context.load_verify_file(ca_file, ec);
   if (ec) throw std::runtime_error(where + ": no usable PEM certificate (" + ec.message() + ")");

@@ -17,8 +17,8 @@ int to_int(std::size_t size, sqlite_db& db) {
 }  // namespace
 
 sqlite_stmt::sqlite_stmt(sqlite_db& db, std::string_view sql) : db_(&db) {
-  const int rc = sqlite3_prepare_v3(db.handle(), sql.data(), to_int(sql.size(), db), SQLITE_PREPARE_PERSISTENT,
-                                    &stmt_, nullptr);
+  const int rc =
+      sqlite3_prepare_v3(db.handle(), sql.data(), to_int(sql.size(), db), SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
   if (rc != SQLITE_OK) db.fail(rc, "preparing: " + std::string(sql));
 }
 
@@ -112,8 +112,8 @@ std::optional<std::int64_t> sqlite_stmt::column_optional_int64(int index) const 
 
 sqlite_db::sqlite_db(const std::string& path) {
   // NOMUTEX: the connection is used from one thread only, so SQLite's own locking is wasted work.
-  const int rc = sqlite3_open_v2(path.c_str(), &db_,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);

@@ -19,9 +19,7 @@ namespace {
 
 // ---- conversions between the records and their columns ----
 
-std::int64_t to_ms(time_point t) {
-  return std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
+std::int64_t to_ms(time_point t) { return std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count(); }
 
 std::optional<std::int64_t> to_ms(const std::optional<time_point>& t) {
   if (!t) return std::nullopt;
@@ -290,8 +288,8 @@ std::vector<run_record> load_pending(sqlite_db& db) {
     }
   }
   {
-    auto stmt = db.cached(std::string("SELECT ") + run_columns +
-                          " FROM runs r WHERE r.state = 'pending' ORDER BY r.seq");
+    auto stmt =
+        db.cached(std::string("SELECT ") + run_columns + " FROM runs r WHERE r.state = 'pending' ORDER BY r.seq");
     while (stmt->step()) {
       std::int64_t seq = 0;
       runs.push_back(read_run(*stmt, seq));

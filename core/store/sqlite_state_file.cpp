@@ -129,7 +129,8 @@ bool is_damage(int code) {
 
 std::string damaged_file_message(const std::string& path, const std::string& finding) {
   return "state file " + path + " is damaged (" + finding +
-         "); hooklessd will not run on it and has left it as it is. To recover what it holds, stop hooklessd and run `sqlite3 " +
+         "); hooklessd will not run on it and has left it as it is. To recover what it holds, stop hooklessd and run "
+         "`sqlite3 " +
          path + " .recover | sqlite3 " + path + ".recovered`, then move " + path +
          " (with its -wal and -shm files) aside and the recovered file in its place; or move them aside to start "
          "empty, forgetting the runs it tracked (see \"A damaged state file\" in docs/running-as-a-service.md)";

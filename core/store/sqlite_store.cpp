@@ -8,8 +8,8 @@
 #include "core/store/sqlite_queries.hpp"
 #include "core/store/sqlite_state_file.hpp"
 
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -40,19 +40,16 @@ enum class failure_kind {
 failure_kind classify(int code) {
   switch (code & 0xff) {
     case SQLITE_FULL:
-    case SQLITE_BUSY:    // another process holds the file: refuse for now, nothing is lost
-    case SQLITE_LOCKED:
-      return failure_kind::full;
+    case SQLITE_BUSY:  // another process holds the file: refuse for now, nothing is lost
+    case SQLITE_LOCKED: return failure_kind::full;
     case SQLITE_IOERR:
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
     case SQLITE_PROTOCOL:
-    case SQLITE_NOMEM:
-      return failure_kind::failed;
-    default:
-      return failure_kind::other;
+    case SQLITE_NOMEM: return failure_kind::failed;
+    default: return failure_kind::other;
   }
 }
 
@@ -61,16 +58,14 @@ std::exception_ptr translate(const sqlite_error& error, const std::string& path)
   switch (classify(error.code())) {
     case failure_kind::full:
       if (error.primary_code() == SQLITE_FULL) {
-        return std::make_exception_ptr(
-            store_full("state store is full (disk or quota): " + std::string(error.what())));
+        return std::make_exception_ptr(store_full("state store is full (disk or quota): " + std::string(error.what())));
       }
       return std::make_exception_ptr(
           store_full("state store is locked by another process: " + std::string(error.what())));
     case failure_kind::failed:
-      return std::make_exception_ptr(store_failed("state store failed, data may not be on disk: " +
-                                                  std::string(error.what())));
-    case failure_kind::other:
-      break;
+      return std::make_exception_ptr(
+          store_failed("state store failed, data may not be on disk: " + std::string(error.what())));
+    case failure_kind::other: break;
   }
   return std::make_exception_ptr(std::runtime_error("state store: " + std::string(error.what())));
 }
@@ -187,7 +182,7 @@ struct sqlite_store::impl {
     auto initiation = [this, write](auto handler, Work job_work) {
       using handler_type = decltype(handler);
       enqueue(std::make_unique<job_impl<Result, Work, handler_type>>(write, std::move(job_work), std::move(handler),
-                                                                       caller_executor));
+                                                                     caller_executor));
     };
     return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
                                        typename completion_signature<Result>::type>(

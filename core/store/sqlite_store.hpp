@@ -44,8 +44,8 @@ namespace hookless {
 
 // What open() found, for the daemon to log.
 struct open_report {
-  bool created = false;                        // no state file (or an empty one) was there: started empty
-  std::vector<std::string> messages;           // human-readable lines worth logging at warn level
+  bool created = false;               // no state file (or an empty one) was there: started empty
+  std::vector<std::string> messages;  // human-readable lines worth logging at warn level
 };
 
 class sqlite_store final : public state_store {

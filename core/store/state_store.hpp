@@ -45,17 +45,17 @@ struct run_outcome {
 };
 
 struct run_query {
-  std::optional<run_state> state;        // nullopt: all
-  std::optional<std::uint32_t> owner;    // nullopt: every owner (admins)
+  std::optional<run_state> state;      // nullopt: all
+  std::optional<std::uint32_t> owner;  // nullopt: every owner (admins)
   std::size_t limit = 100;
-  std::optional<std::string> after;      // continue after this run ID (newest first)
+  std::optional<std::string> after;  // continue after this run ID (newest first)
 };
 
 struct delivery_query {
-  std::optional<delivery_state> state;   // nullopt: pending and dead
-  std::optional<std::uint32_t> owner;    // nullopt: every owner
-  std::optional<std::size_t> limit;      // nullopt: all of them (the daemon's own use)
-  std::optional<std::string> after;      // continue after this delivery ID (oldest first)
+  std::optional<delivery_state> state;  // nullopt: pending and dead
+  std::optional<std::uint32_t> owner;   // nullopt: every owner
+  std::optional<std::size_t> limit;     // nullopt: all of them (the daemon's own use)
+  std::optional<std::string> after;     // continue after this delivery ID (oldest first)
 };
 
 class state_store {

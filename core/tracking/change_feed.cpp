@@ -26,7 +26,8 @@ milliseconds sweep_pause(std::size_t pages, std::size_t active_feeds, double req
                          milliseconds fast_interval) {
   constexpr double share_of_budget = 0.25;
   const double requests = static_cast<double>(std::max<std::size_t>(pages, 1) * std::max<std::size_t>(active_feeds, 1));
-  const auto spread = milliseconds{static_cast<milliseconds::rep>(requests * 1000.0 / (requests_per_second * share_of_budget))};
+  const auto spread =
+      milliseconds{static_cast<milliseconds::rep>(requests * 1000.0 / (requests_per_second * share_of_budget))};
   return std::max(fast_interval, spread);
 }
 

@@ -16,20 +16,20 @@
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
-#include <string>
 #include <functional>
 #include <map>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 namespace hookless {
 
 struct feed_limits {
-  std::chrono::milliseconds overlap{5'000};      // re-read behind the newest change seen (write races)
+  std::chrono::milliseconds overlap{5'000};        // re-read behind the newest change seen (write races)
   std::chrono::milliseconds skew_margin{300'000};  // read behind a known status's last look (clock skew)
   std::size_t min_page_size = 100;
-  std::size_t max_page_size = 1'000;             // Extend's maximum maxPageSize
+  std::size_t max_page_size = 1'000;  // Extend's maximum maxPageSize
 };
 
 // What a listed summary means for a run we track.
@@ -71,8 +71,8 @@ class change_feed {
     std::size_t page_size = 0;          // maxPageSize for every page of this sweep
     std::size_t max_pages = 0;          // beyond this the sweep is cut short
     std::size_t pages = 0;
-    std::size_t fresh = 0;              // summaries at or after stop_at
-    std::optional<time_point> newest;   // newest updatedAt read
+    std::size_t fresh = 0;             // summaries at or after stop_at
+    std::optional<time_point> newest;  // newest updatedAt read
   };
   // A sweep over a kind with `tracked_runs` pending runs (which bounds how far it pages: a walk
   // costs pages, polling every run instead costs one GET each).
@@ -102,14 +102,16 @@ class change_feed {
   };
   void advance(const sweep& s);  // after a sweep that reached its stop point, or was cut short
   // Whether a sweep (begun as number `sweep_number`) can confirm the run.
-  static bool covers(std::uint64_t sweep_number, const unconfirmed_run& run) { return sweep_number >= run.watched_before; }
+  static bool covers(std::uint64_t sweep_number, const unconfirmed_run& run) {
+    return sweep_number >= run.watched_before;
+  }
 
   feed_limits limits_;
   std::optional<time_point> read_back_to_;  // Extend's clock
   std::size_t last_fresh_ = 0;
   std::uint64_t sweeps_begun_ = 0;
-  std::optional<time_point> catch_up_;    // for runs with a known status: read back at least to here...
-  std::uint64_t catch_up_before_ = 0;     // ...in a sweep begun as this number or later
+  std::optional<time_point> catch_up_;  // for runs with a known status: read back at least to here...
+  std::uint64_t catch_up_before_ = 0;   // ...in a sweep begun as this number or later
   std::map<std::string, unconfirmed_run, std::less<>> unconfirmed_;
 };
 

@@ -1,16 +1,16 @@
 // The run lifecycle: register, poll, decide, record durably, deliver.
 #include "core/tracking/run_tracker.hpp"
 
+#include "core/delivery/sink.hpp"
 #include "core/extend/budget_turn.hpp"
 #include "core/model/event_envelope.hpp"
-#include "core/tracking/poll_schedule.hpp"
 #include "core/model/run_status.hpp"
-#include "core/delivery/sink.hpp"
+#include "core/tracking/poll_schedule.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <random>
@@ -58,9 +58,8 @@ double run_tracker::random_draw() {
   return std::uniform_real_distribution<double>(-1.0, 1.0)(random);
 }
 
-run_tracker::run_tracker(asio::any_io_executor executor, state_store& store, run_source& source,
-                         request_budget& budget, std::map<std::string, sink*> sinks, tracker_settings settings,
-                         fatal_handler on_fatal)
+run_tracker::run_tracker(asio::any_io_executor executor, state_store& store, run_source& source, request_budget& budget,
+                         std::map<std::string, sink*> sinks, tracker_settings settings, fatal_handler on_fatal)
     : executor_(executor),
       store_(store),
       source_(source),
@@ -274,8 +273,8 @@ awaitable<void> run_tracker::expire_if_due(tracked_run& run, const extend_answer
   if (run.stopped || now < run.deadline) co_return;
   const bool looked = last_look.kind == answer_kind::run || last_look.kind == answer_kind::not_found;
   if (!looked && now < run.deadline + settings_.polling.max_interval) co_return;  // retried meanwhile
-  const auto reason = looked ? std::string{"deadline passed"}
-                             : "deadline passed; Extend could not be asked since: " + last_look.error;
+  const auto reason =
+      looked ? std::string{"deadline passed"} : "deadline passed; Extend could not be asked since: " + last_look.error;
   const auto payload = daemon_event_payload(run.record, reason);
   const bool expired = co_await commit_event(run, expired_event, payload, "expired", true);
   if (!expired) schedule(run, settings_.polling.fast_interval);
@@ -284,9 +283,7 @@ awaitable<void> run_tracker::expire_if_due(tracked_run& run, const extend_answer
 void run_tracker::note_api(answer_kind kind, const std::string& error) {
   switch (kind) {
     case answer_kind::run:
-    case answer_kind::not_found:
-      api_.state = "ok";
-      return;
+    case answer_kind::not_found: api_.state = "ok"; return;
     case answer_kind::rate_limited: api_.state = "rate_limited"; break;
     case answer_kind::unauthorized: api_.state = "unauthorized"; break;
     case answer_kind::unreachable: api_.state = "unreachable"; break;
@@ -322,7 +319,8 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
       run.listed_stopped = run.listed_stopped && is_in_progress(answer.status);
       const auto verdict = judge_status(run.info, record.id, answer.status, polling.follow_review);
       if (verdict.event_type && !has_event(record, *verdict.event_type)) {
-        const bool done = co_await commit_event(run, *verdict.event_type, answer.payload, verdict.outcome, verdict.finished);
+        const bool done =
+            co_await commit_event(run, *verdict.event_type, answer.payload, verdict.outcome, verdict.finished);
         if (done) co_return;
       } else if (verdict.finished) {
         // Its event was made before a restart; nothing new to say, so stop here.
@@ -357,8 +355,8 @@ awaitable<void> run_tracker::handle_answer(tracked_run& run, const extend_answer
     case answer_kind::malformed: {
       ++run.failures;
       const auto delay = std::max(retry_delay(polling, run.failures), answer.retry_after.value_or(milliseconds{0}));
-      spdlog::warn("run_id={} poll failed ({}), retry in {}ms: {}", record.id, answer_name(answer.kind),
-                   delay.count(), answer.error);
+      spdlog::warn("run_id={} poll failed ({}), retry in {}ms: {}", record.id, answer_name(answer.kind), delay.count(),
+                   answer.error);
       schedule(run, jittered(delay, polling.jitter, random_draw()));
       co_return;
     }

@@ -11,14 +11,14 @@
 // times in the records, which users read and the store keeps, are converted from them.
 #pragma once
 
-#include "core/model/settings.hpp"
-#include "core/tracking/change_feed.hpp"
 #include "core/delivery/delivery_queues.hpp"
-#include "core/tracking/due_queue.hpp"
-#include "core/net/request_budget.hpp"
-#include "core/model/run_kind.hpp"
 #include "core/extend/run_source.hpp"
+#include "core/model/run_kind.hpp"
+#include "core/model/settings.hpp"
+#include "core/net/request_budget.hpp"
 #include "core/store/state_store.hpp"
+#include "core/tracking/change_feed.hpp"
+#include "core/tracking/due_queue.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -62,7 +62,7 @@ struct tracker_counters {
   std::map<std::string, std::uint64_t> answers;  // by answer kind
   std::uint64_t events = 0;
   std::uint64_t registered = 0;
-  std::uint64_t pruned = 0;  // finished runs removed after the retention period
+  std::uint64_t pruned = 0;                           // finished runs removed after the retention period
   std::map<std::string, std::uint64_t> list_answers;  // pages of list endpoints asked for, by answer kind
   std::uint64_t feed_wakes = 0;  // runs polled at once because a list sweep showed them changed or unlisted
 };
@@ -142,18 +142,18 @@ class run_tracker {
 
     run_record record;
     run_kind_info info;
-    steady_time due;       // its next poll; record.next_poll_at is the same time on the wall clock
-    steady_time deadline;  // record.deadline_at on the monotonic clock
-    boost::asio::steady_timer* wake = nullptr;        // while in a poll: its timer, cancelled to stop it
+    steady_time due;                            // its next poll; record.next_poll_at is the same time on the wall clock
+    steady_time deadline;                       // record.deadline_at on the monotonic clock
+    boost::asio::steady_timer* wake = nullptr;  // while in a poll: its timer, cancelled to stop it
     std::vector<boost::asio::steady_timer*> waiters;  // wait() callers, woken when the run finishes
     unsigned failures = 0;                            // consecutive polls without a usable answer
     unsigned not_found_streak = 0;
     std::optional<steady_time> first_not_found;
-    bool stopped = false;            // forgotten, finished or shutting down
-    bool in_poll = false;            // launched and not back in due_ yet
-    bool woken_in_poll = false;      // a sweep showed it changed while it was in a poll: poll again at once
-    bool woken = false;              // a sweep made it due: its next poll goes ahead at every queue
-    bool listed_stopped = false;     // a sweep showed it stopped: the SDK cadence until a GET agrees
+    bool stopped = false;                    // forgotten, finished or shutting down
+    bool in_poll = false;                    // launched and not back in due_ yet
+    bool woken_in_poll = false;              // a sweep showed it changed while it was in a poll: poll again at once
+    bool woken = false;                      // a sweep made it due: its next poll goes ahead at every queue
+    bool listed_stopped = false;             // a sweep showed it stopped: the SDK cadence until a GET agrees
     std::uint32_t due_slot = due_slot_none;  // its place in due_, while it waits there
   };
   using run_ptr = std::shared_ptr<tracked_run>;
@@ -163,14 +163,14 @@ class run_tracker {
 
     run_kind_info info;
     change_feed feed;
-    std::size_t runs = 0;        // pending runs of this kind
-    bool usable = true;          // false once the list answered that it cannot serve this kind
-    bool idle = false;           // its loop waits for runs (or for the feature to be switched on)
-    unsigned failures = 0;       // sweeps in a row without a usable answer
-    bool failing = false;        // its sweeps keep failing: its runs are polled one by one meanwhile
-    std::uint64_t epoch = 0;     // changes when the feed starts over: a sweep under way then is dropped
-    boost::asio::steady_timer pause;                 // between sweeps; cancelled to sweep now or stop
-    boost::asio::steady_timer* waiting = nullptr;    // while a sweep waits for the budget
+    std::size_t runs = 0;             // pending runs of this kind
+    bool usable = true;               // false once the list answered that it cannot serve this kind
+    bool idle = false;                // its loop waits for runs (or for the feature to be switched on)
+    unsigned failures = 0;            // sweeps in a row without a usable answer
+    bool failing = false;             // its sweeps keep failing: its runs are polled one by one meanwhile
+    std::uint64_t epoch = 0;          // changes when the feed starts over: a sweep under way then is dropped
+    boost::asio::steady_timer pause;  // between sweeps; cancelled to sweep now or stop
+    boost::asio::steady_timer* waiting = nullptr;  // while a sweep waits for the budget
   };
 
   static time_point now_ms();  // the wall clock, for what is stored and shown
@@ -228,7 +228,7 @@ class run_tracker {
   bool dispatcher_waiting_ = false;
   std::size_t active_polls_ = 0;
   boost::asio::steady_timer prune_timer_;
-  delivery_queues deliveries_;  // the sinks' queues, fed with each event's deliveries once recorded
+  delivery_queues deliveries_;      // the sinks' queues, fed with each event's deliveries once recorded
   std::vector<std::string> dirty_;  // runs whose progress is not saved yet
   boost::asio::steady_timer flush_timer_;
   api_health api_;

@@ -1,17 +1,17 @@
 // The tracker's change feeds: for each kind with a list endpoint, a loop that sweeps Extend's list
 // of recently updated runs every fast_interval while the kind has pending runs (its pages, and the
 // polls of the runs it wakes, go ahead of queued polls at every queue: request_place), and makes due
-// at once the runs it shows stopped or cannot vouch for; the decisions are change_feed's. A list that cannot serve the kind puts its runs back on the
-// SDK cadence; a sweep that fails otherwise is tried again later from the same point, and while
-// sweeps keep failing the runs are polled one by one.
+// at once the runs it shows stopped or cannot vouch for; the decisions are change_feed's. A list that cannot serve the
+// kind puts its runs back on the SDK cadence; a sweep that fails otherwise is tried again later from the same point,
+// and while sweeps keep failing the runs are polled one by one.
 #include "core/tracking/run_tracker.hpp"
 
 #include "core/extend/budget_turn.hpp"
 #include "core/tracking/poll_schedule.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -106,10 +106,10 @@ awaitable<milliseconds> run_tracker::sweep(kind_feed& feed) {
     note_api(page.kind, page.error);
     if (page.kind != answer_kind::run) {
       ++feed.failures;
-      const auto delay = std::max(retry_delay(settings_.polling, feed.failures),
-                                  page.retry_after.value_or(milliseconds{0}));
-      spdlog::warn("list {} failed ({}), next sweep in {}ms: {}", feed.info.path, answer_name(page.kind),
-                   delay.count(), page.error);
+      const auto delay =
+          std::max(retry_delay(settings_.polling, feed.failures), page.retry_after.value_or(milliseconds{0}));
+      spdlog::warn("list {} failed ({}), next sweep in {}ms: {}", feed.info.path, answer_name(page.kind), delay.count(),
+                   page.error);
       if (feed.failures >= failed_sweeps_before_fallback && !feed.failing && is_list_fault(page.kind)) {
         fall_back_while_failing(feed, page.error);
       }
@@ -122,9 +122,7 @@ awaitable<milliseconds> run_tracker::sweep(kind_feed& feed) {
     feed.failures = 0;
     for (const auto& summary : page.runs) take_summary(feed, summary, listed);
     switch (feed.feed.take_page(pass, page.runs, page.next_page_token.has_value())) {
-      case change_feed::after_page::next_page:
-        token = page.next_page_token;
-        continue;
+      case change_feed::after_page::next_page: token = page.next_page_token; continue;
       case change_feed::after_page::complete:
         for (const auto& id : feed.feed.complete(pass)) {
           const auto found = pending_.find(id);
@@ -150,8 +148,8 @@ awaitable<milliseconds> run_tracker::sweep(kind_feed& feed) {
 }
 
 milliseconds run_tracker::pause_after_sweep(std::size_t pages) const {
-  const auto active = static_cast<std::size_t>(
-      std::ranges::count_if(feeds_, [&](const auto& entry) { return feeding(*entry.second) && entry.second->runs > 0; }));
+  const auto active = static_cast<std::size_t>(std::ranges::count_if(
+      feeds_, [&](const auto& entry) { return feeding(*entry.second) && entry.second->runs > 0; }));
   return sweep_pause(pages, active, budget_.rate(), settings_.polling.fast_interval);
 }
 

@@ -61,7 +61,8 @@ class control_backend {
   // nullopt when unknown or not the caller's (404).
   virtual awaitable<std::optional<run_record>> get_run(caller who, std::string id) = 0;
   // Answers once the run is finished or `limit` has passed; nullopt as get_run.
-  virtual awaitable<std::optional<run_record>> wait_run(caller who, std::string id, std::chrono::milliseconds limit) = 0;
+  virtual awaitable<std::optional<run_record>> wait_run(caller who, std::string id,
+                                                        std::chrono::milliseconds limit) = 0;
   virtual awaitable<std::vector<run_record>> list_runs(caller who, run_query query) = 0;
   // False when unknown or not the caller's (404).
   virtual awaitable<bool> forget_run(caller who, std::string id) = 0;

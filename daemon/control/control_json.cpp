@@ -130,7 +130,8 @@ std::optional<registration_error> parse_one(const json::value& value, const std:
   if (const auto* deadline = object->if_contains("deadline")) {
     if (!deadline->is_string()) return refuse(where, "deadline", "must be a duration string such as \"24h\"");
     const auto parsed = parse_duration(deadline->get_string());
-    if (!parsed) return refuse(where, "deadline", "must be a duration such as \"250ms\", \"30s\", \"5m\", \"24h\" or \"7d\"");
+    if (!parsed)
+      return refuse(where, "deadline", "must be a duration such as \"250ms\", \"30s\", \"5m\", \"24h\" or \"7d\"");
     if (*parsed > max_registration_deadline) return refuse(where, "deadline", "must be at most 365d");
     out.deadline = *parsed;
   }
@@ -161,7 +162,8 @@ json::object record_to_json(const run_record& run) {
   out["events"] = std::move(events);
   json::array deliveries;
   for (const auto& item : run.deliveries) {
-    deliveries.emplace_back(json::object{{"sink", item.sink}, {"state", to_string(item.state)}, {"attempts", item.attempts}});
+    deliveries.emplace_back(
+        json::object{{"sink", item.sink}, {"state", to_string(item.state)}, {"attempts", item.attempts}});
   }
   out["deliveries"] = std::move(deliveries);
   return out;

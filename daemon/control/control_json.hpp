@@ -25,7 +25,6 @@ inline constexpr std::size_t max_registrations_per_request = 10'000;
 inline constexpr std::size_t max_context_bytes = 16 * 1024;
 inline constexpr std::chrono::milliseconds max_registration_deadline{365LL * 24 * 3600 * 1000};
 
-
 // {"id","kind","state",...,"events":[eventId...],"deliveries":[{"sink","state","attempts"}]}.
 boost::json::object record_to_json(const run_record& run);
 // {"id","event_id","run_id","sink","state","attempts","last_error","next_attempt_at"}.

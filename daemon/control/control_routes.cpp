@@ -145,14 +145,16 @@ awaitable<control_response> get_run(control_backend& backend, const control_requ
   co_return json_response(200, record_to_json(*run));
 }
 
-awaitable<control_response> get_events(control_backend& backend, const control_request& request, const std::string& id) {
+awaitable<control_response> get_events(control_backend& backend, const control_request& request,
+                                       const std::string& id) {
   if (!is_valid_run_id(id)) co_return not_found("no run " + id);
   const auto run = co_await backend.get_run(request.who, id);
   if (!run) co_return not_found("no run " + id);
   co_return json_response(200, json::object{{"events", events_to_json(*run)}});
 }
 
-awaitable<control_response> forget_run(control_backend& backend, const control_request& request, const std::string& id) {
+awaitable<control_response> forget_run(control_backend& backend, const control_request& request,
+                                       const std::string& id) {
   if (!is_valid_run_id(id)) co_return not_found("no run " + id);
   const bool forgotten = co_await backend.forget_run(request.who, id);
   if (!forgotten) co_return not_found("no run " + id);
@@ -181,7 +183,8 @@ awaitable<control_response> list_deliveries(control_backend& backend, const cont
   }
   if (auto it = params.find("after"); it != params.end()) {
     // The store looks the ID up (an unknown one ends the listing), so only its size matters here.
-    if (it->second.empty() || it->second.size() > max_delivery_id_size) co_return bad_request("after: must be a delivery ID");
+    if (it->second.empty() || it->second.size() > max_delivery_id_size)
+      co_return bad_request("after: must be a delivery ID");
     wanted.after = it->second;
   }
   const auto limit = *wanted.limit;
@@ -191,7 +194,8 @@ awaitable<control_response> list_deliveries(control_backend& backend, const cont
   co_return json_response(200, json::object{{"deliveries", std::move(list)}, {"next", next_page(deliveries, limit)}});
 }
 
-awaitable<control_response> retry_delivery(control_backend& backend, const control_request& request, const std::string& id) {
+awaitable<control_response> retry_delivery(control_backend& backend, const control_request& request,
+                                           const std::string& id) {
   const bool retried = co_await backend.retry_delivery(request.who, id);
   if (!retried) co_return not_found("no dead delivery " + id);
   co_return json_response(202, json::object{{"retried", 1}});
@@ -293,7 +297,8 @@ std::optional<control_response> check_content_length(std::optional<std::uint64_t
 control_response over_limit_response(std::string_view why) { return error_response(429, "busy", why); }
 
 control_response body_too_large_response() {
-  return error_response(413, "too_large", "the request body is larger than 2 MiB (at most 10000 registrations per request)");
+  return error_response(413, "too_large",
+                        "the request body is larger than 2 MiB (at most 10000 registrations per request)");
 }
 
 awaitable<control_response> handle_control_request(control_backend& backend, control_request request) {

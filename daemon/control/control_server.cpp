@@ -76,7 +76,8 @@ void remove_stale_socket(const std::string& path) {
   boost::system::error_code ec;
   probe.connect(asio::local::stream_protocol::endpoint(path), ec);
   if (!ec) throw std::runtime_error("control.socket " + path + ": another daemon is answering on it");
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw system_failure("control.socket " + path + ": cannot remove the stale socket");
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    throw system_failure("control.socket " + path + ": cannot remove the stale socket");
   spdlog::info("control: removed stale socket {}", path);
 }
 
@@ -153,7 +154,8 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
     client.stream.close();
   }
 
-  awaitable<void> write_response(local_stream& stream, const control_response& answer, unsigned version, bool keep_alive) {
+  awaitable<void> write_response(local_stream& stream, const control_response& answer, unsigned version,
+                                 bool keep_alive) {
     http::response<http::string_body> response{static_cast<http::status>(answer.status), version};
     if (answer.status != 204) response.set(http::field::content_type, answer.content_type);
     if (!answer.allow.empty()) response.set(http::field::allow, answer.allow);
@@ -192,12 +194,14 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
       parser.body_limit(boost::none);  // decided below from Content-Length, then enforced while reading
-      auto [header_ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(use_awaitable));
+      auto [header_ec, header_bytes] =
+          co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(use_awaitable));
       if (header_ec) {
         if (header_ec == http::error::header_limit) {
           co_await refuse(stream, error_response(431, "too_large", "the request headers are larger than 16 KiB"));
         } else if (!closes_quietly(header_ec)) {
-          co_await refuse(stream, error_response(400, "invalid_request", "malformed HTTP request: " + header_ec.message()));
+          co_await refuse(stream,
+                          error_response(400, "invalid_request", "malformed HTTP request: " + header_ec.message()));
         }
         co_return;
       }
@@ -220,7 +224,8 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
         }
         if (body_ec) {
           if (!closes_quietly(body_ec)) {
-            co_await refuse(stream, error_response(400, "invalid_request", "malformed HTTP request: " + body_ec.message()));
+            co_await refuse(stream,
+                            error_response(400, "invalid_request", "malformed HTTP request: " + body_ec.message()));
           }
           co_return;
         }
@@ -250,19 +255,22 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
   // Why a new connection from `who` may not be served now, or nullopt when it may.
   std::optional<std::string> over_connection_limit(const caller& who) const {
     if (connections.size() >= limits.max_connections) {
-      return fmt::format("the control socket has {} connections open, its limit; try again shortly", connections.size());
+      return fmt::format("the control socket has {} connections open, its limit; try again shortly",
+                         connections.size());
     }
     if (who.admin) return std::nullopt;
     if (connections.size() + limits.reserved_for_admins >= limits.max_connections) {
-      return fmt::format("the control socket has {} connections open; the last {} of {} are kept for control.admin_uids; "
-                         "try again shortly",
-                         connections.size(), limits.reserved_for_admins, limits.max_connections);
+      return fmt::format(
+          "the control socket has {} connections open; the last {} of {} are kept for control.admin_uids; "
+          "try again shortly",
+          connections.size(), limits.reserved_for_admins, limits.max_connections);
     }
     const auto mine = connections_by_uid.find(who.uid);
     if (mine != connections_by_uid.end() && mine->second >= limits.max_connections_per_uid) {
-      return fmt::format("uid {} has {} control connections open, the most one user may have; close some (idle or "
-                         "waiting ones) and try again",
-                         who.uid, mine->second);
+      return fmt::format(
+          "uid {} has {} control connections open, the most one user may have; close some (idle or "
+          "waiting ones) and try again",
+          who.uid, mine->second);
     }
     return std::nullopt;
   }
@@ -297,7 +305,8 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
       spdlog::warn("control: refusing a connection from uid {}: {}", credentials.uid, *why);
       if (refusing >= most_refusals_at_once) return;  // closed unanswered
       ++refusing;
-      auto body = [](std::shared_ptr<impl> self, std::shared_ptr<connection> refused, control_response answer) -> awaitable<void> {
+      auto body = [](std::shared_ptr<impl> self, std::shared_ptr<connection> refused,
+                     control_response answer) -> awaitable<void> {
         try {
           co_await self->turn_away(std::move(refused), std::move(answer));
         } catch (...) {
@@ -314,7 +323,8 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
     connections.emplace(id, client);
     if (!client->who.admin) ++connections_by_uid[client->who.uid];
 
-    auto body = [](std::shared_ptr<impl> self, std::shared_ptr<connection> served, std::uint64_t served_id) -> awaitable<void> {
+    auto body = [](std::shared_ptr<impl> self, std::shared_ptr<connection> served,
+                   std::uint64_t served_id) -> awaitable<void> {
       try {
         co_await self->serve(served);
       } catch (...) {
@@ -324,7 +334,8 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
       self->forget_connection(served_id);
     };
     asio::co_spawn(acceptor.get_executor(), body(shared_from_this(), client, id),
-                   asio::bind_cancellation_slot(client->cancel.slot(), task_done("connection from uid " + std::to_string(credentials.uid))));
+                   asio::bind_cancellation_slot(client->cancel.slot(),
+                                                task_done("connection from uid " + std::to_string(credentials.uid))));
   }
 
   void forget_connection(std::uint64_t id) {

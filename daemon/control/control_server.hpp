@@ -19,10 +19,10 @@ namespace hookless {
 // hold every connection: each non-admin uid has its own cap, and the last ones are kept for
 // control.admin_uids, so an admin can always look in.
 struct control_server_limits {
-  std::size_t max_connections = 1024;                // open connections, admins' included
-  std::size_t max_connections_per_uid = 256;         // open connections of one non-admin uid
-  std::size_t reserved_for_admins = 64;              // of max_connections, only admins may use these
-  std::size_t max_header_bytes = 16 * 1024;          // request line and headers of one request
+  std::size_t max_connections = 1024;                 // open connections, admins' included
+  std::size_t max_connections_per_uid = 256;          // open connections of one non-admin uid
+  std::size_t reserved_for_admins = 64;               // of max_connections, only admins may use these
+  std::size_t max_header_bytes = 16 * 1024;           // request line and headers of one request
   std::chrono::milliseconds request_timeout{10'000};  // headers and body of one request (not a ?wait)
   std::chrono::milliseconds idle_timeout{60'000};     // a kept-alive connection with no new request
   std::chrono::milliseconds write_timeout{10'000};    // writing one response

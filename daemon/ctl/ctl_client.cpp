@@ -23,8 +23,8 @@ namespace http = beast::http;
 
 namespace {
 
-asio::awaitable<ctl_response> exchange(std::string socket_path, http::verb method, std::string target,
-                                       std::string body, std::chrono::milliseconds timeout) {
+asio::awaitable<ctl_response> exchange(std::string socket_path, http::verb method, std::string target, std::string body,
+                                       std::chrono::milliseconds timeout) {
   beast::basic_stream<asio::local::stream_protocol> stream(co_await asio::this_coro::executor);
   stream.expires_after(timeout);
   try {

@@ -54,7 +54,8 @@ ctl_response call(const global_options& options, verb method, const std::string&
 json::value parse_body(const ctl_response& response) {
   boost::system::error_code ec;
   auto value = json::parse(response.body, ec);
-  if (ec) throw command_failed("hooklessd sent an answer that is not JSON (status " + std::to_string(response.status) + ")");
+  if (ec)
+    throw command_failed("hooklessd sent an answer that is not JSON (status " + std::to_string(response.status) + ")");
   return value;
 }
 
@@ -64,7 +65,8 @@ std::string error_message(const ctl_response& response) {
   const auto value = json::parse(response.body, ec);
   if (!ec && value.is_object()) {
     if (const auto* error = value.get_object().if_contains("error"); error != nullptr && error->is_object()) {
-      if (const auto* message = error->get_object().if_contains("message"); message != nullptr && message->is_string()) {
+      if (const auto* message = error->get_object().if_contains("message");
+          message != nullptr && message->is_string()) {
         return std::string{message->get_string()};
       }
     }
@@ -95,7 +97,8 @@ struct watch_options {
   std::optional<std::string> deadline;
 };
 
-json::object registration_for(const std::string& id, const watch_options& watch, const std::optional<json::object>& context) {
+json::object registration_for(const std::string& id, const watch_options& watch,
+                              const std::optional<json::object>& context) {
   json::object out{{"id", id}};
   if (watch.kind) out["kind"] = *watch.kind;
   if (!watch.sinks.empty()) {
@@ -138,7 +141,8 @@ int run_watch(const global_options& options, const watch_options& watch) {
     const auto end = std::min(ids.size(), start + ids_per_request);
     json::array runs;
     for (auto index = start; index < end; ++index) runs.push_back(registration_for(ids[index], watch, context));
-    const auto response = call(options, verb::post, "/v1/runs", json::serialize(json::object{{"runs", std::move(runs)}}));
+    const auto response =
+        call(options, verb::post, "/v1/runs", json::serialize(json::object{{"runs", std::move(runs)}}));
     if (response.status != 200 && response.status != 201) {
       std::cerr << "hooklessctl: " << error_message(response) << '\n';
       code = exit_error;
@@ -184,7 +188,8 @@ int run_wait(const global_options& options, const std::string& id, const std::op
       chunk = std::min(chunk, left);
     }
     // The daemon answers at the end of the chunk at the latest; allow it some slack beyond that.
-    const auto response = call(options, verb::get, target + "?wait=" + hookless::format_duration(chunk), {}, chunk + 30s);
+    const auto response =
+        call(options, verb::get, target + "?wait=" + hookless::format_duration(chunk), {}, chunk + 30s);
     if (response.status != 200) throw command_failed(error_message(response));
     record = as_object(parse_body(response));
     if (hookless::field_text(record, "state") == "finished") break;
@@ -201,7 +206,8 @@ int run_wait(const global_options& options, const std::string& id, const std::op
   }
   const auto& final_event = events.back();
   print_json_line(final_event);
-  const auto type = final_event.is_object() ? hookless::field_text(final_event.get_object(), "eventType") : std::string{};
+  const auto type =
+      final_event.is_object() ? hookless::field_text(final_event.get_object(), "eventType") : std::string{};
   return hookless::wait_exit_code(type);
 }
 
@@ -252,9 +258,10 @@ int run_ls(const global_options& options, const std::string& state) {
       return;
     }
     const auto& run = as_object(record);
-    rows.push_back({hookless::field_text(run, "id"), hookless::field_text(run, "kind"), hookless::field_text(run, "state"),
-                    hookless::field_text(run, "status"), hookless::field_text(run, "outcome"),
-                    hookless::field_text(run, "polls"), hookless::field_text(run, "registered_at")});
+    rows.push_back({hookless::field_text(run, "id"), hookless::field_text(run, "kind"),
+                    hookless::field_text(run, "state"), hookless::field_text(run, "status"),
+                    hookless::field_text(run, "outcome"), hookless::field_text(run, "polls"),
+                    hookless::field_text(run, "registered_at")});
   });
   if (!options.json) std::cout << hookless::format_table(rows);
   return exit_ok;
@@ -271,9 +278,10 @@ int run_deliveries(const global_options& options, const std::optional<std::strin
       return;
     }
     const auto& item = as_object(record);
-    rows.push_back({hookless::field_text(item, "id"), hookless::field_text(item, "run_id"), hookless::field_text(item, "sink"),
-                    hookless::field_text(item, "state"), hookless::field_text(item, "attempts"),
-                    hookless::field_text(item, "next_attempt_at"), hookless::field_text(item, "last_error")});
+    rows.push_back({hookless::field_text(item, "id"), hookless::field_text(item, "run_id"),
+                    hookless::field_text(item, "sink"), hookless::field_text(item, "state"),
+                    hookless::field_text(item, "attempts"), hookless::field_text(item, "next_attempt_at"),
+                    hookless::field_text(item, "last_error")});
   });
   if (!options.json) std::cout << hookless::format_table(rows);
   return exit_ok;
@@ -281,7 +289,8 @@ int run_deliveries(const global_options& options, const std::optional<std::strin
 
 int run_redeliver(const global_options& options, const std::optional<std::string>& id, bool all_dead) {
   if (id.has_value() == all_dead) throw command_failed("redeliver takes either a DELIVERY_ID or --all-dead");
-  const auto target = all_dead ? std::string{"/v1/deliveries/retry"} : "/v1/deliveries/" + hookless::encode_path_segment(*id) + "/retry";
+  const auto target = all_dead ? std::string{"/v1/deliveries/retry"}
+                               : "/v1/deliveries/" + hookless::encode_path_segment(*id) + "/retry";
   const auto response = call(options, verb::post, target);
   if (response.status != 202) throw command_failed(error_message(response));
   const auto body = parse_body(response);
@@ -333,7 +342,8 @@ int main(int argc, char** argv) {
   app.fallthrough();
   global_options options;
   options.socket = default_socket();
-  app.add_option("--socket", options.socket, "control socket (default $HOOKLESS_SOCKET, else /run/hookless/hookless.sock)");
+  app.add_option("--socket", options.socket,
+                 "control socket (default $HOOKLESS_SOCKET, else /run/hookless/hookless.sock)");
   app.add_flag("--json", options.json, "machine output (JSON, one object per line)");
 
   watch_options watch;
@@ -355,7 +365,8 @@ int main(int argc, char** argv) {
 
   std::string run_state = "all";
   auto* ls_cmd = app.add_subcommand("ls", "list runs, newest first");
-  ls_cmd->add_option("--state", run_state, "pending, finished or all")->check(CLI::IsMember({"pending", "finished", "all"}));
+  ls_cmd->add_option("--state", run_state, "pending, finished or all")
+      ->check(CLI::IsMember({"pending", "finished", "all"}));
 
   auto* forget_cmd = app.add_subcommand("forget", "stop tracking a run; nothing is delivered for it");
   forget_cmd->add_option("ID", id, "run ID")->required();

@@ -3,34 +3,34 @@
 
 #include "config/config_files.hpp"
 #include "config/config_loader.hpp"
+#include "core/delivery/http_sink.hpp"
+#include "core/delivery/line_sinks.hpp"
 #include "core/extend/api_key_check.hpp"
 #include "core/extend/extend_client.hpp"
-#include "core/delivery/http_sink.hpp"
 #include "core/net/https_pool.hpp"
-#include "core/delivery/line_sinks.hpp"
 #include "core/net/proxy_choice.hpp"
 #include "core/net/request_budget.hpp"
-#include "core/tracking/run_tracker.hpp"
-#include "core/store/sqlite_store.hpp"
 #include "core/net/tls_context.hpp"
+#include "core/store/sqlite_store.hpp"
+#include "core/tracking/run_tracker.hpp"
 #include "daemon/control/control_server.hpp"
+#include "daemon/hooklessd/environment.hpp"
+#include "daemon/hooklessd/tracker_backend.hpp"
 #include "daemon/service/heap_trim.hpp"
 #include "daemon/service/logging.hpp"
 #include "daemon/service/reload_plan.hpp"
 #include "daemon/service/service_metrics.hpp"
 #include "daemon/service/service_notify.hpp"
-#include "daemon/hooklessd/environment.hpp"
-#include "daemon/hooklessd/tracker_backend.hpp"
 #include "daemon/version.hpp"
 
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -46,7 +46,8 @@ namespace {
 // context, so a sink's CA is never trusted for Extend. Throws when a CA file is unusable.
 std::shared_ptr<asio::ssl::context> sink_tls_context(const config& settings, const sink_config& sink_settings) {
   auto context = std::make_shared<asio::ssl::context>(make_client_tls_context(settings.extend.ca_file));
-  if (sink_settings.ca_file) add_trust_anchors(*context, *sink_settings.ca_file, "sinks." + sink_settings.name + ".ca_file");
+  if (sink_settings.ca_file)
+    add_trust_anchors(*context, *sink_settings.ca_file, "sinks." + sink_settings.name + ".ca_file");
   return context;
 }
 
@@ -59,17 +60,17 @@ std::string signing_secret_of(const sink_config& sink_settings) {
   }
 }
 
-// An http sink from its (validated) config, its url parsed by the loader. Throws when the signing secret or a CA file cannot be read.
+// An http sink from its (validated) config, its url parsed by the loader. Throws when the signing secret or a CA file
+// cannot be read.
 std::unique_ptr<sink> make_http_sink_from(const config& settings, const sink_config& sink_settings,
                                           asio::any_io_executor executor) {
-  http_sink_options options{
-      .target = sink_settings.target,
-      .signing = callback_signing{.secret = signing_secret_of(sink_settings),
-                                  .standard_webhooks = sink_settings.standard_webhooks,
-                                  .api_version = settings.extend.api_version,
-                                  .user_agent = std::string{"hookless/"} + HOOKLESS_VERSION},
-      .timeout = sink_settings.timeout,
-      .limits = delivery_limits{.max_in_flight = 4, .max_age = sink_settings.max_age}};
+  http_sink_options options{.target = sink_settings.target,
+                            .signing = callback_signing{.secret = signing_secret_of(sink_settings),
+                                                        .standard_webhooks = sink_settings.standard_webhooks,
+                                                        .api_version = settings.extend.api_version,
+                                                        .user_agent = std::string{"hookless/"} + HOOKLESS_VERSION},
+                            .timeout = sink_settings.timeout,
+                            .limits = delivery_limits{.max_in_flight = 4, .max_age = sink_settings.max_age}};
   const bool https = options.target.scheme == target_scheme::https;
   auto tls = https ? sink_tls_context(settings, sink_settings) : nullptr;
   spdlog::info("sink '{}': http callbacks to {}", sink_settings.name, describe(options.target));
@@ -110,7 +111,8 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
                                   .proxy = choose_proxy(settings.extend.proxy, target.host, environment),
                                   .max_connections = static_cast<std::size_t>(settings.extend.max_connections),
                                   .timeout = settings.extend.timeout};
-  if (pool_options.proxy) spdlog::info("reaching {} through proxy {}:{}", target.host, pool_options.proxy->host, pool_options.proxy->port);
+  if (pool_options.proxy)
+    spdlog::info("reaching {} through proxy {}:{}", target.host, pool_options.proxy->host, pool_options.proxy->port);
   https_pool pool{io.get_executor(), tls, pool_options};
   extend_client client{pool, extend_client_options{.base_path = target.base_path,
                                                    .api_key = api_key,
@@ -134,10 +136,10 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   // budget), but no more than a few thousand: each costs a coroutine and a timer, and beyond that
   // they only queue for a connection (an unlimited budget would otherwise put every run in flight).
   constexpr std::size_t most_active_polls = 4096;
-  tracking.max_active_polls = std::clamp<std::size_t>(
-      static_cast<std::size_t>(settings.extend.requests_per_second * 4) +
-          static_cast<std::size_t>(settings.extend.max_connections),
-      256, most_active_polls);
+  tracking.max_active_polls =
+      std::clamp<std::size_t>(static_cast<std::size_t>(settings.extend.requests_per_second * 4) +
+                                  static_cast<std::size_t>(settings.extend.max_connections),
+                              256, most_active_polls);
   for (const auto& [name, target_sink] : sinks) sink_views.emplace(name, target_sink.get());
   for (const auto& [name, sink_settings] : settings.sinks) tracking.sink_events.emplace(name, sink_settings.events);
 
@@ -187,7 +189,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   };
 
   tracker = std::make_unique<run_tracker>(io.get_executor(), timed_state, timed_client, budget, sink_views, tracking,
-                                         on_fatal);
+                                          on_fatal);
   tracker_backend backend{*tracker, timed_state, current, on_fatal, &metrics, &budget};
 
   // One request at start tells whether Extend takes the key, so a rejected one shows in health at
@@ -263,8 +265,8 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
     co_await tracker->reconfigure(std::move(views), plan.effective.polling, std::move(sink_events));
     spdlog::info(
         "reloaded {}: {} sinks ({} added, {} removed, {} changed), {} requests/s, list_endpoints={}, log level {}",
-        options.config_path, sinks.size(), plan.sinks_added.size(), plan.sinks_removed.size(), plan.sinks_changed.size(),
-        plan.effective.extend.requests_per_second, plan.effective.polling.list_endpoints,
+        options.config_path, sinks.size(), plan.sinks_added.size(), plan.sinks_removed.size(),
+        plan.sinks_changed.size(), plan.effective.extend.requests_per_second, plan.effective.polling.list_endpoints,
         options.log_level_override.value_or(plan.effective.logging.level));
   };
   bool reloading = false;

@@ -10,8 +10,8 @@
 namespace hookless {
 
 struct daemon_options {
-  std::string config_path;                         // re-read on SIGHUP
-  std::optional<std::string> log_level_override;   // --log-level: wins over logging.level, reloads too
+  std::string config_path;                        // re-read on SIGHUP
+  std::optional<std::string> log_level_override;  // --log-level: wins over logging.level, reloads too
 };
 
 // Runs the daemon until SIGTERM or SIGINT (exit status 0) or a failure it cannot continue from,

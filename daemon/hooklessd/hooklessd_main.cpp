@@ -7,8 +7,8 @@
 #include "daemon/service/logging.hpp"
 #include "daemon/version.hpp"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <sys/resource.h>
 
@@ -42,13 +42,16 @@ int main(int argc, char** argv) {
   // must fail the write with EPIPE, a delivery retried later, not kill the daemon with SIGPIPE:
   // it would die again on the same pending delivery after every restart.
   std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"hooklessd: polls Extend for the runs it is given and delivers each finished run to local sinks,\n"
-               "so no public webhook endpoint is needed. Control it with hooklessctl over its Unix socket."};
+  CLI::App app{
+      "hooklessd: polls Extend for the runs it is given and delivers each finished run to local sinks,\n"
+      "so no public webhook endpoint is needed. Control it with hooklessctl over its Unix socket."};
   std::string config_path = hookless::environment("HOOKLESS_CONFIG").value_or("/etc/hookless/hookless.yaml");
   bool check_only = false;
   std::optional<std::string> log_level;
-  app.add_option("--config", config_path, "configuration file (default $HOOKLESS_CONFIG, else /etc/hookless/hookless.yaml)");
-  app.add_flag("--check-config", check_only, "load and validate the configuration, print every problem, and exit (0 valid, 1 invalid)");
+  app.add_option("--config", config_path,
+                 "configuration file (default $HOOKLESS_CONFIG, else /etc/hookless/hookless.yaml)");
+  app.add_flag("--check-config", check_only,
+               "load and validate the configuration, print every problem, and exit (0 valid, 1 invalid)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error (overrides logging.level)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.set_version_flag("--version", std::string{"hooklessd "} + HOOKLESS_VERSION);
@@ -76,8 +79,9 @@ int main(int argc, char** argv) {
     return EXIT_FAILURE;
   }
   if (!key.key) {
-    spdlog::critical("no Extend API key: set extend.api_key_file, provide the systemd credential extend-api-key, "
-                     "or set EXTEND_API_KEY");
+    spdlog::critical(
+        "no Extend API key: set extend.api_key_file, provide the systemd credential extend-api-key, "
+        "or set EXTEND_API_KEY");
     return EXIT_FAILURE;
   }
   spdlog::info("Extend API key from {}", key.source);

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-
 namespace hookless {
 
 namespace {
@@ -19,10 +18,10 @@ std::optional<std::uint32_t> owner_filter(const caller& who) {
 }
 
 registration_forbidden foreign_id(const caller& who, const std::string& id) {
-  return registration_forbidden(fmt::format(
-      "id: '{}' cannot be registered by uid {} (a run ID belongs to the user that registered it first); "
-      "nothing of this request was kept",
-      id, who.uid));
+  return registration_forbidden(
+      fmt::format("id: '{}' cannot be registered by uid {} (a run ID belongs to the user that registered it first); "
+                  "nothing of this request was kept",
+                  id, who.uid));
 }
 
 }  // namespace
@@ -100,7 +99,8 @@ awaitable<std::vector<std::string>> tracker_backend::reserve_pending(std::uint32
   if (!pending_by_owner_.contains(uid)) {
     // The uid's first registration since start: its pending runs are in the store.
     pending_by_owner_[uid];
-    const auto stored = co_await store_.list_runs(run_query{.state = run_state::pending, .owner = uid, .limit = limit + 1, .after = std::nullopt});
+    const auto stored = co_await store_.list_runs(
+        run_query{.state = run_state::pending, .owner = uid, .limit = limit + 1, .after = std::nullopt});
     auto& loaded = pending_by_owner_[uid];
     for (const auto& run : stored) loaded.insert(run.id);
   }
@@ -212,8 +212,8 @@ awaitable<bool> tracker_backend::retry_delivery(caller who, std::string delivery
 }
 
 awaitable<std::size_t> tracker_backend::retry_dead_deliveries(caller who) {
-  const auto dead = co_await store_.list_deliveries(
-      delivery_query{.state = delivery_state::dead, .owner = owner_filter(who), .limit = std::nullopt, .after = std::nullopt});
+  const auto dead = co_await store_.list_deliveries(delivery_query{
+      .state = delivery_state::dead, .owner = owner_filter(who), .limit = std::nullopt, .after = std::nullopt});
   std::size_t retried = 0;
   for (const auto& item : dead) {
     const bool put_back = co_await tracker_.retry_delivery(item.id);
@@ -239,8 +239,9 @@ health_report tracker_backend::health() const {
     report.ok = report.ok && !queue->retrying() && dead == 0;
     std::optional<std::string> last_error;
     if (queue->retrying()) last_error = queue->last_error();
-    report.sinks.emplace(queue->sink_name(),
-                         sink_health{.state = state, .backlog = queue->backlog(), .dead = dead, .last_error = last_error});
+    report.sinks.emplace(
+        queue->sink_name(),
+        sink_health{.state = state, .backlog = queue->backlog(), .dead = dead, .last_error = last_error});
   }
   return report;
 }
@@ -258,7 +259,8 @@ std::string tracker_backend::metrics() const {
 
   // Counts by answer kind: one sample per kind, and how many of them were 429s.
   const auto by_result = [&](const char* family, const std::map<std::string, std::uint64_t>& answers) {
-    for (const char* result : {"run", "not_found", "rate_limited", "unauthorized", "error", "unreachable", "malformed"}) {
+    for (const char* result :
+         {"run", "not_found", "rate_limited", "unauthorized", "error", "unreachable", "malformed"}) {
       const auto found = answers.find(result);
       out.sample(family, {{"result", result}}, number(found == answers.end() ? 0 : found->second));
     }

@@ -2,11 +2,11 @@
 // key=value words into fields, so log collectors can filter on run_id and event_id.
 #include "daemon/service/logging.hpp"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 
 #include <algorithm>
 
@@ -61,7 +61,8 @@ std::vector<std::pair<std::string, std::string>> message_fields(std::string_view
     std::size_t value_end = key_end + 1;
     while (value_end < message.size() && message[value_end] != ' ') ++value_end;
     std::string_view value = message.substr(key_end + 1, value_end - key_end - 1);
-    while (!value.empty() && (value.back() == ',' || value.back() == ';' || value.back() == ':')) value.remove_suffix(1);
+    while (!value.empty() && (value.back() == ',' || value.back() == ';' || value.back() == ':'))
+      value.remove_suffix(1);
     const auto key = message.substr(i, key_end - i);
     const bool reserved = key == "time" || key == "level" || key == "message";
     const bool seen = std::ranges::any_of(fields, [&](const auto& f) { return f.first == key; });
@@ -76,7 +77,8 @@ void configure_logging(const logging_config& logging, const std::optional<std::s
   auto logger = std::make_shared<spdlog::logger>("hooklessd", std::make_shared<spdlog::sinks::stderr_sink_st>());
   if (logging.format == log_format::json) {
     auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->add_flag<json_message_flag>('*').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","message":%*})");
+    formatter->add_flag<json_message_flag>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","message":%*})");
     logger->set_formatter(std::move(formatter));
   } else {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);

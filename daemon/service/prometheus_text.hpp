@@ -19,7 +19,9 @@ class latency_histogram {
   void observe(double seconds);
 
   const std::vector<double>& upper_bounds() const { return bounds_; }
-  const std::vector<std::uint64_t>& bucket_counts() const { return counts_; }  // per bucket, not cumulative; last is +Inf
+  const std::vector<std::uint64_t>& bucket_counts() const {
+    return counts_;
+  }  // per bucket, not cumulative; last is +Inf
   double sum() const { return sum_; }
   std::uint64_t count() const { return count_; }
 

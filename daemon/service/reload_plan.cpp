@@ -17,9 +17,10 @@ void keep(const char* key, const T& running, T& loaded, std::vector<std::string>
 }  // namespace
 
 bool same_sink(const sink_config& a, const sink_config& b) {
-  return a.type == b.type && a.path == b.path && a.target == b.target && a.signing_secret_file == b.signing_secret_file &&
-         a.standard_webhooks == b.standard_webhooks && a.allow_remote == b.allow_remote && a.ca_file == b.ca_file &&
-         a.timeout == b.timeout && a.max_age == b.max_age && a.events == b.events;
+  return a.type == b.type && a.path == b.path && a.target == b.target &&
+         a.signing_secret_file == b.signing_secret_file && a.standard_webhooks == b.standard_webhooks &&
+         a.allow_remote == b.allow_remote && a.ca_file == b.ca_file && a.timeout == b.timeout &&
+         a.max_age == b.max_age && a.events == b.events;
 }
 
 reload_plan plan_reload(const config& running, const config& loaded) {
@@ -45,8 +46,10 @@ reload_plan plan_reload(const config& running, const config& loaded) {
 
   for (const auto& [name, settings] : loaded.sinks) {
     const auto before = running.sinks.find(name);
-    if (before == running.sinks.end()) plan.sinks_added.push_back(name);
-    else if (!same_sink(before->second, settings)) plan.sinks_changed.push_back(name);
+    if (before == running.sinks.end())
+      plan.sinks_added.push_back(name);
+    else if (!same_sink(before->second, settings))
+      plan.sinks_changed.push_back(name);
   }
   for (const auto& [name, settings] : running.sinks) {
     if (!loaded.sinks.contains(name)) plan.sinks_removed.push_back(name);

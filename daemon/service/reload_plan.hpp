@@ -11,11 +11,11 @@
 namespace hookless {
 
 struct reload_plan {
-  config effective;                         // what runs after the reload
-  std::vector<std::string> needs_restart;   // keys that changed but take effect only after a restart
+  config effective;                        // what runs after the reload
+  std::vector<std::string> needs_restart;  // keys that changed but take effect only after a restart
   std::vector<std::string> sinks_added;
   std::vector<std::string> sinks_removed;
-  std::vector<std::string> sinks_changed;   // same name, different settings: a fresh sink replaces it
+  std::vector<std::string> sinks_changed;  // same name, different settings: a fresh sink replaces it
 };
 
 // `running` is the config in effect, `loaded` the valid config just read from the file.

@@ -6,9 +6,9 @@
 #include "core/model/event_envelope.hpp"
 #include "tests/blackbox/blackbox_support.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
-#include <gtest/gtest.h>
 
 #include <iostream>
 #include <memory>

@@ -4,9 +4,9 @@
 
 #include "tests/support/test_certs.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <gtest/gtest.h>
 
 #include <fcntl.h>
 #include <netinet/in.h>

@@ -43,11 +43,11 @@ unsigned short free_port();
 
 struct spawn_spec {
   fs::path program;
-  std::vector<std::string> args;              // without argv[0]
-  std::map<std::string, std::string> env;     // the child's whole environment (nothing inherited)
-  fs::path stdout_path;                       // appended to; /dev/null when empty
-  fs::path stderr_path;                       // appended to; /dev/null when empty
-  std::optional<fs::path> stdin_path;         // /dev/null when unset
+  std::vector<std::string> args;           // without argv[0]
+  std::map<std::string, std::string> env;  // the child's whole environment (nothing inherited)
+  fs::path stdout_path;                    // appended to; /dev/null when empty
+  fs::path stderr_path;                    // appended to; /dev/null when empty
+  std::optional<fs::path> stdin_path;      // /dev/null when unset
 };
 
 // A child started with posix_spawn; killed with SIGKILL and reaped at destruction if still running.
@@ -59,8 +59,8 @@ class child_process {
   child_process& operator=(const child_process&) = delete;
 
   pid_t pid() const { return pid_; }
-  bool running();                   // reaps it if it has exited
-  void signal(int signo) const;     // no-op once reaped
+  bool running();                // reaps it if it has exited
+  void signal(int signo) const;  // no-op once reaped
   // Waits for the exit up to `limit`: the exit status, or 128 + signal number when killed by one.
   std::optional<int> wait_for(std::chrono::milliseconds limit);
 
@@ -140,11 +140,11 @@ struct daemon_config {
   bool follow_review = true;
   fs::path socket;
   fs::path state;
-  fs::path events_file;                      // the file sink "archive"
+  fs::path events_file;  // the file sink "archive"
   std::vector<file_sink_spec> extra_file_sinks;
   std::vector<http_sink_spec> http_sinks;
   std::vector<std::string> default_sinks{"out", "archive"};  // "out" is the stdout sink
-  std::optional<bool> list_endpoints;        // polling.list_endpoints, written only when set
+  std::optional<bool> list_endpoints;                        // polling.list_endpoints, written only when set
   std::string log_level = "debug";
 };
 
@@ -217,7 +217,7 @@ json_lines read_json_lines(const fs::path& path);
 // The events of one run, in order, from a sink's lines.
 std::vector<boost::json::object> events_of(const json_lines& lines, const std::string& run_id);
 
-std::string string_field(const boost::json::object& object, std::string_view key);        // "" if absent or not a string
+std::string string_field(const boost::json::object& object, std::string_view key);  // "" if absent or not a string
 const boost::json::object& object_field(const boost::json::object& object, std::string_view key);  // throws if absent
 
 // ---- tinyproxy ---------------------------------------------------------------------------------

@@ -113,7 +113,8 @@ TEST_F(change_feed_test, many_runs_cost_about_one_get_each_and_kinds_without_a_l
   expect_each_finished_once(ids, "extract_run");
   const auto stats = fake_->stats();
   const auto extract = counts_of(stats, "/extract_runs");
-  EXPECT_LE(extract.run_gets, ids.size() * 3 / 2) << "GETs of single runs per finished run, list pages: " << extract.lists;
+  EXPECT_LE(extract.run_gets, ids.size() * 3 / 2)
+      << "GETs of single runs per finished run, list pages: " << extract.lists;
   EXPECT_GE(extract.lists, 10u) << "the list was swept";
   // Per-run polling would have asked about every run about 10 times a second until it finished.
   EXPECT_LE(extract.run_gets + extract.lists, ids.size() * 2);
@@ -131,7 +132,9 @@ TEST_F(change_feed_test, many_runs_cost_about_one_get_each_and_kinds_without_a_l
 
 // The fake answers the first request (the first sweep's page) with 404, or with a 200 that is not
 // a list: the daemon stops using the list and polls each run, and every run still finishes.
-TEST_F(change_feed_test, a_list_answering_404_falls_back_to_polling_each_run) { expect_fallback(fault_kind::not_found); }
+TEST_F(change_feed_test, a_list_answering_404_falls_back_to_polling_each_run) {
+  expect_fallback(fault_kind::not_found);
+}
 
 TEST_F(change_feed_test, a_list_answering_no_list_falls_back_to_polling_each_run) {
   expect_fallback(fault_kind::malformed);
@@ -144,7 +147,10 @@ TEST_F(change_feed_test, a_list_that_keeps_failing_leaves_its_runs_polled_until_
   start_fake();
   auto& daemon = make_daemon(base_config());
   ASSERT_TRUE(daemon.start());
-  fake_->inject({.kind = fault_kind::status_500, .run_id = std::nullopt, .count = std::nullopt, .delay = 0ms,
+  fake_->inject({.kind = fault_kind::status_500,
+                 .run_id = std::nullopt,
+                 .count = std::nullopt,
+                 .delay = 0ms,
                  .lists_only = true});
 
   const auto ids = add_runs("exr_listdown_", 20, 1s, 3s);
@@ -158,7 +164,8 @@ TEST_F(change_feed_test, a_list_that_keeps_failing_leaves_its_runs_polled_until_
   EXPECT_GE(counts_of(fake_->stats(), "/extract_runs").run_gets, ids.size());
 
   fake_->clear_faults();
-  ASSERT_TRUE(wait_until([&] { return daemon.log().find("list /extract_runs answers again") != std::string::npos; }, 10s));
+  ASSERT_TRUE(
+      wait_until([&] { return daemon.log().find("list /extract_runs answers again") != std::string::npos; }, 10s));
   std::vector<std::string> later;
   for (int i = 0; i < 10; ++i) {
     later.push_back("exr_listback_" + std::to_string(i));
@@ -240,7 +247,9 @@ TEST_F(change_feed_test, a_reload_switches_the_lists_off_and_on) {
     daemon.config().list_endpoints = lists;
     std::ofstream{daemon.config_path()} << render_config(daemon.config());
     ::kill(*daemon.pid(), SIGHUP);
-    return wait_until([&] { return daemon.log().find(lists ? "list_endpoints=true" : "list_endpoints=false") != std::string::npos; }, 5s);
+    return wait_until(
+        [&] { return daemon.log().find(lists ? "list_endpoints=true" : "list_endpoints=false") != std::string::npos; },
+        5s);
   };
   ASSERT_TRUE(reload(false));
   std::this_thread::sleep_for(2s);
@@ -295,7 +304,8 @@ TEST_F(change_feed_test, measure_requests_per_finished_run_at_10000_pending) {
     std::vector<std::string> ids;
     for (int i = 0; i < 10'000; ++i) {
       ids.push_back(prefix + std::to_string(i));
-      fake_->add_run({.id = ids.back(), .kind = "", .timeline = {{"PROCESSING", 0ms}, {"PROCESSED", i * 720ms}}, .fields = {}});
+      fake_->add_run(
+          {.id = ids.back(), .kind = "", .timeline = {{"PROCESSING", 0ms}, {"PROCESSED", i * 720ms}}, .fields = {}});
     }
     const auto start = std::chrono::steady_clock::now();
     watch_in_batches(ids);
@@ -303,14 +313,15 @@ TEST_F(change_feed_test, measure_requests_per_finished_run_at_10000_pending) {
     const auto stats = fake_->stats();
     const auto found = file_event_count();
     const auto finished = static_cast<std::size_t>(window / 720ms);
-    std::printf("list_endpoints=%s: %zu pending, %zu finished in %llds, %zu found; %llu requests (%llu list pages, "
-                "%llu GETs, %llu 429s): %.2f requests per run found\n",
-                lists ? "true" : "false", ids.size(), finished, static_cast<long long>(window.count()), found,
-                static_cast<unsigned long long>(stats.total_requests),
-                static_cast<unsigned long long>(counts_of(stats, "/extract_runs").lists),
-                static_cast<unsigned long long>(counts_of(stats, "/extract_runs").run_gets),
-                static_cast<unsigned long long>(stats.responses_429),
-                found == 0 ? 0.0 : static_cast<double>(stats.total_requests) / static_cast<double>(found));
+    std::printf(
+        "list_endpoints=%s: %zu pending, %zu finished in %llds, %zu found; %llu requests (%llu list pages, "
+        "%llu GETs, %llu 429s): %.2f requests per run found\n",
+        lists ? "true" : "false", ids.size(), finished, static_cast<long long>(window.count()), found,
+        static_cast<unsigned long long>(stats.total_requests),
+        static_cast<unsigned long long>(counts_of(stats, "/extract_runs").lists),
+        static_cast<unsigned long long>(counts_of(stats, "/extract_runs").run_gets),
+        static_cast<unsigned long long>(stats.responses_429),
+        found == 0 ? 0.0 : static_cast<double>(stats.total_requests) / static_cast<double>(found));
   }
 }
 

@@ -31,7 +31,8 @@ TEST(check_config_test, a_bad_config_names_the_key_and_line_and_exits_1) {
   const auto text = result.out + result.err;
   EXPECT_NE(text.find(path.string() + ":4: polling.fast_interval"), std::string::npos) << text;
   EXPECT_NE(text.find(path.string() + ":5: polling.max_intervall"), std::string::npos)
-      << "every problem is printed, an unknown key too:\n" << text;
+      << "every problem is printed, an unknown key too:\n"
+      << text;
   EXPECT_EQ(text.find("valid\n"), std::string::npos);
 }
 
@@ -104,22 +105,36 @@ class named_files_test : public ::testing::Test {
     const auto at = [&](const std::string& name) { return (dir_ / name).string(); };
     return "extend:\n"
            "  base_url: https://127.0.0.1:8443\n"
-           "  api_key_file: " + at("api-key") + "\n"
-           "  ca_file: " + at("ca.pem") + "\n"
+           "  api_key_file: " +
+           at("api-key") +
+           "\n"
+           "  ca_file: " +
+           at("ca.pem") +
+           "\n"
            "control:\n"
-           "  socket: " + at("s.sock") + "\n"
+           "  socket: " +
+           at("s.sock") +
+           "\n"
            "state:\n"
-           "  path: " + at("state.db") + "\n"
+           "  path: " +
+           at("state.db") +
+           "\n"
            "sinks:\n"
            "  archive:\n"
            "    type: file\n"
-           "    path: " + at("events/events.jsonl") + "\n"
+           "    path: " +
+           at("events/events.jsonl") +
+           "\n"
            "  app:\n"
            "    type: http\n"
            "    url: https://127.0.0.1:9443/hooks\n"
            "    allow_remote: true\n"
-           "    signing_secret_file: " + at("secret") + "\n"
-           "    ca_file: " + at("sink-ca.pem") + "\n"
+           "    signing_secret_file: " +
+           at("secret") +
+           "\n"
+           "    ca_file: " +
+           at("sink-ca.pem") +
+           "\n"
            "default_sinks: [archive]\n";
   }
 
@@ -143,7 +158,8 @@ class named_files_test : public ::testing::Test {
     const auto result = check_config(config);
     EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
     EXPECT_NE(result.err.find(where(config, key_text, key) + message), std::string::npos)
-        << "expected: " << where(config, key_text, key) + message << "\ngot:\n" << result.err;
+        << "expected: " << where(config, key_text, key) + message << "\ngot:\n"
+        << result.err;
     EXPECT_EQ(result.out.find("valid"), std::string::npos) << result.out;
   }
 
@@ -176,7 +192,8 @@ TEST_F(named_files_test, a_missing_api_key_file_names_the_key_and_the_os_error) 
 
 TEST_F(named_files_test, a_missing_extend_ca_file_names_the_key_and_the_os_error) {
   fs::remove(dir_ / "ca.pem");
-  expect_problem("  ca_file:", "extend.ca_file", "cannot read " + (dir_ / "ca.pem").string() + ": No such file or directory");
+  expect_problem("  ca_file:", "extend.ca_file",
+                 "cannot read " + (dir_ / "ca.pem").string() + ": No such file or directory");
 }
 
 TEST_F(named_files_test, a_missing_sink_ca_file_names_the_key_and_the_os_error) {
@@ -202,8 +219,8 @@ TEST_F(named_files_test, the_daemon_does_not_start_and_names_the_sink_and_the_os
   const auto config = write_config();
   const auto result = run_program(hooklessd_program(), {"--config", config.string()}, {}, 10s);
   EXPECT_EQ(result.exit_code, 1) << result.out << result.err;
-  EXPECT_NE(result.err.find(where(config, "    signing_secret_file:", "sinks.app.signing_secret_file") + "cannot read " +
-                            (dir_ / "secret").string() + ": No such file or directory"),
+  EXPECT_NE(result.err.find(where(config, "    signing_secret_file:", "sinks.app.signing_secret_file") +
+                            "cannot read " + (dir_ / "secret").string() + ": No such file or directory"),
             std::string::npos)
       << result.err;
   EXPECT_FALSE(fs::exists(dir_ / "s.sock"));

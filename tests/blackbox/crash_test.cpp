@@ -31,7 +31,7 @@ struct crash_plan {
   int clients = 3;
   std::chrono::milliseconds shortest_life{150};  // a life: from "ready" to the SIGKILL
   std::chrono::milliseconds longest_life{1200};
-  std::chrono::milliseconds client_pause{40};    // between one client's requests
+  std::chrono::milliseconds client_pause{40};  // between one client's requests
 };
 
 // What the clients sent and what the daemon acknowledged, shared by the client threads.
@@ -40,7 +40,7 @@ struct ledger {
   std::set<std::string> sent;          // every ID that went out (acknowledged or not)
   std::set<std::string> acknowledged;  // IDs in a 200/201 answer
   std::uint64_t requests = 0;
-  std::uint64_t refused = 0;           // no answer (daemon down or killed mid-request) or not 2xx
+  std::uint64_t refused = 0;  // no answer (daemon down or killed mid-request) or not 2xx
 };
 
 // An auto run of the fake: "fail" in the ID makes it FAILED, anything else PROCESSED.
@@ -146,8 +146,8 @@ class crash_test : public blackbox_test {
       ASSERT_FALSE(daemon.running());
 
       const auto lines = read_json_lines(c.events_file);
-      ASSERT_TRUE(lines.bad_lines.empty()) << "a torn or interleaved line after kill " << kill + 1 << ": "
-                                           << lines.bad_lines.front();
+      ASSERT_TRUE(lines.bad_lines.empty())
+          << "a torn or interleaved line after kill " << kill + 1 << ": " << lines.bad_lines.front();
       ASSERT_EQ(integrity_of(c.state), "ok") << "after kill " << kill + 1;
     }
     const auto killing_took = std::chrono::steady_clock::now() - started;
@@ -197,8 +197,8 @@ class crash_test : public blackbox_test {
     }
     int duplicated_runs = 0;
     for (const auto& [id, count] : events_per_run) duplicated_runs += count > 1 ? 1 : 0;
-    const auto unacknowledged_with_event = std::ranges::count_if(
-        events_per_run, [&](const auto& item) { return !acknowledged.contains(item.first); });
+    const auto unacknowledged_with_event =
+        std::ranges::count_if(events_per_run, [&](const auto& item) { return !acknowledged.contains(item.first); });
     EXPECT_EQ(unsent, 0);
     EXPECT_EQ(bad_ids, 0);
     EXPECT_EQ(integrity_of(c.state), "ok");
@@ -211,8 +211,8 @@ class crash_test : public blackbox_test {
         "%td unacknowledged runs registered anyway; ready after start: median %lld ms, max %lld ms\n",
         plan.kills, std::chrono::duration<double>(killing_took).count(), book.sent.size(),
         static_cast<unsigned long long>(book.requests), acknowledged.size(),
-        static_cast<unsigned long long>(book.refused), lines.events.size(), duplicated_runs,
-        unacknowledged_with_event, static_cast<long long>(ready_times[ready_times.size() / 2].count()),
+        static_cast<unsigned long long>(book.refused), lines.events.size(), duplicated_runs, unacknowledged_with_event,
+        static_cast<long long>(ready_times[ready_times.size() / 2].count()),
         static_cast<long long>(ready_times.back().count()));
     RecordProperty("acknowledged_runs", static_cast<int>(acknowledged.size()));
     RecordProperty("kills", plan.kills);
@@ -223,7 +223,8 @@ TEST_F(crash_test, kill_9_loop_quick) { run_plan(crash_plan{}); }
 
 TEST_F(crash_test, kill_9_loop_long) {
   const char* flag = std::getenv("HOOKLESS_LONG_TESTS");
-  if (flag == nullptr || std::string{flag} != "1") GTEST_SKIP() << "set HOOKLESS_LONG_TESTS=1 to run the long kill -9 loop";
+  if (flag == nullptr || std::string{flag} != "1")
+    GTEST_SKIP() << "set HOOKLESS_LONG_TESTS=1 to run the long kill -9 loop";
   crash_plan plan;
   plan.kills = 120;
   plan.clients = 5;

@@ -149,8 +149,8 @@ TEST_F(durability_test, full_disk_answers_busy_keeps_what_was_acknowledged_and_r
   for (const auto& id : acknowledged) EXPECT_TRUE(stored.contains(id)) << id << " was acknowledged and is lost";
   EXPECT_TRUE(stored.contains("exr_after_9"));
   EXPECT_EQ(integrity_of(c.state), "ok");
-  std::printf("[ disk full ] %zu runs acknowledged before the 4 MiB tmpfs filled; then 503: %s\n",
-              acknowledged.size(), string_field(error, "message").c_str());
+  std::printf("[ disk full ] %zu runs acknowledged before the 4 MiB tmpfs filled; then 503: %s\n", acknowledged.size(),
+              string_field(error, "message").c_str());
 }
 
 TEST_F(durability_test, fsync_error_stops_the_daemon_non_zero_and_loses_nothing_acknowledged) {
@@ -257,13 +257,16 @@ TEST_F(durability_test, finished_runs_are_pruned_after_the_retention_period) {
         },
         10s);
   };
-  const auto run_status = [&](const std::string& id) { return control_request(c.socket, "GET", "/v1/runs/" + id).status; };
+  const auto run_status = [&](const std::string& id) {
+    return control_request(c.socket, "GET", "/v1/runs/" + id).status;
+  };
 
   std::optional<child_process> daemon{std::in_place, spec};
   ASSERT_TRUE(ready()) << read_file(dir_ / "retention.log");
-  ASSERT_EQ(control_request(c.socket, "POST", "/v1/runs", R"({"runs":[{"id":"exr_done_soon"},{"id":"exr_still_pending"}]})")
-                .status,
-            201u);
+  ASSERT_EQ(
+      control_request(c.socket, "POST", "/v1/runs", R"({"runs":[{"id":"exr_done_soon"},{"id":"exr_still_pending"}]})")
+          .status,
+      201u);
   ASSERT_TRUE(wait_for_file_events_in(c.events_file, 1, 10s));
   ASSERT_TRUE(wait_until([&] { return query_pending_deliveries(c.socket) == 0; }, 5s));
   EXPECT_EQ(run_status("exr_done_soon"), 200u) << "kept while within the retention period";

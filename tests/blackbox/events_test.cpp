@@ -162,7 +162,10 @@ TEST_F(events_test, workflow_needs_review_then_completed_in_order) {
   auto& daemon = make_daemon(base_config());
   ASSERT_TRUE(daemon.start());
   const std::string id = "workflow_run_review_then_done";
-  fake_->add_run({.id = id, .kind = "", .timeline = {{"PENDING", 0ms}, {"NEEDS_REVIEW", 300ms}, {"PROCESSED", 1500ms}}, .fields = {}});
+  fake_->add_run({.id = id,
+                  .kind = "",
+                  .timeline = {{"PENDING", 0ms}, {"NEEDS_REVIEW", 300ms}, {"PROCESSED", 1500ms}},
+                  .fields = {}});
   ASSERT_EQ(daemon.watch({id}).status, 201u);
 
   ASSERT_TRUE(wait_for_file_events(2, 10s));
@@ -190,7 +193,10 @@ TEST_F(events_test, workflow_without_follow_review_stops_at_needs_review) {
   auto& daemon = make_daemon(c);
   ASSERT_TRUE(daemon.start());
   const std::string id = "workflow_run_review_only";
-  fake_->add_run({.id = id, .kind = "", .timeline = {{"PENDING", 0ms}, {"NEEDS_REVIEW", 300ms}, {"PROCESSED", 1200ms}}, .fields = {}});
+  fake_->add_run({.id = id,
+                  .kind = "",
+                  .timeline = {{"PENDING", 0ms}, {"NEEDS_REVIEW", 300ms}, {"PROCESSED", 1200ms}},
+                  .fields = {}});
   ASSERT_EQ(daemon.watch({id}).status, 201u);
 
   ASSERT_TRUE(wait_for_file_events(1, 10s));

@@ -122,7 +122,9 @@ TEST_F(faults_test, answers_slower_than_the_timeout_are_abandoned_and_retried) {
   expect_each_processed_once(ids);
 }
 
-TEST_F(faults_test, truncated_answers_never_finish_a_run) { expect_no_event_until_a_good_answer(fault_kind::truncated); }
+TEST_F(faults_test, truncated_answers_never_finish_a_run) {
+  expect_no_event_until_a_good_answer(fault_kind::truncated);
+}
 
 TEST_F(faults_test, malformed_json_never_finishes_a_run) { expect_no_event_until_a_good_answer(fault_kind::malformed); }
 
@@ -132,8 +134,8 @@ TEST_F(faults_test, a_wrong_api_key_shows_as_unauthorized_before_any_run_is_regi
   start_fake();
   auto& daemon = make_daemon(base_config());
   ASSERT_TRUE(daemon.start({{"EXTEND_API_KEY", "sk_test_not_this_one"}}));
-  ASSERT_TRUE(wait_until(
-      [&] { return string_field(object_field(daemon.health(), "api"), "state") == "unauthorized"; }, 5s))
+  ASSERT_TRUE(
+      wait_until([&] { return string_field(object_field(daemon.health(), "api"), "state") == "unauthorized"; }, 5s))
       << boost::json::serialize(daemon.health());
   const auto health = daemon.health();
   EXPECT_EQ(string_field(health, "status"), "degraded");
@@ -168,8 +170,8 @@ TEST_F(faults_test, unauthorized_pauses_reports_degraded_and_keeps_the_runs) {
   fake_->inject({.kind = fault_kind::unauthorized, .run_id = std::nullopt, .count = std::nullopt, .delay = 0ms});
   ASSERT_EQ(daemon.watch(ids).status, 201u) << "registrations are still accepted";
 
-  ASSERT_TRUE(wait_until(
-      [&] { return string_field(object_field(daemon.health(), "api"), "state") == "unauthorized"; }, 10s))
+  ASSERT_TRUE(
+      wait_until([&] { return string_field(object_field(daemon.health(), "api"), "state") == "unauthorized"; }, 10s))
       << boost::json::serialize(daemon.health());
   const auto health = daemon.health();
   EXPECT_EQ(string_field(health, "status"), "degraded");
@@ -202,10 +204,10 @@ TEST_F(faults_test, a_run_extend_does_not_know_ends_as_not_found_after_the_grace
   start_fake(options);
   auto& daemon = make_daemon(base_config());  // fast_period 2s: the grace period
   ASSERT_TRUE(daemon.start());
-  const std::string unknown = "job-unknown-1";      // no known prefix: registered with its kind
-  const std::string missing = "exr_missing_1";      // the fake's auto mode never creates "missing"
-  const std::string late = "exr_late_1";            // unknown for its first second only
-  const std::string fine = "exr_auto_fine_1";       // an auto run that just finishes
+  const std::string unknown = "job-unknown-1";  // no known prefix: registered with its kind
+  const std::string missing = "exr_missing_1";  // the fake's auto mode never creates "missing"
+  const std::string late = "exr_late_1";        // unknown for its first second only
+  const std::string fine = "exr_auto_fine_1";   // an auto run that just finishes
   fake_->add_run({.id = late, .kind = "", .timeline = {{"PENDING", 800ms}, {"PROCESSED", 1200ms}}, .fields = {}});
   const auto registered = daemon.register_runs(json::array{
       json::object{{"id", unknown}, {"kind", "extract_run"}},

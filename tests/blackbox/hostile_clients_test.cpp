@@ -67,7 +67,8 @@ class hostile_clients_test : public blackbox_test {
   static std::string error_code_of(const std::string& answer) {
     boost::system::error_code ec;
     const auto body = boost::json::parse(body_of(answer), ec);
-    if (ec || !body.is_object() || !body.as_object().contains("error")) return "(no error object: " + body_of(answer) + ")";
+    if (ec || !body.is_object() || !body.as_object().contains("error"))
+      return "(no error object: " + body_of(answer) + ")";
     return std::string{body.at("error").at("code").as_string()};
   }
 
@@ -150,8 +151,9 @@ TEST_F(hostile_clients_test, every_hostile_client_gets_a_timeout_or_a_4xx_while_
   }
 
   // Invalid UTF-8 in an ID, in the context, and in the request target.
-  for (const std::string& body : {std::string{"{\"id\":\"exr_\xff\xfe\"}"}, std::string{"{\"id\":\"exr_utf\",\"context\":{\"k\":\"\xc3\x28\"}}"},
-                                 std::string{"{\"id\":\"exr_utf\",\"context\":{\"\xed\xa0\x80\":1}}"}}) {
+  for (const std::string& body :
+       {std::string{"{\"id\":\"exr_\xff\xfe\"}"}, std::string{"{\"id\":\"exr_utf\",\"context\":{\"k\":\"\xc3\x28\"}}"},
+        std::string{"{\"id\":\"exr_utf\",\"context\":{\"\xed\xa0\x80\":1}}"}}) {
     const auto answer = exchange(post_runs(body));
     EXPECT_EQ(status_of(answer), 400u) << answer.substr(0, 300);
     EXPECT_EQ(error_code_of(answer), "invalid_request");
@@ -165,8 +167,9 @@ TEST_F(hostile_clients_test, every_hostile_client_gets_a_timeout_or_a_4xx_while_
   // A Content-Length of 1 GiB: refused before any of the body is read.
   {
     raw_client client{daemon_->socket()};
-    client.send("POST /v1/runs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                "Content-Length: 1073741824\r\n\r\n{\"id\":");
+    client.send(
+        "POST /v1/runs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1073741824\r\n\r\n{\"id\":");
     const auto start = steady::now();
     const auto answer = client.read_answer(5s);
     EXPECT_EQ(status_of(answer), 413u) << answer.substr(0, 300);
@@ -179,7 +182,8 @@ TEST_F(hostile_clients_test, every_hostile_client_gets_a_timeout_or_a_4xx_while_
     raw_client client{daemon_->socket()};
     auto sender = std::async(std::launch::async, [&] {
       std::string request = "GET /v1/health HTTP/1.1\r\nHost: localhost\r\n";
-      for (int i = 0; request.size() < (1u << 20); ++i) request += "X-Filler-" + std::to_string(i) + ": " + std::string(100, 'a') + "\r\n";
+      for (int i = 0; request.size() < (1u << 20); ++i)
+        request += "X-Filler-" + std::to_string(i) + ": " + std::string(100, 'a') + "\r\n";
       request += "\r\n";
       return client.send(request);  // false once the daemon stops reading: expected
     });

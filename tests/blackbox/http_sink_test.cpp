@@ -5,9 +5,9 @@
 // hang, listen on a Unix socket or on HTTPS with a private CA; dead letters (in health too) and
 // redelivery through the control API and hooklessctl; SIGKILL while a delivery is with the
 // receiver; a hanging sink next to a healthy one.
-#include "core/model/event_envelope.hpp"
 #include "core/delivery/webhook_signature.hpp"
 #include "core/formats/base64.hpp"
+#include "core/model/event_envelope.hpp"
 #include "tests/blackbox/blackbox_fixture.hpp"
 #include "tests/integration/callback_receiver.hpp"
 #include "tests/support/test_certs.hpp"
@@ -24,8 +24,8 @@ namespace {
 
 namespace json = boost::json;
 using hookless::testing::callback_receiver;
-using hookless::testing::receiver_answer;
 using hookless::testing::received_request;
+using hookless::testing::receiver_answer;
 using hookless::testing::tls_identity;
 
 const std::string secret = "wss_blackbox_signing_secret";
@@ -45,7 +45,8 @@ struct http_sink_spec {
 fs::path sdk_verifier(std::string& why) {
   const fs::path source = HOOKLESS_SDK_VERIFY_SOURCE;
   return npm_workspace(HOOKLESS_SDK_VERIFY_WORK,
-                       {source / "package.json", source / "package-lock.json", source / "verify.mjs"}, "extend-ai", why);
+                       {source / "package.json", source / "package-lock.json", source / "verify.mjs"}, "extend-ai",
+                       why);
 }
 
 class http_sink_test : public blackbox_test {
@@ -91,15 +92,16 @@ class http_sink_test : public blackbox_test {
     spec.stderr_path = dir_ / "hooklessd.stderr";
     daemon_child_.emplace(spec);
     return wait_until(
-        [&] {
-          if (!daemon_child_->running()) return true;
-          try {
-            return socket_accepts(config_.socket) && control_request(config_.socket, "GET", "/v1/health").status == 200;
-          } catch (const std::exception&) {
-            return false;
-          }
-        },
-        10s, 20ms) &&
+               [&] {
+                 if (!daemon_child_->running()) return true;
+                 try {
+                   return socket_accepts(config_.socket) &&
+                          control_request(config_.socket, "GET", "/v1/health").status == 200;
+                 } catch (const std::exception&) {
+                   return false;
+                 }
+               },
+               10s, 20ms) &&
            daemon_child_->running();
   }
 
@@ -179,11 +181,15 @@ TEST_F(http_sink_test, a_late_and_flaky_receiver_gets_every_event_as_the_officia
 
   start_fake();
   const auto port = free_port();
-  write_config({{.name = "app", .url = "http://127.0.0.1:" + std::to_string(port) + "/webhooks/extend",
-                 .timeout = "5s", .max_age = "1h", .standard_webhooks = true}});
+  write_config({{.name = "app",
+                 .url = "http://127.0.0.1:" + std::to_string(port) + "/webhooks/extend",
+                 .timeout = "5s",
+                 .max_age = "1h",
+                 .standard_webhooks = true}});
   ASSERT_TRUE(start_daemon());
   const auto ids = register_runs("sdk", 8, {"app", "archive"});
-  ASSERT_TRUE(wait_until([&] { return read_json_lines(config_.events_file).events.size() >= ids.size(); }, 15s)) << "the events were made (file sink)";
+  ASSERT_TRUE(wait_until([&] { return read_json_lines(config_.events_file).events.size() >= ids.size(); }, 15s))
+      << "the events were made (file sink)";
   std::this_thread::sleep_for(1500ms);  // the receiver is down: connections refused, retries pile up
 
   const auto receiver_started = std::chrono::steady_clock::now();
@@ -202,7 +208,8 @@ TEST_F(http_sink_test, a_late_and_flaky_receiver_gets_every_event_as_the_officia
   };
   ASSERT_TRUE(wait_until([&] { return delivered().size() == ids.size(); }, 30s))
       << delivered().size() << " of " << ids.size() << " delivered";
-  const auto caught_up = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - receiver_started);
+  const auto caught_up =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - receiver_started);
   ASSERT_TRUE(wait_until([&] { return deliveries("pending").empty(); }, 5s)) << "every delivery is marked done";
 
   const auto requests = receiver.requests();
@@ -214,8 +221,8 @@ TEST_F(http_sink_test, a_late_and_flaky_receiver_gets_every_event_as_the_officia
     to_verify.push_back(json::object{{"headers", headers}, {"body_base64", encode_base64(r.body)}});
   }
   write_text_file(dir_ / "verify.json", json::serialize(json::object{{"secret", secret}, {"requests", to_verify}}));
-  const auto verified = run_program("/usr/bin/node", {(verifier / "verify.mjs").string(), (dir_ / "verify.json").string()},
-                                    {}, 60s);
+  const auto verified =
+      run_program("/usr/bin/node", {(verifier / "verify.mjs").string(), (dir_ / "verify.json").string()}, {}, 60s);
   ASSERT_EQ(verified.exit_code, 0) << verified.err;
   const auto results = json::parse(verified.out).as_object().at("results").as_array();
   ASSERT_EQ(results.size(), requests.size());
@@ -236,10 +243,11 @@ TEST_F(http_sink_test, a_late_and_flaky_receiver_gets_every_event_as_the_officia
   // And a tampered body or a wrong secret is refused by the same verifier (the check can fail).
   json::object tampered_headers;
   for (const auto& [name, value] : requests.front().headers) tampered_headers[name] = value;
-  json::array bad{json::object{{"headers", tampered_headers}, {"body_base64", encode_base64(requests.front().body + " ")}}};
+  json::array bad{
+      json::object{{"headers", tampered_headers}, {"body_base64", encode_base64(requests.front().body + " ")}}};
   write_text_file(dir_ / "bad.json", json::serialize(json::object{{"secret", secret}, {"requests", bad}}));
-  const auto refused = run_program("/usr/bin/node", {(verifier / "verify.mjs").string(), (dir_ / "bad.json").string()},
-                                   {}, 60s);
+  const auto refused =
+      run_program("/usr/bin/node", {(verifier / "verify.mjs").string(), (dir_ / "bad.json").string()}, {}, 60s);
   ASSERT_EQ(refused.exit_code, 0) << refused.err;
   EXPECT_FALSE(json::parse(refused.out).as_object().at("results").as_array().at(0).as_object().at("ok").as_bool());
 }
@@ -298,7 +306,8 @@ TEST_F(http_sink_test, an_independent_sdk_receiver_started_late_and_failing_gets
     EXPECT_NE(answer, 400) << "the SDK refused a request: " << json::serialize(e);
     received_request request;
     request.method = "POST";
-    for (const auto& [name, value] : e.at("headers").as_object()) request.headers[name] = std::string{value.as_string()};
+    for (const auto& [name, value] : e.at("headers").as_object())
+      request.headers[name] = std::string{value.as_string()};
     request.body = decode_base64(string_field(e, "body_base64")).value_or("");
     request.received_unix = std::stoll(request.header("x-extend-request-timestamp"));
     check_request(request, false);
@@ -376,7 +385,8 @@ TEST_F(http_sink_test, dead_deliveries_are_listed_and_arrive_once_redelivered) {
   }
   const auto listed = run_ctl(config_.socket, {"deliveries", "--state", "dead"});
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
-  for (const auto& d : dead) EXPECT_NE(listed.out.find(string_field(d.as_object(), "id")), std::string::npos) << listed.out;
+  for (const auto& d : dead)
+    EXPECT_NE(listed.out.find(string_field(d.as_object(), "id")), std::string::npos) << listed.out;
   // Health counts them and is degraded while they wait for an operator.
   const auto sick = health();
   EXPECT_EQ(string_field(sick, "status"), "degraded") << json::serialize(sick);
@@ -448,8 +458,8 @@ TEST_F(http_sink_test, a_hanging_sink_delays_neither_another_sink_nor_polling) {
   callback_receiver stuck;
   stuck.set_policy([](const received_request&, std::size_t) { return receiver_answer::hang(); });
   callback_receiver healthy;
-  write_config({{.name = "stuck", .url = stuck.url("/hook"), .timeout = "60s"},
-                {.name = "fast", .url = healthy.url("/hook")}});
+  write_config(
+      {{.name = "stuck", .url = stuck.url("/hook"), .timeout = "60s"}, {.name = "fast", .url = healthy.url("/hook")}});
   ASSERT_TRUE(start_daemon());
   const auto first = register_runs("iso_a", 6, {"stuck", "fast", "archive"});
   ASSERT_TRUE(wait_until([&] { return event_ids(healthy.requests()).size() == first.size(); }, 15s));

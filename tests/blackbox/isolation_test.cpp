@@ -106,8 +106,9 @@ class isolation_test : public blackbox_test {
     const auto at = text.find(mode_line);
     ASSERT_NE(at, std::string::npos) << "render_config changed; update this test";
     text.replace(at, mode_line.size(),
-                 "  socket_mode: \"0660\"\n  socket_group: " + accounts_->group + "\n  admin_uids: [0]\n  max_pending_per_user: " +
-                     std::to_string(max_pending_per_user_) + "\n  requests_per_second_per_user: 20\n");
+                 "  socket_mode: \"0660\"\n  socket_group: " + accounts_->group +
+                     "\n  admin_uids: [0]\n  max_pending_per_user: " + std::to_string(max_pending_per_user_) +
+                     "\n  requests_per_second_per_user: 20\n");
     write_text_file(dir_ / "isolated.yaml", text);
     spawn_spec spec;
     spec.program = hooklessd_program();
@@ -137,9 +138,9 @@ class isolation_test : public blackbox_test {
 
   // The HTTP status curl saw for one request as `user`.
   unsigned curl_as(const std::string& user, const std::string& method, const std::string& target) {
-    const auto result = run_program("/usr/sbin/runuser", {"-u", user, "--", "/usr/bin/curl", "-s", "-o", "/dev/null", "-w",
-                                                          "%{http_code}", "-X", method, "--unix-socket", socket().string(),
-                                                          "http://localhost" + target});
+    const auto result = run_program(
+        "/usr/sbin/runuser", {"-u", user, "--", "/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X",
+                              method, "--unix-socket", socket().string(), "http://localhost" + target});
     return static_cast<unsigned>(std::strtoul(result.out.c_str(), nullptr, 10));
   }
 
@@ -241,7 +242,8 @@ TEST_F(isolation_test, registering_another_users_run_is_forbidden_keeps_nothing_
   // In a batch, the whole request is refused and nothing of it is kept, not even b's new runs.
   const auto batch = post_runs_as(b, R"({"runs":[{"id":"exr_b_fresh"},{"id":"exr_taken"},{"id":"exr_b_fresh2"}]})");
   EXPECT_TRUE(batch.ends_with("\n403")) << batch;
-  EXPECT_EQ(control_request(socket(), "GET", "/v1/runs/exr_b_fresh").status, 404u) << "a refused batch must not be kept";
+  EXPECT_EQ(control_request(socket(), "GET", "/v1/runs/exr_b_fresh").status, 404u)
+      << "a refused batch must not be kept";
   EXPECT_EQ(control_request(socket(), "GET", "/v1/runs/exr_b_fresh2").status, 404u);
   EXPECT_EQ(listed_by(b), std::set<std::string>{});
   EXPECT_EQ(curl_as(b, "GET", "/v1/runs/exr_taken"), 404u) << "a refused registration gives no access";
@@ -288,7 +290,8 @@ TEST_F(refused_batch_test, a_refused_batch_delivers_nothing) {
   const auto delivered = read_json_lines(events_file).events;
   EXPECT_EQ(delivered.size(), 1u) << "events of a refused batch reached the file sink";
   for (const auto& event : read_json_lines(dir_ / "isolated.stdout").events) {
-    EXPECT_EQ(string_field(object_field(event, "payload"), "id"), "exr_b_after") << "an event of a refused batch on stdout";
+    EXPECT_EQ(string_field(object_field(event, "payload"), "id"), "exr_b_after")
+        << "an event of a refused batch on stdout";
   }
   const auto stats = fake_->stats();
   for (int i = 0; i < fresh; ++i) {
@@ -322,8 +325,8 @@ TEST_F(isolation_test, per_user_limits_answer_429_busy_instead_of_dropping) {
 
   // requests_per_second_per_user: 20. A burst of 60 on one kept-alive connection (one curl, many
   // URLs) gets some 429s, never anything else.
-  std::vector<std::string> burst_args{"-u", b, "--", "/usr/bin/curl", "-s", "-w", "%{http_code}\n", "--unix-socket",
-                                      socket().string()};
+  std::vector<std::string> burst_args{
+      "-u", b, "--", "/usr/bin/curl", "-s", "-w", "%{http_code}\n", "--unix-socket", socket().string()};
   for (int i = 0; i < 60; ++i) {
     burst_args.insert(burst_args.end(), {"-o", "/dev/null", "http://localhost/v1/health"});
   }

@@ -121,8 +121,8 @@ TEST_F(memory_test, reloads_free_the_backlog_of_the_queues_they_retire) {
     ASSERT_TRUE(wait_until([&] { return backlog("app") == large.size(); }, 10s)) << backlog("app");
   }
   const auto grown = rss() - before;
-  std::cerr << "measured: RSS " << before / mib << " MiB before, grown by " << grown / mib << " MiB after 4 reloads with "
-            << large.size() << " undone " << output_bytes / 1000 << " kB deliveries\n";
+  std::cerr << "measured: RSS " << before / mib << " MiB before, grown by " << grown / mib
+            << " MiB after 4 reloads with " << large.size() << " undone " << output_bytes / 1000 << " kB deliveries\n";
   EXPECT_LT(grown, 35 * mib) << "the retired queues keep their backlog";
 }
 

@@ -68,9 +68,9 @@ TEST_F(proxy_url_test, an_unusable_https_proxy_stops_the_start_without_showing_i
   start_fake();
   const auto config = dir_ / "hookless.yaml";
   write_text_file(config, render_config(base_config()));
-  const auto result =
-      run_program(hooklessd_program(), {"--config", config.string()},
-                  {{"EXTEND_API_KEY", "sk_test_hookless"}, {"HTTPS_PROXY", "socks5://proxyuser:s3cret@127.0.0.1:1080"}});
+  const auto result = run_program(
+      hooklessd_program(), {"--config", config.string()},
+      {{"EXTEND_API_KEY", "sk_test_hookless"}, {"HTTPS_PROXY", "socks5://proxyuser:s3cret@127.0.0.1:1080"}});
   EXPECT_NE(result.exit_code, 0);
   const auto said = result.out + result.err;
   EXPECT_NE(said.find("HTTPS_PROXY: proxy URL \"socks5://***@127.0.0.1:1080\""), std::string::npos) << said;

@@ -87,7 +87,8 @@ TEST_F(recovery_test, registrations_per_second_and_ready_with_100k_pending_runs)
     for (int i = 0; i < batch_size; ++i) {
       runs.push_back(json::object{{"id", "exr_recovery_" + std::to_string(b) + "_" + std::to_string(i)}});
     }
-    const auto answer = control_request(c.socket, "POST", "/v1/runs", json::serialize(json::object{{"runs", runs}}), 60s);
+    const auto answer =
+        control_request(c.socket, "POST", "/v1/runs", json::serialize(json::object{{"runs", runs}}), 60s);
     ASSERT_EQ(answer.status, 201u) << answer.body.substr(0, 500);
   }
   const double batch_seconds = seconds_since(batch_start);
@@ -104,7 +105,8 @@ TEST_F(recovery_test, registrations_per_second_and_ready_with_100k_pending_runs)
         for (int i = 0; i < per_client; ++i) {
           const auto id = "exr_single_" + std::to_string(t) + "_" + std::to_string(i);
           try {
-            if (control_request(c.socket, "POST", "/v1/runs", json::serialize(json::object{{"id", id}})).status != 201) {
+            if (control_request(c.socket, "POST", "/v1/runs", json::serialize(json::object{{"id", id}})).status !=
+                201) {
               ++failures;
             }
           } catch (const std::exception&) {

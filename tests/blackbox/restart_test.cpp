@@ -59,9 +59,10 @@ TEST_F(restart_test, sigterm_then_restart_resumes_runs_and_undone_deliveries_wit
   std::vector<std::string> all = early;
   all.insert(all.end(), later.begin(), later.end());
   ASSERT_EQ(daemon.watch(all).status, 201u);
-  ASSERT_EQ(daemon.register_runs(json::array{json::object{{"id", undelivered}, {"sinks", json::array{"archive", "late"}}}})
-                .status,
-            201u);
+  ASSERT_EQ(
+      daemon.register_runs(json::array{json::object{{"id", undelivered}, {"sinks", json::array{"archive", "late"}}}})
+          .status,
+      201u);
 
   ASSERT_TRUE(wait_for_file_events(early.size() + 1, 10s));
   ASSERT_TRUE(wait_until(
@@ -122,7 +123,9 @@ TEST_F(restart_test, sigkill_at_random_moments_loses_no_acknowledged_run) {
     const std::string id = "exr_k9_" + std::to_string(next++);
     const bool fails = random() % 4 == 0;
     const auto finish_at = std::chrono::milliseconds{static_cast<long>(random() % 2500)};
-    fake_->add_run({.id = id, .kind = "", .timeline = {{"PENDING", 0ms}, {fails ? "FAILED" : "PROCESSED", finish_at}},
+    fake_->add_run({.id = id,
+                    .kind = "",
+                    .timeline = {{"PENDING", 0ms}, {fails ? "FAILED" : "PROCESSED", finish_at}},
                     .fields = {}});
     return std::pair{id, std::string{fails ? "extract_run.failed" : "extract_run.processed"}};
   };
@@ -176,7 +179,8 @@ TEST_F(restart_test, sigkill_at_random_moments_loses_no_acknowledged_run) {
   const bool all_arrived = wait_until(
       [&] {
         const auto lines = file_events();
-        return std::ranges::all_of(expected_type, [&](const auto& item) { return !events_of(lines, item.first).empty(); });
+        return std::ranges::all_of(expected_type,
+                                   [&](const auto& item) { return !events_of(lines, item.first).empty(); });
       },
       30s, 100ms);
   std::this_thread::sleep_for(300ms);

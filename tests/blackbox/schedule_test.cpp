@@ -74,11 +74,13 @@ class schedule_test : public blackbox_test {
   // The run's one event in the file sink, once there (waiting up to `limit`).
   std::optional<json::object> event_of(const std::string& id, milliseconds limit) const {
     std::optional<json::object> found;
-    wait_until([&] {
-      const auto events = events_of(file_events(), id);
-      if (!events.empty()) found = events.front();
-      return found.has_value();
-    }, limit);
+    wait_until(
+        [&] {
+          const auto events = events_of(file_events(), id);
+          if (!events.empty()) found = events.front();
+          return found.has_value();
+        },
+        limit);
     return found;
   }
 };
@@ -139,10 +141,8 @@ TEST_F(schedule_test, a_run_that_finished_just_before_its_deadline_is_delivered_
   c.max_interval = "1s";
   auto& daemon = make_daemon(c);
   ASSERT_TRUE(daemon.start());
-  fake_->add_run({.id = "exr_just_in_time",
-                  .kind = "",
-                  .timeline = {{"PROCESSING", 0ms}, {"PROCESSED", 1300ms}},
-                  .fields = {}});
+  fake_->add_run(
+      {.id = "exr_just_in_time", .kind = "", .timeline = {{"PROCESSING", 0ms}, {"PROCESSED", 1300ms}}, .fields = {}});
   ASSERT_EQ(daemon.register_runs(json::array{json::object{{"id", "exr_just_in_time"}, {"deadline", "1600ms"}}}).status,
             201u);
   const auto event = event_of("exr_just_in_time", 10s);

@@ -13,8 +13,7 @@ namespace hookless::blackbox {
 // when SQLite refuses. `read_only` leaves the files exactly as a killed daemon left them (a hot
 // WAL is read, not checkpointed), so the next start still has to recover it itself; read-write
 // closes with a checkpoint, as a clean stop does.
-inline std::string query_state_file(const std::filesystem::path& path, const std::string& sql,
-                                    bool read_only = true) {
+inline std::string query_state_file(const std::filesystem::path& path, const std::string& sql, bool read_only = true) {
   sqlite3* db = nullptr;
   std::string result = "cannot open";
   const int flags = read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;

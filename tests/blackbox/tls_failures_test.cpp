@@ -103,8 +103,9 @@ class bad_tls_server {
         char buffer[8192];
         if (SSL_read(ssl, buffer, sizeof buffer) > 0) {
           const std::string body = R"({"object":"extract_run","id":"exr_tls","status":"PROCESSED","output":{}})";
-          const std::string answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                                     std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+          const std::string answer =
+              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+              "\r\nConnection: close\r\n\r\n" + body;
           SSL_write(ssl, answer.data(), static_cast<int>(answer.size()));
           ++requests_;
         }
@@ -147,7 +148,8 @@ class tls_failures_test : public blackbox_test {
     const bool unreachable = wait_until(
         [&] {
           health = daemon.health();
-          return health.at("api").at("state").as_string() == "unreachable" && health.at("api").at("last_error").is_string();
+          return health.at("api").at("state").as_string() == "unreachable" &&
+                 health.at("api").at("last_error").is_string();
         },
         20s, 100ms);
     ASSERT_TRUE(unreachable) << boost::json::serialize(health);
@@ -205,11 +207,12 @@ TEST_F(tls_failures_test, no_config_key_turns_verification_off) {
   auto settings = base_config();
   const auto base = render_config(settings);
   for (const char* extra : {"  verify_tls: false\n", "  insecure: true\n", "  tls_verify: false\n",
-                                  "  insecure_skip_verify: true\n", "  verify: false\n"}) {
+                            "  insecure_skip_verify: true\n", "  verify: false\n"}) {
     std::string text = base;
     text.insert(text.find("  api_version:"), extra);
     write_text_file(dir_ / "insecure.yaml", text);
-    const auto result = run_program(hooklessd_program(), {"--config", (dir_ / "insecure.yaml").string(), "--check-config"});
+    const auto result =
+        run_program(hooklessd_program(), {"--config", (dir_ / "insecure.yaml").string(), "--check-config"});
     EXPECT_EQ(result.exit_code, 1) << extra << result.out << result.err;
   }
 }

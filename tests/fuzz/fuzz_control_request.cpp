@@ -108,10 +108,18 @@ class memory_backend final : public control_backend {
 // must itself be JSON (a client parses it).
 void check_answer(const control_response& answer) {
   switch (answer.status) {
-    case 200: case 201: case 202: case 204: case 400: case 403: case 404: case 405: case 413: case 429: case 503:
-      break;
-    default:
-      fail("unexpected status", answer.status, answer.body);
+    case 200:
+    case 201:
+    case 202:
+    case 204:
+    case 400:
+    case 403:
+    case 404:
+    case 405:
+    case 413:
+    case 429:
+    case 503: break;
+    default: fail("unexpected status", answer.status, answer.body);
   }
   if (answer.status == 204) {
     if (!answer.body.empty()) fail("204 with a body", answer.status, answer.body);

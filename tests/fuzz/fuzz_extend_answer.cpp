@@ -23,15 +23,15 @@ namespace {
 using namespace hookless;
 
 [[noreturn]] void fail(const char* what, std::string_view body) {
-  std::fprintf(stderr, "fuzz_extend_answer: %s (body %.*s)\n", what, static_cast<int>(std::min<std::size_t>(body.size(), 300)),
-               body.data());
+  std::fprintf(stderr, "fuzz_extend_answer: %s (body %.*s)\n", what,
+               static_cast<int>(std::min<std::size_t>(body.size(), 300)), body.data());
   std::abort();
 }
 
 constexpr std::array<unsigned, 12> statuses{200, 201, 204, 400, 401, 403, 404, 408, 429, 500, 503, 302};
 // Both generations' kinds; a kind the chosen generation does not serve is skipped.
-constexpr std::array<std::string_view, 8> kinds{"extract_run",   "workflow_run", "processor_run", "batch_processor_run",
-                                                "parser_run",    "classify_run", "batch_run",     "edit_run"};
+constexpr std::array<std::string_view, 8> kinds{"extract_run", "workflow_run", "processor_run", "batch_processor_run",
+                                                "parser_run",  "classify_run", "batch_run",     "edit_run"};
 
 }  // namespace
 

@@ -18,8 +18,8 @@
 namespace {
 
 [[noreturn]] void fail(const char* what, std::string_view url) {
-  std::fprintf(stderr, "fuzz_sink_target: %s (url %.*s)\n", what, static_cast<int>(std::min<std::size_t>(url.size(), 300)),
-               url.data());
+  std::fprintf(stderr, "fuzz_sink_target: %s (url %.*s)\n", what,
+               static_cast<int>(std::min<std::size_t>(url.size(), 300)), url.data());
   std::abort();
 }
 
@@ -47,7 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)hookless::describe(*target);
     if (!target->target.starts_with('/')) fail("request target does not start with /", url);
     if (target->scheme == hookless::target_scheme::unix_socket) {
-      if (target->socket_path.empty() || target->socket_path.front() != '/') fail("unix socket path is not absolute", url);
+      if (target->socket_path.empty() || target->socket_path.front() != '/')
+        fail("unix socket path is not absolute", url);
     } else {
       if (target->host.empty() || target->port.empty()) fail("http target without host or port", url);
       const auto port = std::strtol(target->port.c_str(), nullptr, 10);

@@ -47,8 +47,8 @@ void run_one(const bytes& input) {
 }
 
 bytes mutate(const bytes& base, const bytes& other, rng& random) {
-  static constexpr std::uint8_t interesting[] = {'{', '}', '[', ']', '"', '\\', ':', ',', '\n', '\r', 0,
-                                                 0xff, 0xc3, 0x80, '%', '?', '&', '=', '-', '9'};
+  static constexpr std::uint8_t interesting[] = {'{', '}',  '[',  ']',  '"', '\\', ':', ',', '\n', '\r',
+                                                 0,   0xff, 0xc3, 0x80, '%', '?',  '&', '=', '-',  '9'};
   bytes out = base;
   const auto edits = 1 + random.below(4);
   for (std::size_t e = 0; e < edits; ++e) {
@@ -75,14 +75,16 @@ bytes mutate(const bytes& base, const bytes& other, rng& random) {
           const auto from = random.below(other.size());
           const auto n = std::min(other.size() - from, 1 + random.below(64));
           out.insert(out.begin() + static_cast<std::ptrdiff_t>(random.below(out.size() + 1)),
-                     other.begin() + static_cast<std::ptrdiff_t>(from), other.begin() + static_cast<std::ptrdiff_t>(from + n));
+                     other.begin() + static_cast<std::ptrdiff_t>(from),
+                     other.begin() + static_cast<std::ptrdiff_t>(from + n));
         }
         break;
       default:  // repeat a piece (deep nesting, long runs)
         if (!out.empty()) {
           const auto at = random.below(out.size());
           const auto n = std::min(out.size() - at, 1 + random.below(4));
-          const bytes piece(out.begin() + static_cast<std::ptrdiff_t>(at), out.begin() + static_cast<std::ptrdiff_t>(at + n));
+          const bytes piece(out.begin() + static_cast<std::ptrdiff_t>(at),
+                            out.begin() + static_cast<std::ptrdiff_t>(at + n));
           for (std::size_t r = random.below(200); r > 0; --r) {
             out.insert(out.begin() + static_cast<std::ptrdiff_t>(at), piece.begin(), piece.end());
           }

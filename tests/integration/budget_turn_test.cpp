@@ -3,9 +3,9 @@
 // after it went is handed back (the probe passes on at once).
 #include "core/extend/budget_turn.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <gtest/gtest.h>
 
 #include <optional>
 

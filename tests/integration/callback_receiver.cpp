@@ -204,7 +204,8 @@ struct callback_receiver::impl : std::enable_shared_from_this<impl> {
 };
 
 callback_receiver::callback_receiver(std::uint16_t port) : impl_{std::make_shared<impl>()} {
-  auto& acceptor = impl_->tcp_acceptor.emplace(impl_->io, asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), port});
+  auto& acceptor =
+      impl_->tcp_acceptor.emplace(impl_->io, asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), port});
   impl_->port = acceptor.local_endpoint().port();
   asio::co_spawn(impl_->io, impl_->accept_loop(acceptor), &impl::report_failure);
   impl_->run();
@@ -212,7 +213,8 @@ callback_receiver::callback_receiver(std::uint16_t port) : impl_{std::make_share
 
 callback_receiver::callback_receiver(const std::filesystem::path& socket_path) : impl_{std::make_shared<impl>()} {
   std::filesystem::remove(socket_path);
-  auto& acceptor = impl_->unix_acceptor.emplace(impl_->io, asio::local::stream_protocol::endpoint{socket_path.string()});
+  auto& acceptor =
+      impl_->unix_acceptor.emplace(impl_->io, asio::local::stream_protocol::endpoint{socket_path.string()});
   asio::co_spawn(impl_->io, impl_->accept_loop(acceptor), &impl::report_failure);
   impl_->run();
 }
@@ -223,7 +225,8 @@ callback_receiver::callback_receiver(const tls_identity& identity) : impl_{std::
                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
   context.use_certificate_chain(asio::buffer(identity.cert_pem));
   context.use_private_key(asio::buffer(identity.key_pem), asio::ssl::context::pem);
-  auto& acceptor = impl_->tcp_acceptor.emplace(impl_->io, asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0});
+  auto& acceptor =
+      impl_->tcp_acceptor.emplace(impl_->io, asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0});
   impl_->port = acceptor.local_endpoint().port();
   asio::co_spawn(impl_->io, impl_->accept_loop(acceptor), &impl::report_failure);
   impl_->run();

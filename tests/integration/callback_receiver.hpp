@@ -1,6 +1,6 @@
 // A webhook receiver for the http sink's tests: HTTP/1.1 on 127.0.0.1 (port 0), HTTPS on 127.0.0.1
-// with a given certificate, or on a Unix socket, on its own thread. It records every request and answers as the test's policy says: a status (with
-// Retry-After), hang until released, or close without answering. Thread-safe.
+// with a given certificate, or on a Unix socket, on its own thread. It records every request and answers as the test's
+// policy says: a status (with Retry-After), hang until released, or close without answering. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -20,8 +20,8 @@ struct received_request {
   std::string target;
   std::map<std::string, std::string> headers;  // names lowercased
   std::string body;
-  std::uint64_t connection = 0;                // which accepted connection carried it (1, 2, ...)
-  std::int64_t received_unix = 0;              // when it arrived, Unix seconds
+  std::uint64_t connection = 0;    // which accepted connection carried it (1, 2, ...)
+  std::int64_t received_unix = 0;  // when it arrived, Unix seconds
   std::chrono::steady_clock::time_point at;
   std::string header(const std::string& name) const;  // "" when absent
 };
@@ -35,8 +35,12 @@ struct receiver_answer {
   static receiver_answer reply(unsigned status, std::optional<std::string> retry_after = std::nullopt) {
     return {.what = action::reply, .status = status, .retry_after = std::move(retry_after), .body = "ok"};
   }
-  static receiver_answer hang() { return {.what = action::hang, .status = 200, .retry_after = std::nullopt, .body = {}}; }
-  static receiver_answer close() { return {.what = action::close, .status = 0, .retry_after = std::nullopt, .body = {}}; }
+  static receiver_answer hang() {
+    return {.what = action::hang, .status = 200, .retry_after = std::nullopt, .body = {}};
+  }
+  static receiver_answer close() {
+    return {.what = action::close, .status = 0, .retry_after = std::nullopt, .body = {}};
+  }
 };
 
 // The certificate (chain) and private key an HTTPS receiver presents, PEM.
@@ -62,7 +66,7 @@ class callback_receiver {
 
   void set_policy(policy p);
   void answer_always(unsigned status, std::optional<std::string> retry_after = std::nullopt);
-  void release_hung();  // every hung request is answered 200 now (and later hangs still hang)
+  void release_hung();            // every hung request is answered 200 now (and later hangs still hang)
   void close_idle_connections();  // closes connections waiting for their next request
   void stop();
 

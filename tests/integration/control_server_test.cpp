@@ -55,7 +55,8 @@ run_event make_event(const std::string& run_id, const std::string& type) {
   run_event event;
   event.event_id = "event_" + run_id + "_" + type;
   event.event_type = type;
-  event.body = json::serialize(json::object{{"eventId", event.event_id}, {"eventType", type}, {"payload", json::object{{"id", run_id}}}});
+  event.body = json::serialize(
+      json::object{{"eventId", event.event_id}, {"eventType", type}, {"payload", json::object{{"id", run_id}}}});
   return event;
 }
 
@@ -163,11 +164,13 @@ class fake_backend : public control_backend {
     std::lock_guard lock{mutex_};
     auto from = deliveries_.begin();
     if (query.after) {
-      from = std::find_if(deliveries_.begin(), deliveries_.end(), [&](const delivery& d) { return d.id == *query.after; });
+      from =
+          std::find_if(deliveries_.begin(), deliveries_.end(), [&](const delivery& d) { return d.id == *query.after; });
       if (from != deliveries_.end()) ++from;
     }
     const auto left = static_cast<std::size_t>(deliveries_.end() - from);
-    co_return std::vector<delivery>(from, from + static_cast<std::ptrdiff_t>(std::min(left, query.limit.value_or(left))));
+    co_return std::vector<delivery>(from,
+                                    from + static_cast<std::ptrdiff_t>(std::min(left, query.limit.value_or(left))));
   }
   awaitable<bool> retry_delivery(caller, std::string) override { co_return false; }
   awaitable<std::size_t> retry_dead_deliveries(caller) override { co_return 0; }
@@ -229,7 +232,8 @@ class test_client {
     return response;
   }
 
-  http::response<http::string_body> request(http::verb method, const std::string& target, const std::string& body = {}) {
+  http::response<http::string_body> request(http::verb method, const std::string& target,
+                                            const std::string& body = {}) {
     send(method, target, body);
     auto response = read();
     if (!response) throw std::runtime_error("no answer to " + target);
@@ -240,7 +244,8 @@ class test_client {
   bool closed_within(std::chrono::milliseconds timeout) {
     std::array<char, 512> scratch{};
     std::optional<boost::system::error_code> result;
-    socket_.async_read_some(asio::buffer(scratch), [&result](boost::system::error_code ec, std::size_t) { result = ec; });
+    socket_.async_read_some(asio::buffer(scratch),
+                            [&result](boost::system::error_code ec, std::size_t) { result = ec; });
     context_.restart();
     context_.run_for(timeout);
     if (!result) {
@@ -258,7 +263,9 @@ class test_client {
   beast::flat_buffer buffer_;
 };
 
-json::object body_of(const http::response<http::string_body>& response) { return json::parse(response.body()).as_object(); }
+json::object body_of(const http::response<http::string_body>& response) {
+  return json::parse(response.body()).as_object();
+}
 
 class control_server_test : public ::testing::Test {
  protected:
@@ -432,7 +439,8 @@ TEST_F(control_server_test, keeps_a_connection_alive_across_requests) {
   start();
   test_client client(socket_path_);
   for (int round = 0; round < 3; ++round) {
-    const auto response = client.request(http::verb::post, "/v1/runs", R"({"id":"exr_)" + std::to_string(round) + "\"}");
+    const auto response =
+        client.request(http::verb::post, "/v1/runs", R"({"id":"exr_)" + std::to_string(round) + "\"}");
     EXPECT_EQ(response.result_int(), 201u);
     EXPECT_TRUE(response.keep_alive());
   }
@@ -446,8 +454,9 @@ TEST_F(control_server_test, keeps_a_connection_alive_across_requests) {
 TEST_F(control_server_test, a_declared_body_over_the_limit_is_413_before_it_is_sent) {
   start();
   test_client client(socket_path_);
-  client.send_raw("POST /v1/runs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                  "Content-Length: 3145728\r\n\r\n");
+  client.send_raw(
+      "POST /v1/runs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+      "Content-Length: 3145728\r\n\r\n");
   const auto response = client.read();
   ASSERT_TRUE(response.has_value());
   EXPECT_EQ(response->result_int(), 413u);
@@ -474,8 +483,10 @@ TEST_F(control_server_test, expect_100_continue_is_answered_before_the_body) {
   start();
   test_client client(socket_path_);
   const std::string body = R"({"id":"exr_1"})";
-  client.send_raw("POST /v1/runs HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Type: application/json\r\n"
-                  "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  client.send_raw(
+      "POST /v1/runs HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n");
   const auto go_on = client.read();
   ASSERT_TRUE(go_on.has_value());
   EXPECT_EQ(go_on->result_int(), 100u);
@@ -488,7 +499,8 @@ TEST_F(control_server_test, expect_100_continue_is_answered_before_the_body) {
 TEST_F(control_server_test, headers_over_16_kib_are_refused) {
   start();
   test_client client(socket_path_);
-  client.send_raw("GET /v1/health HTTP/1.1\r\nHost: localhost\r\nX-Filler: " + std::string(17 * 1024, 'a') + "\r\n\r\n");
+  client.send_raw("GET /v1/health HTTP/1.1\r\nHost: localhost\r\nX-Filler: " + std::string(17 * 1024, 'a') +
+                  "\r\n\r\n");
   const auto response = client.read();
   ASSERT_TRUE(response.has_value());
   EXPECT_EQ(response->result_int(), 431u);

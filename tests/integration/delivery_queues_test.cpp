@@ -4,11 +4,11 @@
 // queue wedged by a full disk starts again with its backlog, and a store failure is fatal.
 #include "core/delivery/delivery_queues.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <functional>
@@ -173,7 +173,8 @@ TEST_F(delivery_queues_test, start_queues_each_undone_delivery_to_its_sink) {
   EXPECT_EQ(queues.all().size(), 2U);
   run([&]() -> awaitable<void> {
     co_await queues.start();
-    const bool delivered = co_await until([&] { return archive_.delivered.size() == 2 && hook_.delivered.size() == 1; });
+    const bool delivered =
+        co_await until([&] { return archive_.delivered.size() == 2 && hook_.delivered.size() == 1; });
     EXPECT_TRUE(delivered);
   });
   EXPECT_EQ(archive_.delivered, (std::vector<std::string>{"evt_1", "evt_2"})) << "a run's events in order";

@@ -24,13 +24,13 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <csignal>
 #include <fstream>
 #include <optional>
 #include <regex>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 namespace hookless {
 namespace {
@@ -606,7 +606,8 @@ TEST(FakeExtendList, PagesThroughRunsSortedByUpdatedAt) {
   EXPECT_EQ(first.at("data").at(1).at("id"), "exr_b");
   EXPECT_FALSE(first.at("data").at(0).as_object().contains("output"));
   const std::string token{first.at("nextPageToken").as_string()};
-  const auto second = fetch(*fake, "/extract_runs?sortBy=updatedAt&sortDir=asc&maxPageSize=2&nextPageToken=" + token).object();
+  const auto second =
+      fetch(*fake, "/extract_runs?sortBy=updatedAt&sortDir=asc&maxPageSize=2&nextPageToken=" + token).object();
   ASSERT_EQ(second.at("data").as_array().size(), 1u);
   EXPECT_EQ(second.at("data").at(0).at("id"), "exr_c");
   EXPECT_TRUE(second.at("nextPageToken").is_null());
@@ -637,24 +638,28 @@ TEST(FakeExtendControl, DrivesRunsFaultsAndStatsOverPlainHttp) {
   test_client control{*fake->control_port(), ""};
   ASSERT_FALSE(control.connect());
 
-  EXPECT_EQ(control.send(http::verb::post, "/_fake/runs",
-                         {}, R"({"id":"exr_c1","timeline":[{"status":"PENDING","at_ms":0},{"status":"PROCESSED","at_ms":60000}],
+  EXPECT_EQ(
+      control
+          .send(http::verb::post, "/_fake/runs", {},
+                R"({"id":"exr_c1","timeline":[{"status":"PENDING","at_ms":0},{"status":"PROCESSED","at_ms":60000}],
                                 "fields":{"metadata":{"k":"v"}}})")
-                .status,
-            200u);
+          .status,
+      200u);
   const auto run = fetch(*fake, "/extract_runs/exr_c1").object();
   EXPECT_EQ(run.at("status"), "PENDING");
   EXPECT_EQ(run.at("metadata").at("k"), "v");
   EXPECT_EQ(control.send(http::verb::post, "/_fake/runs/exr_c1/status", {}, R"({"status":"FAILED"})").status, 200u);
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_c1").object().at("status"), "FAILED");
 
-  EXPECT_EQ(control.send(http::verb::post, "/_fake/faults", {}, R"({"scope":"all","kind":"503","count":"always"})").status,
-            200u);
+  EXPECT_EQ(
+      control.send(http::verb::post, "/_fake/faults", {}, R"({"scope":"all","kind":"503","count":"always"})").status,
+      200u);
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_c1").status, 503u);
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_c1").status, 503u);
   EXPECT_EQ(control.send(http::verb::delete_, "/_fake/faults").status, 200u);
-  EXPECT_EQ(control.send(http::verb::post, "/_fake/faults", {}, R"({"scope":"exr_c1","kind":"slow","delay_ms":200})").status,
-            200u);
+  EXPECT_EQ(
+      control.send(http::verb::post, "/_fake/faults", {}, R"({"scope":"exr_c1","kind":"slow","delay_ms":200})").status,
+      200u);
   const auto before = std::chrono::steady_clock::now();
   EXPECT_EQ(fetch(*fake, "/extract_runs/exr_c1").status, 200u);
   EXPECT_GE(std::chrono::steady_clock::now() - before, 200ms);

@@ -2,19 +2,19 @@
 // Unix socket in a temp dir: the signed request, kept-alive connections, every kind of failure,
 // certificates that must be refused; and the delivery queue in front of it: retries, Retry-After,
 // dead letters, order per run, the in-flight bound, isolation.
-#include "core/delivery/delivery_queue.hpp"
-#include "core/model/event_envelope.hpp"
-#include "core/formats/timestamp.hpp"
 #include "core/delivery/http_sink.hpp"
+#include "core/delivery/delivery_queue.hpp"
+#include "core/formats/timestamp.hpp"
+#include "core/model/event_envelope.hpp"
 #include "core/net/tls_context.hpp"
 #include "tests/integration/callback_receiver.hpp"
 #include "tests/support/run_with_deadline.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/test_certs.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <functional>
@@ -27,8 +27,8 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using std::chrono::milliseconds;
 using testing::callback_receiver;
-using testing::receiver_answer;
 using testing::received_request;
+using testing::receiver_answer;
 using testing::tls_identity;
 
 const std::string secret = "wss_integration_secret";
@@ -71,8 +71,8 @@ class memory_store final : public state_store {
 delivery_job make_job(const std::string& run_id, const std::string& event_type,
                       time_point detected = clock_type::now()) {
   const auto event_id = make_event_id(run_id, event_type);
-  const std::string body = R"({"eventId":")" + event_id + R"(","eventType":")" + event_type +
-                           R"(","payload":{"id":")" + run_id + R"(","note":"caf\u00e9 \u2713"},"hookless":{"detectedAt":")" +
+  const std::string body = R"({"eventId":")" + event_id + R"(","eventType":")" + event_type + R"(","payload":{"id":")" +
+                           run_id + R"(","note":"caf\u00e9 \u2713"},"hookless":{"detectedAt":")" +
                            format_time(detected) + R"(","polls":1}})";
   return delivery_job{.record = delivery{.id = event_id + ":app",
                                          .event_id = event_id,
@@ -110,7 +110,8 @@ delivery_result deliver_once(asio::io_context& io, sink& target, const delivery_
     if (failure) std::rethrow_exception(failure);
     result = std::move(r);
   });
-  if (!run_until(io, [&] { return result.has_value(); }, limit)) {
+  if (!run_until(
+          io, [&] { return result.has_value(); }, limit)) {
     ADD_FAILURE() << "the delivery did not finish";
     return {};
   }
@@ -233,8 +234,8 @@ TEST(http_sink, a_refused_connection_fails_at_once) {
     port = gone.port();
   }
   asio::io_context io;
-  auto target = make_http_sink(io.get_executor(), nullptr,
-                               options_for("http://127.0.0.1:" + std::to_string(port) + "/hook"));
+  auto target =
+      make_http_sink(io.get_executor(), nullptr, options_for("http://127.0.0.1:" + std::to_string(port) + "/hook"));
   const auto started = std::chrono::steady_clock::now();
   const auto result = deliver_once(io, *target, make_job("exr_refused", "extract_run.processed"));
   EXPECT_FALSE(result.delivered);
@@ -292,9 +293,13 @@ class queue_test : public ::testing::Test {
     // Let every delivery still with a sink come back before the queue goes away.
     for (auto& queue : queues_) queue->stop();
     for (auto& receiver : receivers_) receiver->release_hung();
-    run_until(io_, [&] {
-      return std::ranges::all_of(queues_, [](const auto& q) { return q->in_flight() == 0; }) && stopped_ == queues_.size();
-    }, 10s);
+    run_until(
+        io_,
+        [&] {
+          return std::ranges::all_of(queues_, [](const auto& q) { return q->in_flight() == 0; }) &&
+                 stopped_ == queues_.size();
+        },
+        10s);
   }
 
   delivery_queue& start_queue(sink& target, delivery_queue::retry_policy policy = fast_policy()) {
@@ -335,7 +340,9 @@ class queue_test : public ::testing::Test {
     auto& queue = start_queue(target);
     const auto job = make_job("exr_refused", "extract_run.processed");
     queue.push(job);
-    ASSERT_TRUE(run_until(io_, [&] { return queue.dead() == 1; }, 10s)) << receiver.handshakes_failed();
+    ASSERT_TRUE(run_until(
+        io_, [&] { return queue.dead() == 1; }, 10s))
+        << receiver.handshakes_failed();
     const auto dead = store_.last_of(job.record.id);
     ASSERT_TRUE(dead);
     EXPECT_GE(dead->attempts, 2u) << "retried";
@@ -360,14 +367,14 @@ class queue_test : public ::testing::Test {
 
 TEST_F(queue_test, retries_until_a_2xx_and_records_each_attempt) {
   auto& receiver = add_receiver();
-  receiver.set_policy([](const received_request&, std::size_t n) {
-    return receiver_answer::reply(n < 2 ? 500U : 200U);
-  });
+  receiver.set_policy(
+      [](const received_request&, std::size_t n) { return receiver_answer::reply(n < 2 ? 500U : 200U); });
   auto& target = add_sink(options_for(receiver.url()));
   auto& queue = start_queue(target);
   const auto job = make_job("exr_retry", "extract_run.processed");
   queue.push(job);
-  ASSERT_TRUE(run_until(io_, [&] { return queue.delivered() == 1; }, 5s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return queue.delivered() == 1; }, 5s));
   EXPECT_EQ(receiver.count(), 3u);
   ASSERT_EQ(store_.updates.size(), 3u);
   EXPECT_EQ(store_.updates[0].state, delivery_state::pending);
@@ -393,7 +400,8 @@ TEST_F(queue_test, dead_after_max_age_then_delivered_once_put_back) {
   const auto job = make_job("exr_dead", "extract_run.processed");
   const auto started = std::chrono::steady_clock::now();
   queue.push(job);
-  ASSERT_TRUE(run_until(io_, [&] { return queue.dead() == 1; }, 5s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return queue.dead() == 1; }, 5s));
   const auto took = std::chrono::steady_clock::now() - started;
   EXPECT_GE(took, 550ms) << "retried until max_age";
   EXPECT_LT(took, 2s);
@@ -404,7 +412,8 @@ TEST_F(queue_test, dead_after_max_age_then_delivered_once_put_back) {
   EXPECT_NE(dead->last_error.value_or("").find("HTTP 500"), std::string::npos);
   EXPECT_EQ(queue.backlog(), 0u);
   const auto attempts_when_dead = receiver.count();
-  run_until(io_, [] { return false; }, 300ms);
+  run_until(
+      io_, [] { return false; }, 300ms);
   EXPECT_EQ(receiver.count(), attempts_when_dead) << "a dead delivery is not tried again by itself";
 
   // Put back the way POST /v1/deliveries/{id}/retry does: pending, attempts kept, no next attempt,
@@ -416,7 +425,8 @@ TEST_F(queue_test, dead_after_max_age_then_delivered_once_put_back) {
   again.record.redelivered_at = clock_type::now();
   const auto put_back = std::chrono::steady_clock::now();
   queue.push(again);
-  ASSERT_TRUE(run_until(io_, [&] { return queue.dead() == 2; }, 5s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return queue.dead() == 2; }, 5s));
   EXPECT_GE(std::chrono::steady_clock::now() - put_back, 550ms) << "a fresh max_age window";
   EXPECT_GE(receiver.count(), attempts_when_dead + 3);
 
@@ -427,7 +437,8 @@ TEST_F(queue_test, dead_after_max_age_then_delivered_once_put_back) {
   again.record.next_attempt_at.reset();
   again.record.redelivered_at = clock_type::now();
   queue.push(again);
-  ASSERT_TRUE(run_until(io_, [&] { return queue.delivered() == 1; }, 5s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return queue.delivered() == 1; }, 5s));
   EXPECT_EQ(store_.last_of(job.record.id)->state, delivery_state::done);
   EXPECT_EQ(receiver.requests().back().body, job.body);
 }
@@ -446,7 +457,8 @@ TEST_F(queue_test, a_delivery_put_back_before_a_restart_counts_max_age_from_the_
   job.record.next_attempt_at = clock_type::now() + 50ms;
   const auto started = std::chrono::steady_clock::now();
   queue.push(job);
-  ASSERT_TRUE(run_until(io_, [&] { return queue.dead() == 1; }, 5s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return queue.dead() == 1; }, 5s));
   EXPECT_GE(std::chrono::steady_clock::now() - started, 500ms) << "retried until 600 ms after the redelivery";
   EXPECT_GE(receiver.count(), 3u);
 }
@@ -456,7 +468,8 @@ TEST_F(queue_test, an_event_older_than_max_age_gets_one_last_attempt) {
   auto& target = add_sink(options_for(receiver.url(), 5s, 4, 1s));
   auto& queue = start_queue(target);
   queue.push(make_job("exr_old", "extract_run.processed", clock_type::now() - 1h));
-  ASSERT_TRUE(run_until(io_, [&] { return queue.delivered() == 1; }, 5s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return queue.delivered() == 1; }, 5s));
   EXPECT_EQ(receiver.count(), 1u);
 }
 
@@ -478,7 +491,8 @@ TEST_F(queue_test, a_runs_events_arrive_in_order_while_other_runs_go_ahead) {
   queue.push(first_a);
   queue.push(second_a);
   queue.push(only_b);
-  ASSERT_TRUE(run_until(io_, [&] { return queue.delivered() == 3; }, 5s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return queue.delivered() == 3; }, 5s));
   std::vector<std::string> order;
   for (const auto& r : receiver.requests()) order.push_back(r.header("idempotency-key"));
   const std::vector<std::string> expected{first_a.record.event_id, only_b.record.event_id, first_a.record.event_id,
@@ -492,13 +506,16 @@ TEST_F(queue_test, no_more_than_max_in_flight_requests_at_once) {
   auto& target = add_sink(options_for(receiver.url(), 10s, 3));
   auto& queue = start_queue(target);
   for (int i = 0; i < 10; ++i) queue.push(make_job("exr_many" + std::to_string(i), "extract_run.processed"));
-  ASSERT_TRUE(run_until(io_, [&] { return receiver.in_progress() == 3; }, 5s));
-  run_until(io_, [] { return false; }, 300ms);
+  ASSERT_TRUE(run_until(
+      io_, [&] { return receiver.in_progress() == 3; }, 5s));
+  run_until(
+      io_, [] { return false; }, 300ms);
   EXPECT_EQ(receiver.count(), 3u);
   EXPECT_EQ(queue.in_flight(), 3u);
   receiver.set_policy([](const received_request&, std::size_t) { return receiver_answer{}; });
   receiver.release_hung();
-  ASSERT_TRUE(run_until(io_, [&] { return queue.delivered() == 10; }, 5s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return queue.delivered() == 10; }, 5s));
   EXPECT_EQ(receiver.max_concurrent(), 3u);
   EXPECT_EQ(receiver.count(), 10u);
   EXPECT_LE(receiver.connections_accepted(), 3u) << "connections are kept alive and reused";
@@ -514,7 +531,8 @@ TEST_F(queue_test, retry_after_holds_the_sink_for_as_long_as_asked) {
   auto& queue = start_queue(target);
   queue.push(make_job("exr_ra1", "extract_run.processed"));
   queue.push(make_job("exr_ra2", "extract_run.processed"));
-  ASSERT_TRUE(run_until(io_, [&] { return queue.delivered() == 2; }, 5s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return queue.delivered() == 2; }, 5s));
   const auto requests = receiver.requests();
   ASSERT_EQ(requests.size(), 3u);
   EXPECT_GE(requests[1].at - requests[0].at, 950ms) << "nothing goes to the sink during Retry-After";
@@ -534,7 +552,8 @@ TEST_F(queue_test, a_hanging_sink_does_not_delay_another) {
     stuck_queue.push(job);
     healthy_queue.push(job);
   }
-  ASSERT_TRUE(run_until(io_, [&] { return healthy_queue.delivered() == 20; }, 5s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return healthy_queue.delivered() == 20; }, 5s));
   const auto took = std::chrono::steady_clock::now() - started;
   EXPECT_LT(took, 1s) << "the healthy sink took " << std::chrono::duration_cast<milliseconds>(took).count() << "ms";
   EXPECT_EQ(stuck_queue.delivered(), 0u);
@@ -548,13 +567,16 @@ TEST_F(queue_test, a_forgotten_runs_deliveries_are_dropped) {
   auto& queue = start_queue(target);
   queue.push(make_job("exr_forget", "workflow_run.needs_review"));
   queue.push(make_job("exr_forget", "workflow_run.completed"));
-  ASSERT_TRUE(run_until(io_, [&] { return receiver.in_progress() == 1; }, 5s));
+  ASSERT_TRUE(run_until(
+      io_, [&] { return receiver.in_progress() == 1; }, 5s));
   queue.drop_run("exr_forget");
   EXPECT_EQ(queue.backlog(), 1u) << "the one with the sink stays until it comes back";
   receiver.answer_always(500);
   receiver.release_hung();
-  ASSERT_TRUE(run_until(io_, [&] { return queue.in_flight() == 0 && queue.backlog() == 0; }, 5s));
-  run_until(io_, [] { return false; }, 300ms);
+  ASSERT_TRUE(run_until(
+      io_, [&] { return queue.in_flight() == 0 && queue.backlog() == 0; }, 5s));
+  run_until(
+      io_, [] { return false; }, 300ms);
   EXPECT_EQ(receiver.count(), 1u) << "neither retried nor followed by the run's next event";
 }
 
@@ -571,10 +593,13 @@ TEST_F(queue_test, https_with_the_receivers_ca_trusted_delivers_over_one_kept_al
   const auto first = make_job("exr_tls1", "extract_run.processed");
   const auto second = make_job("exr_tls2", "extract_run.processed");
   by_ip.push(first);
-  ASSERT_TRUE(run_until(io_, [&] { return by_ip.delivered() == 1; }, 5s)) << by_ip.last_error();
+  ASSERT_TRUE(run_until(
+      io_, [&] { return by_ip.delivered() == 1; }, 5s))
+      << by_ip.last_error();
   by_ip.push(second);
   by_name.push(first);
-  ASSERT_TRUE(run_until(io_, [&] { return by_ip.delivered() == 2 && by_name.delivered() == 1; }, 5s))
+  ASSERT_TRUE(run_until(
+      io_, [&] { return by_ip.delivered() == 2 && by_name.delivered() == 1; }, 5s))
       << by_ip.last_error() << " / " << by_name.last_error();
   const auto requests = receiver.requests();
   ASSERT_EQ(requests.size(), 3u);

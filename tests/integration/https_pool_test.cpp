@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include <gtest/gtest.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -33,12 +34,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <gtest/gtest.h>
 
 #include "core/net/tls_context.hpp"
-#include "tests/support/test_certs.hpp"
-#include "tests/support/temp_dir.hpp"
 #include "tests/support/run_with_deadline.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/test_certs.hpp"
 
 extern char** environ;
 
@@ -95,9 +95,9 @@ class tls_server {
   unsigned status = 200;
   std::chrono::milliseconds delay{0};  // before each answer
 
-  int accepted = 0;        // TCP connections accepted
-  int handshakes = 0;      // TLS handshakes completed
-  int requests = 0;        // requests read
+  int accepted = 0;    // TCP connections accepted
+  int handshakes = 0;  // TLS handshakes completed
+  int requests = 0;    // requests read
   int open = 0, max_open = 0;
   int in_flight = 0, max_in_flight = 0;
   std::vector<std::string> targets;
@@ -163,10 +163,8 @@ class tls_server {
       custom_headers.emplace_back(request["x-test"]);
 
       switch (mode) {
-        case behaviour::never_answer:
-          continue;  // keep reading: the client's timeout closes the connection
-        case behaviour::cut_after_request:
-          co_return;
+        case behaviour::never_answer: continue;  // keep reading: the client's timeout closes the connection
+        case behaviour::cut_after_request: co_return;
         case behaviour::truncated_clean:
           co_await send_raw(stream, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
           co_await shutdown_tls(stream);
@@ -177,8 +175,7 @@ class tls_server {
         case behaviour::drop_second_request:
           if (on_this_connection >= 2) co_return;
           break;
-        default:
-          break;
+        default: break;
       }
 
       ++in_flight;
@@ -341,8 +338,10 @@ TEST_F(https_pool_test, keeps_to_max_connections_under_twenty_concurrent_gets) {
     for (int i = 0; i < 20; ++i) {
       auto one = [&, i]() -> awaitable<void> {
         auto reply = co_await pool.get("/r/" + std::to_string(i), {});
-        if (reply && reply->body == "reply to /r/" + std::to_string(i)) ++succeeded;
-        else ADD_FAILURE() << (reply ? reply->body : reply.error().message());
+        if (reply && reply->body == "reply to /r/" + std::to_string(i))
+          ++succeeded;
+        else
+          ADD_FAILURE() << (reply ? reply->body : reply.error().message());
         max_open_seen = std::max(max_open_seen, pool.open_connections());
         ++finished;
       };
@@ -520,10 +519,28 @@ struct tls_failure_case {
 
 TEST_F(https_pool_test, certificate_problems_fail_closed_with_a_reason) {
   const std::vector<tls_failure_case> cases = {
-      {"unknown CA", {"localhost"}, {"127.0.0.1"}, -1h, 24h, false, "certificate verify failed (unable to get local issuer certificate)"},
+      {"unknown CA",
+       {"localhost"},
+       {"127.0.0.1"},
+       -1h,
+       24h,
+       false,
+       "certificate verify failed (unable to get local issuer certificate)"},
       {"wrong host", {"localhost"}, {}, -1h, 24h, true, "certificate verify failed (IP address mismatch)"},
-      {"expired", {"localhost"}, {"127.0.0.1"}, -48h, -24h, true, "certificate verify failed (certificate has expired)"},
-      {"not yet valid", {"localhost"}, {"127.0.0.1"}, 24h, 48h, true, "certificate verify failed (certificate is not yet valid)"},
+      {"expired",
+       {"localhost"},
+       {"127.0.0.1"},
+       -48h,
+       -24h,
+       true,
+       "certificate verify failed (certificate has expired)"},
+      {"not yet valid",
+       {"localhost"},
+       {"127.0.0.1"},
+       24h,
+       48h,
+       true,
+       "certificate verify failed (certificate is not yet valid)"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -664,7 +681,8 @@ class tinyproxy_process {
  public:
   static constexpr const char* program = "/usr/bin/tinyproxy";
 
-  tinyproxy_process(const std::filesystem::path& dir, unsigned short allowed_connect_port, const std::string& basic_auth)
+  tinyproxy_process(const std::filesystem::path& dir, unsigned short allowed_connect_port,
+                    const std::string& basic_auth)
       : port_{free_port()}, log_{dir / "tinyproxy.log"} {
     const auto conf = dir / "tinyproxy.conf";
     std::ostringstream text;

@@ -5,11 +5,11 @@
 // unit/request_pacer_test.cpp.
 #include "core/net/request_budget.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <functional>

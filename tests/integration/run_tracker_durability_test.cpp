@@ -3,11 +3,11 @@
 // limit on polls in flight, a full disk refuses new work without stopping anything, and an fsync
 // error is fatal; a dead delivery put back keeps its fresh max_age window across a restart. And
 // what it must not keep in memory: an event body of a run in review, a queue a reload retired.
-#include "core/tracking/run_tracker.hpp"
 #include "core/delivery/sink.hpp"
 #include "core/store/sqlite_store.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "core/tracking/run_tracker.hpp"
 #include "tests/support/run_with_deadline.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -65,7 +65,8 @@ class scripted_answers {
     extend_answer result;
     result.kind = answer_kind::run;
     result.status = status;
-    result.payload = R"({"object":")" + std::string{kind.kind} + R"(","id":")" + id + R"(","status":")" + status + R"("})";
+    result.payload =
+        R"({"object":")" + std::string{kind.kind} + R"(","id":")" + id + R"(","status":")" + status + R"("})";
     co_return result;
   }
 
@@ -179,8 +180,8 @@ class run_tracker_durability_test : public ::testing::Test {
   }
 
   run_tracker& make_tracker() {
-    budget_ = std::make_unique<request_budget>(io_.get_executor(),
-                                               request_budget::options{.requests_per_second = 5000});
+    budget_ =
+        std::make_unique<request_budget>(io_.get_executor(), request_budget::options{.requests_per_second = 5000});
     std::map<std::string, sink*> sinks{{"archive", &sink_}};
     tracker_ = std::make_unique<run_tracker>(io_.get_executor(), *store_, source_, *budget_, sinks, settings_,
                                              [this](std::exception_ptr) { ++fatal_calls_; });
@@ -378,7 +379,8 @@ TEST_F(run_tracker_durability_test, a_redelivered_delivery_keeps_its_fresh_max_a
     co_await first_life.register_runs(0, regs("exr_again"));
     const bool died = co_await until([&] { return first_life.queues().front()->dead() == 1; }, 10s);
     CO_ASSERT_TRUE(died);
-    const auto dead = co_await store_->list_deliveries(delivery_query{.state = delivery_state::dead, .owner = std::nullopt, .limit = std::nullopt, .after = std::nullopt});
+    const auto dead = co_await store_->list_deliveries(delivery_query{
+        .state = delivery_state::dead, .owner = std::nullopt, .limit = std::nullopt, .after = std::nullopt});
     CO_ASSERT_TRUE(dead.size() == 1);
     delivery_id = dead[0].id;
     const auto tried_before = attempts.size();
@@ -524,7 +526,7 @@ TEST_F(run_tracker_durability_test, a_reload_while_a_queue_is_being_replaced_rem
     CO_ASSERT_TRUE(taken);
     co_await sleep(200ms);
     *disk_full = false;
-    *hold_store = true;   // the store's next commit (a progress flush) waits...
+    *hold_store = true;      // the store's next commit (a progress flush) waits...
     co_await sleep(1500ms);  // ...so the replacement, a second after the failure, waits for its read
     EXPECT_TRUE(tracker.queues().empty()) << "the wedged queue is retired before the store is read";
     co_await tracker.reconfigure(no_sinks, settings_.polling, no_filters);

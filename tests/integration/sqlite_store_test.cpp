@@ -1,8 +1,8 @@
 // Integration tests of the SQLite state store: real files in a temp dir, an io_context in the test,
 // and SQLite's own integrity_check on the file after every test.
 #include "core/store/sqlite_store.hpp"
-#include "tests/support/temp_dir.hpp"
 #include "tests/support/run_with_deadline.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -27,8 +27,8 @@
 #include <functional>
 #include <iterator>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,10 +41,10 @@ using namespace std::chrono_literals;
 using boost::asio::use_awaitable;
 
 // gtest's ASSERT_* return from the function, which a coroutine cannot do.
-#define CO_ASSERT_TRUE(condition)                        \
-  if (!(condition)) {                                    \
-    ADD_FAILURE() << "assertion failed: " #condition;    \
-    co_return;                                           \
+#define CO_ASSERT_TRUE(condition)                     \
+  if (!(condition)) {                                 \
+    ADD_FAILURE() << "assertion failed: " #condition; \
+    co_return;                                        \
   }
 
 // g++ 12 miscompiles initializer lists inside coroutines ("array used as initializer"), so test
@@ -437,7 +437,8 @@ TEST_F(sqlite_store_test, files_are_private_whatever_the_umask) {
 
 TEST_F(sqlite_store_test, warns_about_a_file_others_may_read) {
   { auto store = open_store(); }
-  fs::permissions(path_, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(path_,
+                  fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
   open_report report;
   auto store = open_store(report);
   ASSERT_EQ(report.messages.size(), 1U);
@@ -493,7 +494,8 @@ TEST_F(sqlite_store_test, opens_a_version_1_file_and_migrates_it) {
             SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
-  ASSERT_EQ(query_raw(path_, "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'redelivered_at'"), "0");
+  ASSERT_EQ(query_raw(path_, "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'redelivered_at'"),
+            "0");
 
   const auto before = clock_type::now();
   auto store = open_store();
@@ -579,9 +581,9 @@ TEST_F(sqlite_store_test, opens_a_version_2_file_and_migrates_it) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN looked_at; PRAGMA user_version = 2", nullptr, nullptr,
-                         nullptr),
-            SQLITE_OK)
+  ASSERT_EQ(
+      sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN looked_at; PRAGMA user_version = 2", nullptr, nullptr, nullptr),
+      SQLITE_OK)
       << sqlite3_errmsg(db);
   sqlite3_close(db);
 
@@ -602,10 +604,10 @@ TEST_F(sqlite_store_test, save_progress_updates_pending_runs_only) {
     co_await store->insert_runs(runs_of(a, b));
     co_await store->record_outcome(make_outcome(b, 1'700'000'050'000));
 
-    run_progress pa{"exr_a", "PROCESSING", 5, at_ms(1'700'000'010'000), at_ms(1'700'000'020'000),
-                    at_ms(1'700'000'005'000)};
-    run_progress pb{"exr_b", "PROCESSING", 9, at_ms(1'700'000'010'000), at_ms(1'700'000'020'000),
-                    at_ms(1'700'000'005'000)};
+    run_progress pa{
+        "exr_a", "PROCESSING", 5, at_ms(1'700'000'010'000), at_ms(1'700'000'020'000), at_ms(1'700'000'005'000)};
+    run_progress pb{
+        "exr_b", "PROCESSING", 9, at_ms(1'700'000'010'000), at_ms(1'700'000'020'000), at_ms(1'700'000'005'000)};
     run_progress unknown{"exr_nobody", "PROCESSING", 1, at_ms(1), std::nullopt, at_ms(1)};
     co_await store->save_progress(progress_of(pa, pb, unknown));
 
@@ -640,8 +642,8 @@ TEST_F(sqlite_store_test, list_runs_filters_and_pages_newest_first) {
 
     run_query all;
     auto listed = co_await store->list_runs(all);
-    EXPECT_EQ(ids_of(listed), names("exr_9", "exr_8", "exr_7", "exr_6", "exr_5", "exr_4", "exr_3",
-                                                         "exr_2", "exr_1", "exr_0"));
+    EXPECT_EQ(ids_of(listed),
+              names("exr_9", "exr_8", "exr_7", "exr_6", "exr_5", "exr_4", "exr_3", "exr_2", "exr_1", "exr_0"));
     CO_ASSERT_TRUE(listed.size() == 10);
     EXPECT_EQ(listed[5].events.size(), 1U);  // records carry their events and deliveries
     EXPECT_EQ(listed[5].deliveries.size(), 2U);
@@ -653,8 +655,7 @@ TEST_F(sqlite_store_test, list_runs_filters_and_pages_newest_first) {
     run_query mine;
     mine.owner = 1000;
     mine.state = run_state::pending;
-    EXPECT_EQ(ids_of(co_await store->list_runs(mine)),
-              names("exr_8", "exr_6", "exr_2", "exr_0"));
+    EXPECT_EQ(ids_of(co_await store->list_runs(mine)), names("exr_8", "exr_6", "exr_2", "exr_0"));
 
     run_query page;
     page.limit = 3;
@@ -669,8 +670,7 @@ TEST_F(sqlite_store_test, list_runs_filters_and_pages_newest_first) {
     run_query other_owner_after;  // `after` may name a run of another owner: it is only a position
     other_owner_after.owner = 2000;
     other_owner_after.after = "exr_6";
-    EXPECT_EQ(ids_of(co_await store->list_runs(other_owner_after)),
-              names("exr_5", "exr_3", "exr_1"));
+    EXPECT_EQ(ids_of(co_await store->list_runs(other_owner_after)), names("exr_5", "exr_3", "exr_1"));
   });
 }
 
@@ -1118,7 +1118,8 @@ TEST_F(sqlite_store_test, group_commit_throughput) {
     std::vector<std::vector<run_record>> batches(calls);
     for (int c = 0; c < calls; ++c) {
       auto& batch = batches[static_cast<std::size_t>(c)];
-      for (int i = 0; i < per_call; ++i) batch.push_back(make_run("exr_c" + std::to_string(c) + "_" + std::to_string(i)));
+      for (int i = 0; i < per_call; ++i)
+        batch.push_back(make_run("exr_c" + std::to_string(c) + "_" + std::to_string(i)));
     }
     std::vector<run_record> single;
     for (int i = 0; i < calls * per_call; ++i) single.push_back(make_run("exr_s" + std::to_string(i)));
@@ -1155,9 +1156,10 @@ TEST_F(sqlite_store_test, group_commit_throughput) {
     EXPECT_EQ((co_await store->load_pending()).size(), 2U * calls * per_call);
   });
   EXPECT_LT(concurrent_commits, static_cast<std::uint64_t>(calls)) << "concurrent calls should share commits";
-  std::printf("[ throughput ] 100 concurrent calls x 100 runs: %.0f runs/s in %llu commits; "
-              "one call of 10,000: %.0f runs/s\n",
-              concurrent_rate, static_cast<unsigned long long>(concurrent_commits), single_rate);
+  std::printf(
+      "[ throughput ] 100 concurrent calls x 100 runs: %.0f runs/s in %llu commits; "
+      "one call of 10,000: %.0f runs/s\n",
+      concurrent_rate, static_cast<unsigned long long>(concurrent_commits), single_rate);
   EXPECT_GT(concurrent_rate, 2'000) << "far below the 20,000 runs/s target";
   EXPECT_GT(single_rate, 2'000) << "far below the 20,000 runs/s target";
 }

@@ -3,13 +3,13 @@
 // others (404), admins see every run, a batch naming another user's run is refused whole (403),
 // and each uid has its own control.max_pending_per_user (429), counted from the store after a
 // restart. Requests go through the control routes, so the statuses are the ones clients get.
+#include "daemon/hooklessd/tracker_backend.hpp"
 #include "config/config_loader.hpp"
 #include "core/delivery/sink.hpp"
 #include "core/net/request_budget.hpp"
 #include "core/store/sqlite_store.hpp"
 #include "core/tracking/run_tracker.hpp"
 #include "daemon/control/control_routes.hpp"
-#include "daemon/hooklessd/tracker_backend.hpp"
 #include "tests/support/run_with_deadline.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -48,8 +48,8 @@ class pending_source final : public run_source {
     extend_answer answer;
     answer.kind = answer_kind::run;
     answer.status = "PENDING";
-    answer.payload = R"({"object":")" + std::string{kind.kind} + R"(","id":")" + std::string{run_id} +
-                     R"(","status":"PENDING"})";
+    answer.payload =
+        R"({"object":")" + std::string{kind.kind} + R"(","id":")" + std::string{run_id} + R"(","status":"PENDING"})";
     co_return answer;
   }
   awaitable<list_answer> list(const run_kind_info&, const page_request&, send_turn, request_place) override {
@@ -69,14 +69,16 @@ class unused_sink final : public sink {
 class tracker_backend_test : public ::testing::Test {
  protected:
   void SetUp() override {
-    const auto loaded = load_config_text("sinks:\n  app:\n    type: stdout\ndefault_sinks: [app]\n"
-                                         "control:\n  max_pending_per_user: 3\n",
-                                         "test.yaml");
+    const auto loaded = load_config_text(
+        "sinks:\n  app:\n    type: stdout\ndefault_sinks: [app]\n"
+        "control:\n  max_pending_per_user: 3\n",
+        "test.yaml");
     ASSERT_TRUE(loaded.value) << (loaded.problems.empty() ? "" : loaded.problems[0].message);
     settings_ = *loaded.value;
     open_report report;
     store_ = sqlite_store::open(io_.get_executor(), (dir_ / "state.db").string(), report);
-    budget_ = std::make_unique<request_budget>(io_.get_executor(), request_budget::options{.requests_per_second = 5000});
+    budget_ =
+        std::make_unique<request_budget>(io_.get_executor(), request_budget::options{.requests_per_second = 5000});
     tracker_settings tracking;
     tracking.polling.list_endpoints = false;
     tracker_ = std::make_unique<run_tracker>(io_.get_executor(), *store_, source_, *budget_,
@@ -96,7 +98,8 @@ class tracker_backend_test : public ::testing::Test {
 
   // A fresh backend on the same tracker and store: what a restarted daemon starts with.
   void start_backend() {
-    backend_ = std::make_unique<tracker_backend>(*tracker_, *store_, settings_, [this](std::exception_ptr) { ++fatal_calls_; });
+    backend_ = std::make_unique<tracker_backend>(*tracker_, *store_, settings_,
+                                                 [this](std::exception_ptr) { ++fatal_calls_; });
   }
 
   void run(std::function<awaitable<void>()> body) { test::run_with_deadline(io_, std::move(body), 10s); }
@@ -188,7 +191,8 @@ TEST_F(tracker_backend_test, a_batch_naming_another_users_run_is_refused_whole) 
 }
 
 TEST_F(tracker_backend_test, each_uid_has_its_own_pending_limit_and_admins_none) {
-  ASSERT_EQ(status(alice, verb::post, "/v1/runs", R"({"runs":[{"id":"exr_a1"},{"id":"exr_a2"},{"id":"exr_a3"}]})"), 201u);
+  ASSERT_EQ(status(alice, verb::post, "/v1/runs", R"({"runs":[{"id":"exr_a1"},{"id":"exr_a2"},{"id":"exr_a3"}]})"),
+            201u);
   const auto over = serve(alice, verb::post, "/v1/runs", R"({"id":"exr_a4"})");
   EXPECT_EQ(over.status, 429u) << over.body;
   EXPECT_NE(over.body.find("max_pending_per_user"), std::string::npos) << over.body;
@@ -205,7 +209,8 @@ TEST_F(tracker_backend_test, each_uid_has_its_own_pending_limit_and_admins_none)
 }
 
 TEST_F(tracker_backend_test, the_pending_limit_counts_the_runs_in_the_store_after_a_restart) {
-  ASSERT_EQ(status(alice, verb::post, "/v1/runs", R"({"runs":[{"id":"exr_a1"},{"id":"exr_a2"},{"id":"exr_a3"}]})"), 201u);
+  ASSERT_EQ(status(alice, verb::post, "/v1/runs", R"({"runs":[{"id":"exr_a1"},{"id":"exr_a2"},{"id":"exr_a3"}]})"),
+            201u);
   start_backend();
   EXPECT_EQ(status(alice, verb::post, "/v1/runs", R"({"id":"exr_a4"})"), 429u);
   EXPECT_EQ(status(bob, verb::post, "/v1/runs", R"({"id":"exr_b1"})"), 201u);

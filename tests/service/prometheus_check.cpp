@@ -48,7 +48,8 @@ std::string family_of(const std::string& name, const std::map<std::string, std::
 
 }  // namespace
 
-std::optional<double> prometheus_text::value(std::string_view name, const std::map<std::string, std::string>& labels) const {
+std::optional<double> prometheus_text::value(std::string_view name,
+                                             const std::map<std::string, std::string>& labels) const {
   for (const auto& s : samples) {
     if (s.name == name && s.labels == labels) return s.value;
   }
@@ -121,9 +122,12 @@ prometheus_text parse_prometheus(std::string_view text) {
           if (line[j] == '\\') {
             if (j + 1 >= line.size()) break;
             const char e = line[++j];
-            if (e == 'n') value += '\n';
-            else if (e == '\\' || e == '"') value += e;
-            else ok = false;
+            if (e == 'n')
+              value += '\n';
+            else if (e == '\\' || e == '"')
+              value += e;
+            else
+              ok = false;
           } else {
             value += line[j];
           }
@@ -175,8 +179,10 @@ prometheus_text parse_prometheus(std::string_view text) {
       }
       const auto bound = parse_value(le->second);
       labels.erase(le);
-      if (!bound) out.problems.push_back(family + ": le is not a number");
-      else series[labels].emplace_back(*bound, s.value);
+      if (!bound)
+        out.problems.push_back(family + ": le is not a number");
+      else
+        series[labels].emplace_back(*bound, s.value);
     }
     for (const auto& [labels, buckets] : series) {
       for (std::size_t k = 1; k < buckets.size(); ++k) {
@@ -189,7 +195,8 @@ prometheus_text parse_prometheus(std::string_view text) {
       }
       const auto count = out.value(family + "_count", labels);
       if (!out.value(family + "_sum", labels)) out.problems.push_back(family + ": no _sum");
-      if (!count || *count != buckets.back().second) out.problems.push_back(family + ": +Inf bucket differs from _count");
+      if (!count || *count != buckets.back().second)
+        out.problems.push_back(family + ": +Inf bucket differs from _count");
     }
   }
   return out;

@@ -7,12 +7,12 @@
 #include "tests/service/prometheus_check.hpp"
 #include "tests/support/test_certs.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gmock/gmock.h>
+#include <boost/json/parse.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -136,7 +136,8 @@ class service_test : public blackbox_test {
 
   // A run in the fake that finishes (PROCESSED) `after` its creation.
   void add_finishing_run(const std::string& id, std::chrono::milliseconds after) {
-    fake_->add_run(run_script{.id = id, .kind = "", .timeline = {{"PROCESSING", 0ms}, {"PROCESSED", after}}, .fields = {}});
+    fake_->add_run(
+        run_script{.id = id, .kind = "", .timeline = {{"PROCESSING", 0ms}, {"PROCESSED", after}}, .fields = {}});
   }
 
   std::optional<child_process> child_;
@@ -160,10 +161,9 @@ TEST_F(service_test, ready_only_when_the_socket_accepts_then_watchdog_and_status
   const auto ready_at = notify.seen().back().at;
   EXPECT_THAT(notify.seen().back().text, HasSubstr("STATUS=0 pending runs"));
 
-  ASSERT_EQ(control_request(c.socket, "POST", "/v1/runs",
-                            R"({"runs":[{"id":"exr_slow_1"},{"id":"exr_slow_2"}]})")
-                .status,
-            201u);
+  ASSERT_EQ(
+      control_request(c.socket, "POST", "/v1/runs", R"({"runs":[{"id":"exr_slow_1"},{"id":"exr_slow_2"}]})").status,
+      201u);
   ASSERT_TRUE(notify.wait_for("STATUS=2 pending runs", 3s));
 
   // WATCHDOG=1 every WATCHDOG_USEC/2 (200 ms) from the event loop.
@@ -256,7 +256,8 @@ TEST_F(service_test, reload_rejects_an_invalid_config_and_applies_a_valid_one_wh
               "requests_per_second: -5");
   write_text_file(config_path(), bad + "bogus_section: 1\n");
   child_->signal(SIGHUP);
-  ASSERT_TRUE(wait_until([&] { return service_log().find("the running configuration stays") != std::string::npos; }, 5s))
+  ASSERT_TRUE(
+      wait_until([&] { return service_log().find("the running configuration stays") != std::string::npos; }, 5s))
       << service_log();
   EXPECT_THAT(service_log(), HasSubstr("reload rejected"));
   EXPECT_THAT(service_log(), HasSubstr("requests_per_second"));
@@ -327,10 +328,11 @@ TEST_F(service_test, metrics_parse_as_prometheus_text_and_count_what_happened) {
   add_finishing_run("exr_waits", 600s);
   add_finishing_run("clr_waits", 600s);
   fake_->inject(fault{.kind = fault_kind::status_429, .run_id = "exr_done_1", .count = 1, .delay = 0ms});
-  ASSERT_EQ(control_request(c.socket, "POST", "/v1/runs",
-                            R"({"runs":[{"id":"exr_done_1"},{"id":"exr_done_2"},{"id":"exr_waits"},{"id":"clr_waits"}]})")
-                .status,
-            201u);
+  ASSERT_EQ(
+      control_request(c.socket, "POST", "/v1/runs",
+                      R"({"runs":[{"id":"exr_done_1"},{"id":"exr_done_2"},{"id":"exr_waits"},{"id":"clr_waits"}]})")
+          .status,
+      201u);
   ASSERT_TRUE(wait_for_events_in(c.events_file, 2, 15s));
   ASSERT_TRUE(wait_for_events_in(dir_ / "service.stdout", 2, 5s));
   // The delivery records are written just after the lines: give them a moment.
@@ -401,12 +403,13 @@ TEST_F(service_test, json_logs_carry_run_and_event_ids_as_fields_and_never_the_a
   ASSERT_EQ(child_->wait_for(10s), 0);
 
   const auto log = service_log();
-  for (const auto& [what, text_seen] : std::map<std::string, std::string>{{"log", log},
-                                                                         {"stdout", read_file(dir_ / "service.stdout")},
-                                                                         {"events", read_file(c.events_file)},
-                                                                         {"health", health},
-                                                                         {"metrics", metrics},
-                                                                         {"ls", listed.out + listed.err}}) {
+  for (const auto& [what, text_seen] :
+       std::map<std::string, std::string>{{"log", log},
+                                          {"stdout", read_file(dir_ / "service.stdout")},
+                                          {"events", read_file(c.events_file)},
+                                          {"health", health},
+                                          {"metrics", metrics},
+                                          {"ls", listed.out + listed.err}}) {
     EXPECT_EQ(text_seen.find(key), std::string::npos) << "the API key appears in " << what;
     EXPECT_EQ(text_seen.find("7f3a9c1e5b"), std::string::npos) << "part of the API key appears in " << what;
   }

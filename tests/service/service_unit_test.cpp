@@ -27,10 +27,10 @@
 namespace hookless {
 namespace {
 
+using metrics_check::parse_prometheus;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
-using metrics_check::parse_prometheus;
 
 TEST(prometheus_writer, histogram_round_trips_through_the_checker) {
   latency_histogram h{{0.1, 1, 0.5}};  // given out of order: sorted
@@ -64,10 +64,10 @@ TEST(prometheus_writer, escapes_label_values_and_help) {
 }
 
 TEST(prometheus_check, refuses_what_a_scraper_refuses) {
-  EXPECT_FALSE(parse_prometheus("a_total 1\n").problems.empty());                             // no TYPE
-  EXPECT_FALSE(parse_prometheus("# TYPE a counter\na{x=\"1} 1\n").problems.empty());          // open quote
-  EXPECT_FALSE(parse_prometheus("# TYPE a counter\na one\n").problems.empty());               // not a number
-  EXPECT_FALSE(parse_prometheus("# TYPE a counter\n1a 1\n").problems.empty());                // bad name
+  EXPECT_FALSE(parse_prometheus("a_total 1\n").problems.empty());                     // no TYPE
+  EXPECT_FALSE(parse_prometheus("# TYPE a counter\na{x=\"1} 1\n").problems.empty());  // open quote
+  EXPECT_FALSE(parse_prometheus("# TYPE a counter\na one\n").problems.empty());       // not a number
+  EXPECT_FALSE(parse_prometheus("# TYPE a counter\n1a 1\n").problems.empty());        // bad name
   EXPECT_FALSE(parse_prometheus("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"
                                 "h_sum 1\nh_count 1\n")
                    .problems.empty());  // not cumulative

@@ -89,8 +89,7 @@ void log_failure(const char* what, std::exception_ptr error) {
 
 struct fake_extend::impl {
   explicit impl(fake_extend_options opts)
-      : certs{opts.certs ? *opts.certs : make_test_certs({"localhost"}, {"127.0.0.1"})},
-        model{std::move(opts)} {
+      : certs{opts.certs ? *opts.certs : make_test_certs({"localhost"}, {"127.0.0.1"})}, model{std::move(opts)} {
     ssl.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                     asio::ssl::context::no_sslv3);
     ssl.use_certificate_chain(asio::buffer(certs.cert_pem));
@@ -102,7 +101,7 @@ struct fake_extend::impl {
 
   test_certs certs;
   mutable std::mutex mutex;
-  fake_extend_model model;  // guarded by mutex
+  fake_extend_model model;                // guarded by mutex
   fake_clock::duration clock_advance{0};  // guarded by mutex
   asio::ssl::context ssl{asio::ssl::context::tls_server};
   // Closers of the open connections; touched on the io thread only.
@@ -120,7 +119,8 @@ struct fake_extend::impl {
 
   // Counts a connection open in the stats and lets stop() close it, for the guard's lifetime.
   struct connection_guard {
-    connection_guard(impl& s, std::function<void()> closer, bool counted) : self{s}, id{s.next_connection++}, count{counted} {
+    connection_guard(impl& s, std::function<void()> closer, bool counted)
+        : self{s}, id{s.next_connection++}, count{counted} {
       self.closers.emplace(id, std::move(closer));
       if (count) {
         const std::lock_guard lock{self.mutex};
@@ -142,12 +142,9 @@ struct fake_extend::impl {
   };
 
   fake_response decide(const http::request<http::string_body>& req) {
-    fake_request request{std::string{req.method_string()},
-                         std::string{req.target()},
-                         header(req, http::field::authorization),
-                         header(req, "x-extend-api-version"),
-                         header(req, "x-extend-workspace-id"),
-                         header(req, http::field::user_agent)};
+    fake_request request{std::string{req.method_string()},        std::string{req.target()},
+                         header(req, http::field::authorization), header(req, "x-extend-api-version"),
+                         header(req, "x-extend-workspace-id"),    header(req, http::field::user_agent)};
     const std::lock_guard lock{mutex};
     auto answer = model.handle(request, now());
     if (model.options().log_requests) {
@@ -164,14 +161,17 @@ struct fake_extend::impl {
   asio::awaitable<void> serve_api(tcp::socket socket) {
     asio::ssl::stream<beast::tcp_stream> stream{beast::tcp_stream{std::move(socket)}, ssl};
     asio::steady_timer delay{ioc};
-    const connection_guard guard{*this, [&] {
-      beast::error_code ignored;
-      beast::get_lowest_layer(stream).socket().close(ignored);
-      delay.cancel();
-    }, true};
+    const connection_guard guard{*this,
+                                 [&] {
+                                   beast::error_code ignored;
+                                   beast::get_lowest_layer(stream).socket().close(ignored);
+                                   delay.cancel();
+                                 },
+                                 true};
 
     beast::get_lowest_layer(stream).expires_after(handshake_timeout);
-    if (auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(use_awaitable)); ec) {
+    if (auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(use_awaitable));
+        ec) {
       co_return;  // clients that fail verification hang up here; that is their test passing
     }
     beast::flat_buffer buffer;
@@ -179,7 +179,8 @@ struct fake_extend::impl {
       http::request_parser<http::string_body> parser;  // a fresh parser per message
       parser.body_limit(1 << 20);
       beast::get_lowest_layer(stream).expires_after(idle_timeout);
-      if (auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(use_awaitable)); ec) co_return;
+      if (auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(use_awaitable)); ec)
+        co_return;
       const auto& req = parser.get();
       const fake_response answer = decide(req);
 
@@ -205,22 +206,24 @@ struct fake_extend::impl {
 
   asio::awaitable<void> serve_control(tcp::socket socket) {
     beast::tcp_stream stream{std::move(socket)};
-    const connection_guard guard{*this, [&] {
-      beast::error_code ignored;
-      stream.socket().close(ignored);
-    }, false};
+    const connection_guard guard{*this,
+                                 [&] {
+                                   beast::error_code ignored;
+                                   stream.socket().close(ignored);
+                                 },
+                                 false};
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(1 << 20);
       stream.expires_after(idle_timeout);
-      if (auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(use_awaitable)); ec) co_return;
+      if (auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(use_awaitable)); ec)
+        co_return;
       const auto& req = parser.get();
       fake_response answer;
       {
         const std::lock_guard lock{mutex};
-        answer = model.handle_control(std::string{req.method_string()}, std::string{req.target()}, req.body(),
-                                      now());
+        answer = model.handle_control(std::string{req.method_string()}, std::string{req.target()}, req.body(), now());
       }
       const bool keep_alive = req.keep_alive();
       auto res = make_response(answer, req.version(), keep_alive);

@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   app.add_option("--ca-out", ca_out, "write the CA certificate (PEM) the daemon must trust here");
   app.add_option("--ready-file", ready_file, "write \"https://127.0.0.1:PORT\\n\" here once listening");
-  app.add_option("--control-ready-file", control_ready_file, "write \"http://127.0.0.1:PORT\\n\" of the control API here");
+  app.add_option("--control-ready-file", control_ready_file,
+                 "write \"http://127.0.0.1:PORT\\n\" of the control API here");
   app.add_flag("--quiet", quiet, "do not log each request on stderr");
   CLI11_PARSE(app, argc, argv);
 

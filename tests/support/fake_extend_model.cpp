@@ -23,10 +23,18 @@ namespace {
 
 // Every kind either generation serves; describe_kind says where.
 constexpr std::array all_kinds{
-    std::string_view{"extract_run"},  std::string_view{"classify_run"},       std::string_view{"split_run"},
-    std::string_view{"parse_run"},    std::string_view{"edit_run"},           std::string_view{"form_detection_run"},
-    std::string_view{"workflow_run"}, std::string_view{"batch_run"},          std::string_view{"evaluation_set_run"},
-    std::string_view{"processor_run"}, std::string_view{"batch_processor_run"}, std::string_view{"parser_run"},
+    std::string_view{"extract_run"},
+    std::string_view{"classify_run"},
+    std::string_view{"split_run"},
+    std::string_view{"parse_run"},
+    std::string_view{"edit_run"},
+    std::string_view{"form_detection_run"},
+    std::string_view{"workflow_run"},
+    std::string_view{"batch_run"},
+    std::string_view{"evaluation_set_run"},
+    std::string_view{"processor_run"},
+    std::string_view{"batch_processor_run"},
+    std::string_view{"parser_run"},
 };
 
 std::optional<run_kind_info> kind_for_collection(std::string_view collection, api_generation generation) {
@@ -215,8 +223,7 @@ fake_response fake_extend_model::too_many_requests(fake_clock::time_point now) c
       r.headers.emplace_back("Retry-After", format_wall(wall, "%a, %d %b %Y %H:%M:%S GMT", false));
       break;
     }
-    case retry_after_mode::form::none:
-      break;
+    case retry_after_mode::form::none: break;
   }
   return r;
 }
@@ -381,7 +388,8 @@ json::object fake_extend_model::run_object(const run_entry& run, const timeline_
     o["failureMessage"] = "The fake run failed as scripted";
   }
   if (run.script.output_bytes > 0 && (step.status == "PROCESSED" || step.status == "NEEDS_REVIEW")) {
-    o["output"] = json::object{{"value", json::object{{"runId", id}, {"filler", std::string(run.script.output_bytes, 'x')}}}};
+    o["output"] =
+        json::object{{"value", json::object{{"runId", id}, {"filler", std::string(run.script.output_bytes, 'x')}}}};
   }
   for (const auto& field : run.script.fields) o[field.key()] = field.value();
   return o;
@@ -398,7 +406,8 @@ fake_response fake_extend_model::list_runs(const boost::urls::params_view& param
   for (const auto param : params) {
     const std::string value = param.has_value ? std::string{param.value} : std::string{};
     if (param.key == "sortBy") {
-      if (value != "updatedAt" && value != "createdAt") return error_response(400, "INVALID_REQUEST", "Bad sortBy", false);
+      if (value != "updatedAt" && value != "createdAt")
+        return error_response(400, "INVALID_REQUEST", "Bad sortBy", false);
       sort_by = value;
     } else if (param.key == "sortDir") {
       if (value != "asc" && value != "desc") return error_response(400, "INVALID_REQUEST", "Bad sortDir", false);
@@ -408,7 +417,8 @@ fake_response fake_extend_model::list_runs(const boost::urls::params_view& param
       if (!n || *n == 0 || *n > 1000) return error_response(400, "INVALID_REQUEST", "Bad maxPageSize", false);
       page_size = static_cast<std::size_t>(*n);
     } else if (param.key == "nextPageToken") {
-      const auto n = value.starts_with("fake_page_") ? parse_unsigned(std::string_view{value}.substr(10)) : std::nullopt;
+      const auto n =
+          value.starts_with("fake_page_") ? parse_unsigned(std::string_view{value}.substr(10)) : std::nullopt;
       if (!n) return error_response(400, "INVALID_REQUEST", "Bad nextPageToken", false);
       offset = static_cast<std::size_t>(*n);
     } else if (param.key == "status") {
@@ -424,7 +434,8 @@ fake_response fake_extend_model::list_runs(const boost::urls::params_view& param
   };
   std::vector<row> rows;
   for (const auto& [id, run] : runs_) {
-    const auto kind = run.script.kind.empty() ? kind_for_id(id, generation) : std::optional<std::string_view>{run.script.kind};
+    const auto kind =
+        run.script.kind.empty() ? kind_for_id(id, generation) : std::optional<std::string_view>{run.script.kind};
     if (kind != info.kind) continue;
     const auto elapsed = std::chrono::duration_cast<milliseconds>(now - run.created);
     const timeline_step* step = current_step(run.script.timeline, elapsed);
@@ -440,21 +451,22 @@ fake_response fake_extend_model::list_runs(const boost::urls::params_view& param
     if (generation == api_generation::current) summary["object"] = object_name(info.kind);
     rows.push_back({sort_by == "updatedAt" ? run.created + step->at : run.created, std::move(summary)});
   }
-  std::ranges::stable_sort(rows, [&](const row& a, const row& b) {
-    return ascending ? a.sort_key < b.sort_key : b.sort_key < a.sort_key;
-  });
+  std::ranges::stable_sort(
+      rows, [&](const row& a, const row& b) { return ascending ? a.sort_key < b.sort_key : b.sort_key < a.sort_key; });
 
   json::array page;
-  for (std::size_t i = offset; i < rows.size() && page.size() < page_size; ++i) page.push_back(std::move(rows[i].summary));
+  for (std::size_t i = offset; i < rows.size() && page.size() < page_size; ++i)
+    page.push_back(std::move(rows[i].summary));
   const std::size_t next = offset + page.size();
   // Parentheses: json::value{...} would build a one-element array.
-  const json::value token = next < rows.size() ? json::value("fake_page_" + std::to_string(next)) : json::value(nullptr);
+  const json::value token =
+      next < rows.size() ? json::value("fake_page_" + std::to_string(next)) : json::value(nullptr);
   if (info.wrapper_key.empty()) {
     return json_response(200, json::object{{"object", "list"}, {"data", std::move(page)}, {"nextPageToken", token}});
   }
-  return json_response(200, json::object{{"success", true},
-                                         {std::string{info.wrapper_key} + "s", std::move(page)},
-                                         {"nextPageToken", token}});
+  return json_response(
+      200, json::object{
+               {"success", true}, {std::string{info.wrapper_key} + "s", std::move(page)}, {"nextPageToken", token}});
 }
 
 json::object fake_extend_model::stats_json() const {
@@ -504,8 +516,8 @@ fake_response fake_extend_model::handle_control(const std::string& method, const
         for (const auto& step : timeline->as_array()) {
           const auto& s = step.as_object();
           const auto* at = s.if_contains("at_ms");
-          script.timeline.push_back({json::value_to<std::string>(s.at("status")),
-                                     milliseconds{at ? json::value_to<std::int64_t>(*at) : 0}});
+          script.timeline.push_back(
+              {json::value_to<std::string>(s.at("status")), milliseconds{at ? json::value_to<std::int64_t>(*at) : 0}});
         }
       }
       if (const auto* fields = request.if_contains("fields")) script.fields = fields->as_object();
@@ -534,7 +546,8 @@ fake_response fake_extend_model::handle_control(const std::string& method, const
           f.count = json::value_to<std::uint32_t>(*n);
         }
       }
-      if (const auto* delay = request.if_contains("delay_ms")) f.delay = milliseconds{json::value_to<std::int64_t>(*delay)};
+      if (const auto* delay = request.if_contains("delay_ms"))
+        f.delay = milliseconds{json::value_to<std::int64_t>(*delay)};
       inject(std::move(f));
       return ok();
     }

@@ -31,16 +31,16 @@ struct retry_after_mode {
 };
 
 struct fake_extend_options {
-  std::string api_key = "sk_test_hookless";  // the only key accepted as `Authorization: Bearer <key>`
-  std::optional<double> rate_limit;           // requests/s over a sliding 1 s window, counting every request
-  retry_after_mode retry_after;               // header sent with the rate limit's 429s
-  bool auto_runs = false;                     // create unknown IDs with a known prefix at first sight
+  std::string api_key = "sk_test_hookless";           // the only key accepted as `Authorization: Bearer <key>`
+  std::optional<double> rate_limit;                   // requests/s over a sliding 1 s window, counting every request
+  retry_after_mode retry_after;                       // header sent with the rate limit's 429s
+  bool auto_runs = false;                             // create unknown IDs with a known prefix at first sight
   std::chrono::milliseconds auto_finish_after{3000};  // when an auto run reaches its final status
-  std::uint16_t port = 0;                     // HTTPS port on 127.0.0.1; 0 picks a free one
-  std::optional<std::uint16_t> control_port;  // plain-HTTP /_fake/ control API on 127.0.0.1 (0 = any)
-  bool log_requests = false;                  // one line per request on stderr
-  bool record_requests = true;                // keep every request in stats().requests (off: long, fast benchmarks)
-  std::optional<test_certs> certs;            // served certificate; default: fresh, for 127.0.0.1 and localhost
+  std::uint16_t port = 0;                             // HTTPS port on 127.0.0.1; 0 picks a free one
+  std::optional<std::uint16_t> control_port;          // plain-HTTP /_fake/ control API on 127.0.0.1 (0 = any)
+  bool log_requests = false;                          // one line per request on stderr
+  bool record_requests = true;      // keep every request in stats().requests (off: long, fast benchmarks)
+  std::optional<test_certs> certs;  // served certificate; default: fresh, for 127.0.0.1 and localhost
 };
 
 // One step of a run's life: the status it shows from `at` after its creation on.
@@ -74,10 +74,10 @@ enum class fault_kind {
 
 struct fault {
   fault_kind kind = fault_kind::status_500;
-  std::optional<std::string> run_id;        // nullopt: every request (lists too)
-  std::optional<std::uint32_t> count = 1;   // matching requests it affects; nullopt: always
-  std::chrono::milliseconds delay{0};       // for fault_kind::slow
-  bool lists_only = false;                  // with run_id nullopt: list requests only, never a run's GET
+  std::optional<std::string> run_id;       // nullopt: every request (lists too)
+  std::optional<std::uint32_t> count = 1;  // matching requests it affects; nullopt: always
+  std::chrono::milliseconds delay{0};      // for fault_kind::slow
+  bool lists_only = false;                 // with run_id nullopt: list requests only, never a run's GET
 };
 
 // What the fake saw for one API request.
@@ -90,7 +90,7 @@ struct request_record {
   std::optional<std::string> api_version;   // x-extend-api-version
   std::optional<std::string> workspace_id;  // x-extend-workspace-id
   std::optional<std::string> user_agent;
-  unsigned status = 0;                      // 0 when the connection was cut
+  unsigned status = 0;  // 0 when the connection was cut
 };
 
 struct fake_extend_stats {
@@ -103,7 +103,7 @@ struct fake_extend_stats {
   std::uint64_t responses_429 = 0;                    // by the rate limit and by injected faults
   std::uint64_t connections_accepted = 0;
   std::uint64_t open_connections = 0;
-  std::vector<request_record> requests;               // every request, in arrival order
+  std::vector<request_record> requests;  // every request, in arrival order
 
   // The most requests that arrived within any window shorter than `window` (1 s: the rate limit's).
   std::size_t max_requests_in_any_window(std::chrono::nanoseconds window = std::chrono::seconds{1}) const;
@@ -171,8 +171,8 @@ class fake_extend_model {
   bool over_rate_limit(fake_clock::time_point now);
   boost::json::object run_object(const run_entry& run, const timeline_step& step, const run_kind_info& info,
                                  api_generation generation) const;
-  fake_response list_runs(const boost::urls::params_view& params, const run_kind_info& info,
-                          api_generation generation, fake_clock::time_point now) const;
+  fake_response list_runs(const boost::urls::params_view& params, const run_kind_info& info, api_generation generation,
+                          fake_clock::time_point now) const;
   run_entry* find_or_create(const std::string& id, std::string_view api_version, fake_clock::time_point now);
   std::string iso_time(fake_clock::time_point t) const;
 

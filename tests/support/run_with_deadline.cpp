@@ -39,7 +39,8 @@ bool run_with_deadline(boost::asio::io_context& io, std::function<boost::asio::a
     io.restart();
     io.run_for(limit);
   } else {
-    run_until(io, [&] { return result->returned; }, limit);
+    run_until(
+        io, [&] { return result->returned; }, limit);
   }
   EXPECT_TRUE(result->returned) << "the test body did not finish within " << limit.count() << " ms";
   if (result->error) std::rethrow_exception(result->error);

@@ -16,8 +16,8 @@ bool run_until(boost::asio::io_context& io, const std::function<bool()>& done, s
 
 // When run_with_deadline stops driving `io`.
 enum class run_stop {
-  body_returned,   // as soon as the body has returned
-  work_ran_out,    // once `io` has no work left at all (the body returned and nothing else runs)
+  body_returned,  // as soon as the body has returned
+  work_ran_out,   // once `io` has no work left at all (the body returned and nothing else runs)
 };
 
 // Runs `body` as a coroutine on `io` until `stop` (or `limit` passes). A body that did not return

@@ -18,12 +18,24 @@
 namespace hookless {
 namespace {
 
-struct pkey_free { void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); } };
-struct x509_free { void operator()(X509* p) const { X509_free(p); } };
-struct bio_free { void operator()(BIO* p) const { BIO_free(p); } };
-struct bn_free { void operator()(BIGNUM* p) const { BN_free(p); } };
-struct ext_free { void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); } };
-struct asn1_int_free { void operator()(ASN1_INTEGER* p) const { ASN1_INTEGER_free(p); } };
+struct pkey_free {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+struct x509_free {
+  void operator()(X509* p) const { X509_free(p); }
+};
+struct bio_free {
+  void operator()(BIO* p) const { BIO_free(p); }
+};
+struct bn_free {
+  void operator()(BIGNUM* p) const { BN_free(p); }
+};
+struct ext_free {
+  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
+};
+struct asn1_int_free {
+  void operator()(ASN1_INTEGER* p) const { ASN1_INTEGER_free(p); }
+};
 
 using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
 using x509_ptr = std::unique_ptr<X509, x509_free>;
@@ -61,8 +73,8 @@ void set_common_name(X509* cert, const std::string& cn) {
   check(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("hookless tests"),
                                    -1, -1, 0) == 1,
         "subject O");
-  check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1,
-                                   -1, 0) == 1,
+  check(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+                                   0) == 1,
         "subject CN");
 }
 

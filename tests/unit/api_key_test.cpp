@@ -22,7 +22,6 @@ constexpr const char* secret = "sk_live_0123456789abcdef";
 
 class api_key_test : public ::testing::Test {
  protected:
-
   std::string write(const std::string& name, const std::string& text) {
     const auto path = (dir_ / name).string();
     std::ofstream{path, std::ios::binary} << text;

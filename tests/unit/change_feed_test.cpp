@@ -130,7 +130,8 @@ TEST(change_feed, a_walk_beyond_the_page_bound_is_cut_short) {
   auto s = feed.begin_sweep(5);
   ASSERT_EQ(s.max_pages, 20U);
   for (int page = 1; page < 20; ++page) {
-    ASSERT_EQ(feed.take_page(s, {summary("exr_q" + std::to_string(page), "PENDING", t0 + 1h - std::chrono::seconds{page})}, true),
+    ASSERT_EQ(feed.take_page(
+                  s, {summary("exr_q" + std::to_string(page), "PENDING", t0 + 1h - std::chrono::seconds{page})}, true),
               change_feed::after_page::next_page);
   }
   EXPECT_EQ(feed.take_page(s, {summary("exr_b", "PROCESSING", t0 + 10min)}, true), change_feed::after_page::cut_short);

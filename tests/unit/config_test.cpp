@@ -146,9 +146,9 @@ logging:
   format: json
 )");
   EXPECT_EQ(c.extend.base_url, (https_origin{.url = "https://api.eu1.extend.ai:8443/prefix",
-                                              .host = "api.eu1.extend.ai",
-                                              .port = "8443",
-                                              .base_path = "/prefix"}));
+                                             .host = "api.eu1.extend.ai",
+                                             .port = "8443",
+                                             .base_path = "/prefix"}));
   EXPECT_EQ(c.extend.api_version, "2025-04-21");
   EXPECT_EQ(c.extend.api_key_file, "/etc/hookless/key");
   EXPECT_EQ(c.extend.workspace_id, "ws_123");
@@ -214,7 +214,8 @@ TEST(config_loader, example_file_is_valid) {
 // --- keys and types ---
 
 TEST(config_loader, unknown_top_level_key_names_the_allowed_keys) {
-  expect_problem("extend: {}\nsink:\n  out: {type: stdout}\n", "sink", 2, "unknown key; allowed top-level keys: extend, polling");
+  expect_problem("extend: {}\nsink:\n  out: {type: stdout}\n", "sink", 2,
+                 "unknown key; allowed top-level keys: extend, polling");
 }
 
 TEST(config_loader, unknown_nested_key_gives_full_path_and_line) {
@@ -235,12 +236,11 @@ TEST(config_loader, section_that_is_not_a_map) {
   expect_problem("polling: [1s]\n", "polling", 1, "got a list");
 }
 
-TEST(config_loader, whole_file_that_is_not_a_map) {
-  expect_problem("- extend\n- polling\n", "", 1, "expected a map");
-}
+TEST(config_loader, whole_file_that_is_not_a_map) { expect_problem("- extend\n- polling\n", "", 1, "expected a map"); }
 
 TEST(config_loader, list_where_a_scalar_is_expected) {
-  expect_problem("extend:\n  timeout: [30s]\n", "extend.timeout", 2, "expected a duration like 30s, 5m, 250ms; got a list");
+  expect_problem("extend:\n  timeout: [30s]\n", "extend.timeout", 2,
+                 "expected a duration like 30s, 5m, 250ms; got a list");
   expect_problem("state:\n  path: {a: b}\n", "state.path", 2, "expected a string; got a map");
 }
 
@@ -329,14 +329,16 @@ TEST(config_loader, max_interval_must_not_be_below_fast_interval) {
   expect_problem("polling:\n  fast_interval: 5s\n  max_interval: 2s\n", "polling.max_interval", 3,
                  "at least polling.fast_interval (5s)");
   // Only fast_interval written: the default cap (30s) is what it exceeds.
-  expect_problem("polling:\n  fast_interval: 1m\n", "polling.fast_interval", 2, "must not exceed polling.max_interval (30s)");
+  expect_problem("polling:\n  fast_interval: 1m\n", "polling.fast_interval", 2,
+                 "must not exceed polling.max_interval (30s)");
 }
 
 // --- extend ---
 
 TEST(config_loader, base_url_must_be_https_with_a_host) {
   EXPECT_EQ(expect_valid("extend:\n  base_url: https://api.extend.ai/\n").extend.base_url.url, "https://api.extend.ai");
-  EXPECT_EQ(expect_valid("extend:\n  base_url: https://127.0.0.1:4443\n").extend.base_url.url, "https://127.0.0.1:4443");
+  EXPECT_EQ(expect_valid("extend:\n  base_url: https://127.0.0.1:4443\n").extend.base_url.url,
+            "https://127.0.0.1:4443");
   EXPECT_EQ(expect_valid("extend:\n  base_url: https://[::1]:4443/v1\n").extend.base_url.url, "https://[::1]:4443/v1");
   expect_problem("extend:\n  base_url: http://api.extend.ai\n", "extend.base_url", 2, "expected an https:// URL");
   expect_problem("extend:\n  base_url: api.extend.ai\n", "extend.base_url", 2, "expected an https:// URL");
@@ -370,7 +372,8 @@ TEST(config_loader, api_version_must_be_a_known_one) {
 }
 
 TEST(config_loader, proxy_is_http_host_and_port) {
-  EXPECT_EQ(expect_valid("extend:\n  proxy: http://10.0.0.1:8080/\n").extend.proxy, (proxy_endpoint{"10.0.0.1", "8080", std::nullopt}));
+  EXPECT_EQ(expect_valid("extend:\n  proxy: http://10.0.0.1:8080/\n").extend.proxy,
+            (proxy_endpoint{"10.0.0.1", "8080", std::nullopt}));
   expect_problem("extend:\n  proxy: https://proxy:3128\n", "extend.proxy", 2, "an https:// proxy is not supported");
   expect_problem("extend:\n  proxy: http://proxy\n", "extend.proxy", 2, "needs a port");
   expect_problem("extend:\n  proxy: socks5://proxy:1080\n", "extend.proxy", 2, "expected an http proxy");
@@ -404,7 +407,8 @@ TEST(config_loader, socket_mode_reads_octal_digits_quoted_or_not) {
   EXPECT_EQ(expect_valid("control:\n  socket_mode: 660\n").control.socket_mode, 0660u);
   EXPECT_EQ(expect_valid("control:\n  socket_mode: 0600\n").control.socket_mode, 0600u);
   EXPECT_EQ(expect_valid("control:\n  socket_mode: \"0777\"\n").control.socket_mode, 0777u);
-  expect_problem("control:\n  socket_mode: \"0668\"\n", "control.socket_mode", 2, "expected an octal mode like \"0660\"");
+  expect_problem("control:\n  socket_mode: \"0668\"\n", "control.socket_mode", 2,
+                 "expected an octal mode like \"0660\"");
   expect_problem("control:\n  socket_mode: rw-rw----\n", "control.socket_mode", 2, "expected an octal mode");
   expect_problem("control:\n  socket_mode: \"1000\"\n", "control.socket_mode", 2, "must be at most 0777");
   expect_problem("control:\n  socket_mode: [6, 6, 0]\n", "control.socket_mode", 2, "got a list");
@@ -438,16 +442,20 @@ TEST(config_loader, logging_level_and_format_are_from_fixed_sets) {
 // --- sinks ---
 
 TEST(config_loader, sink_names_are_restricted) {
-  EXPECT_EQ(expect_valid("sinks:\n  My_sink-2:\n    type: stdout\ndefault_sinks: [My_sink-2]\n").sinks.count("My_sink-2"), 1u);
+  EXPECT_EQ(
+      expect_valid("sinks:\n  My_sink-2:\n    type: stdout\ndefault_sinks: [My_sink-2]\n").sinks.count("My_sink-2"),
+      1u);
   expect_problem("sinks:\n  out:\n    type: stdout\n  bad.name:\n    type: stdout\n", "sinks.bad.name", 4, "1 to 64");
   const std::string long_name(65, 'a');
-  expect_problem("sinks:\n  out: {type: stdout}\n  " + long_name + ": {type: stdout}\n", "sinks." + long_name, 3, "1 to 64");
+  expect_problem("sinks:\n  out: {type: stdout}\n  " + long_name + ": {type: stdout}\n", "sinks." + long_name, 3,
+                 "1 to 64");
 }
 
 TEST(config_loader, sink_type_is_required_and_known) {
   expect_problem("sinks:\n  out:\n    events: [\"*\"]\n", "sinks.out.type", 2, "missing");
   expect_problem("sinks:\n  out:\n", "sinks.out.type", 2, "missing");
-  expect_problem("sinks:\n  out:\n    type: kafka\n", "sinks.out.type", 3, "expected one of stdout, file, http; got \"kafka\"");
+  expect_problem("sinks:\n  out:\n    type: kafka\n", "sinks.out.type", 3,
+                 "expected one of stdout, file, http; got \"kafka\"");
   expect_problem("sinks:\n  out: stdout\n", "sinks.out", 2, "expected a sink");
 }
 
@@ -458,16 +466,19 @@ TEST(config_loader, file_sink_needs_a_path) {
 TEST(config_loader, http_sink_needs_url_and_signing_secret_file) {
   const auto result = load("sinks:\n  out: {type: stdout}\n  app:\n    type: http\n");
   EXPECT_FALSE(result.value);
-  EXPECT_THAT(result.problems, ElementsAre(problem_at(std::string{"sinks.app.url"}, 3, std::string{"missing"}),
-                                           problem_at(std::string{"sinks.app.signing_secret_file"}, 3,
-                                                      std::string{"missing"})));
+  EXPECT_THAT(result.problems,
+              ElementsAre(problem_at(std::string{"sinks.app.url"}, 3, std::string{"missing"}),
+                          problem_at(std::string{"sinks.app.signing_secret_file"}, 3, std::string{"missing"})));
 }
 
 TEST(config_loader, key_meant_for_another_sink_type_names_key_and_type) {
-  expect_problem("sinks:\n  out: {type: stdout}\n  archive:\n    type: file\n    path: /x\n    url: http://127.0.0.1/\n",
-                 "sinks.archive.url", 6, "`url` does not apply to a file sink (allowed: type, path, events)");
-  expect_problem("sinks:\n  out:\n    type: stdout\n    path: /x\n", "sinks.out.path", 4, "does not apply to a stdout sink");
-  expect_problem("sinks:\n  out:\n    path: /x\n    type: stdout\n", "sinks.out.path", 3, "does not apply to a stdout sink");
+  expect_problem(
+      "sinks:\n  out: {type: stdout}\n  archive:\n    type: file\n    path: /x\n    url: http://127.0.0.1/\n",
+      "sinks.archive.url", 6, "`url` does not apply to a file sink (allowed: type, path, events)");
+  expect_problem("sinks:\n  out:\n    type: stdout\n    path: /x\n", "sinks.out.path", 4,
+                 "does not apply to a stdout sink");
+  expect_problem("sinks:\n  out:\n    path: /x\n    type: stdout\n", "sinks.out.path", 3,
+                 "does not apply to a stdout sink");
 }
 
 TEST(config_loader, unknown_sink_key) {
@@ -496,27 +507,30 @@ TEST(config_loader, remote_http_sink_needs_allow_remote) {
   expect_problem(http_sink("http://hooks.example.com/"), "sinks.app.url", 5, "set allow_remote: true");
   expect_problem(http_sink("http://128.0.0.1/"), "sinks.app.url", 5, "not a loopback address");
   expect_problem(http_sink("http://[::2]/"), "sinks.app.url", 5, "not a loopback address");
-  EXPECT_TRUE(expect_valid(http_sink("http://hooks.example.com/", "    allow_remote: true\n")).sinks.at("app").allow_remote);
+  EXPECT_TRUE(
+      expect_valid(http_sink("http://hooks.example.com/", "    allow_remote: true\n")).sinks.at("app").allow_remote);
 }
 
 TEST(config_loader, https_sink_needs_allow_remote) {
   expect_problem(http_sink("https://hooks.example.com/extend"), "sinks.app.url", 5, "needs allow_remote: true");
   // allow_remote before url must count as well as after it.
-  const auto c = expect_valid(std::string{http_sink_head} + "    allow_remote: true\n    url: https://hooks.example.com/x\n" +
-                              std::string{app_default});
+  const auto c =
+      expect_valid(std::string{http_sink_head} + "    allow_remote: true\n    url: https://hooks.example.com/x\n" +
+                   std::string{app_default});
   EXPECT_EQ(describe(c.sinks.at("app").target), "https://hooks.example.com/x");
 }
 
 TEST(config_loader, an_https_sink_may_name_the_ca_of_its_receiver) {
-  const auto c = expect_valid(http_sink("https://hooks.internal:8443/x", "    allow_remote: true\n    ca_file: /etc/hookless/app-ca.pem\n"));
+  const auto c = expect_valid(
+      http_sink("https://hooks.internal:8443/x", "    allow_remote: true\n    ca_file: /etc/hookless/app-ca.pem\n"));
   EXPECT_EQ(c.sinks.at("app").ca_file, "/etc/hookless/app-ca.pem");
   EXPECT_FALSE(expect_valid(http_sink("http://127.0.0.1:8080/x")).sinks.at("app").ca_file);
-  expect_problem(http_sink("http://127.0.0.1:8080/x", "    ca_file: /etc/hookless/app-ca.pem\n"), "sinks.app.ca_file", 6,
-                 "applies only to an https:// url");
+  expect_problem(http_sink("http://127.0.0.1:8080/x", "    ca_file: /etc/hookless/app-ca.pem\n"), "sinks.app.ca_file",
+                 6, "applies only to an https:// url");
   expect_problem(http_sink("unix:/run/app.sock:/x", "    ca_file: /etc/hookless/app-ca.pem\n"), "sinks.app.ca_file", 6,
                  "applies only to an https:// url");
-  expect_problem(http_sink("https://hooks.internal/x", "    allow_remote: true\n    ca_file: \"\"\n"), "sinks.app.ca_file", 7,
-                 "must not be empty");
+  expect_problem(http_sink("https://hooks.internal/x", "    allow_remote: true\n    ca_file: \"\"\n"),
+                 "sinks.app.ca_file", 7, "must not be empty");
   expect_problem("sinks:\n  out:\n    type: stdout\n    ca_file: /x.pem\n", "sinks.out.ca_file", 4,
                  "does not apply to a stdout sink");
 }
@@ -526,7 +540,8 @@ TEST(config_loader, malformed_sink_urls) {
   expect_problem(http_sink("127.0.0.1:8080"), "sinks.app.url", 5, "expected http://127.0.0.1:PORT/path");
   expect_problem(http_sink("unix:run/app.sock:/hook"), "sinks.app.url", 5, "expected unix:/path/to/app.sock:/url-path");
   expect_problem(http_sink("unix:/run/app.sock"), "sinks.app.url", 5, "expected unix:/path/to/app.sock:/url-path");
-  expect_problem(http_sink("unix:/" + std::string(120, 'a') + ".sock:/hook"), "sinks.app.url", 5, "longer than 107 bytes");
+  expect_problem(http_sink("unix:/" + std::string(120, 'a') + ".sock:/hook"), "sinks.app.url", 5,
+                 "longer than 107 bytes");
   expect_problem(http_sink("http://127.0.0.1/#frag"), "sinks.app.url", 5, "fragment");
 }
 
@@ -542,7 +557,8 @@ TEST(config_loader, sink_url_problems_never_echo_credentials) {
 
 TEST(config_loader, events_is_a_non_empty_list_of_patterns) {
   expect_problem("sinks:\n  out:\n    type: stdout\n    events: []\n", "sinks.out.events", 4, "at least one pattern");
-  expect_problem("sinks:\n  out:\n    type: stdout\n    events: [\"*\", \"\"]\n", "sinks.out.events[1]", 4, "must not be empty");
+  expect_problem("sinks:\n  out:\n    type: stdout\n    events: [\"*\", \"\"]\n", "sinks.out.events[1]", 4,
+                 "must not be empty");
   expect_problem("sinks:\n  out:\n    type: stdout\n    events: \"*\"\n", "sinks.out.events", 4, "expected a list");
 }
 
@@ -611,9 +627,10 @@ TEST(config_loader, yaml_syntax_error_gives_one_problem_with_its_line) {
 }
 
 TEST(config_loader, hostile_input_gives_problems_not_crashes) {
-  for (const auto& text : {std::string{"[[[[[[[[[[[[[[["}, std::string(5000, '['), std::string{"\x01\x02\xff\xfe: \x00", 7},
-                                 std::string{"? [a, b]\n: c\n"}, std::string{"*alias\n"}, std::string{"&a [*a]\n"},
-                                 std::string{"extend: &x\n  timeout: 1s\npolling: *x\n"}}) {
+  for (const auto& text :
+       {std::string{"[[[[[[[[[[[[[[["}, std::string(5000, '['), std::string{"\x01\x02\xff\xfe: \x00", 7},
+        std::string{"? [a, b]\n: c\n"}, std::string{"*alias\n"}, std::string{"&a [*a]\n"},
+        std::string{"extend: &x\n  timeout: 1s\npolling: *x\n"}}) {
     const auto result = load(text);
     EXPECT_NE(result.value.has_value(), !result.problems.empty()) << text;
   }
@@ -684,7 +701,8 @@ TEST(per_user_limits_config, defaults_are_generous) {
 }
 
 TEST(per_user_limits_config, reads_both_keys) {
-  const auto result = load_config_text("control:\n  max_pending_per_user: 5\n  requests_per_second_per_user: 2.5\n", "t");
+  const auto result =
+      load_config_text("control:\n  max_pending_per_user: 5\n  requests_per_second_per_user: 2.5\n", "t");
   ASSERT_TRUE(result.value) << (result.problems.empty() ? "" : result.problems[0].message);
   EXPECT_EQ(result.value->control.max_pending_per_user, 5u);
   EXPECT_DOUBLE_EQ(result.value->control.requests_per_second_per_user, 2.5);
@@ -694,7 +712,8 @@ TEST(per_user_limits_config, refuses_bad_values_with_key_and_line) {
   expect_problem("control:\n  max_pending_per_user: 0\n", "control.max_pending_per_user", 2, "between 1 and");
   expect_problem("control:\n  max_pending_per_user: -3\n", "control.max_pending_per_user", 2, "between 1 and");
   expect_problem("control:\n  max_pending_per_user: 2.5\n", "control.max_pending_per_user", 2, "whole number");
-  expect_problem("control:\n  max_pending_per_user: 999999999999\n", "control.max_pending_per_user", 2, "between 1 and");
+  expect_problem("control:\n  max_pending_per_user: 999999999999\n", "control.max_pending_per_user", 2,
+                 "between 1 and");
   expect_problem("control:\n\n  requests_per_second_per_user: 0\n", "control.requests_per_second_per_user", 3,
                  "greater than 0");
   expect_problem("control:\n  requests_per_second_per_user: fast\n", "control.requests_per_second_per_user", 2,

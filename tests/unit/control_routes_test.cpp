@@ -1,10 +1,10 @@
 // The control API's routes and JSON without sockets: every status code, error body and field
 // name of interface.md §3, against a hand-written fake backend; the 429 busy answer of the per-user
 // limits; error bodies that stay valid JSON whatever bytes a client sent.
+#include "daemon/control/control_routes.hpp"
 #include "core/formats/duration.hpp"
 #include "core/formats/timestamp.hpp"
 #include "daemon/control/control_json.hpp"
-#include "daemon/control/control_routes.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -93,7 +93,8 @@ class fake_backend : public control_backend {
   awaitable<std::vector<run_record>> list_runs(caller who, run_query query) override {
     last_caller = who;
     last_run_query = query;
-    std::vector<run_record> page(runs.begin(), runs.begin() + static_cast<std::ptrdiff_t>(std::min(query.limit, runs.size())));
+    std::vector<run_record> page(runs.begin(),
+                                 runs.begin() + static_cast<std::ptrdiff_t>(std::min(query.limit, runs.size())));
     co_return page;
   }
   awaitable<bool> forget_run(caller who, std::string id) override {
@@ -140,11 +141,12 @@ class control_routes : public ::testing::Test {
   control_response serve(verb method, std::string target, std::string body = {}) {
     boost::asio::io_context context;
     std::optional<control_response> answer;
-    boost::asio::co_spawn(context, handle_control_request(backend, control_request{method, std::move(target), std::move(body), who}),
-                          [&answer](std::exception_ptr failure, control_response response) {
-                            if (failure) std::rethrow_exception(failure);
-                            answer = std::move(response);
-                          });
+    boost::asio::co_spawn(
+        context, handle_control_request(backend, control_request{method, std::move(target), std::move(body), who}),
+        [&answer](std::exception_ptr failure, control_response response) {
+          if (failure) std::rethrow_exception(failure);
+          answer = std::move(response);
+        });
     context.run();
     if (!answer) throw std::logic_error("the request did not complete");
     return *answer;
@@ -169,11 +171,11 @@ TEST(control_json, formats_times_as_rfc3339_utc_with_milliseconds) {
 TEST(control_json, record_has_every_field_with_nulls_for_absent_ones) {
   auto run = sample_run("exr_1");
   run.events.push_back(sample_event("extract_run.processed"));
-  run.deliveries.push_back(delivery{"event_x:app", "event_x", "exr_1", "app", delivery_state::dead, 4, "500", std::nullopt,
-                                    std::nullopt});
+  run.deliveries.push_back(
+      delivery{"event_x:app", "event_x", "exr_1", "app", delivery_state::dead, 4, "500", std::nullopt, std::nullopt});
   const auto record = record_to_json(run);
-  for (const auto* key : {"id", "kind", "state", "status", "outcome", "polls", "registered_at", "updated_at", "next_poll_at",
-                          "finished_at", "deadline_at", "sinks", "context", "events", "deliveries"}) {
+  for (const auto* key : {"id", "kind", "state", "status", "outcome", "polls", "registered_at", "updated_at",
+                          "next_poll_at", "finished_at", "deadline_at", "sinks", "context", "events", "deliveries"}) {
     EXPECT_TRUE(record.contains(key)) << key;
   }
   EXPECT_EQ(record.size(), 15u);
@@ -212,8 +214,8 @@ TEST(control_json, content_length_over_two_mebibytes_is_413_before_reading) {
 }
 
 TEST_F(control_routes, single_registration_answers_201_with_one_record) {
-  const auto response = serve(verb::post, "/v1/runs",
-                              R"({"id":"exr_1","sinks":["app","app"],"context":{"a":1},"deadline":"24h"})");
+  const auto response =
+      serve(verb::post, "/v1/runs", R"({"id":"exr_1","sinks":["app","app"],"context":{"a":1},"deadline":"24h"})");
   EXPECT_EQ(response.status, 201u) << response.body;
   EXPECT_EQ(response.content_type, "application/json");
   const auto runs = body_of(response).at("runs").as_array();
@@ -266,7 +268,8 @@ TEST_F(control_routes, refuses_invalid_registrations_naming_the_field) {
       {R"({"id":"exr_1","sinks":"app"})", "sinks:"},
       {R"({"id":"exr_1","sinks":[1]})", "sinks:"},
       {R"({"id":"exr_1","context":[1]})", "context:"},
-      {"{\"id\":\"exr_1\",\"context\":{\"big\":\"" + std::string(16 * 1024, 'x') + "\"}}", "context: is larger than 16 KiB"},
+      {"{\"id\":\"exr_1\",\"context\":{\"big\":\"" + std::string(16 * 1024, 'x') + "\"}}",
+       "context: is larger than 16 KiB"},
       {R"({"id":"exr_1","deadline":"soon"})", "deadline:"},
       {R"({"id":"exr_1","deadline":24})", "deadline:"},
       {R"({"id":"exr_1","deadline":"366d"})", "deadline: must be at most 365d"},
@@ -294,14 +297,16 @@ TEST_F(control_routes, a_context_of_exactly_16_kib_is_accepted) {
 
 TEST_F(control_routes, more_than_ten_thousand_registrations_is_refused) {
   std::string body = R"({"runs":[)";
-  for (int index = 0; index <= 10'000; ++index) body += (index ? "," : "") + std::string{R"({"id":"exr_)"} + std::to_string(index) + "\"}";
+  for (int index = 0; index <= 10'000; ++index)
+    body += (index ? "," : "") + std::string{R"({"id":"exr_)"} + std::to_string(index) + "\"}";
   body += "]}";
   EXPECT_THAT(expect_error(serve(verb::post, "/v1/runs", body), 400, "invalid_request"), HasSubstr("10000"));
 }
 
 TEST_F(control_routes, backend_refusals_map_to_400_and_503) {
   backend.before_register = [] { throw invalid_registration("sinks: no sink named 'nope'"); };
-  EXPECT_THAT(expect_error(serve(verb::post, "/v1/runs", R"({"id":"exr_1"})"), 400, "invalid_request"), HasSubstr("nope"));
+  EXPECT_THAT(expect_error(serve(verb::post, "/v1/runs", R"({"id":"exr_1"})"), 400, "invalid_request"),
+              HasSubstr("nope"));
   backend.before_register = [] { throw store_full("disk full"); };
   expect_error(serve(verb::post, "/v1/runs", R"({"id":"exr_1"})"), 503, "busy");
   backend.before_register = [] { throw std::runtime_error("bug"); };
@@ -352,7 +357,8 @@ TEST_F(control_routes, list_runs_pages_with_next) {
 TEST_F(control_routes, list_runs_refuses_bad_parameters_by_name) {
   EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs?state=done"), 400, "invalid_request"), HasSubstr("state"));
   for (const auto* limit : {"0", "1001", "ten", "-1", "5x"}) {
-    EXPECT_THAT(expect_error(serve(verb::get, std::string{"/v1/runs?limit="} + limit), 400, "invalid_request"), HasSubstr("limit"));
+    EXPECT_THAT(expect_error(serve(verb::get, std::string{"/v1/runs?limit="} + limit), 400, "invalid_request"),
+                HasSubstr("limit"));
   }
   EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs?after=a%20b"), 400, "invalid_request"), HasSubstr("after"));
   EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs?limit=1&limit=2"), 400, "invalid_request"), HasSubstr("limit"));
@@ -402,8 +408,8 @@ TEST_F(control_routes, deliveries_list_with_state_filter) {
 // Paged like /v1/runs: limit (default 100, at most 1000), after, and "next" while a page is full.
 TEST_F(control_routes, deliveries_page_like_runs) {
   for (const auto* id : {"event_a:app", "event_b:app", "event_c:app"}) {
-    backend.deliveries.push_back(delivery{id, "event", "exr_1", "app", delivery_state::pending, 0, std::nullopt,
-                                          std::nullopt, std::nullopt});
+    backend.deliveries.push_back(
+        delivery{id, "event", "exr_1", "app", delivery_state::pending, 0, std::nullopt, std::nullopt, std::nullopt});
   }
   auto page = body_of(serve(verb::get, "/v1/deliveries?limit=2&state=pending"));
   EXPECT_EQ(page.at("deliveries").as_array().size(), 2u);
@@ -474,7 +480,6 @@ TEST_F(control_routes, unknown_paths_are_404_and_wrong_methods_405_with_allow) {
   expect_error(serve(verb::get, "http://[bad"), 400, "invalid_request");
 }
 
-
 TEST(over_limit_response, is_429_busy) {
   const auto answer = over_limit_response("uid 5 is over a limit");
   EXPECT_EQ(answer.status, 429u);
@@ -485,7 +490,8 @@ TEST(over_limit_response, is_429_busy) {
 
 // Error messages echo what a client sent; invalid UTF-8 in them must not make the answer invalid JSON.
 TEST(error_body, replaces_invalid_utf8_so_the_answer_stays_json) {
-  const auto body = error_body("not_found", "no run exr_\xff\xfe, no path /\xc3\x28, fine: \xc3\xa9 \xf0\x9f\x98\x80, cut \xe2\x82");
+  const auto body =
+      error_body("not_found", "no run exr_\xff\xfe, no path /\xc3\x28, fine: \xc3\xa9 \xf0\x9f\x98\x80, cut \xe2\x82");
   boost::system::error_code ec;
   const auto parsed = boost::json::parse(body, ec);
   ASSERT_FALSE(ec) << body;

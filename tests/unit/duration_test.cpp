@@ -17,7 +17,8 @@ TEST(duration, parses_every_unit) {
 }
 
 TEST(duration, refuses_anything_else) {
-  for (const char* bad : {"", "s", "10", "1.5s", "-1s", "0s", "+5s", "5 s", "5sec", "s5", "1e3ms", "99999999999999999d"}) {
+  for (const char* bad :
+       {"", "s", "10", "1.5s", "-1s", "0s", "+5s", "5 s", "5sec", "s5", "1e3ms", "99999999999999999d"}) {
     EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
   }
 }

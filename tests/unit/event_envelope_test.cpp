@@ -1,8 +1,8 @@
 // Event envelopes: deterministic ids, the payload byte for byte, hookless's own fields.
 #include "core/model/event_envelope.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
 namespace hookless {
 namespace {

@@ -16,15 +16,18 @@ run_kind_info kind(std::string_view name, api_generation generation = api_genera
 }
 
 TEST(extend_answer, bare_object_passes_through_byte_for_byte) {
-  const std::string body = R"( {"object":"extract_run","id":"exr_1","status":"PROCESSED","output":{"x":1.50,"y":1e2}} )";
+  const std::string body =
+      R"( {"object":"extract_run","id":"exr_1","status":"PROCESSED","output":{"x":1.50,"y":1e2}} )";
   const auto answer = interpret_answer(200, body, std::nullopt, kind("extract_run"), "exr_1", now);
   ASSERT_EQ(answer.kind, answer_kind::run);
   EXPECT_EQ(answer.status, "PROCESSED");
-  EXPECT_EQ(answer.payload, R"({"object":"extract_run","id":"exr_1","status":"PROCESSED","output":{"x":1.50,"y":1e2}})");
+  EXPECT_EQ(answer.payload,
+            R"({"object":"extract_run","id":"exr_1","status":"PROCESSED","output":{"x":1.50,"y":1e2}})");
 }
 
 TEST(extend_answer, wrapped_object_is_unwrapped_exactly) {
-  const std::string body = R"({"success":true,"processorRun":{"id":"dpr_1","status":"FAILED","note":"a \"}\" b","n":0.10}})";
+  const std::string body =
+      R"({"success":true,"processorRun":{"id":"dpr_1","status":"FAILED","note":"a \"}\" b","n":0.10}})";
   const auto answer = interpret_answer(200, body, std::nullopt, kind("processor_run"), "dpr_1", now);
   ASSERT_EQ(answer.kind, answer_kind::run);
   EXPECT_EQ(answer.status, "FAILED");
@@ -32,8 +35,9 @@ TEST(extend_answer, wrapped_object_is_unwrapped_exactly) {
 }
 
 TEST(extend_answer, either_shape_is_accepted_whatever_the_version) {
-  const auto wrapped = interpret_answer(200, R"({"success":true,"workflowRun":{"id":"workflow_run_1","status":"PROCESSING"}})",
-                                        std::nullopt, kind("workflow_run"), "workflow_run_1", now);
+  const auto wrapped =
+      interpret_answer(200, R"({"success":true,"workflowRun":{"id":"workflow_run_1","status":"PROCESSING"}})",
+                       std::nullopt, kind("workflow_run"), "workflow_run_1", now);
   EXPECT_EQ(wrapped.kind, answer_kind::run);
   EXPECT_EQ(wrapped.status, "PROCESSING");
   const auto bare = interpret_answer(200, R"({"id":"workflow_run_1","status":"PENDING"})", std::nullopt,
@@ -43,10 +47,10 @@ TEST(extend_answer, either_shape_is_accepted_whatever_the_version) {
 
 TEST(extend_answer, broken_answers_are_never_runs) {
   const auto extract = kind("extract_run");
-  for (const char* body : {R"({"id":"exr_1","status":"PROCESSED")", "", "[]", R"({"id":"exr_1"})",
-                           R"({"id":"exr_1","status":""})", R"({"id":"exr_1","status":7})",
-                           R"({"id":"exr_2","status":"PROCESSED"})", R"({"success":true})",
-                           R"({"success":true,"processorRun":"x"})"}) {
+  for (const char* body :
+       {R"({"id":"exr_1","status":"PROCESSED")", "", "[]", R"({"id":"exr_1"})", R"({"id":"exr_1","status":""})",
+        R"({"id":"exr_1","status":7})", R"({"id":"exr_2","status":"PROCESSED"})", R"({"success":true})",
+        R"({"success":true,"processorRun":"x"})"}) {
     EXPECT_EQ(interpret_answer(200, body, std::nullopt, extract, "exr_1", now).kind, answer_kind::malformed) << body;
   }
 }
@@ -59,7 +63,9 @@ TEST(extend_answer, error_statuses) {
   EXPECT_EQ(limited.retry_after, 2s);
   EXPECT_NE(limited.error.find("RATE_LIMIT_EXCEEDED"), std::string::npos);
 
-  EXPECT_EQ(interpret_answer(401, R"({"error":{"code":"UNAUTHORIZED","message":"bad key"}})", std::nullopt, extract, "exr_1", now).kind,
+  EXPECT_EQ(interpret_answer(401, R"({"error":{"code":"UNAUTHORIZED","message":"bad key"}})", std::nullopt, extract,
+                             "exr_1", now)
+                .kind,
             answer_kind::unauthorized);
   EXPECT_EQ(interpret_answer(403, "", std::nullopt, extract, "exr_1", now).kind, answer_kind::unauthorized);
   EXPECT_EQ(interpret_answer(404, R"({"success":false,"error":"not found"})", std::nullopt, extract, "exr_1", now).kind,
@@ -80,8 +86,9 @@ TEST(extend_answer, deeply_nested_outputs_are_runs) {
   const auto deep = interpret_answer(200, nested(500), std::nullopt, kind("extract_run"), "exr_1", now);
   ASSERT_EQ(deep.kind, answer_kind::run);
   EXPECT_EQ(deep.payload, nested(500));
-  const auto wrapped = interpret_answer(200, R"({"success":true,"processorRun":{"id":"dpr_1","status":"FAILED","x":)" +
-                                                 std::string(200, '[') + std::string(200, ']') + "}}",
+  const auto wrapped = interpret_answer(200,
+                                        R"({"success":true,"processorRun":{"id":"dpr_1","status":"FAILED","x":)" +
+                                            std::string(200, '[') + std::string(200, ']') + "}}",
                                         std::nullopt, kind("processor_run"), "dpr_1", now);
   EXPECT_EQ(wrapped.kind, answer_kind::run);
   EXPECT_EQ(interpret_answer(200, nested(5000), std::nullopt, kind("extract_run"), "exr_1", now).kind,
@@ -106,7 +113,8 @@ TEST(extend_answer, list_pages_of_both_shapes) {
   EXPECT_EQ(page.next_page_token, "tok/=+");
 
   const auto wrapped = interpret_list(
-      200, R"({"success":true,"processorRuns":[{"id":"dpr_1","status":"PROCESSING","updatedAt":"2026-01-01T00:00:00Z"}],"nextPageToken":null})",
+      200,
+      R"({"success":true,"processorRuns":[{"id":"dpr_1","status":"PROCESSING","updatedAt":"2026-01-01T00:00:00Z"}],"nextPageToken":null})",
       std::nullopt, kind("processor_run"), now);
   ASSERT_EQ(wrapped.kind, answer_kind::run) << wrapped.error;
   ASSERT_EQ(wrapped.runs.size(), 1U);
@@ -120,28 +128,30 @@ TEST(extend_answer, list_pages_of_both_shapes) {
 // A 2xx that is not exactly a page makes the list unusable for the kind: never half-read.
 TEST(extend_answer, list_pages_are_read_strictly) {
   const auto extract = kind("extract_run");
-  for (const char* body :
-       {"", "[]", R"({"object":"list"})", R"({"object":"extract_run","data":[]})", R"({"data":{}})",
-        R"({"data":[7]})", R"({"data":[{"status":"PENDING","updatedAt":"2026-01-01T00:00:00Z"}]})",
-        R"({"data":[{"id":"exr_1","status":"","updatedAt":"2026-01-01T00:00:00Z"}]})",
-        R"({"data":[{"id":"exr_1","status":"PENDING"}]})",
-        R"({"data":[{"id":"exr_1","status":"PENDING","updatedAt":"yesterday"}]})",
-        R"({"data":[{"id":"exr_1","status":"PENDING","updatedAt":"2026-01-01T00:00:00"}]})",
-        R"({"data":[],"nextPageToken":5})",
-        // oldest first: a sweep paging back to a point in time would stop before the newest changes
-        R"({"data":[{"id":"exr_1","status":"PENDING","updatedAt":"2026-01-01T00:00:00Z"},)"
-        R"({"id":"exr_2","status":"PENDING","updatedAt":"2026-01-01T00:00:00.001Z"}]})"}) {
+  for (const char* body : {"", "[]", R"({"object":"list"})", R"({"object":"extract_run","data":[]})", R"({"data":{}})",
+                           R"({"data":[7]})", R"({"data":[{"status":"PENDING","updatedAt":"2026-01-01T00:00:00Z"}]})",
+                           R"({"data":[{"id":"exr_1","status":"","updatedAt":"2026-01-01T00:00:00Z"}]})",
+                           R"({"data":[{"id":"exr_1","status":"PENDING"}]})",
+                           R"({"data":[{"id":"exr_1","status":"PENDING","updatedAt":"yesterday"}]})",
+                           R"({"data":[{"id":"exr_1","status":"PENDING","updatedAt":"2026-01-01T00:00:00"}]})",
+                           R"({"data":[],"nextPageToken":5})",
+                           // oldest first: a sweep paging back to a point in time would stop before the newest changes
+                           R"({"data":[{"id":"exr_1","status":"PENDING","updatedAt":"2026-01-01T00:00:00Z"},)"
+                           R"({"id":"exr_2","status":"PENDING","updatedAt":"2026-01-01T00:00:00.001Z"}]})"}) {
     const auto page = interpret_list(200, body, std::nullopt, extract, now);
     EXPECT_TRUE(page.unusable) << body;
     EXPECT_NE(page.kind, answer_kind::run) << body;
   }
-  EXPECT_TRUE(interpret_list(200, R"({"success":true,"processorRun":[]})", std::nullopt, kind("processor_run"), now).unusable);
-  const auto same_time = interpret_list(
-      200, R"({"data":[{"id":"exr_2","status":"PENDING","updatedAt":"2026-01-01T00:00:00Z"},)"
-           R"({"id":"exr_1","status":"PENDING","updatedAt":"2026-01-01T00:00:00Z"}]})",
-      std::nullopt, extract, now);
+  EXPECT_TRUE(
+      interpret_list(200, R"({"success":true,"processorRun":[]})", std::nullopt, kind("processor_run"), now).unusable);
+  const auto same_time =
+      interpret_list(200,
+                     R"({"data":[{"id":"exr_2","status":"PENDING","updatedAt":"2026-01-01T00:00:00Z"},)"
+                     R"({"id":"exr_1","status":"PENDING","updatedAt":"2026-01-01T00:00:00Z"}]})",
+                     std::nullopt, extract, now);
   EXPECT_EQ(same_time.kind, answer_kind::run) << "equal updatedAt is in order";
-  const auto refused = interpret_list(200, R"({"success":false,"error":"boom"})", std::nullopt, kind("processor_run"), now);
+  const auto refused =
+      interpret_list(200, R"({"success":false,"error":"boom"})", std::nullopt, kind("processor_run"), now);
   EXPECT_EQ(refused.kind, answer_kind::retryable);
   EXPECT_FALSE(refused.unusable);
 }
@@ -149,12 +159,15 @@ TEST(extend_answer, list_pages_are_read_strictly) {
 TEST(extend_answer, list_errors_either_disable_the_list_or_wait) {
   const auto extract = kind("extract_run");
   for (const unsigned status : {400U, 403U, 404U, 405U, 410U, 422U}) {
-    const auto answer = interpret_list(status, R"({"code":"INVALID_REQUEST","message":"no"})", std::nullopt, extract, now);
+    const auto answer =
+        interpret_list(status, R"({"code":"INVALID_REQUEST","message":"no"})", std::nullopt, extract, now);
     EXPECT_TRUE(answer.unusable) << status;
     EXPECT_EQ(answer.kind, answer_kind::retryable) << "an unusable list never pauses the budget";
     EXPECT_NE(answer.error.find(std::to_string(status)), std::string::npos);
   }
-  EXPECT_TRUE(interpret_list(500, R"({"error":{"code":"ENDPOINT_REMOVED","message":"gone"}})", std::nullopt, extract, now).unusable);
+  EXPECT_TRUE(
+      interpret_list(500, R"({"error":{"code":"ENDPOINT_REMOVED","message":"gone"}})", std::nullopt, extract, now)
+          .unusable);
   const auto limited = interpret_list(429, R"({"code":"RATE_LIMIT_EXCEEDED"})", "3", extract, now);
   EXPECT_FALSE(limited.unusable);
   EXPECT_EQ(limited.kind, answer_kind::rate_limited);
@@ -183,8 +196,8 @@ TEST(extend_answer, a_repeated_wrapper_key_is_malformed_not_a_run) {
   ASSERT_TRUE(info);
   const auto answered_at = std::chrono::system_clock::now();
   const auto answer = interpret_answer(
-      200, R"({"success":true,"processorRun":true,"processorRun":{"id":"dpr_1","status":"PROCESSED"}})", std::nullopt, *info,
-      "dpr_1", answered_at);
+      200, R"({"success":true,"processorRun":true,"processorRun":{"id":"dpr_1","status":"PROCESSED"}})", std::nullopt,
+      *info, "dpr_1", answered_at);
   EXPECT_EQ(answer.kind, answer_kind::malformed) << answer.payload;
   const auto fine = interpret_answer(200, R"({"success":true,"processorRun":{"id":"dpr_1","status":"PROCESSED"}})",
                                      std::nullopt, *info, "dpr_1", answered_at);

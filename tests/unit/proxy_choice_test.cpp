@@ -37,8 +37,9 @@ TEST(parse_proxy_url, reads_host_port_and_credentials) {
 }
 
 TEST(parse_proxy_url, refuses_what_it_cannot_use) {
-  for (const char* bad : {"", "http://", "http://:3128", "https://proxy:3128", "socks5://proxy:1080", "http://proxy:99999",
-                          "http://proxy:port", "http://proxy:3128/path", "http://proxy:3128/?q=1", "http://pro xy:3128"}) {
+  for (const char* bad :
+       {"", "http://", "http://:3128", "https://proxy:3128", "socks5://proxy:1080", "http://proxy:99999",
+        "http://proxy:port", "http://proxy:3128/path", "http://proxy:3128/?q=1", "http://pro xy:3128"}) {
     EXPECT_THROW(parse_proxy_url(bad), std::invalid_argument) << bad;
   }
   try {
@@ -50,7 +51,8 @@ TEST(parse_proxy_url, refuses_what_it_cannot_use) {
 
 // extend.proxy is written for hookless alone: the scheme and port spelled out, no credentials.
 TEST(parse_configured_proxy_url, is_strict_where_the_environment_is_lenient) {
-  EXPECT_EQ(parse_configured_proxy_url("http://proxy.internal:3128/"), (proxy_endpoint{"proxy.internal", "3128", std::nullopt}));
+  EXPECT_EQ(parse_configured_proxy_url("http://proxy.internal:3128/"),
+            (proxy_endpoint{"proxy.internal", "3128", std::nullopt}));
   for (const char* bad : {"proxy.internal:3128", "http://proxy.internal", "http://u:p@proxy.internal:3128",
                           " http://proxy.internal:3128", "https://proxy.internal:3128", "ftp://proxy"}) {
     EXPECT_THROW(parse_configured_proxy_url(bad), std::invalid_argument) << bad;
@@ -110,14 +112,18 @@ TEST(choose_proxy, configured_wins_over_the_environment_and_no_proxy) {
 
 TEST(choose_proxy, takes_https_proxy_then_https_proxy_lowercase) {
   EXPECT_EQ(choose_proxy(none, "api.extend.ai", env({})), std::nullopt);
-  EXPECT_EQ(choose_proxy(none, "api.extend.ai", env({{"HTTPS_PROXY", "http://upper:1"}, {"https_proxy", "http://lower:2"}}))->host,
-            "upper");
+  EXPECT_EQ(
+      choose_proxy(none, "api.extend.ai", env({{"HTTPS_PROXY", "http://upper:1"}, {"https_proxy", "http://lower:2"}}))
+          ->host,
+      "upper");
   EXPECT_EQ(choose_proxy(none, "api.extend.ai", env({{"https_proxy", "http://lower:2"}}))->host, "lower");
   // An empty variable counts as unset.
-  EXPECT_EQ(choose_proxy(none, "api.extend.ai", env({{"HTTPS_PROXY", ""}, {"https_proxy", "http://lower:2"}}))->host, "lower");
+  EXPECT_EQ(choose_proxy(none, "api.extend.ai", env({{"HTTPS_PROXY", ""}, {"https_proxy", "http://lower:2"}}))->host,
+            "lower");
   // HTTP_PROXY is for plain http:// traffic; Extend is always https.
-  EXPECT_EQ(choose_proxy(none, "api.extend.ai", env({{"HTTP_PROXY", "http://plain:3"}, {"http_proxy", "http://plain:3"}})),
-            std::nullopt);
+  EXPECT_EQ(
+      choose_proxy(none, "api.extend.ai", env({{"HTTP_PROXY", "http://plain:3"}, {"http_proxy", "http://plain:3"}})),
+      std::nullopt);
 }
 
 TEST(choose_proxy, no_proxy_disables_the_environment_proxy) {
@@ -129,15 +135,17 @@ TEST(choose_proxy, no_proxy_disables_the_environment_proxy) {
   EXPECT_EQ(choose_proxy(none, "api.extend.ai", env({{"HTTPS_PROXY", "http://env:1"}, {"no_proxy", "api.extend.ai"}})),
             std::nullopt);
   // NO_PROXY is read before no_proxy.
-  EXPECT_EQ(choose_proxy(none, "api.extend.ai",
-                         env({{"HTTPS_PROXY", "http://env:1"}, {"NO_PROXY", "other.com"}, {"no_proxy", "api.extend.ai"}})),
-            (proxy_endpoint{"env", "1", std::nullopt}));
+  EXPECT_EQ(
+      choose_proxy(none, "api.extend.ai",
+                   env({{"HTTPS_PROXY", "http://env:1"}, {"NO_PROXY", "other.com"}, {"no_proxy", "api.extend.ai"}})),
+      (proxy_endpoint{"env", "1", std::nullopt}));
   // An exempt host never reaches the URL parser, so a broken HTTPS_PROXY does not matter for it.
   EXPECT_EQ(choose_proxy(none, "api.extend.ai", env({{"HTTPS_PROXY", "socks5://x"}, {"NO_PROXY", "*"}})), std::nullopt);
 }
 
 TEST(choose_proxy, throws_on_an_unparsable_url) {
-  EXPECT_THROW(choose_proxy(none, "api.extend.ai", env({{"https_proxy", "http://proxy:notaport"}})), std::invalid_argument);
+  EXPECT_THROW(choose_proxy(none, "api.extend.ai", env({{"https_proxy", "http://proxy:notaport"}})),
+               std::invalid_argument);
 }
 
 TEST(no_proxy_matches, star_matches_everything) {
@@ -190,7 +198,7 @@ TEST(no_proxy_matches, cidr_entries_match_the_addresses_inside) {
   EXPECT_FALSE(no_proxy_matches("fd00::/8", "fe80::1"));
   EXPECT_FALSE(no_proxy_matches("10.0.0.0/8", "api.extend.ai"));
   EXPECT_FALSE(no_proxy_matches("10.0.0.0/8", "::ffff:10.0.0.1"));  // families do not mix
-  EXPECT_FALSE(no_proxy_matches("10.0.0.0/33", "10.0.0.1"));         // not a valid prefix
+  EXPECT_FALSE(no_proxy_matches("10.0.0.0/33", "10.0.0.1"));        // not a valid prefix
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ TEST(request_pacer, spaces_turns_a_little_more_than_one_over_the_rate_apart) {
   request_pacer pacer{{.requests_per_second = 20}};
   EXPECT_LE(pacer.next_turn_at(t0), t0) << "the first turn goes at once";
   const auto times = grant_turns(pacer, 41, t0);
-  for (std::size_t i = 1; i < times.size(); ++i) EXPECT_NEAR(ms_between(times[i - 1], times[i]), 52.5, 0.001) << "turn " << i;
+  for (std::size_t i = 1; i < times.size(); ++i)
+    EXPECT_NEAR(ms_between(times[i - 1], times[i]), 52.5, 0.001) << "turn " << i;
   EXPECT_GT(times[20] - times[0], 1s) << "never 21 turns within one second";
   EXPECT_EQ(pacer.granted(), 41U);
 }
