@@ -6,23 +6,25 @@
 # reports, leaks included, to build-asan/sanitizer-reports/; the job fails if any report is there,
 # whether or not the test that started the process noticed.
 #
-# Usage: scripts/ci-sanitizers.sh [--no-build] [--no-ctest] [--e2e-seconds N] [-- CTEST_ARGS...]
+# Usage: scripts/ci-sanitizers.sh [--no-build | --build-only] [--no-ctest] [--e2e-seconds N] [-- CTEST_ARGS...]
 # The work directory (configs, logs, state) is kept and printed, so a failure can be read.
 # HOOKLESS_JOBS (default 2) compilers build; HOOKLESS_TEST_JOBS (default: the same) tests run at once.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build-asan
 do_build=1
+build_only=0
 do_ctest=1
 e2e_seconds=40
 ctest_args=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --no-build) do_build=0 ;;
+    --build-only) build_only=1 ;;
     --no-ctest) do_ctest=0 ;;
     --e2e-seconds) e2e_seconds=$2; shift ;;
     --) shift; ctest_args=("$@"); break ;;
-    *) echo "usage: $0 [--no-build] [--no-ctest] [--e2e-seconds N] [-- CTEST_ARGS...]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--no-build | --build-only] [--no-ctest] [--e2e-seconds N] [-- CTEST_ARGS...]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -42,6 +44,7 @@ if ((do_build)); then
   cmake --build --preset asan -j "${HOOKLESS_JOBS:-2}"
   echo "== sanitizer build: $((SECONDS - started)) s"
 fi
+((build_only)) && exit 0
 status=0
 if ((do_ctest)); then
   ctest_started=$SECONDS
