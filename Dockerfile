@@ -19,7 +19,7 @@ RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       g++ cmake ninja-build pkg-config \
       libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev \
-      libspdlog-dev libfmt-dev libyaml-cpp-dev libssl-dev libsqlite3-dev libsystemd-dev libcli11-dev \
+      libspdlog-dev libfmt-dev libyaml-cpp-dev libssl-dev libsqlite3-dev libsystemd-dev libcli11-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 COPY . /src
 # -j2 and no tests: one Beast + TLS translation unit needs ~800 MB to compile. The user's default
@@ -33,7 +33,7 @@ FROM debian:bookworm-slim
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       libboost-json1.81.0 libboost-url1.81.0 libspdlog1.10 libfmt9 libyaml-cpp0.7 \
-      libssl3 libsqlite3-0 libsystemd0 ca-certificates \
+      libssl3 libsqlite3-0 libsystemd0 libpq5 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 hookless \
  && useradd --system --uid 10001 --gid hookless --home-dir /var/lib/hookless --shell /usr/sbin/nologin hookless \

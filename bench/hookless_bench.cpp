@@ -1,9 +1,10 @@
-// hookless_bench: the benchmarks of issues 6 and 12 in one command. It runs the built hooklessd (with the list
+// hookless_bench: the benchmarks of issues 6, 12 and 14 in one command. It runs the built hooklessd (with the list
 // endpoints on and off, when the daemon has that switch) and the official Extend SDK's polling
 // helper against fake Extend APIs, prints every figure as Markdown tables with the machine and
 // date, says how far each figure is from its target, and writes the same text to --markdown.
 // Exit status: 0 when every scenario ran (targets missed or not), 1 when the harness failed.
 #include "bench/bench_report.hpp"
+#include "bench/cluster_bench.hpp"
 #include "bench/hookless_contender.hpp"
 #include "bench/memory_bench.hpp"
 #include "bench/pool_bench.hpp"
@@ -29,7 +30,8 @@ struct bench_options {
   bool no_peer = false;
   double rate = 10;
   std::size_t pool_runs = 100'000;
-  memory_settings memory;  // memory.finishing == 0: skip the memory scenarios
+  memory_settings memory;    // memory.finishing == 0: skip the memory scenarios
+  cluster_settings cluster;  // cluster.runs == 0: skip the PostgreSQL figures
   std::size_t single_registrations = 2'000;
   long window = 20;
   int connections = 4;
@@ -166,6 +168,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--memory-backlog", o.memory.backlog, "undone 200 kB deliveries while the sink is reloaded")
       ->capture_default_str();
+  app.add_option("--cluster-runs", o.cluster.runs,
+                 "pending runs for the PostgreSQL registration and resume figures (0: skip the cluster figures)")
+      ->capture_default_str();
+  app.add_option("--takeovers", o.cluster.takeovers, "kills of the poller for the takeover time")
+      ->capture_default_str();
   app.add_flag("--faults", o.faults, "inject one fault (500, 503, cut, slow, truncated, malformed) for every 20th run");
   app.add_option("--seed", o.seed, "seed of the run mix")->capture_default_str();
   app.add_option("--markdown", o.markdown, "also write the results to this file");
@@ -178,6 +185,8 @@ int main(int argc, char** argv) {
     if (app.count("--memory-backlog") == 0) o.memory.backlog = 30;
     o.memory.waiting = 30;
     o.single_registrations = 500;
+    if (app.count("--cluster-runs") == 0) o.cluster.runs = 5'000;
+    if (app.count("--takeovers") == 0) o.cluster.takeovers = 1;
   }
 
   bench_results results;
@@ -227,10 +236,16 @@ int main(int argc, char** argv) {
   }
 
   if (o.memory.finishing > 0) run_memory_scenarios(o, variants, results);
+  std::optional<cluster_result> cluster;
+  if (o.cluster.runs > 0) cluster = cluster_bench(o.cluster);
 
   results.load_end = load_average();
-  const auto text = render_markdown(results);
+  auto text = render_markdown(results);
+  if (cluster) text += render_cluster_markdown(*cluster);
   std::cout << text << std::flush;
   if (!o.markdown.empty()) std::ofstream{o.markdown} << text;
-  return harness_failed(results) ? 1 : 0;
+  const bool cluster_failed = cluster && std::ranges::any_of(cluster->notes, [](const std::string& note) {
+                                return note.find("the harness failed") != std::string::npos;
+                              });
+  return harness_failed(results) || cluster_failed ? 1 : 0;
 }

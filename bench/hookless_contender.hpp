@@ -16,7 +16,7 @@ struct hookless_options {
   std::optional<bool> list_endpoints;  // polling.list_endpoints; unset: not written (the daemon's default)
 };
 
-// A config for hooklessd in `dir` against `base_url`, with interface.md's polling defaults, logging
+// A config for hooklessd in `dir` against `base_url`, with the default polling settings, logging
 // at info, and every run going to the file sink only (callers add sinks).
 blackbox::daemon_config bench_daemon_config(const fs::path& dir, const std::string& base_url, const fs::path& ca_file,
                                             const hookless_options& options);

@@ -2,6 +2,7 @@
 // 10/s budget, then restarts on the same state with an unlimited budget and polls flat out.
 #include "bench/pool_bench.hpp"
 
+#include "bench/batched_registration.hpp"
 #include "bench/run_mix.hpp"
 #include "tests/support/fake_extend.hpp"
 
@@ -21,26 +22,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 std::string pool_id(std::size_t i) { return "exr_pool_" + std::to_string(i); }
 std::string single_id(std::size_t i) { return "exr_single_" + std::to_string(i); }
-
-// Batches of 10,000 (the control API's most per request), one after the other: runs per second.
-double register_batched(const blackbox::daemon_process& daemon, std::size_t runs) {
-  const auto start = std::chrono::steady_clock::now();
-  for (std::size_t first = 0; first < runs; first += 10'000) {
-    json::array batch;
-    for (std::size_t i = first; i < std::min(runs, first + 10'000); ++i)
-      batch.push_back(json::object{{"id", pool_id(i)}});
-    const auto answer = blackbox::control_request(daemon.socket(), "POST", "/v1/runs",
-                                                  json::serialize(json::object{{"runs", std::move(batch)}}), 60s);
-    if (answer.status != 201) throw std::runtime_error("batch registration answered " + std::to_string(answer.status));
-  }
-  return static_cast<double>(runs) / seconds_since(start);
-}
 
 // 16 clients, one run per request and connection: runs per second.
 double register_singly(const blackbox::daemon_process& daemon, std::size_t runs) {
@@ -96,7 +79,7 @@ pool_result measure_pool(const fs::path& dir, const pool_settings& settings) {
   if (!daemon.start()) throw std::runtime_error("hooklessd did not start; its log:\n" + daemon.log());
   std::this_thread::sleep_for(500ms);
   result.baseline_rss = usage_of(*daemon.pid()).rss;
-  result.batched_per_second = register_batched(daemon, settings.runs);
+  result.batched_per_second = register_batched(daemon, settings.runs, pool_id);
   result.single_per_second = register_singly(daemon, settings.single_registrations);
   // At rest: past hooklessd's next heap trim (every 10 s), which gives back what the burst left free.
   std::this_thread::sleep_for(11s);

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 
 namespace hookless {
 namespace {
@@ -65,6 +66,15 @@ std::string ca_file_problem(const std::string& path) {
   return {};
 }
 
+std::string password_file_problem(const std::string& path) {
+  try {
+    read_database_password(path);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return {};
+}
+
 // The file sink opens (or creates) its file for appending when it writes the first event.
 std::string file_sink_problem(const std::string& path) {
   const auto parent = std::filesystem::path{path}.parent_path();
@@ -85,6 +95,15 @@ std::string file_sink_problem(const std::string& path) {
 
 }  // namespace
 
+std::string read_database_password(const std::string& path) {
+  auto file = read_named_file(path);
+  if (!file.error.empty()) throw std::runtime_error(file.error);
+  // One line: the line end an editor leaves is not part of the password; anything else is.
+  while (!file.text.empty() && (file.text.back() == '\n' || file.text.back() == '\r')) file.text.pop_back();
+  if (file.text.empty()) throw std::runtime_error(fmt::format("the password file {} is empty", path));
+  return std::move(file.text);
+}
+
 std::vector<config_problem> check_config_files(const config& settings, const std::map<std::string, int>& key_lines) {
   std::vector<config_problem> problems;
   const auto add = [&](const std::string& key, const std::string& message) {
@@ -97,6 +116,7 @@ std::vector<config_problem> check_config_files(const config& settings, const std
     add("extend.api_key_file", resolve_api_key(settings.extend, no_environment).error);
   }
   if (settings.extend.ca_file) add("extend.ca_file", ca_file_problem(*settings.extend.ca_file));
+  if (settings.state.password_file) add("state.password_file", password_file_problem(*settings.state.password_file));
   for (const auto& [name, sink] : settings.sinks) {
     const auto key = [&name](std::string_view setting) { return fmt::format("sinks.{}.{}", name, setting); };
     switch (sink.type) {

@@ -1,4 +1,4 @@
-// Loads hookless.yaml into the typed settings of core/model/settings.hpp and validates it (interface.md §2).
+// Loads hookless.yaml into the typed settings of core/model/settings.hpp and validates it (docs/configuration.md).
 // The YAML tree is walked once with yaml_reader, which collects every problem with its key path and
 // line rather than throwing, so a user sees every mistake in one `--check-config` run; this file
 // says what each of hookless's keys means and allows. No YAML type leaves config/.
@@ -7,6 +7,7 @@
 #include "config/yaml_reader.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include <utility>
 
 #include "core/formats/base_url.hpp"
+#include "core/formats/database_url.hpp"
 #include "core/formats/duration.hpp"
 #include "core/formats/proxy_url.hpp"
 #include "core/formats/quoted.hpp"
@@ -37,8 +39,8 @@ constexpr std::size_t max_socket_path = 107;
 
 using namespace std::string_view_literals;
 
-constexpr std::array top_level_keys = {"extend"sv, "polling"sv,       "control"sv, "state"sv,
-                                       "sinks"sv,  "default_sinks"sv, "logging"sv};
+constexpr std::array top_level_keys = {"extend"sv,  "polling"sv, "control"sv,       "state"sv,
+                                       "cluster"sv, "sinks"sv,   "default_sinks"sv, "logging"sv};
 constexpr std::array extend_keys = {"base_url"sv, "api_version"sv, "api_key_file"sv,        "workspace_id"sv,
                                     "ca_file"sv,  "proxy"sv,       "requests_per_second"sv, "max_connections"sv,
                                     "timeout"sv};
@@ -46,7 +48,8 @@ constexpr std::array polling_keys = {"fast_interval"sv, "fast_period"sv, "backof
                                      "jitter"sv,        "deadline"sv,    "follow_review"sv, "list_endpoints"sv};
 constexpr std::array control_keys = {"socket"sv,     "socket_mode"sv,          "socket_group"sv,
                                      "admin_uids"sv, "max_pending_per_user"sv, "requests_per_second_per_user"sv};
-constexpr std::array state_keys = {"path"sv, "retention"sv};
+constexpr std::array state_keys = {"path"sv, "url"sv, "password_file"sv, "retention"sv};
+constexpr std::array cluster_keys = {"node"sv};
 constexpr std::array logging_keys = {"level"sv, "format"sv};
 constexpr std::array api_versions = {"2026-02-09"sv, "2025-04-21"sv, "2024-12-23"sv};
 constexpr std::array log_levels = {"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv};
@@ -62,6 +65,13 @@ constexpr std::array http_sink_keys = {
 constexpr std::array any_sink_keys = {
     "type"sv,    "path"sv,    "url"sv,   "signing_secret_file"sv, "standard_webhooks"sv, "allow_remote"sv, "ca_file"sv,
     "timeout"sv, "max_age"sv, "events"sv};
+
+// This machine's host name, cluster.node's default ("" when it cannot be read).
+std::string host_name() {
+  std::array<char, HOST_NAME_MAX + 1> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0) return {};
+  return name.data();
+}
 
 // Walks the YAML tree into a config: what each of hookless's keys means and allows.
 class loader : public yaml_reader {
@@ -80,6 +90,8 @@ class loader : public yaml_reader {
         read_control(e, out.control);
       } else if (name == "state") {
         read_state(e, out.state);
+      } else if (name == "cluster") {
+        read_cluster(e, out.cluster);
       } else if (name == "sinks") {
         sinks_entry = e;
       } else if (name == "default_sinks") {
@@ -98,6 +110,7 @@ class loader : public yaml_reader {
       out.sinks.emplace("out", std::move(out_sink));
     }
     read_default_sinks(default_sinks_entry, sinks_entry, out);
+    check_state_backend(out);
     return out;
   }
 
@@ -282,13 +295,69 @@ class loader : public yaml_reader {
   void read_state(const yaml_entry& section, state_config& out) {
     for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
       if (name == "path") {
+        state_path_ = e;
         if (auto text = read_string(e)) out.path = std::move(*text);
+      } else if (name == "url") {
+        state_url_ = e;
+        if (auto text = read_string(e)) {
+          if (auto wrong = check_database_url(*text)) {
+            add(e.path, e.line, std::move(*wrong));
+          } else {
+            out.url = std::move(*text);
+          }
+        }
+      } else if (name == "password_file") {
+        password_file_ = e;
+        if (auto text = read_string(e)) out.password_file = std::move(*text);
       } else if (name == "retention") {
         if (const auto value = read_duration(e)) out.retention = *value;
       } else {
         report_unknown(e, "allowed keys in state", state_keys);
       }
     });
+  }
+
+  void read_cluster(const yaml_entry& section, cluster_config& out) {
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
+      if (name == "node") {
+        node_written_ = true;
+        // `node:` with nothing after it is an empty name, told what a name may be.
+        if (!e.value.IsNull() && !expect_scalar(e, "a node name")) return;
+        const auto written = e.value.IsNull() ? std::string{} : e.value.Scalar();
+        if (auto wrong = check_node_name(written)) {
+          add(e.path, e.line, std::move(*wrong));
+        } else {
+          out.node = written;
+        }
+      } else {
+        report_unknown(e, "allowed keys in cluster", cluster_keys);
+      }
+    });
+  }
+
+  // The state lives in one place: a SQLite file (state.path, the default) or a PostgreSQL database
+  // (state.url). The node name matters only with a database, so a host name that cannot be one is a
+  // problem only then.
+  void check_state_backend(config& out) {
+    if (state_url_ && state_path_) {
+      add(state_url_->path, state_url_->line,
+          "cannot be used together with state.path (line " + std::to_string(state_path_->line) +
+              "): the state is either a SQLite file (state.path, one daemon) or a PostgreSQL database (state.url, "
+              "several daemons); remove one of them");
+    }
+    if (password_file_ && !state_url_) {
+      add(password_file_->path, password_file_->line,
+          "applies only with state.url (it holds the PostgreSQL password); the state is the SQLite file state.path");
+    }
+    if (node_written_) return;
+    const auto host = host_name();
+    const auto wrong = check_node_name(host);
+    if (!wrong) {
+      out.cluster.node = host;
+    } else if (state_url_) {
+      add("cluster.node", 0,
+          "is not set, and the host name " + quoted(host) + " cannot be its default: " + *wrong + "; set cluster.node");
+    }
   }
 
   void read_logging(const yaml_entry& section, logging_config& out) {
@@ -471,6 +540,12 @@ class loader : public yaml_reader {
     }
     if (ok) out.default_sinks = std::move(names);
   }
+
+  // The state and cluster keys check_state_backend needs, when written.
+  std::optional<yaml_entry> state_path_;
+  std::optional<yaml_entry> state_url_;
+  std::optional<yaml_entry> password_file_;
+  bool node_written_ = false;
 };
 
 // Reads a whole file, refusing anything over max_config_bytes. Returns the error text on failure.
@@ -535,6 +610,22 @@ config_result load_config_file(const std::string& path) {
     return result;
   }
   return load_config_text(text, path);
+}
+
+std::optional<std::string> check_node_name(std::string_view name) {
+  constexpr std::size_t most = 64;
+  const auto letter_or_digit = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  };
+  const auto allowed = [&](char c) { return letter_or_digit(c) || c == '.' || c == '_' || c == '-'; };
+  if (name.empty() || name.size() > most || !letter_or_digit(name.front()) ||
+      !std::all_of(name.begin(), name.end(), allowed)) {
+    return "a node name is 1 to " + std::to_string(most) +
+           " of the characters A-Z a-z 0-9 . _ -, starting with a letter or digit, and unique among the daemons "
+           "sharing the database; got " +
+           quoted(name);
+  }
+  return std::nullopt;
 }
 
 std::string format_problem(std::string_view source_name, const config_problem& p) {

@@ -1,4 +1,4 @@
-// Loads hookless.yaml into the typed settings of core/model/settings.hpp and validates it (interface.md §2).
+// Loads hookless.yaml into the typed settings of core/model/settings.hpp and validates it (docs/configuration.md).
 // Every problem is collected, each with the full key path and its 1-based line, so that
 // `hooklessd --check-config` can print them all at once instead of one per edit-and-retry.
 #pragma once
@@ -27,6 +27,9 @@ config_result load_config_file(const std::string& path);
 // Validates YAML text; `source_name` is used only in messages about the text as a whole.
 // Empty text, or text with only comments, is a valid all-defaults config.
 config_result load_config_text(std::string_view yaml, std::string_view source_name);
+
+// What is wrong with `name` as a cluster.node (the rule spelled out), or nullopt.
+std::optional<std::string> check_node_name(std::string_view name);
 
 // One line for a human: "hookless.yaml:12: extend.timeout: expected a duration like 30s, 5m, 250ms; got \"abc\"".
 // The line is left out when it is 0, the key when it is empty.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Dockerfile and runs hooklessd --version inside the image, via
-# ../shared/tools/container-check (podman, no Docker engine needed), then checks the image's
+# scripts/container-check.sh (podman, no Docker engine needed), then checks the image's
 # settings (non-root user, the state and socket volumes, a HEALTHCHECK through hooklessctl health)
 # and runs the daemon from the image with both volumes. Needs root (mount, chroot).
 # Slow (a full build inside the image), so it runs only with HOOKLESS_CONTAINER_TEST=1; otherwise
@@ -12,7 +12,7 @@ if [[ "${HOOKLESS_CONTAINER_TEST:-0}" != 1 ]]; then
   echo "container test skipped: set HOOKLESS_CONTAINER_TEST=1 to build and run the image (slow)"
   exit 77
 fi
-tool=${HOOKLESS_CONTAINER_CHECK:-$root/../shared/tools/container-check}
+tool=${HOOKLESS_CONTAINER_CHECK:-$root/scripts/container-check.sh}
 [[ -x "$tool" ]] || { echo "container-check not found at $tool (set HOOKLESS_CONTAINER_CHECK)" >&2; exit 1; }
 cd "$root"
 # podman builds OCI images by default, which drop HEALTHCHECK; the docker format keeps it.

@@ -2,11 +2,12 @@
 # Installs everything hookless needs to build and test on Debian 12, from Debian's packages only.
 set -euo pipefail
 packages=(
-  build-essential cmake pkg-config ninja-build
+  build-essential cmake pkg-config ninja-build lld  # lld links (CMakeLists.txt: HOOKLESS_LINKER)
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libspdlog-dev libfmt-dev libyaml-cpp-dev libssl-dev libsqlite3-dev libsystemd-dev
+  libspdlog-dev libfmt-dev libyaml-cpp-dev libssl-dev libsqlite3-dev libsystemd-dev libpq-dev
   libgtest-dev libgmock-dev libcli11-dev libbenchmark-dev
   openssl curl tinyproxy-bin sqlite3
+  postgresql-15              # the tests start their own server for the PostgreSQL store
   clang libclang-rt-14-dev   # libFuzzer + sanitizers for scripts/fuzz.sh (tests/fuzz)
   clang-format               # scripts/check-format.sh (.clang-format is written for version 14)
 )

@@ -96,6 +96,14 @@ void delivery_queue::drop_run(const std::string& run_id) {
   if (chain.empty()) runs_.erase(found);  // stale ready_/waiting_ mentions are skipped when met
 }
 
+void delivery_queue::drop_home(const std::string& home) {
+  std::vector<std::string> dropped;  // (drop_run erases from runs_)
+  for (const auto& [run_id, chain] : runs_) {
+    if (!chain.empty() && chain.front().job.home == home) dropped.push_back(run_id);
+  }
+  for (const auto& run_id : dropped) drop_run(run_id);
+}
+
 void delivery_queue::stop() {
   stopped_ = true;
   runs_.clear();

@@ -55,6 +55,9 @@ class delivery_queue : public std::enable_shared_from_this<delivery_queue> {
   void push(delivery_job job);
   // Drops the run's deliveries that are not being delivered right now (the run was forgotten).
   void drop_run(const std::string& run_id);
+  // Drops the deliveries of the runs whose home is `home` (delivery_job::home) the same way: this
+  // daemon no longer holds that home (its node came back and takes them itself).
+  void drop_home(const std::string& home);
   // The worker: dispatches until stop(). Spawn it once; it throws store_failed (from itself or from
   // a delivery's store update).
   awaitable<void> run();

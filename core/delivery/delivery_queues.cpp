@@ -57,6 +57,10 @@ void delivery_queues::drop_run(const std::string& run_id) {
   for (auto& queue : queues_) queue->drop_run(run_id);
 }
 
+void delivery_queues::drop_home(const std::string& home) {
+  for (auto& queue : queues_) queue->drop_home(home);
+}
+
 // A sink's worker ends with store_full when the disk is full as it records a delivery. That must
 // not stop the daemon (a full disk refuses new work and keeps the old), and the worker cannot go
 // on (it keeps its failure), so after a pause the sink gets a fresh queue holding its undone
@@ -92,7 +96,22 @@ awaitable<void> delivery_queues::replace_later(std::shared_ptr<delivery_queue> f
   // after it finds the fresh queue. (A delivery still in flight ends with the old queue.)
   (*old)->stop();
   queues_.erase(old);
-  auto undone = co_await store_.load_undone_deliveries();
+  // A store that cannot be read yet (the database still down, the disk still full) is waited for:
+  // the deliveries stay in it meanwhile, and none is queued elsewhere, as this sink has no queue.
+  std::vector<delivery_job> undone;
+  for (;;) {
+    std::string unreadable;
+    try {
+      undone = co_await store_.load_undone_deliveries();
+      break;
+    } catch (const store_full& e) {
+      unreadable = e.what();
+    }
+    spdlog::warn("sink '{}': cannot read its undone deliveries yet ({}); trying again in 1 s", sink_name, unreadable);
+    pause.expires_after(std::chrono::seconds{1});
+    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (stopping_) co_return;
+  }
   // Looked up again: a reload meanwhile may have replaced the sinks (or made the queue itself).
   const auto target = sinks_.find(sink_name);
   if (stopping_ || target == sinks_.end() || queue_for(sink_name)) co_return;

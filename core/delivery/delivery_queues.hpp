@@ -41,6 +41,8 @@ class delivery_queues {
   void enqueue(delivery_job job);
   // Drops a forgotten run's deliveries from every queue.
   void drop_run(const std::string& run_id);
+  // Several daemons: drops the deliveries of a home this daemon no longer holds from every queue.
+  void drop_home(const std::string& home);
 
   // Reload. Sinks missing from `sinks` stop; sinks that are new, or whose sink object changed, get
   // a fresh queue with their undone deliveries from the store; the others keep their queue as it

@@ -30,7 +30,7 @@ struct callback_signing {
   std::string user_agent;   // "hookless/{version}"
 };
 
-// The headers of interface.md §5 for one attempt of delivering `body` (eventId `event_id`) at
+// The callback headers (docs/events.md) for one attempt of delivering `body` (eventId `event_id`) at
 // `timestamp` (Unix seconds), in a stable order: content-type, the Extend signature pair, the API
 // version, idempotency-key, user-agent, then the Standard Webhooks three when asked for.
 std::vector<std::pair<std::string, std::string>> callback_headers(const callback_signing& signing,

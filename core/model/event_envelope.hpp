@@ -1,5 +1,5 @@
 // The event every sink receives: Extend's webhook envelope plus hookless's own fields
-// (interface.md §4), and its deterministic eventId.
+// (docs/events.md), and its deterministic eventId.
 #pragma once
 
 #include "core/model/run.hpp"

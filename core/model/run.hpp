@@ -64,6 +64,7 @@ struct delivery_job {
   delivery record;
   std::string event_type;
   std::string body;
+  std::string home;  // several daemons on one database: the node its run belongs to (else empty)
 };
 
 struct run_record {

@@ -1,4 +1,4 @@
-// Extend's run kinds per API generation: the tables of extend-api.md as data.
+// Extend's run kinds per API generation, as data (docs/control-api.md lists the prefixes).
 #include "core/model/run_kind.hpp"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // Extend's run kinds: which endpoint polls each, how its answer is wrapped, what its ID prefix is,
-// and what its webhook events are called. The configured api_version decides (extend-api.md).
+// and what its webhook events are called. The configured api_version decides.
 #pragma once
 
 #include <optional>
@@ -34,7 +34,7 @@ std::span<const run_kind_info> kinds_of(api_generation generation);
 // batch_parse_run.
 std::string event_prefix_for(const run_kind_info& info, std::string_view run_id);
 
-// True for the IDs interface.md allows: 1..255 characters of [A-Za-z0-9_-].
+// True for the IDs the control API accepts: 1..255 characters of [A-Za-z0-9_-].
 bool is_valid_run_id(std::string_view id);
 
 }  // namespace hookless

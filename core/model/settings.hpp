@@ -1,6 +1,6 @@
 // The daemon's settings as plain structs, the core's vocabulary: config/ fills them from
 // hookless.yaml and validates them. Every field carries its meaning, unit and default;
-// interface.md §2 is the contract.
+// docs/configuration.md documents every key.
 #pragma once
 
 #include "core/formats/base_url.hpp"
@@ -58,7 +58,10 @@ struct control_config {
 
 struct state_config {
   std::string path = "/var/lib/hookless/state.db";  // SQLite state file
-  milliseconds retention{7LL * 24 * 3600 * 1000};   // finished runs are pruned after this long
+  // PostgreSQL instead of `path` (a libpq URI, postgresql://...): several daemons share it.
+  std::optional<std::string> url;
+  std::optional<std::string> password_file;        // the database password, for url
+  milliseconds retention{7LL * 24 * 3600 * 1000};  // finished runs are pruned after this long
 };
 
 enum class sink_type { stdout_lines, file, http };
@@ -84,11 +87,17 @@ struct logging_config {
   log_format format = log_format::text;
 };
 
+// Several daemons on one database (state.url): this daemon's unique name among them.
+struct cluster_config {
+  std::string node;  // default: the host name
+};
+
 struct config {
   extend_config extend;
   polling_config polling;
   control_config control;
   state_config state;
+  cluster_config cluster;
   std::map<std::string, sink_config> sinks;       // by name
   std::vector<std::string> default_sinks{"out"};  // sinks of a run registered without any
   logging_config logging;

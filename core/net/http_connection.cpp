@@ -1,6 +1,8 @@
 // One client connection: resolve, connect, verify, exchange (see http_connection.hpp).
 #include "core/net/http_connection.hpp"
 
+#include "core/model/awaitable.hpp"
+
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -27,7 +29,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
-using asio::awaitable;
 using asio::use_awaitable;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;

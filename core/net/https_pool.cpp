@@ -17,6 +17,7 @@
 #include <boost/system/system_error.hpp>
 
 #include "core/formats/duration.hpp"
+#include "core/model/awaitable.hpp"
 #include "core/net/http_connection.hpp"
 
 namespace hookless {
@@ -25,7 +26,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
-using asio::awaitable;
 using asio::use_awaitable;
 using boost::system::error_code;
 using clock_type = std::chrono::steady_clock;

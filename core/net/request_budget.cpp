@@ -24,8 +24,8 @@ asio::awaitable<bool> request_budget::acquire(asio::steady_timer& wake, place wh
   if (stopped_) co_return false;
   const auto now = steady_clock::now();
   waiter self{&wake, where};
-  if (queue_.empty() && pacer_.next_turn_at(now) <= now) {
-    pacer_.grant(now);
+  if (queue_.empty() && open(now) && pacer_.next_turn_at(now) <= now) {
+    grant(now);
     co_return true;
   }
   const bool ahead = where == place::ahead;
@@ -49,21 +49,31 @@ asio::awaitable<bool> request_budget::acquire(asio::steady_timer& wake, place wh
 asio::awaitable<void> request_budget::dispatch() {
   while (!stopped_) {
     const auto now = steady_clock::now();
-    if (queue_.empty()) {
-      kick_.expires_at(steady_clock::time_point::max());  // until a waiter comes
+    if (queue_.empty() || !open(now)) {
+      kick_.expires_at(steady_clock::time_point::max());  // until a waiter comes or the gate opens
     } else if (const auto at = pacer_.next_turn_at(now); at > now) {
       kick_.expires_at(at);
     } else {
       waiter* next = queue_.front();
       queue_.pop_front();
       if (next->where == place::ahead) --ahead_;
-      pacer_.grant(now);
+      grant(now);
       next->granted = true;
       next->wake->cancel();
       continue;
     }
     co_await kick_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
+}
+
+void request_budget::grant(steady_clock::time_point now) {
+  pacer_.grant(now);
+  last_grant_ = now;
+}
+
+void request_budget::open_until(steady_clock::time_point until) {
+  open_until_ = until;
+  kick_.cancel();  // the dispatcher looks again: it may grant now, or must wait for the gate
 }
 
 void request_budget::release() {

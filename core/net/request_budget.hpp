@@ -6,6 +6,13 @@
 // backlog of polls cannot starve change detection. When a turn may go (the spacing, the pauses
 // after a 429 or an auth failure, the probe after a pause, the rate cut by 429s and grown back) is
 // request_pacer's arithmetic; this is its queue and its timers.
+//
+// Several daemons on one database share the organisation's one rate limit because only the poller
+// asks Extend: the budget has a gate, open (for ever) unless a cluster runtime closes it, and open
+// only until the poller's trust deadline while it is the poller. No turn is granted at or after the
+// deadline; waiters wait meanwhile. Every request to Extend takes a turn here, so none leaves a
+// daemon that is not the trusted poller. The pacer grants no initial burst (the first turn goes at
+// once, the next ones spaced), so a new poller's first second stays within the rate too.
 #pragma once
 
 #include "core/model/answer_kind.hpp"
@@ -52,6 +59,15 @@ class request_budget {
   double configured_rate() const { return pacer_.configured_rate(); }
   void stop();  // fails every waiter; for shutdown
 
+  // The gate (several daemons): turns are granted only before `until` on the steady clock (the
+  // poller's trust deadline; a renewal moves it on). close(): none from now on, until opened again.
+  void open_until(steady_clock::time_point until);
+  void close() { open_until(steady_clock::time_point::min()); }
+  bool open(steady_clock::time_point now = steady_clock::now()) const { return now < open_until_; }
+  // When the last turn was granted (nullopt: never), so a poller that resigns can let the second
+  // of its last request pass before another daemon starts sending.
+  std::optional<steady_clock::time_point> last_grant() const { return last_grant_; }
+
   std::size_t waiting() const { return queue_.size(); }
   std::optional<steady_clock::time_point> paused_until() const { return pacer_.paused_until(steady_clock::now()); }
   std::uint64_t granted() const { return pacer_.granted(); }
@@ -64,12 +80,15 @@ class request_budget {
   };
 
   boost::asio::awaitable<void> dispatch();
+  void grant(steady_clock::time_point now);
 
   request_pacer pacer_;
   boost::asio::steady_timer kick_;  // the dispatcher's: cancelled when the queue or the pacer changes
   std::list<waiter*> queue_;        // `ahead` waiters first
   std::size_t ahead_ = 0;           // how many of them
   bool stopped_ = false;
+  steady_clock::time_point open_until_ = steady_clock::time_point::max();  // the gate: open for ever by default
+  std::optional<steady_clock::time_point> last_grant_;
 };
 
 }  // namespace hookless

@@ -3,121 +3,23 @@
 #include "core/store/sqlite_queries.hpp"
 
 #include "core/store/sqlite_handle.hpp"
+#include "core/store/store_rows.hpp"
 
-#include <boost/json/array.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-
-#include <chrono>
-#include <limits>
-#include <stdexcept>
 #include <utility>
 
 namespace hookless::sqlite_queries {
 
 namespace {
 
-// ---- conversions between the records and their columns ----
+using namespace store_rows;
 
-std::int64_t to_ms(time_point t) { return std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count(); }
+// SQLite's runs carry their registration order (seq) in front of the shared columns.
+const std::string seq_and_run_columns = std::string("r.seq, ") + run_columns;
 
-std::optional<std::int64_t> to_ms(const std::optional<time_point>& t) {
-  if (!t) return std::nullopt;
-  return to_ms(*t);
-}
-
-time_point from_ms(std::int64_t ms) { return time_point{std::chrono::milliseconds{ms}}; }
-
-std::optional<time_point> from_ms(const std::optional<std::int64_t>& ms) {
-  if (!ms) return std::nullopt;
-  return from_ms(*ms);
-}
-
-// A state column holds one of the names run.hpp gives; anything else is a bug or a foreign file.
-run_state stored_run_state(const std::string& text) {
-  if (const auto state = parse_run_state(text)) return *state;
-  throw std::runtime_error("state store: unknown run state '" + text + "'");
-}
-
-delivery_state stored_delivery_state(const std::string& text) {
-  if (const auto state = parse_delivery_state(text)) return *state;
-  throw std::runtime_error("state store: unknown delivery state '" + text + "'");
-}
-
-std::string sinks_to_json(const std::vector<std::string>& sinks) {
-  boost::json::array array;
-  array.reserve(sinks.size());
-  for (const auto& sink : sinks) array.emplace_back(sink);
-  return boost::json::serialize(array);
-}
-
-std::vector<std::string> sinks_from_json(const std::string& text) {
-  // Named, not a temporary in the range-for: the parsed value must outlive the loop.
-  const auto parsed = boost::json::parse(text);
-  std::vector<std::string> sinks;
-  for (const auto& value : parsed.as_array()) sinks.emplace_back(value.as_string());
-  return sinks;
-}
-
-boost::json::object context_from_json(const std::string& text) {
-  if (text == "{}") return {};  // the common case, without a parse
-  auto parsed = boost::json::parse(text);
-  return std::move(parsed.as_object());  // moved, not copied, out of the parsed value
-}
-
-std::int64_t to_int64(std::size_t value) {
-  constexpr auto max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-  return static_cast<std::int64_t>(value > max ? max : value);
-}
-
-// ---- rows ----
-
-constexpr const char* run_columns =
-    "r.seq, r.id, r.kind, r.owner_uid, r.state, r.status, r.outcome, r.polls, r.registered_at, r.updated_at, "
-    "r.next_poll_at, r.finished_at, r.deadline_at, r.sinks, r.context, r.looked_at";
-
-// A run row (run_columns, from `first`); also returns its seq through `seq`.
+// A run row (seq_and_run_columns); also returns its seq through `seq`.
 run_record read_run(const sqlite_stmt& row, std::int64_t& seq) {
-  run_record run;
   seq = row.column_int64(0);
-  run.id = row.column_text(1);
-  run.kind = row.column_text(2);
-  run.owner_uid = static_cast<std::uint32_t>(row.column_int64(3));
-  run.state = stored_run_state(row.column_text(4));
-  run.status = row.column_optional_text(5);
-  run.outcome = row.column_optional_text(6);
-  run.polls = static_cast<std::uint32_t>(row.column_int64(7));
-  run.registered_at = from_ms(row.column_int64(8));
-  run.updated_at = from_ms(row.column_int64(9));
-  run.next_poll_at = from_ms(row.column_optional_int64(10));
-  run.finished_at = from_ms(row.column_optional_int64(11));
-  run.deadline_at = from_ms(row.column_int64(12));
-  run.sinks = sinks_from_json(row.column_text(13));
-  run.context = context_from_json(row.column_text(14));
-  run.looked_at = from_ms(row.column_int64(15));
-  return run;
-}
-
-constexpr const char* delivery_columns =
-    "d.id, d.event_id, d.run_id, d.sink, d.state, d.attempts, d.last_error, d.next_attempt_at, d.redelivered_at";
-constexpr int delivery_column_count = 9;
-
-delivery read_delivery(const sqlite_stmt& row, int first) {
-  delivery record;
-  record.id = row.column_text(first);
-  record.event_id = row.column_text(first + 1);
-  record.run_id = row.column_text(first + 2);
-  record.sink = row.column_text(first + 3);
-  record.state = stored_delivery_state(row.column_text(first + 4));
-  record.attempts = static_cast<std::uint32_t>(row.column_int64(first + 5));
-  record.last_error = row.column_optional_text(first + 6);
-  record.next_attempt_at = from_ms(row.column_optional_int64(first + 7));
-  record.redelivered_at = from_ms(row.column_optional_int64(first + 8));
-  return record;
-}
-
-run_event read_event(const sqlite_stmt& row, int first) {
-  return run_event{row.column_text(first), row.column_text(first + 1), row.column_text(first + 2)};
+  return store_rows::read_run(row, 1);
 }
 
 // OR IGNORE on event_id: replaying an outcome after a crash adds nothing twice.
@@ -136,7 +38,7 @@ void insert_delivery(sqlite_db& db, const delivery& record) {
   auto stmt = db.cached(
       "INSERT OR IGNORE INTO deliveries (id, event_id, run_id, sink, state, attempts, last_error, "
       "next_attempt_at, redelivered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-  stmt->bind_text(1, record.id.empty() ? record.event_id + ":" + record.sink : record.id);
+  stmt->bind_text(1, delivery_id_of(record));
   stmt->bind_text(2, record.event_id);
   stmt->bind_text(3, record.run_id);
   stmt->bind_text(4, record.sink);
@@ -194,7 +96,7 @@ std::vector<bool> insert_runs(sqlite_db& db, const std::vector<run_record>& runs
       stmt->bind_optional_int64(11, to_ms(run.finished_at));
       stmt->bind_int64(12, to_ms(run.deadline_at));
       stmt->bind_text(13, sinks_to_json(run.sinks));
-      stmt->bind_text(14, boost::json::serialize(run.context));
+      stmt->bind_text(14, context_to_json(run.context));
       stmt->bind_int64(15, to_ms(run.looked_at));
       stmt->execute();
     }
@@ -288,8 +190,7 @@ std::vector<run_record> load_pending(sqlite_db& db) {
     }
   }
   {
-    auto stmt =
-        db.cached(std::string("SELECT ") + run_columns + " FROM runs r WHERE r.state = 'pending' ORDER BY r.seq");
+    auto stmt = db.cached("SELECT " + seq_and_run_columns + " FROM runs r WHERE r.state = 'pending' ORDER BY r.seq");
     while (stmt->step()) {
       std::int64_t seq = 0;
       runs.push_back(read_run(*stmt, seq));
@@ -330,8 +231,10 @@ std::vector<delivery_job> load_undone_deliveries(sqlite_db& db) {
                         ", e.event_type, e.body FROM deliveries d JOIN events e ON e.event_id = d.event_id "
                         "JOIN runs r ON r.id = d.run_id WHERE d.state = 'pending' ORDER BY r.seq, e.seq, d.sink");
   while (stmt->step()) {
-    jobs.push_back(delivery_job{read_delivery(*stmt, 0), stmt->column_text(delivery_column_count),
-                                stmt->column_text(delivery_column_count + 1)});
+    jobs.push_back(delivery_job{read_delivery(*stmt, 0),
+                                stmt->column_text(delivery_column_count),
+                                stmt->column_text(delivery_column_count + 1),
+                                {}});
   }
   return jobs;
 }
@@ -339,7 +242,7 @@ std::vector<delivery_job> load_undone_deliveries(sqlite_db& db) {
 std::optional<run_record> find_run(sqlite_db& db, const std::string& id) {
   std::optional<run_record> run;
   {
-    auto stmt = db.cached(std::string("SELECT ") + run_columns + " FROM runs r WHERE r.id = ?1");
+    auto stmt = db.cached("SELECT " + seq_and_run_columns + " FROM runs r WHERE r.id = ?1");
     stmt->bind_text(1, id);
     if (!stmt->step()) return std::nullopt;
     std::int64_t seq = 0;
@@ -362,7 +265,7 @@ std::vector<std::optional<std::uint32_t>> owners_of(sqlite_db& db, const std::ve
 
 std::vector<run_record> list_runs(sqlite_db& db, const run_query& query) {
   // At most eight shapes of this statement exist, each prepared once and cached.
-  std::string sql = std::string("SELECT ") + run_columns + " FROM runs r WHERE 1 = 1";
+  std::string sql = "SELECT " + seq_and_run_columns + " FROM runs r WHERE 1 = 1";
   if (query.state) sql += " AND r.state = ?1";
   if (query.owner) sql += " AND r.owner_uid = ?2";
   // An unknown `after` ID compares with NULL and so ends the listing.
@@ -417,8 +320,10 @@ std::optional<delivery_job> find_delivery(sqlite_db& db, const std::string& id) 
                         "WHERE d.id = ?1");
   stmt->bind_text(1, id);
   if (!stmt->step()) return std::nullopt;
-  return delivery_job{read_delivery(*stmt, 0), stmt->column_text(delivery_column_count),
-                      stmt->column_text(delivery_column_count + 1)};
+  return delivery_job{read_delivery(*stmt, 0),
+                      stmt->column_text(delivery_column_count),
+                      stmt->column_text(delivery_column_count + 1),
+                      {}};
 }
 
 std::string check_integrity(sqlite_db& db) {

@@ -7,22 +7,15 @@
 #include "core/store/sqlite_handle.hpp"
 #include "core/store/sqlite_queries.hpp"
 #include "core/store/sqlite_state_file.hpp"
-
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include "core/store/store_job_queue.hpp"
 
 #include <sqlite3.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <exception>
 #include <future>
 #include <mutex>
 #include <thread>
-#include <type_traits>
 #include <utility>
 
 namespace hookless {
@@ -70,99 +63,19 @@ std::exception_ptr translate(const sqlite_error& error, const std::string& path)
   return std::make_exception_ptr(std::runtime_error("state store: " + std::string(error.what())));
 }
 
-// ---- jobs ----
-
-// One queued call. execute() runs on the store's thread; complete() hands the result back to the
-// caller's executor.
-class store_job {
- public:
-  explicit store_job(bool write) : write_(write) {}
-  store_job(const store_job&) = delete;
-  store_job& operator=(const store_job&) = delete;
-  virtual ~store_job() = default;
-
-  bool is_write() const noexcept { return write_; }
-  bool has_error() const noexcept { return static_cast<bool>(error_); }
-  void set_error(std::exception_ptr error) noexcept { error_ = std::move(error); }
-
-  virtual void execute(sqlite_db& db) = 0;
-  virtual void complete() noexcept = 0;
-
- protected:
-  std::exception_ptr error_;
-
- private:
-  bool write_;
-};
-
-struct no_result {};
-
-template <typename Result, typename Work, typename Handler>
-class job_impl final : public store_job {
- public:
-  using executor_type = boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
-
-  job_impl(bool write, Work work, Handler handler, const boost::asio::any_io_executor& fallback)
-      : store_job(write),
-        work_(std::move(work)),
-        guard_(boost::asio::get_associated_executor(handler, fallback)),
-        handler_(std::move(handler)) {}
-
-  void execute(sqlite_db& db) override {
-    if constexpr (std::is_void_v<Result>) {
-      work_(db);
-    } else {
-      result_ = work_(db);
-    }
-  }
-
-  void complete() noexcept override {
-    auto executor = guard_.get_executor();
-    if constexpr (std::is_void_v<Result>) {
-      auto resume = [handler = std::move(handler_), error = error_]() mutable { std::move(handler)(error); };
-      boost::asio::post(executor, std::move(resume));
-    } else {
-      auto resume = [handler = std::move(handler_), error = error_, result = std::move(result_)]() mutable {
-        std::move(handler)(error, std::move(result));
-      };
-      boost::asio::post(executor, std::move(resume));
-    }
-    guard_.reset();  // after the post, which holds the executor's work from here on
-  }
-
- private:
-  using stored_result = std::conditional_t<std::is_void_v<Result>, no_result, Result>;
-
-  Work work_;
-  boost::asio::executor_work_guard<executor_type> guard_;
-  Handler handler_;
-  stored_result result_{};
-};
-
-template <typename Result>
-struct completion_signature {
-  using type = void(std::exception_ptr, Result);
-};
-template <>
-struct completion_signature<void> {
-  using type = void(std::exception_ptr);
-};
+using store_job = store_detail::store_job<sqlite_db>;
 
 }  // namespace
 
 // ---- the worker ----
 
 struct sqlite_store::impl {
-  impl(boost::asio::any_io_executor executor, std::string file)
-      : caller_executor(std::move(executor)), path(std::move(file)) {}
+  impl(boost::asio::any_io_executor executor, std::string file) : jobs(std::move(executor)), path(std::move(file)) {}
 
-  boost::asio::any_io_executor caller_executor;
+  store_detail::job_queue<sqlite_db> jobs;
   std::string path;
 
-  std::mutex mutex;  // guards queue, stopping, commit_hook
-  std::condition_variable wake;
-  std::vector<std::unique_ptr<store_job>> queue;
-  bool stopping = false;
+  std::mutex mutex;  // guards commit_hook
   std::function<int()> commit_hook;
 
   std::atomic<std::uint64_t> commits{0};
@@ -175,28 +88,6 @@ struct sqlite_store::impl {
 
   sqlite_db& db() { return state_file->db(); }
 
-  // Packs `work` (a callable taking sqlite_db&) as a job; the returned awaitable queues it when
-  // awaited and resumes with its result or exception.
-  template <typename Result, typename Work>
-  awaitable<Result> submit(bool write, Work work) {
-    auto initiation = [this, write](auto handler, Work job_work) {
-      using handler_type = decltype(handler);
-      enqueue(std::make_unique<job_impl<Result, Work, handler_type>>(write, std::move(job_work), std::move(handler),
-                                                                     caller_executor));
-    };
-    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&,
-                                       typename completion_signature<Result>::type>(
-        std::move(initiation), boost::asio::use_awaitable, std::move(work));
-  }
-
-  void enqueue(std::unique_ptr<store_job> job) {
-    {
-      std::lock_guard lock(mutex);
-      queue.push_back(std::move(job));
-    }
-    wake.notify_one();
-  }
-
   void run(open_report& report) {
     try {
       state_file.emplace(path, report);
@@ -206,13 +97,7 @@ struct sqlite_store::impl {
     }
     opened.set_value();
     std::vector<std::unique_ptr<store_job>> batch;
-    for (;;) {
-      {
-        std::unique_lock lock(mutex);
-        wake.wait(lock, [this] { return stopping || !queue.empty(); });
-        if (queue.empty()) break;  // stopping, and every job is done
-        batch.swap(queue);
-      }
+    while (jobs.wait_for_batch(batch)) {
       process(batch);
       batch.clear();
     }
@@ -346,87 +231,83 @@ std::unique_ptr<sqlite_store> sqlite_store::open(boost::asio::any_io_executor ca
 sqlite_store::sqlite_store(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
 
 sqlite_store::~sqlite_store() {
-  {
-    std::lock_guard lock(impl_->mutex);
-    impl_->stopping = true;
-  }
-  impl_->wake.notify_one();
+  impl_->jobs.stop();
   impl_->worker.join();
 }
 
 awaitable<std::vector<run_record>> sqlite_store::load_pending() {
   auto work = [](sqlite_db& db) { return sqlite_queries::load_pending(db); };
-  return impl_->submit<std::vector<run_record>>(false, std::move(work));
+  return impl_->jobs.submit<std::vector<run_record>>(false, std::move(work));
 }
 
 awaitable<std::vector<delivery_job>> sqlite_store::load_undone_deliveries() {
   auto work = [](sqlite_db& db) { return sqlite_queries::load_undone_deliveries(db); };
-  return impl_->submit<std::vector<delivery_job>>(false, std::move(work));
+  return impl_->jobs.submit<std::vector<delivery_job>>(false, std::move(work));
 }
 
 awaitable<std::vector<bool>> sqlite_store::insert_runs(std::vector<run_record> runs) {
   auto work = [runs = std::move(runs)](sqlite_db& db) { return sqlite_queries::insert_runs(db, runs); };
-  return impl_->submit<std::vector<bool>>(true, std::move(work));
+  return impl_->jobs.submit<std::vector<bool>>(true, std::move(work));
 }
 
 awaitable<void> sqlite_store::save_progress(std::vector<run_progress> progress) {
   auto work = [progress = std::move(progress)](sqlite_db& db) { sqlite_queries::save_progress(db, progress); };
-  return impl_->submit<void>(true, std::move(work));
+  return impl_->jobs.submit<void>(true, std::move(work));
 }
 
 awaitable<void> sqlite_store::record_outcome(run_outcome outcome) {
   auto work = [outcome = std::move(outcome)](sqlite_db& db) { sqlite_queries::record_outcome(db, outcome); };
-  return impl_->submit<void>(true, std::move(work));
+  return impl_->jobs.submit<void>(true, std::move(work));
 }
 
 awaitable<void> sqlite_store::update_delivery(delivery record) {
   auto work = [record = std::move(record)](sqlite_db& db) { sqlite_queries::update_delivery(db, record); };
-  return impl_->submit<void>(true, std::move(work));
+  return impl_->jobs.submit<void>(true, std::move(work));
 }
 
 awaitable<std::optional<run_record>> sqlite_store::find_run(std::string id) {
   auto work = [id = std::move(id)](sqlite_db& db) { return sqlite_queries::find_run(db, id); };
-  return impl_->submit<std::optional<run_record>>(false, std::move(work));
+  return impl_->jobs.submit<std::optional<run_record>>(false, std::move(work));
 }
 
 awaitable<std::vector<std::optional<std::uint32_t>>> sqlite_store::owners_of(std::vector<std::string> ids) {
   auto work = [ids = std::move(ids)](sqlite_db& db) { return sqlite_queries::owners_of(db, ids); };
-  return impl_->submit<std::vector<std::optional<std::uint32_t>>>(false, std::move(work));
+  return impl_->jobs.submit<std::vector<std::optional<std::uint32_t>>>(false, std::move(work));
 }
 
 awaitable<std::vector<run_record>> sqlite_store::list_runs(run_query query) {
   auto work = [query = std::move(query)](sqlite_db& db) { return sqlite_queries::list_runs(db, query); };
-  return impl_->submit<std::vector<run_record>>(false, std::move(work));
+  return impl_->jobs.submit<std::vector<run_record>>(false, std::move(work));
 }
 
 awaitable<std::vector<delivery>> sqlite_store::list_deliveries(delivery_query query) {
   auto work = [query](sqlite_db& db) { return sqlite_queries::list_deliveries(db, query); };
-  return impl_->submit<std::vector<delivery>>(false, std::move(work));
+  return impl_->jobs.submit<std::vector<delivery>>(false, std::move(work));
 }
 
 awaitable<std::map<std::string, std::size_t>> sqlite_store::count_dead_deliveries() {
   auto work = [](sqlite_db& db) { return sqlite_queries::count_dead_deliveries(db); };
-  return impl_->submit<std::map<std::string, std::size_t>>(false, std::move(work));
+  return impl_->jobs.submit<std::map<std::string, std::size_t>>(false, std::move(work));
 }
 
 awaitable<std::optional<delivery_job>> sqlite_store::find_delivery(std::string delivery_id) {
   auto work = [id = std::move(delivery_id)](sqlite_db& db) { return sqlite_queries::find_delivery(db, id); };
-  return impl_->submit<std::optional<delivery_job>>(false, std::move(work));
+  return impl_->jobs.submit<std::optional<delivery_job>>(false, std::move(work));
 }
 
 awaitable<bool> sqlite_store::delete_run(std::string id) {
   auto work = [id = std::move(id)](sqlite_db& db) { return sqlite_queries::delete_run(db, id); };
-  return impl_->submit<bool>(true, std::move(work));
+  return impl_->jobs.submit<bool>(true, std::move(work));
 }
 
 awaitable<std::size_t> sqlite_store::prune_finished(time_point cutoff) {
   auto work = [cutoff](sqlite_db& db) { return sqlite_queries::prune_finished(db, cutoff); };
-  return impl_->submit<std::size_t>(true, std::move(work));
+  return impl_->jobs.submit<std::size_t>(true, std::move(work));
 }
 
 awaitable<std::string> sqlite_store::check_integrity() {
   auto work = [](sqlite_db& db) { return sqlite_queries::check_integrity(db); };
-  return impl_->submit<std::string>(false, std::move(work));
+  return impl_->jobs.submit<std::string>(false, std::move(work));
 }
 
 std::uint64_t sqlite_store::commit_count() const noexcept { return impl_->commits.load(std::memory_order_relaxed); }

@@ -28,6 +28,7 @@
 //   before the io_context its callers run on.
 #pragma once
 
+#include "core/store/open_report.hpp"
 #include "core/store/state_store.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -41,12 +42,6 @@
 #include <vector>
 
 namespace hookless {
-
-// What open() found, for the daemon to log.
-struct open_report {
-  bool created = false;               // no state file (or an empty one) was there: started empty
-  std::vector<std::string> messages;  // human-readable lines worth logging at warn level
-};
 
 class sqlite_store final : public state_store {
  public:

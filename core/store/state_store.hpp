@@ -20,6 +20,19 @@ struct store_full : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The store cannot be reached now (a PostgreSQL restart, a failover, a network cut): like store_full,
+// refuse new work with 503 busy and keep running; the work resumes once the store answers again.
+struct store_unavailable : store_full {
+  using store_full::store_full;
+};
+
+// Several daemons: a write only the poller may make (save_progress, record_outcome, picking new
+// runs) was refused because this daemon no longer holds the poller term it was made under.
+// Nothing of it was written; the poller role is lost, so the caller stops polling.
+struct lease_lost : store_full {
+  using store_full::store_full;
+};
+
 // The store may have lost data (fsync or write error): the daemon must stop, not continue.
 struct store_failed : std::runtime_error {
   using std::runtime_error::runtime_error;

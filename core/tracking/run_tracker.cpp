@@ -79,34 +79,11 @@ run_tracker::run_tracker(asio::any_io_executor executor, state_store& store, run
 run_tracker::~run_tracker() { stop(); }
 
 awaitable<void> run_tracker::start() {
-  {
+  if (settings_.cluster) {
+    polling_ = false;  // until the cluster runtime switches it on
+  } else {
     auto pending = co_await store_.load_pending();
-    pending_.reserve(pending.size());
-    std::vector<run_ptr> resumed;
-    resumed.reserve(pending.size());
-    const auto clocks = read_clocks();
-    for (auto& record : pending) {
-      const auto info = describe_kind(record.kind, settings_.generation);
-      if (!info) {
-        spdlog::error("run_id={} has kind '{}', which the configured api_version does not serve; it stays pending",
-                      record.id, record.kind);
-        continue;
-      }
-      auto run = std::make_shared<tracked_run>(std::move(record), *info, clocks);  // (loaded without event bodies)
-      pending_.emplace(run->record.id, run);
-      if (auto* feed = feed_for(run->record.kind)) ++feed->runs;
-      resumed.push_back(std::move(run));
-    }
-    // With the feeds' run counts known: a kind with a list catches up with one sweep back to its
-    // runs' last looks instead of polling each of them. (A run never looked at yet is polled as
-    // planned: its first look is a GET.)
-    for (auto& run : resumed) {
-      if (auto* feed = feed_for(run->record.kind); feed != nullptr && feeding(*feed) && run->record.status) {
-        follow(*feed, *run, run->record.looked_at, true);
-        set_due(*run, safety_poll_at(*feed, *run));
-      }
-      queue_run(run);
-    }
+    resume(std::move(pending));
   }  // the loaded records (moved out by now) are freed before the rest starts
   co_await deliveries_.start();
   const auto on_failure = [this](std::exception_ptr failure) {
@@ -116,7 +93,113 @@ awaitable<void> run_tracker::start() {
   asio::co_spawn(executor_, flush_progress(), on_failure);
   asio::co_spawn(executor_, prune_loop(), on_failure);
   for (auto& [kind, feed] : feeds_) asio::co_spawn(executor_, feed_loop(feed), on_failure);
-  spdlog::info("resumed {} pending runs", pending_.size());
+  if (!settings_.cluster) spdlog::info("resumed {} pending runs", pending_.size());
+}
+
+// Pending runs loaded from the store join those polled here (a run tracked already is kept as it is).
+void run_tracker::resume(std::vector<run_record> pending) {
+  pending_.reserve(pending_.size() + pending.size());
+  std::vector<run_ptr> resumed;
+  resumed.reserve(pending.size());
+  const auto clocks = read_clocks();
+  for (auto& record : pending) {
+    if (pending_.contains(record.id)) continue;  // cluster: picked while the load was under way
+    const auto info = describe_kind(record.kind, settings_.generation);
+    if (!info) {
+      spdlog::error("run_id={} has kind '{}', which the configured api_version does not serve; it stays pending",
+                    record.id, record.kind);
+      continue;
+    }
+    auto run = std::make_shared<tracked_run>(std::move(record), *info, clocks);  // (loaded without event bodies)
+    pending_.emplace(run->record.id, run);
+    if (auto* feed = feed_for(run->record.kind)) ++feed->runs;
+    resumed.push_back(std::move(run));
+  }
+  // With the feeds' run counts known: a kind with a list catches up with one sweep back to its
+  // runs' last looks instead of polling each of them. (A run never looked at yet is polled as
+  // planned: its first look is a GET.)
+  for (auto& run : resumed) {
+    if (auto* feed = feed_for(run->record.kind); feed != nullptr && feeding(*feed) && run->record.status) {
+      follow(*feed, *run, run->record.looked_at, true);
+      set_due(*run, safety_poll_at(*feed, *run));
+    }
+    queue_run(run);
+  }
+}
+
+// A run registered just now (or, in a cluster, picked from the store) starts its polls. With a
+// list, its first look is a sweep (soon), not a GET. Its kind must be served.
+void run_tracker::track_new(run_record record, const clock_reading& clocks) {
+  const auto info = describe_kind(record.kind, settings_.generation);
+  auto run = std::make_shared<tracked_run>(std::move(record), info.value(), clocks);
+  pending_.emplace(run->record.id, run);
+  if (auto* feed = feed_for(run->record.kind)) {
+    ++feed->runs;
+    if (feeding(*feed)) follow(*feed, *run, run->record.registered_at, false);
+    if (relied_on(*feed)) set_due(*run, safety_poll_at(*feed, *run));
+  }
+  queue_run(run);
+}
+
+awaitable<void> run_tracker::start_polling() {
+  if (polling_ || stopping_) co_return;
+  polling_ = true;
+  const auto session = ++polling_session_;
+  std::vector<run_record> pending;
+  try {
+    pending = co_await store_.load_pending();
+  } catch (...) {
+    if (session == polling_session_) stop_polling();
+    throw;
+  }
+  if (stopping_ || session != polling_session_) co_return;  // switched off (and maybe on again) meanwhile
+  const auto loaded = pending.size();
+  resume(std::move(pending));
+  spdlog::info("polling switched on: {} pending runs loaded from the store", loaded);
+}
+
+void run_tracker::stop_polling() {
+  if (!polling_) return;
+  polling_ = false;
+  ++polling_session_;
+  for (auto& [id, run] : pending_) {
+    run->stopped = true;  // a poll under way records nothing more (commit_event) and ends
+    if (run->wake) run->wake->cancel();
+    for (auto* waiter : run->waiters) waiter->cancel();  // they go on reading the store
+    due_.remove(*run);
+  }
+  const auto let_go = pending_.size();
+  pending_.clear();
+  dirty_.clear();
+  for (auto& [kind, feed] : feeds_) {
+    feed->runs = 0;
+    feed->feed = change_feed{};
+    feed->failures = 0;
+    feed->failing = false;
+    ++feed->epoch;  // a sweep under way is dropped
+    if (feed->waiting) feed->waiting->cancel();
+  }
+  spdlog::info("polling switched off: {} pending runs left in the store for the next poller", let_go);
+}
+
+void run_tracker::adopt_new_runs(std::vector<run_record> runs) {
+  if (!polling_ || stopping_) return;  // picked under a lost term: the next poller loads them all
+  const auto clocks = read_clocks();
+  for (auto& record : runs) {
+    if (pending_.contains(record.id) || record.state != run_state::pending) continue;
+    if (!describe_kind(record.kind, settings_.generation)) {
+      spdlog::error("run_id={} has kind '{}', which the configured api_version does not serve; it stays pending",
+                    record.id, record.kind);
+      continue;
+    }
+    track_new(std::move(record), clocks);
+  }
+}
+
+void run_tracker::deliver(std::vector<delivery_job> jobs) {
+  for (auto& job : jobs) {
+    if (job.record.state == delivery_state::pending) deliveries_.enqueue(std::move(job));
+  }
 }
 
 void run_tracker::stop() {
@@ -396,6 +479,9 @@ awaitable<bool> run_tracker::commit_event(tracked_run& run, std::string_view eve
                                  change.new_deliveries.end());
     change.new_events.push_back(std::move(event));
   }
+  // Cluster: a run let go when the switch went off records nothing more under the lost term (a
+  // later term may have loaded it and may record the same news itself).
+  if (settings_.cluster && run.stopped) co_return true;
   try {
     co_await store_.record_outcome(change);
   } catch (const store_full& e) {
@@ -409,8 +495,10 @@ awaitable<bool> run_tracker::commit_event(tracked_run& run, std::string_view eve
     const auto& event = run.record.events.back();
     spdlog::info("run_id={} event_id={} event_type={} polls={}", run.record.id, event.event_id, event.event_type,
                  run.record.polls);
+    // (Cluster: the run's home takes them from the store.)
     for (const auto& d : change.new_deliveries) {
-      delivery_job job{.record = d, .event_type = event.event_type, .body = event.body};
+      if (settings_.cluster) break;
+      delivery_job job{.record = d, .event_type = event.event_type, .body = event.body, .home = {}};
       deliveries_.enqueue(std::move(job));
     }
     drop_event_bodies(run.record);
@@ -462,18 +550,10 @@ awaitable<std::vector<run_tracker::registered>> run_tracker::register_runs(std::
   const auto clocks = read_clocks();
   for (std::size_t i = 0; i < fresh.size(); ++i) {
     if (!inserted[i] || stopping_) continue;
-    const auto info = describe_kind(fresh[i].kind, settings_.generation);
-    auto run = std::make_shared<tracked_run>(std::move(fresh[i]), info.value(), clocks);
-    launched.insert(run->record.id);
-    pending_.emplace(run->record.id, run);
-    // With a list, its first look is a sweep (soon), not a GET.
-    if (auto* feed = feed_for(run->record.kind)) {
-      ++feed->runs;
-      if (feeding(*feed)) follow(*feed, *run, now, false);
-      if (relied_on(*feed)) set_due(*run, safety_poll_at(*feed, *run));
-    }
-    queue_run(run);
+    launched.insert(fresh[i].id);
     ++counters_.registered;
+    if (settings_.cluster) continue;  // the poller picks it up from the store
+    track_new(std::move(fresh[i]), clocks);
   }
   std::vector<registered> answer;
   answer.reserve(runs.size());
@@ -506,6 +586,7 @@ awaitable<std::optional<run_record>> run_tracker::find(std::string id) {
 }
 
 awaitable<std::optional<run_record>> run_tracker::wait(std::string id, milliseconds limit) {
+  if (settings_.cluster) co_return co_await wait_in_store(std::move(id), steady_now() + limit);
   const auto found = pending_.find(id);
   if (found != pending_.end()) {
     const run_ptr run = found->second;
@@ -516,6 +597,23 @@ awaitable<std::optional<run_record>> run_tracker::wait(std::string id, milliseco
     std::erase(run->waiters, &timer);
   }
   co_return co_await find(std::move(id));
+}
+
+// Cluster: the run may be polled by another daemon (or here, from the next switch on), so its
+// record is read again every store_wait_interval until it is no longer pending or the time is up;
+// one polled here wakes its waiter as soon as it finishes.
+awaitable<std::optional<run_record>> run_tracker::wait_in_store(std::string id, steady_time until) {
+  asio::steady_timer timer{executor_};
+  for (;;) {
+    auto record = co_await find(id);
+    if (!record || record->state != run_state::pending || stopping_ || steady_now() >= until) co_return record;
+    timer.expires_at(std::min(until, steady_now() + settings_.store_wait_interval));
+    const auto found = pending_.find(id);
+    const run_ptr run = found == pending_.end() ? nullptr : found->second;
+    if (run) run->waiters.push_back(&timer);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (run) std::erase(run->waiters, &timer);
+  }
 }
 
 awaitable<bool> run_tracker::forget(std::string id) {
@@ -538,7 +636,7 @@ awaitable<bool> run_tracker::retry_delivery(std::string delivery_id) {
   job->record.next_attempt_at.reset();
   job->record.redelivered_at = clock_type::now();  // a fresh max_age window, kept in the store
   co_await store_.update_delivery(job->record);
-  deliveries_.enqueue(std::move(*job));
+  if (!settings_.cluster) deliveries_.enqueue(std::move(*job));  // cluster: free in the store, its home takes it
   co_return true;
 }
 

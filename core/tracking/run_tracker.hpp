@@ -9,6 +9,13 @@
 // the store after the retention period. Everything runs on one io_context thread. Poll times and
 // deadlines run on the monotonic clock (a step of the system clock moves none of them); the wall
 // times in the records, which users read and the store keeps, are converted from them.
+//
+// Several daemons on one database (tracker_settings::cluster): every daemon registers runs, answers
+// for every run and delivers its homes' events, but only the poller polls. Polling (the dispatcher's
+// runs, the feeds, the progress flush) then runs only while switched on (start_polling, by the
+// cluster runtime when this daemon holds the poller lease); registrations are only inserted (the
+// poller picks them up: adopt_new_runs), recorded deliveries stay in the store for their home's
+// intake (deliver), and a run polled elsewhere is read, and waited for, from the store.
 #pragma once
 
 #include "core/delivery/delivery_queues.hpp"
@@ -49,6 +56,10 @@ struct tracker_settings {
   // recording); other due runs wait their turn in due order without a coroutine. The budget, not
   // this, sets the request rate: keep it above requests_per_second x a request's duration.
   std::size_t max_active_polls = 256;
+  // Several daemons share the store (state.url): poll only while switched on (start_polling).
+  bool cluster = false;
+  // Cluster: how often wait() reads again a run that another daemon polls.
+  std::chrono::milliseconds store_wait_interval{250};
 };
 
 // The API's state as health reports it.
@@ -78,10 +89,25 @@ class run_tracker {
   run_tracker& operator=(const run_tracker&) = delete;
   ~run_tracker();
 
-  // Resumes every pending run and every undone delivery from the store.
+  // Resumes every pending run (cluster: none until start_polling) and every undone delivery from
+  // the store.
   awaitable<void> start();
   // Stops polling and delivering; pending state stays in the store.
   void stop();
+
+  // Cluster: the poller switch. On: every pending run of the store is loaded and polled (a switch
+  // off before the load answers wins). Off: every poll stops at once, nothing more is recorded
+  // under the lost term, and the pending runs are let go (they stay in the store); waiters go on
+  // reading the store. The delivery queues run whatever the switch says.
+  awaitable<void> start_polling();
+  void stop_polling();
+  bool polling() const { return polling_; }
+  // Cluster, while polling: runs registered since the last pick (on any daemon), now polled here.
+  void adopt_new_runs(std::vector<run_record> runs);
+  // Cluster: deliveries of this daemon's homes taken from the store, to their sinks' queues.
+  void deliver(std::vector<delivery_job> jobs);
+  // Cluster: this daemon no longer holds `home`; its deliveries leave the queues.
+  void drop_home(const std::string& home) { deliveries_.drop_home(home); }
 
   struct registered {
     run_record record;
@@ -180,6 +206,9 @@ class run_tracker {
   static double random_draw();  // uniform in [-1, 1], for jitter
   void queue_run(const run_ptr& run);
   static steady_time due_time(const tracked_run& run) { return run.due; }
+  void resume(std::vector<run_record> pending);
+  void track_new(run_record record, const clock_reading& clocks);
+  awaitable<std::optional<run_record>> wait_in_store(std::string id, steady_time until);
   static void set_due(tracked_run& run, steady_time at);
   static std::chrono::milliseconds age_of(const tracked_run& run);  // since its registration, for the cadence
   bool poll_now(const run_ptr& run);
@@ -235,6 +264,8 @@ class run_tracker {
   tracker_counters counters_;
   std::map<std::string, std::shared_ptr<kind_feed>, std::less<>> feeds_;  // by kind, listable kinds only
   bool stopping_ = false;
+  bool polling_ = true;                // cluster: switched on (always, without a cluster)
+  std::uint64_t polling_session_ = 0;  // cluster: changes at each switch, so a late load is dropped
 };
 
 }  // namespace hookless

@@ -2,6 +2,7 @@
 // their answers into JSON, and knows nothing else about runs.
 #pragma once
 
+#include "core/cluster/cluster_status.hpp"
 #include "core/store/state_store.hpp"
 
 #include <chrono>
@@ -43,12 +44,19 @@ struct sink_health {
   std::optional<std::string> last_error;  // why its last attempt failed, while it is retrying
 };
 
+struct store_health {
+  std::string state = "ok";        // ok | unreachable (the database did not answer the last call)
+  std::string backend = "sqlite";  // sqlite (state.path) | postgresql (state.url)
+};
+
 struct health_report {
   bool ok = true;  // false: "degraded"
   std::size_t pending = 0;
   std::string api_state = "ok";  // ok | rate_limited | unauthorized | unreachable
   std::optional<std::string> api_last_error;
   std::map<std::string, sink_health> sinks;
+  store_health store;
+  std::optional<cluster_status> cluster;  // several daemons on one database (state.url) only
 };
 
 class control_backend {

@@ -195,6 +195,19 @@ json::object health_to_json(const health_report& report) {
                                {"last_error", optional_string(sink.last_error)}};
   }
   out["sinks"] = std::move(sinks);
+  out["store"] = json::object{{"state", report.store.state}, {"backend", report.store.backend}};
+  if (report.cluster) {
+    const auto names = [](const std::vector<std::string>& list) {
+      json::array array;
+      for (const auto& name : list) array.emplace_back(name);
+      return array;
+    };
+    out["cluster"] = json::object{{"node", report.cluster->node},
+                                  {"role", report.cluster->poller ? "poller" : "standby"},
+                                  {"term", report.cluster->term},
+                                  {"nodes", names(report.cluster->live_nodes)},
+                                  {"homes", names(report.cluster->homes)}};
+  }
   return out;
 }
 

@@ -1,4 +1,4 @@
-// The control API's JSON: records, deliveries and health as interface.md §3 spells them, and the
+// The control API's JSON: records, deliveries and health as docs/control-api.md spells them, and the
 // parsing of POST /v1/runs bodies into validated registrations. Pure functions, no I/O.
 #pragma once
 
@@ -20,7 +20,7 @@
 
 namespace hookless {
 
-// Limits of a registration body (interface.md §3).
+// Limits of a registration body (docs/control-api.md).
 inline constexpr std::size_t max_registrations_per_request = 10'000;
 inline constexpr std::size_t max_context_bytes = 16 * 1024;
 inline constexpr std::chrono::milliseconds max_registration_deadline{365LL * 24 * 3600 * 1000};
@@ -29,7 +29,8 @@ inline constexpr std::chrono::milliseconds max_registration_deadline{365LL * 24 
 boost::json::object record_to_json(const run_record& run);
 // {"id","event_id","run_id","sink","state","attempts","last_error","next_attempt_at"}.
 boost::json::object delivery_to_json(const delivery& item);
-// {"status":"ok"|"degraded","pending",...,"api":{...},"sinks":{NAME:{"state","backlog"}}}.
+// {"status":"ok"|"degraded","pending",...,"api":{...},"sinks":{NAME:{"state","backlog"}},
+//  "store":{"state","backend"}, with a database "cluster":{"node","role","term","nodes","homes"}}.
 boost::json::object health_to_json(const health_report& report);
 // The run's event envelopes, parsed, in order (an envelope that is not JSON comes back as a string).
 boost::json::array events_to_json(const run_record& run);

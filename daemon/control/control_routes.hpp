@@ -1,4 +1,4 @@
-// The control API's routes (interface.md §3): one parsed HTTP request in, one backend call, one
+// The control API's routes (docs/control-api.md): one parsed HTTP request in, one backend call, one
 // response out. No sockets here, so every status code is tested without I/O.
 #pragma once
 

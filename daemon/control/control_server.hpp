@@ -1,4 +1,4 @@
-// The control server: HTTP/1.1 over the control Unix socket (interface.md §3). It accepts
+// The control server: HTTP/1.1 over the control Unix socket (docs/control-api.md). It accepts
 // connections, reads each caller's uid with SO_PEERCRED, parses requests under size and time
 // limits, and hands them to control_routes; it knows nothing about runs itself.
 #pragma once

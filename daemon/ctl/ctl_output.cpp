@@ -41,6 +41,22 @@ std::string field_text(const json::object& object, std::string_view key) {
   return json::serialize(*value);
 }
 
+namespace {
+
+// ["a","b"] as "a, b"; "-" when missing or empty.
+std::string name_list_text(const json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  if (value == nullptr || !value->is_array() || value->get_array().empty()) return "-";
+  std::string out;
+  for (const auto& item : value->get_array()) {
+    if (!out.empty()) out += ", ";
+    out += item.is_string() ? std::string{item.get_string()} : json::serialize(item);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string describe_run(const json::object& record) {
   std::string out;
   for (const std::string_view key : {"id", "kind", "state", "status", "outcome", "polls", "registered_at", "updated_at",
@@ -79,6 +95,15 @@ std::string describe_health(const json::object& health) {
       if (error != "-") out += " (" + error + ")";
       out += '\n';
     }
+  }
+  if (const auto* store = health.if_contains("store"); store != nullptr && store->is_object()) {
+    out += "store: " + field_text(store->get_object(), "state") + " (" + field_text(store->get_object(), "backend") +
+           ")\n";
+  }
+  if (const auto* cluster = health.if_contains("cluster"); cluster != nullptr && cluster->is_object()) {
+    const auto& c = cluster->get_object();
+    out += "cluster: node " + field_text(c, "node") + ", " + field_text(c, "role") + " (term " + field_text(c, "term") +
+           "), live nodes " + name_list_text(c, "nodes") + ", delivers for " + name_list_text(c, "homes") + '\n';
   }
   return out;
 }

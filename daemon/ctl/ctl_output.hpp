@@ -10,7 +10,7 @@
 namespace hookless {
 
 // `wait`'s exit code for a finished run: 0 when its final event is `*.processed` or
-// `workflow_run.completed`, 3 for any other outcome (interface.md §1).
+// `workflow_run.completed`, 3 for any other outcome (docs/events.md).
 int wait_exit_code(std::string_view final_event_type);
 
 // Rows aligned in columns two spaces apart; the first row is the header.

@@ -1,4 +1,4 @@
-// hooklessctl: the command-line client of hooklessd's control socket (interface.md §1). Each
+// hooklessctl: the command-line client of hooklessd's control socket (docs/control-api.md). Each
 // command is one or a few HTTP requests; exit codes are part of the contract scripts rely on.
 #include "core/formats/duration.hpp"
 #include "daemon/ctl/ctl_client.hpp"
@@ -28,7 +28,7 @@ constexpr auto request_timeout = std::chrono::milliseconds{60s};
 constexpr std::size_t ids_per_request = 10'000;
 constexpr std::chrono::milliseconds longest_wait_chunk{3'600'000};
 
-// Exit codes of interface.md §1.
+// Exit codes (the README's "Using it"; scripts rely on them).
 constexpr int exit_ok = 0;
 constexpr int exit_error = 1;
 constexpr int exit_degraded = 1;

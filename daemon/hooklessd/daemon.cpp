@@ -3,6 +3,7 @@
 
 #include "config/config_files.hpp"
 #include "config/config_loader.hpp"
+#include "core/cluster/cluster_node.hpp"
 #include "core/delivery/http_sink.hpp"
 #include "core/delivery/line_sinks.hpp"
 #include "core/extend/api_key_check.hpp"
@@ -11,10 +12,10 @@
 #include "core/net/proxy_choice.hpp"
 #include "core/net/request_budget.hpp"
 #include "core/net/tls_context.hpp"
-#include "core/store/sqlite_store.hpp"
 #include "core/tracking/run_tracker.hpp"
 #include "daemon/control/control_server.hpp"
 #include "daemon/hooklessd/environment.hpp"
+#include "daemon/hooklessd/open_state.hpp"
 #include "daemon/hooklessd/tracker_backend.hpp"
 #include "daemon/service/heap_trim.hpp"
 #include "daemon/service/logging.hpp"
@@ -97,9 +98,9 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   asio::thread_pool blocking{1};  // file writes and fsyncs, off the event loop
   int exit_status = 0;
 
-  open_report report;
-  auto store = sqlite_store::open(io.get_executor(), settings.state.path, report);
-  for (const auto& message : report.messages) spdlog::warn("state: {}", message);
+  auto state = open_state(io.get_executor(), settings);
+  if (!state) return 0;  // SIGTERM while waiting for the database
+  auto& store = state->store;
   service_metrics metrics;
   metrics.requests_per_second = settings.extend.requests_per_second;
   timed_store timed_state{*store, metrics};  // what the tracker and the control API use: measured
@@ -132,6 +133,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   tracking.polling = settings.polling;
   tracking.generation = generation_of(settings.extend.api_version);
   tracking.retention = settings.state.retention;
+  tracking.cluster = state->cluster != nullptr;
   // Enough polls in flight to keep the budget busy even when Extend answers slowly (4 s of
   // budget), but no more than a few thousand: each costs a coroutine and a timer, and beyond that
   // they only queue for a connection (an unlimited budget would otherwise put every run in flight).
@@ -145,6 +147,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
 
   std::unique_ptr<control_server> server;
   std::unique_ptr<run_tracker> tracker;
+  std::unique_ptr<cluster_node> cluster;  // with state.url: this daemon's part among several
   asio::signal_set stop_signals{io, SIGTERM, SIGINT};
   asio::signal_set reopen_signal{io, SIGHUP};
   bool stopping = false;
@@ -169,12 +172,17 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
     dead_count_timer.cancel();
     stop_signals.cancel();
     reopen_signal.cancel();
-    if (tracker) tracker->stop();
-    budget.stop();
-    pool.close();
     asio::co_spawn(
         io,
         [&]() -> awaitable<void> {
+          // First give the poller lease up, so another daemon polls on without waiting for it to expire.
+          if (cluster) {
+            co_await cluster->resign();
+            cluster->stop();
+          }
+          if (tracker) tracker->stop();
+          budget.stop();
+          pool.close();
           if (server) co_await server->stop(std::chrono::seconds{5});
         },
         [&](std::exception_ptr) { io.stop(); });
@@ -188,9 +196,29 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
     shut_down(EXIT_FAILURE);
   };
 
+  // Another process under this daemon's node name took its place in the database: stop, and not be
+  // restarted into taking the name back (the unit's RestartPreventExitStatus).
+  const auto on_cluster_fatal = [&](std::exception_ptr failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const node_replaced& e) {
+      // The store's message names the node and says the names must be unique.
+      spdlog::critical("{}; exiting with status {}, which systemd does not restart", e.what(), exit_node_replaced);
+      shut_down(exit_node_replaced);
+    } catch (...) {
+      on_fatal(failure);
+    }
+  };
+
   tracker = std::make_unique<run_tracker>(io.get_executor(), timed_state, timed_client, budget, sink_views, tracking,
                                           on_fatal);
-  tracker_backend backend{*tracker, timed_state, current, on_fatal, &metrics, &budget};
+  if (state->cluster) {
+    cluster = std::make_unique<cluster_node>(io.get_executor(), *state->cluster, *tracker, budget, cluster_timing{},
+                                             on_cluster_fatal);
+  }
+  std::function<cluster_status()> cluster_view;
+  if (cluster) cluster_view = [&cluster] { return cluster->status(); };
+  tracker_backend backend{*tracker, timed_state, current, on_fatal, &metrics, &budget, cluster_view};
 
   // One request at start tells whether Extend takes the key, so a rejected one shows in health at
   // once. Nothing waits for it: without an answer (network) start-up goes on, and only a verdict on
@@ -304,6 +332,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
       io,
       [&]() -> awaitable<void> {
         co_await tracker->start();
+        if (cluster) cluster->start();
         // Socket activation (hookless.socket) hands the socket over; else the daemon binds it.
         const auto activated = activated_control_socket();
         if (activated) {

@@ -4,6 +4,7 @@
 #include "config/config_loader.hpp"
 #include "daemon/hooklessd/daemon.hpp"
 #include "daemon/hooklessd/environment.hpp"
+#include "daemon/hooklessd/import_state.hpp"
 #include "daemon/service/logging.hpp"
 #include "daemon/version.hpp"
 
@@ -48,10 +49,15 @@ int main(int argc, char** argv) {
   std::string config_path = hookless::environment("HOOKLESS_CONFIG").value_or("/etc/hookless/hookless.yaml");
   bool check_only = false;
   std::optional<std::string> log_level;
+  std::optional<std::string> import_from;
   app.add_option("--config", config_path,
                  "configuration file (default $HOOKLESS_CONFIG, else /etc/hookless/hookless.yaml)");
   app.add_flag("--check-config", check_only,
                "load and validate the configuration, print every problem, and exit (0 valid, 1 invalid)");
+  app.add_option("--import-state", import_from,
+                 "copy every run of this SQLite state file (events and deliveries too) into the PostgreSQL "
+                 "database the config's state.url names, print how many were imported and skipped, and exit")
+      ->excludes("--check-config");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error (overrides logging.level)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.set_version_flag("--version", std::string{"hooklessd "} + HOOKLESS_VERSION);
@@ -72,6 +78,7 @@ int main(int argc, char** argv) {
   }
   const auto& settings = *loaded.value;
   hookless::configure_logging(settings.logging, log_level);
+  if (import_from) return hookless::import_state(settings, *import_from, std::cout, std::cerr);
 
   const auto key = hookless::resolve_api_key(settings.extend, hookless::environment);
   if (!key.error.empty()) {

@@ -62,14 +62,15 @@ class tracker_backend::claim_guard {
 
 tracker_backend::tracker_backend(run_tracker& tracker, state_store& store, const config& settings,
                                  std::function<void(std::exception_ptr)> on_fatal, const service_metrics* metrics,
-                                 const request_budget* budget)
+                                 const request_budget* budget, std::function<cluster_status()> cluster)
     : tracker_(tracker),
       store_(store),
       config_(settings),
       generation_(generation_of(settings.extend.api_version)),
       on_fatal_(std::move(on_fatal)),
       metrics_(metrics),
-      budget_(budget) {}
+      budget_(budget),
+      cluster_(std::move(cluster)) {}
 
 std::optional<std::string> tracker_backend::kind_for(std::string_view run_id) const {
   const auto kind = kind_for_id(run_id, generation_);
@@ -243,10 +244,19 @@ health_report tracker_backend::health() const {
         queue->sink_name(),
         sink_health{.state = state, .backlog = queue->backlog(), .dead = dead, .last_error = last_error});
   }
+  if (cluster_) {
+    report.cluster = cluster_();
+    report.store.backend = "postgresql";
+    // Registrations answer 503 busy while the database cannot be reached: that is degraded.
+    if (!report.cluster->store_reachable) {
+      report.store.state = "unreachable";
+      report.ok = false;
+    }
+  }
   return report;
 }
 
-// Prometheus text (interface.md: GET /metrics). Every family is always present, with zero
+// Prometheus text (GET /metrics). Every family is always present, with zero
 // samples where nothing happened yet, so dashboards and alerts never see a metric vanish.
 std::string tracker_backend::metrics() const {
   const auto& counters = tracker_.counters();
@@ -313,6 +323,27 @@ std::string tracker_backend::metrics() const {
     out.histogram("hookless_store_commit_duration_seconds",
                   "Time for one write to the state store to become durable (group commit and fsync included).",
                   metrics_->store_commit_seconds);
+  }
+
+  out.family("hookless_store_up", "gauge",
+             "1 while the state store answers (always with SQLite); 0 while the database cannot be reached.");
+  if (cluster_) {
+    const auto cluster = cluster_();
+    out.sample("hookless_store_up", cluster.store_reachable ? 1 : 0);
+    // Only with a database: a single daemon on SQLite has no cluster to describe.
+    out.family("hookless_cluster_poller", "gauge",
+               "1 while this daemon holds the poller lease (it alone asks Extend), else 0.");
+    out.sample("hookless_cluster_poller", cluster.poller ? 1 : 0);
+    out.family("hookless_cluster_poller_terms_total", "counter", "Times this daemon became the poller.");
+    out.sample("hookless_cluster_poller_terms_total", number(cluster.poller_terms));
+    out.family("hookless_cluster_takeovers_total", "counter",
+               "Homes of dead daemons this daemon adopted (their pending deliveries became its own).");
+    out.sample("hookless_cluster_takeovers_total", number(cluster.takeovers));
+    out.family("hookless_cluster_live_nodes", "gauge",
+               "Daemons with a fresh heartbeat in the database, this one included.");
+    out.sample("hookless_cluster_live_nodes", number(cluster.live_nodes.size()));
+  } else {
+    out.sample("hookless_store_up", 1);
   }
 
   if (budget_) {

@@ -2,6 +2,7 @@
 // applies ownership (a run belongs to the uid that registered it; admins see every run).
 #pragma once
 
+#include "core/cluster/cluster_status.hpp"
 #include "core/model/settings.hpp"
 #include "core/tracking/run_tracker.hpp"
 #include "daemon/control/control_backend.hpp"
@@ -19,10 +20,12 @@ namespace hookless {
 class tracker_backend final : public control_backend {
  public:
   // `settings` is read on every call, so the daemon may assign a reloaded config to it. `metrics`
-  // and `budget`, when given, add their measurements to metrics().
+  // and `budget`, when given, add their measurements to metrics(). `cluster`, given with a database
+  // (state.url), tells health and metrics what this daemon knows of the cluster and of the store's
+  // reachability; without it the store is the SQLite file, always reachable while the daemon runs.
   tracker_backend(run_tracker& tracker, state_store& store, const config& settings,
                   std::function<void(std::exception_ptr)> on_fatal, const service_metrics* metrics = nullptr,
-                  const request_budget* budget = nullptr);
+                  const request_budget* budget = nullptr, std::function<cluster_status()> cluster = {});
 
   awaitable<registration_result> register_runs(caller who, std::vector<registration> runs) override;
   awaitable<std::optional<run_record>> get_run(caller who, std::string id) override;
@@ -68,6 +71,7 @@ class tracker_backend final : public control_backend {
   std::shared_ptr<id_claims> registering_ = std::make_shared<id_claims>();
   const service_metrics* metrics_;
   const request_budget* budget_;
+  std::function<cluster_status()> cluster_;
 };
 
 }  // namespace hookless

@@ -1,6 +1,7 @@
 // Deciding what a reload may change. The Extend connection (pool, TLS, key), the control socket and
-// the state file are built once at start; changing them under live connections and pending runs
-// would risk dropping either, so they wait for a restart.
+// the state store (its file or database, and the node name the database knows this daemon by) are
+// built once at start; changing them under live connections and pending runs would risk dropping
+// either, so they wait for a restart.
 #include "daemon/service/reload_plan.hpp"
 
 namespace hookless {
@@ -42,7 +43,10 @@ reload_plan plan_reload(const config& running, const config& loaded) {
   keep("control.socket_group", running.control.socket_group, c.socket_group, restart);
   keep("control.admin_uids", running.control.admin_uids, c.admin_uids, restart);
   keep("state.path", running.state.path, plan.effective.state.path, restart);
+  keep("state.url", running.state.url, plan.effective.state.url, restart);
+  keep("state.password_file", running.state.password_file, plan.effective.state.password_file, restart);
   keep("state.retention", running.state.retention, plan.effective.state.retention, restart);
+  keep("cluster.node", running.cluster.node, plan.effective.cluster.node, restart);
 
   for (const auto& [name, settings] : loaded.sinks) {
     const auto before = running.sinks.find(name);

@@ -140,7 +140,9 @@ struct daemon_config {
   bool follow_review = true;
   fs::path socket;
   fs::path state;
-  fs::path events_file;  // the file sink "archive"
+  std::string state_url;     // state.url (PostgreSQL) instead of state.path, when set
+  std::string cluster_node;  // cluster.node, written only when set
+  fs::path events_file;      // the file sink "archive"
   std::vector<file_sink_spec> extra_file_sinks;
   std::vector<http_sink_spec> http_sinks;
   std::vector<std::string> default_sinks{"out", "archive"};  // "out" is the stdout sink
@@ -158,7 +160,8 @@ class daemon_process {
   ~daemon_process();
 
   // Starts hooklessd with EXTEND_API_KEY (plus `extra_env`) and waits until GET /v1/health answers
-  // and the daemon has logged its start-up check of the key (one request to Extend).
+  // and, with a state file, the daemon has logged its start-up check of the key (one request to
+  // Extend; a daemon sharing a database leaves Extend to the one that holds the poller lease).
   // Fails the calling test (fatally, via the returned false) when it does not come up in time.
   [[nodiscard]] bool start(const std::map<std::string, std::string>& extra_env = {},
                            std::chrono::milliseconds limit = 10s);

@@ -7,6 +7,7 @@
 // The quick version (20 kills) runs in the default suite; HOOKLESS_LONG_TESTS=1 enables the long
 // one (120 kills, more clients).
 #include "tests/blackbox/blackbox_fixture.hpp"
+#include "tests/blackbox/client_threads.hpp"
 #include "tests/blackbox/state_file_check.hpp"
 
 #include <boost/json/array.hpp>
@@ -114,19 +115,10 @@ class crash_test : public blackbox_test {
     auto& daemon = make_daemon(c);
 
     ledger book;
-    std::atomic<bool> stop_clients{false};
-    std::vector<std::thread> clients;
+    blackbox::client_threads clients;
     for (int i = 0; i < plan.clients; ++i) {
-      clients.emplace_back(client_loop, i, c.socket, std::ref(book), std::cref(stop_clients), plan.client_pause);
+      clients.start(client_loop, i, c.socket, std::ref(book), std::cref(clients.stopping()), plan.client_pause);
     }
-    struct join_at_exit {
-      std::atomic<bool>& stop;
-      std::vector<std::thread>& threads;
-      ~join_at_exit() {
-        stop = true;
-        for (auto& t : threads) t.join();
-      }
-    } joiner{stop_clients, clients};
 
     std::mt19937 random{20260209};
     const auto life_span = static_cast<unsigned>((plan.longest_life - plan.shortest_life).count());
@@ -151,9 +143,7 @@ class crash_test : public blackbox_test {
       ASSERT_EQ(integrity_of(c.state), "ok") << "after kill " << kill + 1;
     }
     const auto killing_took = std::chrono::steady_clock::now() - started;
-    stop_clients = true;
-    for (auto& t : clients) t.join();
-    clients.clear();
+    clients.stop_and_join();
 
     // The last life: everything acknowledged must arrive.
     ASSERT_TRUE(daemon.start({}, 20s));

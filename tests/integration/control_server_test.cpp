@@ -83,6 +83,10 @@ class fake_backend : public control_backend {
     std::lock_guard lock{mutex_};
     report_.ok = ok;
   }
+  void set_health(health_report report) {
+    std::lock_guard lock{mutex_};
+    report_ = std::move(report);
+  }
   std::vector<caller> callers() {
     std::lock_guard lock{mutex_};
     return callers_;
@@ -722,6 +726,21 @@ TEST_F(control_server_test, ctl_health_exit_codes) {
   EXPECT_EQ(ctl("health").first, 1);
   stop_server();
   EXPECT_EQ(ctl("health").first, 2) << "no daemon on the socket";
+}
+
+TEST_F(control_server_test, ctl_health_prints_the_store_and_the_cluster) {
+  start();
+  EXPECT_THAT(ctl("health").second, HasSubstr("store: ok (sqlite)"));
+  health_report report;
+  report.ok = false;
+  report.store = store_health{.state = "unreachable", .backend = "postgresql"};
+  report.cluster =
+      cluster_status{.node = "web-2", .poller = true, .term = 4, .live_nodes = {"web-1", "web-2"}, .homes = {"web-2"}};
+  backend_.set_health(report);
+  const auto [code, output] = ctl("health");
+  EXPECT_EQ(code, 1);
+  EXPECT_THAT(output, HasSubstr("store: unreachable (postgresql)"));
+  EXPECT_THAT(output, HasSubstr("cluster: node web-2, poller (term 4), live nodes web-1, web-2, delivers for web-2"));
 }
 
 TEST_F(control_server_test, ctl_watch_registers_ids_from_arguments_and_stdin) {

@@ -3,12 +3,10 @@
 // a reload keeps, replaces, removes and adds queues (a retired queue is freed with its backlog), a
 // queue wedged by a full disk starts again with its backlog, and a store failure is fatal.
 #include "core/delivery/delivery_queues.hpp"
+#include "tests/support/run_with_deadline.hpp"
 
 #include <gtest/gtest.h>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <functional>
@@ -32,11 +30,12 @@ delivery_job job_for(const std::string& run_id, const std::string& event_id, con
   record.event_id = event_id;
   record.run_id = run_id;
   record.sink = sink_name;
-  return delivery_job{.record = record, .event_type = "extract_run.processed", .body = "{}"};
+  return delivery_job{.record = record, .event_type = "extract_run.processed", .body = "{}", .home = {}};
 }
 
 // The deliveries part of a store, in memory: what the queues read and write. The next update
-// fails with `fail_next_update` when it is set.
+// fails with `fail_next_update` when it is set, and the next `failing_loads` reads of the undone
+// deliveries fail as a database that is down does.
 class delivery_store final : public state_store {
  public:
   void add(const std::string& run_id, const std::string& event_id, const std::string& sink_name,
@@ -53,6 +52,10 @@ class delivery_store final : public state_store {
 
   awaitable<std::vector<delivery_job>> load_undone_deliveries() override {
     ++loads;
+    if (failing_loads > 0) {
+      --failing_loads;
+      throw store_unavailable{"the database is down (test)"};
+    }
     std::vector<delivery_job> undone;
     for (const auto& job : jobs) {
       if (job.record.state == delivery_state::pending) undone.push_back(job);
@@ -85,6 +88,7 @@ class delivery_store final : public state_store {
 
   std::vector<delivery_job> jobs;
   std::exception_ptr fail_next_update;
+  int failing_loads = 0;
   int loads = 0;
 };
 
@@ -120,33 +124,7 @@ class delivery_queues_test : public ::testing::Test {
   }
 
   // Runs `body` on the io_context until it returns (or 10 s pass, which fails the test).
-  void run(std::function<awaitable<void>()> body) {
-    bool done = false;
-    std::exception_ptr failure;
-    asio::co_spawn(io_, body(), [&](std::exception_ptr e) {
-      failure = e;
-      done = true;
-    });
-    const auto give_up = std::chrono::steady_clock::now() + 10s;
-    while (!done && std::chrono::steady_clock::now() < give_up) {
-      io_.restart();
-      io_.run_for(10ms);
-    }
-    ASSERT_TRUE(done) << "the test body did not finish in time";
-    if (failure) std::rethrow_exception(failure);
-  }
-
-  // Lets the queues work until `done` holds (true) or `limit` passes (false).
-  awaitable<bool> until(std::function<bool()> done, std::chrono::milliseconds limit = 5s) {
-    asio::steady_timer tick{io_};
-    const auto give_up = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= give_up) co_return false;
-      tick.expires_after(5ms);
-      co_await tick.async_wait(asio::use_awaitable);
-    }
-    co_return true;
-  }
+  void run(std::function<awaitable<void>()> body) { test::run_with_deadline(io_, std::move(body), 10s); }
 
   std::shared_ptr<delivery_queue> queue_of(const std::string& sink_name) const {
     for (const auto& queue : queues_->all()) {
@@ -174,7 +152,7 @@ TEST_F(delivery_queues_test, start_queues_each_undone_delivery_to_its_sink) {
   run([&]() -> awaitable<void> {
     co_await queues.start();
     const bool delivered =
-        co_await until([&] { return archive_.delivered.size() == 2 && hook_.delivered.size() == 1; });
+        co_await test::eventually([&] { return archive_.delivered.size() == 2 && hook_.delivered.size() == 1; }, 5s);
     EXPECT_TRUE(delivered);
   });
   EXPECT_EQ(archive_.delivered, (std::vector<std::string>{"evt_1", "evt_2"})) << "a run's events in order";
@@ -189,7 +167,7 @@ TEST_F(delivery_queues_test, a_delivery_for_a_sink_not_configured_waits_in_the_s
     co_await queues.start();
     queues.enqueue(job_for("exr_1", "evt_1", "not_configured"));
     queues.enqueue(job_for("exr_1", "evt_2", "archive"));
-    const bool delivered = co_await until([&] { return archive_.delivered.size() == 1; });
+    const bool delivered = co_await test::eventually([&] { return archive_.delivered.size() == 1; }, 5s);
     EXPECT_TRUE(delivered);
   });
   EXPECT_EQ(archive_.delivered, (std::vector<std::string>{"evt_2"}));
@@ -249,9 +227,9 @@ TEST_F(delivery_queues_test, a_replaced_sink_gets_a_fresh_queue_with_its_backlog
     co_await queues.reconfigure(reloaded);
     EXPECT_EQ(queues.all().size(), 1U);
     EXPECT_EQ(queues.all().front()->backlog(), 3U) << "the fresh queue has the backlog from the store";
-    const bool freed = co_await until([&] { return retired.expired(); });
+    const bool freed = co_await test::eventually([&] { return retired.expired(); }, 5s);
     EXPECT_TRUE(freed) << "the retired queue (and its backlog) is kept";
-    const bool delivered = co_await until([&] { return replacement.delivered.size() == 3; });
+    const bool delivered = co_await test::eventually([&] { return replacement.delivered.size() == 3; }, 5s);
     EXPECT_TRUE(delivered) << "the fresh queue delivers to the new sink";
   });
   EXPECT_EQ(store_.state_of("evt_3:archive"), delivery_state::done);
@@ -270,9 +248,9 @@ TEST_F(delivery_queues_test, a_reload_stops_removed_sinks_and_starts_added_ones)
     co_await queues.reconfigure(reloaded);
     EXPECT_EQ(queues.all().size(), 1U);
     EXPECT_EQ(queues.all().front()->sink_name(), "archive");
-    const bool freed = co_await until([&] { return removed.expired(); });
+    const bool freed = co_await test::eventually([&] { return removed.expired(); }, 5s);
     EXPECT_TRUE(freed) << "the removed sink's queue is kept";
-    const bool delivered = co_await until([&] { return archive_.delivered.size() == 1; });
+    const bool delivered = co_await test::eventually([&] { return archive_.delivered.size() == 1; }, 5s);
     EXPECT_TRUE(delivered) << "the added sink gets its undone delivery";
     queues.enqueue(job_for("exr_3", "evt_3", "hook"));  // a delivery recorded for the removed sink
   });
@@ -292,15 +270,38 @@ TEST_F(delivery_queues_test, a_queue_wedged_by_a_full_disk_starts_again_with_its
   run([&]() -> awaitable<void> {
     co_await queues.start();
     const std::weak_ptr<delivery_queue> wedged = queues.all().front();
-    const bool replaced = co_await until([&] {
-      return wedged.expired() && store_.state_of("evt_1:archive") == delivery_state::done &&
-             store_.state_of("evt_2:archive") == delivery_state::done;
-    });
+    const bool replaced = co_await test::eventually(
+        [&] {
+          return wedged.expired() && store_.state_of("evt_1:archive") == delivery_state::done &&
+                 store_.state_of("evt_2:archive") == delivery_state::done;
+        },
+        5s);
     EXPECT_TRUE(replaced);
     EXPECT_EQ(queues.all().size(), 1U);
   });
   EXPECT_EQ(std::ranges::count(archive_.delivered, "evt_1"), 2) << "the one not recorded is delivered again";
   EXPECT_EQ(fatal_calls_, 0);
+}
+
+// The same while the database is down: the fresh queue waits until the store can be read again.
+TEST_F(delivery_queues_test, a_queue_wedged_by_a_lost_database_starts_again_once_it_is_back) {
+  store_.add("exr_1", "evt_1", "archive");
+  auto& queues = make_queues({{"archive", &archive_}});
+  archive_.on_deliver = [&] {
+    archive_.on_deliver = nullptr;
+    store_.fail_next_update = std::make_exception_ptr(store_unavailable{"the database is down (test)"});
+    store_.failing_loads = 2;
+  };
+  run([&]() -> awaitable<void> {
+    co_await queues.start();
+    const bool replaced =
+        co_await test::eventually([&] { return store_.state_of("evt_1:archive") == delivery_state::done; }, 8s);
+    EXPECT_TRUE(replaced);
+    EXPECT_EQ(queues.all().size(), 1U);
+  });
+  EXPECT_EQ(store_.failing_loads, 0) << "both failed reads were tried again";
+  EXPECT_EQ(std::ranges::count(archive_.delivered, "evt_1"), 2) << "the one not recorded is delivered again";
+  EXPECT_EQ(fatal_calls_, 0) << "a database that is down is not fatal";
 }
 
 TEST_F(delivery_queues_test, a_store_failure_in_a_worker_is_fatal) {
@@ -309,7 +310,7 @@ TEST_F(delivery_queues_test, a_store_failure_in_a_worker_is_fatal) {
   auto& queues = make_queues({{"archive", &archive_}});
   run([&]() -> awaitable<void> {
     co_await queues.start();
-    const bool fatal = co_await until([&] { return fatal_calls_ == 1; });
+    const bool fatal = co_await test::eventually([&] { return fatal_calls_ == 1; }, 5s);
     EXPECT_TRUE(fatal);
   });
 }

@@ -160,5 +160,61 @@ TEST(request_budget, stop_fails_every_waiter) {
   EXPECT_EQ(budget.waiting(), 0U);
 }
 
+// Several daemons: the gate. Closed, nobody is granted a turn, however long they wait; opened
+// until a deadline, turns go at the rate and none at or after the deadline; the waiters then wait
+// for the gate to open again.
+TEST(request_budget, a_closed_gate_grants_nothing_and_an_open_one_nothing_after_its_deadline) {
+  asio::io_context io;
+  request_budget budget{io.get_executor(), {.requests_per_second = 50}};
+  budget.close();
+  grant_log log;
+  constexpr int callers = 40;
+  for (int i = 0; i < callers; ++i) spawn_acquirer(io, budget, log, i);
+  run_for(io, 200ms);
+  EXPECT_TRUE(log.order.empty()) << "nothing while the gate is closed";
+  EXPECT_EQ(budget.waiting(), static_cast<std::size_t>(callers));
+
+  const auto deadline = steady::now() + 300ms;
+  budget.open_until(deadline);
+  run_for(io, 600ms);
+  ASSERT_FALSE(log.order.empty());
+  EXPECT_LT(log.order.size(), static_cast<std::size_t>(callers)) << "300 ms at 50/s grants about 15";
+  for (const auto granted_at : log.times) EXPECT_LT(granted_at, deadline);
+  const auto before = log.order.size();
+  EXPECT_EQ(budget.waiting(), callers - before) << "the others wait for the gate";
+
+  budget.open_until(steady::now() + 10s);  // a renewal
+  run_until_granted(io, log, callers, 3s);
+  EXPECT_EQ(log.order.size(), static_cast<std::size_t>(callers));
+  for (int i = 0; i < callers; ++i) EXPECT_EQ(log.order[static_cast<std::size_t>(i)], i) << "still in order";
+  budget.stop();
+  run_for(io, 10ms);
+}
+
+// A new poller's first second: a crowd of waiters queued while the gate was closed gets no burst
+// when it opens (the first turn at once, the next spaced), so its first second stays within the
+// rate. (A poller that lost its lease stopped sending more than its trust margin, > 1 s, before.)
+TEST(request_budget, the_gate_opening_on_a_waiting_crowd_grants_no_burst) {
+  asio::io_context io;
+  request_budget budget{io.get_executor(), {.requests_per_second = 10}};
+  budget.close();
+  grant_log log;
+  for (int i = 0; i < 30; ++i) spawn_acquirer(io, budget, log, i);
+  run_for(io, 1200ms);  // idle long enough that a token bucket would have filled
+  ASSERT_TRUE(log.order.empty());
+  const auto opened = steady::now();
+  budget.open_until(opened + 10s);
+  run_for(io, 1500ms);
+  const auto first_second =
+      std::count_if(log.times.begin(), log.times.end(), [&](steady::time_point t) { return t - opened < 1s; });
+  EXPECT_LE(first_second, 10);
+  EXPECT_GE(first_second, 9) << "and it does grant at the rate";
+  ASSERT_TRUE(budget.last_grant().has_value());
+  EXPECT_GT(*budget.last_grant(), opened);
+  EXPECT_LE(*budget.last_grant(), log.times.back());
+  budget.stop();
+  run_for(io, 10ms);
+}
+
 }  // namespace
 }  // namespace hookless

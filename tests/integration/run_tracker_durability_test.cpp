@@ -193,24 +193,6 @@ class run_tracker_durability_test : public ::testing::Test {
     test::run_with_deadline(io_, std::move(body), limit);
   }
 
-  // Lets the tracker work until `done` holds, checking every 10 ms.
-  awaitable<bool> until(std::function<bool()> done, std::chrono::milliseconds limit) {
-    asio::steady_timer tick{io_};
-    const auto give_up = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= give_up) co_return false;
-      tick.expires_after(10ms);
-      co_await tick.async_wait(asio::use_awaitable);
-    }
-    co_return true;
-  }
-
-  awaitable<void> sleep(std::chrono::milliseconds how_long) {
-    asio::steady_timer tick{io_};
-    tick.expires_after(how_long);
-    co_await tick.async_wait(asio::use_awaitable);
-  }
-
   awaitable<bool> stored(std::string id) {
     const auto found = co_await store_->find_run(std::move(id));
     co_return found.has_value();
@@ -239,12 +221,13 @@ TEST_F(run_tracker_durability_test, prunes_finished_runs_after_the_retention_per
     sink_.on_deliver = [&](const delivery_job& job) { sink_.refuse = job.record.run_id == "exr_undelivered"; };
     co_await tracker.register_runs(0, regs("exr_done", "exr_undelivered", "exr_pending"));
 
-    EXPECT_TRUE(co_await until([&] { return sink_.delivered.size() == 1 && tracker.pending_count() == 1; }, 5s));
+    EXPECT_TRUE(
+        co_await test::eventually([&] { return sink_.delivered.size() == 1 && tracker.pending_count() == 1; }, 5s));
     EXPECT_TRUE(co_await stored("exr_done")) << "a finished run is kept until the retention period is over";
     const auto finished_at = std::chrono::steady_clock::now();
 
     // Pruned by the periodic check, not at start: the run finished after the tracker started.
-    const bool pruned = co_await until([&] { return tracker.counters().pruned >= 1; }, 5s);
+    const bool pruned = co_await test::eventually([&] { return tracker.counters().pruned >= 1; }, 5s);
     EXPECT_TRUE(pruned);
     EXPECT_GE(std::chrono::steady_clock::now() - finished_at, 250ms) << "not before the retention period";
     EXPECT_FALSE(co_await stored("exr_done"));
@@ -265,8 +248,8 @@ TEST_F(run_tracker_durability_test, prunes_at_start_and_keeps_runs_within_retent
       co_await tracker.start();
       source_.set_status("exr_old", "PROCESSED");
       co_await tracker.register_runs(0, regs("exr_old"));
-      EXPECT_TRUE(co_await until([&] { return sink_.delivered.size() == 1; }, 5s));
-      co_await sleep(300ms);  // a prune pass meanwhile would be wrong: the run is recent
+      EXPECT_TRUE(co_await test::eventually([&] { return sink_.delivered.size() == 1; }, 5s));
+      co_await test::pause_for(300ms);  // a prune pass meanwhile would be wrong: the run is recent
       EXPECT_TRUE(co_await stored("exr_old"));
       EXPECT_EQ(tracker.counters().pruned, 0U);
     });
@@ -277,7 +260,7 @@ TEST_F(run_tracker_durability_test, prunes_at_start_and_keeps_runs_within_retent
   auto& tracker = make_tracker();
   run([&]() -> awaitable<void> {
     co_await tracker.start();
-    EXPECT_TRUE(co_await until([&] { return tracker.counters().pruned == 1; }, 2s));
+    EXPECT_TRUE(co_await test::eventually([&] { return tracker.counters().pruned == 1; }, 2s));
     EXPECT_FALSE(co_await stored("exr_old"));
   });
 }
@@ -296,8 +279,10 @@ TEST_F(run_tracker_durability_test, polls_every_due_run_within_the_limit_on_poll
     const auto answer = co_await tracker.register_runs(0, regs_of(ids));
     EXPECT_EQ(answer.size(), static_cast<std::size_t>(total));
     EXPECT_EQ(tracker.pending_count(), static_cast<std::size_t>(total));
-    EXPECT_TRUE(co_await until([&] { return tracker.pending_count() == 0; }, 15s)) << tracker.pending_count();
-    EXPECT_TRUE(co_await until([&] { return sink_.delivered.size() == static_cast<std::size_t>(total); }, 15s));
+    EXPECT_TRUE(co_await test::eventually([&] { return tracker.pending_count() == 0; }, 15s))
+        << tracker.pending_count();
+    EXPECT_TRUE(
+        co_await test::eventually([&] { return sink_.delivered.size() == static_cast<std::size_t>(total); }, 15s));
     for (const auto& id : ids) EXPECT_EQ(source_.polls(id), 1) << id;
   });
   EXPECT_LE(source_.max_in_flight(), 8);
@@ -311,7 +296,7 @@ TEST_F(run_tracker_durability_test, a_full_disk_refuses_new_runs_and_stops_nothi
   run([&]() -> awaitable<void> {
     co_await tracker.start();
     co_await tracker.register_runs(0, regs("exr_before"));
-    co_await sleep(100ms);  // polled a few times, progress saved
+    co_await test::pause_for(100ms);  // polled a few times, progress saved
 
     disk_full = true;
     bool refused = false;
@@ -322,7 +307,7 @@ TEST_F(run_tracker_durability_test, a_full_disk_refuses_new_runs_and_stops_nothi
     }
     EXPECT_TRUE(refused) << "a registration on a full disk is refused";
     source_.set_status("exr_before", "PROCESSED");
-    co_await sleep(300ms);  // progress flushes and the outcome fail meanwhile
+    co_await test::pause_for(300ms);  // progress flushes and the outcome fail meanwhile
     EXPECT_TRUE(sink_.delivered.empty()) << "nothing is delivered before it is recorded";
     EXPECT_EQ(tracker.pending_count(), 1U);
 
@@ -332,12 +317,12 @@ TEST_F(run_tracker_durability_test, a_full_disk_refuses_new_runs_and_stops_nothi
       disk_full = true;
     };
     disk_full = false;
-    EXPECT_TRUE(co_await until([&] { return !sink_.delivered.empty(); }, 5s));
-    co_await sleep(200ms);
+    EXPECT_TRUE(co_await test::eventually([&] { return !sink_.delivered.empty(); }, 5s));
+    co_await test::pause_for(200ms);
     disk_full = false;
-    EXPECT_TRUE(co_await until([&] { return sink_.delivered.size() >= 2; }, 5s))
+    EXPECT_TRUE(co_await test::eventually([&] { return sink_.delivered.size() >= 2; }, 5s))
         << "the delivery it could not record is made again";
-    EXPECT_TRUE(co_await until([&] { return tracker.queues().front()->backlog() == 0; }, 5s));
+    EXPECT_TRUE(co_await test::eventually([&] { return tracker.queues().front()->backlog() == 0; }, 5s));
     const auto after = co_await store_->load_undone_deliveries();
     EXPECT_TRUE(after.empty()) << "the delivery is recorded as done once the disk has room";
     const auto record = co_await store_->find_run("exr_before");
@@ -358,7 +343,8 @@ TEST_F(run_tracker_durability_test, an_fsync_error_is_fatal) {
     co_await tracker.register_runs(0, regs("exr_doomed"));
     failing = true;
     source_.set_status("exr_doomed", "PROCESSED");
-    EXPECT_TRUE(co_await until([&] { return fatal_calls_ > 0; }, 5s)) << "recording the outcome failed: fatal";
+    EXPECT_TRUE(co_await test::eventually([&] { return fatal_calls_ > 0; }, 5s))
+        << "recording the outcome failed: fatal";
     EXPECT_TRUE(sink_.delivered.empty());
   });
 }
@@ -377,7 +363,7 @@ TEST_F(run_tracker_durability_test, a_redelivered_delivery_keeps_its_fresh_max_a
     co_await first_life.start();
     source_.set_status("exr_again", "PROCESSED");
     co_await first_life.register_runs(0, regs("exr_again"));
-    const bool died = co_await until([&] { return first_life.queues().front()->dead() == 1; }, 10s);
+    const bool died = co_await test::eventually([&] { return first_life.queues().front()->dead() == 1; }, 10s);
     CO_ASSERT_TRUE(died);
     const auto dead = co_await store_->list_deliveries(delivery_query{
         .state = delivery_state::dead, .owner = std::nullopt, .limit = std::nullopt, .after = std::nullopt});
@@ -389,12 +375,12 @@ TEST_F(run_tracker_durability_test, a_redelivered_delivery_keeps_its_fresh_max_a
     CO_ASSERT_TRUE(put_back);
     // Its first attempt fails as well and is recorded with the time of the next one; then the
     // daemon stops.
-    const bool tried = co_await until([&] { return attempts.size() > tried_before; }, 5s);
+    const bool tried = co_await test::eventually([&] { return attempts.size() > tried_before; }, 5s);
     CO_ASSERT_TRUE(tried);
     for (int i = 0; i < 100; ++i) {
       const auto job = co_await store_->find_delivery(delivery_id);
       if (job && job->record.next_attempt_at) break;
-      co_await sleep(10ms);
+      co_await test::pause_for(10ms);
     }
   });
   const auto stored = [&]() {
@@ -413,7 +399,7 @@ TEST_F(run_tracker_durability_test, a_redelivered_delivery_keeps_its_fresh_max_a
   auto& second_life = make_tracker();
   run([&]() -> awaitable<void> {
     co_await second_life.start();
-    const bool died = co_await until([&] { return second_life.queues().front()->dead() == 1; }, 10s);
+    const bool died = co_await test::eventually([&] { return second_life.queues().front()->dead() == 1; }, 10s);
     EXPECT_TRUE(died);
   });
   const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - retried);
@@ -439,7 +425,7 @@ TEST_F(run_tracker_durability_test, a_run_in_review_keeps_its_event_body_in_the_
     std::vector<registration> batch;
     batch.push_back(std::move(review));
     co_await tracker.register_runs(0, std::move(batch));
-    const bool reviewed = co_await until([&] { return sink_.delivered.size() == 1; }, 5s);
+    const bool reviewed = co_await test::eventually([&] { return sink_.delivered.size() == 1; }, 5s);
     CO_ASSERT_TRUE(reviewed);
     const auto* in_memory = tracker.pending_record("workflow_run_review");
     CO_ASSERT_TRUE(in_memory != nullptr && in_memory->events.size() == 1);
@@ -451,7 +437,7 @@ TEST_F(run_tracker_durability_test, a_run_in_review_keeps_its_event_body_in_the_
     EXPECT_EQ(shown->state, run_state::pending);
     EXPECT_NE(shown->events[0].body.find("NEEDS_REVIEW"), std::string::npos) << shown->events[0].body;
     EXPECT_GE(shown->polls, 1U);
-    const bool delivered_done = co_await until([&] { return tracker.queues().front()->backlog() == 0; }, 5s);
+    const bool delivered_done = co_await test::eventually([&] { return tracker.queues().front()->backlog() == 0; }, 5s);
     EXPECT_TRUE(delivered_done);
     const auto again = co_await tracker.find("workflow_run_review");
     CO_ASSERT_TRUE(again.has_value() && again->deliveries.size() == 1);
@@ -486,13 +472,13 @@ TEST_F(run_tracker_durability_test, a_queue_retired_by_a_reload_is_freed_with_it
     source_.set_status("exr_backlog_2", "PROCESSED");
     source_.set_status("exr_backlog_3", "PROCESSED");
     co_await tracker.register_runs(0, regs("exr_backlog_1", "exr_backlog_2", "exr_backlog_3"));
-    const bool waiting = co_await until([&] { return tracker.pending_count() == 0; }, 5s);
+    const bool waiting = co_await test::eventually([&] { return tracker.pending_count() == 0; }, 5s);
     CO_ASSERT_TRUE(waiting);
     const std::weak_ptr<delivery_queue> retired = tracker.queues().front();
     EXPECT_EQ(retired.lock()->backlog(), 3U);
 
     co_await tracker.reconfigure(reloaded, settings_.polling, no_filters);
-    const bool freed = co_await until([&] { return retired.expired(); }, 5s);
+    const bool freed = co_await test::eventually([&] { return retired.expired(); }, 5s);
     EXPECT_TRUE(freed) << "the retired queue (and its backlog) is kept";
     CO_ASSERT_TRUE(tracker.queues().size() == 1);
     EXPECT_EQ(tracker.queues().front()->backlog(), 3U) << "the fresh queue has the backlog from the store";
@@ -522,16 +508,16 @@ TEST_F(run_tracker_durability_test, a_reload_while_a_queue_is_being_replaced_rem
       *disk_full = true;  // recording this delivery fails: the queue's worker ends with store_full
     };
     co_await tracker.register_runs(0, regs("exr_wedges"));
-    const bool taken = co_await until([&] { return !sink_.delivered.empty(); }, 5s);
+    const bool taken = co_await test::eventually([&] { return !sink_.delivered.empty(); }, 5s);
     CO_ASSERT_TRUE(taken);
-    co_await sleep(200ms);
+    co_await test::pause_for(200ms);
     *disk_full = false;
-    *hold_store = true;      // the store's next commit (a progress flush) waits...
-    co_await sleep(1500ms);  // ...so the replacement, a second after the failure, waits for its read
+    *hold_store = true;                // the store's next commit (a progress flush) waits...
+    co_await test::pause_for(1500ms);  // ...so the replacement, a second after the failure, waits for its read
     EXPECT_TRUE(tracker.queues().empty()) << "the wedged queue is retired before the store is read";
     co_await tracker.reconfigure(no_sinks, settings_.polling, no_filters);
     *hold_store = false;
-    co_await sleep(300ms);
+    co_await test::pause_for(300ms);
     EXPECT_TRUE(tracker.queues().empty()) << "a queue was made for a sink the reload removed";
   });
   EXPECT_EQ(fatal_calls_, 0);

@@ -216,5 +216,54 @@ TEST_F(tracker_backend_test, the_pending_limit_counts_the_runs_in_the_store_afte
   EXPECT_EQ(status(bob, verb::post, "/v1/runs", R"({"id":"exr_b1"})"), 201u);
 }
 
+// Health and metrics tell which store the daemon runs on; with a database, what it knows of the
+// cluster, and an unreachable database makes it degraded (hooklessctl health exits 1).
+TEST_F(tracker_backend_test, sqlite_health_shows_the_store_and_no_cluster) {
+  const auto body = json::parse(serve(admin, verb::get, "/v1/health").body).as_object();
+  EXPECT_EQ(body.at("store"), (json::object{{"state", "ok"}, {"backend", "sqlite"}}));
+  EXPECT_FALSE(body.contains("cluster"));
+  const auto text = backend_->metrics();
+  EXPECT_NE(text.find("\nhookless_store_up 1\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("hookless_cluster_"), std::string::npos) << "no cluster families on SQLite";
+}
+
+TEST_F(tracker_backend_test, database_health_and_metrics_show_the_cluster_and_an_unreachable_store) {
+  cluster_status status{.node = "web-1",
+                        .poller = true,
+                        .term = 7,
+                        .live_nodes = {"web-1", "web-2"},
+                        .homes = {"web-1", "web-3"},
+                        .takeovers = 1,
+                        .poller_terms = 2,
+                        .store_reachable = true};
+  backend_ = std::make_unique<tracker_backend>(
+      *tracker_, *store_, settings_, [this](std::exception_ptr) { ++fatal_calls_; }, nullptr, nullptr,
+      [&status] { return status; });
+  auto body = json::parse(serve(admin, verb::get, "/v1/health").body).as_object();
+  EXPECT_EQ(body.at("status"), "ok");
+  EXPECT_EQ(body.at("store"), (json::object{{"state", "ok"}, {"backend", "postgresql"}}));
+  EXPECT_EQ(body.at("cluster"), (json::object{{"node", "web-1"},
+                                              {"role", "poller"},
+                                              {"term", 7},
+                                              {"nodes", json::array{"web-1", "web-2"}},
+                                              {"homes", json::array{"web-1", "web-3"}}}));
+  auto text = backend_->metrics();
+  for (const char* line :
+       {"\nhookless_store_up 1\n", "\nhookless_cluster_poller 1\n", "\nhookless_cluster_poller_terms_total 2\n",
+        "\nhookless_cluster_takeovers_total 1\n", "\nhookless_cluster_live_nodes 2\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << " in\n" << text;
+  }
+
+  status.poller = false;
+  status.store_reachable = false;
+  body = json::parse(serve(admin, verb::get, "/v1/health").body).as_object();
+  EXPECT_EQ(body.at("status"), "degraded");
+  EXPECT_EQ(body.at("store").at("state"), "unreachable");
+  EXPECT_EQ(body.at("cluster").at("role"), "standby");
+  text = backend_->metrics();
+  EXPECT_NE(text.find("\nhookless_store_up 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nhookless_cluster_poller 0\n"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace hookless

@@ -134,6 +134,21 @@ TEST(reload_plan, applies_what_can_change_and_keeps_what_needs_a_restart) {
   EXPECT_EQ(plan.effective.sinks.at("archive").path, "/tmp/b.jsonl");
 }
 
+TEST(reload_plan, the_database_and_the_node_name_need_a_restart) {
+  auto running = two_sink_config();
+  running.state.url = "postgresql://db/hookless";
+  running.cluster.node = "web-1";
+  auto loaded = running;
+  loaded.state.url = "postgresql://other/hookless";
+  loaded.state.password_file = "/etc/hookless/db-password";
+  loaded.cluster.node = "web-2";
+  const auto plan = plan_reload(running, loaded);
+  EXPECT_THAT(plan.needs_restart, ElementsAre("state.url", "state.password_file", "cluster.node"));
+  EXPECT_EQ(plan.effective.state.url, running.state.url);
+  EXPECT_EQ(plan.effective.state.password_file, std::nullopt);
+  EXPECT_EQ(plan.effective.cluster.node, "web-1");
+}
+
 TEST(reload_plan, the_same_file_changes_nothing) {
   const auto running = two_sink_config();
   const auto plan = plan_reload(running, running);

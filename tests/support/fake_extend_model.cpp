@@ -262,6 +262,9 @@ fake_response fake_extend_model::handle(const fake_request& request, fake_clock:
   record.api_version = header_text(request.api_version);
   record.workspace_id = header_text(request.workspace_id);
   record.user_agent = header_text(request.user_agent);
+  if (request.authorization && request.authorization->starts_with("Bearer ")) {
+    record.api_key = request.authorization->substr(7);
+  }
 
   fake_response response = answer(request, record, now);
 
@@ -272,6 +275,7 @@ fake_response fake_extend_model::handle(const fake_request& request, fake_clock:
   count(stats_.api_versions, record.api_version);
   count(stats_.workspaces, record.workspace_id);
   count(stats_.user_agents, record.user_agent);
+  count(stats_.api_keys, record.api_key);
   if (record.status == 429) ++stats_.responses_429;
   if (options_.record_requests) stats_.requests.push_back(std::move(record));
   response.headers.emplace_back("x-extend-request-id", "req_fake_" + std::to_string(next_request_id_++));
@@ -321,7 +325,10 @@ fake_response fake_extend_model::answer(const fake_request& request, request_rec
   }
 
   auto response = [&]() -> fake_response {
-    if (request.authorization != "Bearer " + options_.api_key) {
+    const bool key_accepted =
+        record.api_key && (*record.api_key == options_.api_key ||
+                           std::ranges::find(options_.more_api_keys, *record.api_key) != options_.more_api_keys.end());
+    if (!key_accepted) {
       return error_response(401, "UNAUTHORIZED", "Invalid or missing API key", false);
     }
     if (request.method != "GET") return error_response(405, "INVALID_REQUEST", "The fake serves GET only", false);
@@ -486,6 +493,7 @@ json::object fake_extend_model::stats_json() const {
       {"api_versions", counters(stats_.api_versions)},
       {"workspaces", counters(stats_.workspaces)},
       {"user_agents", counters(stats_.user_agents)},
+      {"api_keys", counters(stats_.api_keys)},
       {"responses_429", stats_.responses_429},
       {"connections_accepted", stats_.connections_accepted},
       {"open_connections", stats_.open_connections},

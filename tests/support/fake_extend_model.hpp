@@ -31,7 +31,8 @@ struct retry_after_mode {
 };
 
 struct fake_extend_options {
-  std::string api_key = "sk_test_hookless";           // the only key accepted as `Authorization: Bearer <key>`
+  std::string api_key = "sk_test_hookless";           // the key accepted as `Authorization: Bearer <key>`
+  std::vector<std::string> more_api_keys;             // accepted too: tests that tell daemons apart by key
   std::optional<double> rate_limit;                   // requests/s over a sliding 1 s window, counting every request
   retry_after_mode retry_after;                       // header sent with the rate limit's 429s
   bool auto_runs = false;                             // create unknown IDs with a known prefix at first sight
@@ -90,7 +91,8 @@ struct request_record {
   std::optional<std::string> api_version;   // x-extend-api-version
   std::optional<std::string> workspace_id;  // x-extend-workspace-id
   std::optional<std::string> user_agent;
-  unsigned status = 0;  // 0 when the connection was cut
+  std::optional<std::string> api_key;  // the Bearer token sent, accepted or not
+  unsigned status = 0;                 // 0 when the connection was cut
 };
 
 struct fake_extend_stats {
@@ -100,6 +102,7 @@ struct fake_extend_stats {
   std::map<std::string, std::uint64_t> api_versions;  // header value -> requests ("" when absent)
   std::map<std::string, std::uint64_t> workspaces;    // same for x-extend-workspace-id
   std::map<std::string, std::uint64_t> user_agents;   // same for user-agent
+  std::map<std::string, std::uint64_t> api_keys;      // same for the Bearer token
   std::uint64_t responses_429 = 0;                    // by the rate limit and by injected faults
   std::uint64_t connections_accepted = 0;
   std::uint64_t open_connections = 0;

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <exception>
 #include <memory>
@@ -45,6 +48,22 @@ bool run_with_deadline(boost::asio::io_context& io, std::function<boost::asio::a
   EXPECT_TRUE(result->returned) << "the test body did not finish within " << limit.count() << " ms";
   if (result->error) std::rethrow_exception(result->error);
   return result->returned;
+}
+
+boost::asio::awaitable<bool> eventually(std::function<bool()> done, std::chrono::milliseconds limit) {
+  boost::asio::steady_timer tick{co_await boost::asio::this_coro::executor};
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= give_up) co_return false;
+    tick.expires_after(5ms);
+    co_await tick.async_wait(boost::asio::use_awaitable);
+  }
+  co_return true;
+}
+
+boost::asio::awaitable<void> pause_for(std::chrono::milliseconds how_long) {
+  boost::asio::steady_timer tick{co_await boost::asio::this_coro::executor, how_long};
+  co_await tick.async_wait(boost::asio::use_awaitable);
 }
 
 }  // namespace hookless::test

@@ -1,5 +1,6 @@
 // Driving a test's io_context with a deadline, so a bug fails the test instead of hanging it: run
-// until a condition holds, or run one coroutine (the test's body) until it returns.
+// until a condition holds, or run one coroutine (the test's body) until it returns; and, inside such
+// a body, wait for a condition or a while.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -25,5 +26,12 @@ enum class run_stop {
 // The body outlives a missed deadline safely: it may still finish in a later run of `io`.
 bool run_with_deadline(boost::asio::io_context& io, std::function<boost::asio::awaitable<void>()> body,
                        std::chrono::milliseconds limit, run_stop stop = run_stop::body_returned);
+
+// Inside a coroutine on the io_context: lets other work run until `done()` holds (true) or `limit`
+// passed (false), checking every 5 ms.
+boost::asio::awaitable<bool> eventually(std::function<bool()> done, std::chrono::milliseconds limit);
+
+// Inside a coroutine on the io_context: lets other work run for `how_long`.
+boost::asio::awaitable<void> pause_for(std::chrono::milliseconds how_long);
 
 }  // namespace hookless::test

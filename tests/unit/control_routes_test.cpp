@@ -454,8 +454,25 @@ TEST_F(control_routes, health_reports_status_api_and_sinks) {
   EXPECT_EQ(body.at("sinks").at("app").at("backlog").as_int64(), 4);
   EXPECT_EQ(body.at("sinks").at("app").at("dead").as_int64(), 2);
   EXPECT_EQ(body.at("sinks").at("app").at("last_error").as_string(), "HTTP 503");
+  EXPECT_EQ(body.at("store"), (json::object{{"state", "ok"}, {"backend", "sqlite"}}));
+  EXPECT_FALSE(body.contains("cluster"));
   backend.report.ok = true;
   EXPECT_EQ(body_of(serve(verb::get, "/v1/health")).at("status").as_string(), "ok");
+}
+
+TEST_F(control_routes, health_with_a_database_shows_the_store_and_the_cluster) {
+  backend.report.ok = false;
+  backend.report.store = store_health{.state = "unreachable", .backend = "postgresql"};
+  backend.report.cluster =
+      cluster_status{.node = "web-2", .term = 3, .live_nodes = {"web-1", "web-2"}, .homes = {"web-2"}};
+  const auto body = body_of(serve(verb::get, "/v1/health"));
+  EXPECT_EQ(body.at("status").as_string(), "degraded");
+  EXPECT_EQ(body.at("store"), (json::object{{"state", "unreachable"}, {"backend", "postgresql"}}));
+  EXPECT_EQ(body.at("cluster"), (json::object{{"node", "web-2"},
+                                              {"role", "standby"},
+                                              {"term", 3},
+                                              {"nodes", json::array{"web-1", "web-2"}},
+                                              {"homes", json::array{"web-2"}}}));
 }
 
 TEST_F(control_routes, metrics_are_prometheus_text) {

@@ -10,20 +10,20 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const auto now = std::chrono::system_clock::from_time_t(1'790'000'000);  // Mon, 21 Sep 2026 14:13:20 GMT
+const auto received_at = std::chrono::system_clock::from_time_t(1'790'000'000);  // Mon, 21 Sep 2026 14:13:20 GMT
 
 TEST(retry_after, seconds_and_dates) {
-  EXPECT_EQ(parse_retry_after("120", now), 120s);
-  EXPECT_EQ(parse_retry_after(" 0 ", now), 0s);
-  EXPECT_EQ(parse_retry_after("999999", now), 1h);
-  EXPECT_FALSE(parse_retry_after("-1", now));
-  EXPECT_FALSE(parse_retry_after("soon", now));
+  EXPECT_EQ(parse_retry_after("120", received_at), 120s);
+  EXPECT_EQ(parse_retry_after(" 0 ", received_at), 0s);
+  EXPECT_EQ(parse_retry_after("999999", received_at), 1h);
+  EXPECT_FALSE(parse_retry_after("-1", received_at));
+  EXPECT_FALSE(parse_retry_after("soon", received_at));
   // The date 30 s later, written by strftime itself.
   const std::time_t later = 1'790'000'030;
   char text[64];
   std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", std::gmtime(&later));
-  EXPECT_EQ(parse_retry_after(text, now), 30s);
-  EXPECT_EQ(parse_retry_after("Mon, 01 Jan 2001 00:00:00 GMT", now), 0s);
+  EXPECT_EQ(parse_retry_after(text, received_at), 30s);
+  EXPECT_EQ(parse_retry_after("Mon, 01 Jan 2001 00:00:00 GMT", received_at), 0s);
 }
 
 TEST(retry_after, other_seconds_and_dates) {
@@ -38,9 +38,9 @@ TEST(retry_after, other_seconds_and_dates) {
 
 // A far Retry-After date once overflowed std::chrono (UB found with UBSan); it is capped at an hour.
 TEST(retry_after, far_and_ancient_dates_are_clamped_without_overflow) {
-  EXPECT_EQ(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), std::chrono::milliseconds{3'600'000});
-  EXPECT_EQ(parse_retry_after("Mon, 01 Jan 1900 00:00:00 GMT", now), std::chrono::milliseconds{0});
-  EXPECT_EQ(parse_retry_after("Mon, 21 Sep 2026 14:13:40 GMT", now), std::chrono::milliseconds{20'000});
+  EXPECT_EQ(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", received_at), std::chrono::milliseconds{3'600'000});
+  EXPECT_EQ(parse_retry_after("Mon, 01 Jan 1900 00:00:00 GMT", received_at), std::chrono::milliseconds{0});
+  EXPECT_EQ(parse_retry_after("Mon, 21 Sep 2026 14:13:40 GMT", received_at), std::chrono::milliseconds{20'000});
 }
 
 }  // namespace

@@ -1,0 +1,72 @@
+// The PostgreSQL backend's SQL: what each state_store and cluster_store call does to the database,
+// and how rows map to records (the column conversions are store_rows', shared with SQLite).
+// Synchronous: the store's threads call these inside the transaction (and savepoint) they opened.
+// They throw what pg_connection throws, lease_lost for a fenced write without the poller term,
+// node_replaced when another process took this node's row.
+#pragma once
+
+#include "core/store/cluster_store.hpp"
+#include "core/store/state_store.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hookless {
+
+class pg_connection;
+
+// Who is calling: this daemon's node name and this process's instance ID.
+struct pg_identity {
+  std::string node;
+  std::string instance_id;
+};
+
+namespace pg_queries {
+
+// Writes (the calls of the same name in state_store.hpp; pg_store.hpp adds the details). Runs
+// inserted whole (events and deliveries too, as import_runs needs) with `home` as their home.
+std::vector<bool> insert_runs(pg_connection& db, const std::vector<run_record>& runs, const std::string& home);
+void save_progress(pg_connection& db, const std::vector<run_progress>& progress);
+void record_outcome(pg_connection& db, const run_outcome& outcome);
+// A compare-and-set: only a delivery free or taken by this process changes; a dead one put back to
+// pending (a redelivery, from any daemon) is freed for its home to take.
+void update_delivery(pg_connection& db, const delivery& record, const pg_identity& me);
+bool delete_run(pg_connection& db, const std::string& id);
+std::size_t prune_finished(pg_connection& db, time_point cutoff);
+
+// Every pending run of the database, oldest first; none is left queued for pick_new_runs.
+std::vector<run_record> load_pending(pg_connection& db);
+// Pending deliveries of the runs whose home this node holds, now taken by this process, in event
+// order per run: those free and, with `including_mine`, those it took already; at most `limit`.
+std::vector<delivery_job> take_deliveries(pg_connection& db, const pg_identity& me, bool including_mine,
+                                          std::optional<std::size_t> limit);
+
+// Reads.
+std::optional<run_record> find_run(pg_connection& db, const std::string& id);
+std::vector<std::optional<std::uint32_t>> owners_of(pg_connection& db, const std::vector<std::string>& ids);
+std::vector<run_record> list_runs(pg_connection& db, const run_query& query);
+std::vector<delivery> list_deliveries(pg_connection& db, const delivery_query& query);
+std::map<std::string, std::size_t> count_dead_deliveries(pg_connection& db);
+std::optional<delivery_job> find_delivery(pg_connection& db, const std::string& id);
+
+// The poller's fence: the first statement of each fenced write. Throws lease_lost unless this
+// process holds the poller lease under `term`; keeps the lease row locked FOR KEY SHARE until the
+// transaction ends, so no new term (a key update: term is UNIQUE) begins before it commits, while
+// renewals of the same term go on.
+void check_poller_term(pg_connection& db, const pg_identity& me, std::optional<std::uint64_t> term);
+std::vector<run_record> pick_new_runs(pg_connection& db, std::size_t limit);
+
+// The node's row at open: a fresh instance ID, its home taken back and its pending deliveries freed.
+void register_node(pg_connection& db, const pg_identity& me);
+heartbeat_result heartbeat(pg_connection& db, const pg_identity& me, std::chrono::milliseconds dead_after);
+std::optional<std::uint64_t> claim_poller(pg_connection& db, const pg_identity& me, std::chrono::milliseconds ttl);
+void resign_poller(pg_connection& db, const pg_identity& me);
+
+}  // namespace pg_queries
+
+}  // namespace hookless

@@ -1,0 +1,69 @@
+// Runs, events, deliveries and outcomes as the store tests write them (both backends, the cluster
+// tests), and the small helpers their coroutine bodies need.
+#pragma once
+
+#include "core/store/state_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hookless::test {
+
+// gtest's ASSERT_* return from the function, which a coroutine cannot do.
+#define CO_ASSERT_TRUE(condition)                     \
+  if (!(condition)) {                                 \
+    ADD_FAILURE() << "assertion failed: " #condition; \
+    co_return;                                        \
+  }
+
+// g++ 12 miscompiles initializer lists inside coroutines ("array used as initializer"), so test
+// bodies build their lists through these plain functions.
+template <typename... Runs>
+std::vector<run_record> runs_of(Runs... runs) {
+  std::vector<run_record> all;
+  (all.push_back(std::move(runs)), ...);
+  return all;
+}
+
+template <typename... Items>
+std::vector<run_progress> progress_of(Items... items) {
+  std::vector<run_progress> all;
+  (all.push_back(std::move(items)), ...);
+  return all;
+}
+
+template <typename... Names>
+std::vector<std::string> names(Names... text) {
+  std::vector<std::string> all;
+  (all.emplace_back(text), ...);
+  return all;
+}
+
+template <typename... Flags>
+std::vector<bool> bools_of(Flags... flags) {
+  std::vector<bool> all;
+  (all.push_back(flags), ...);
+  return all;
+}
+
+boost::json::object nested_context();
+boost::json::object padded_context();
+boost::json::object counter_context(int i);
+
+time_point at_ms(std::int64_t ms);
+
+// A pending extract run of `owner` registered at `base_ms`, for the sinks "out" and "app".
+run_record make_run(const std::string& id, std::uint32_t owner = 1000, std::int64_t base_ms = 1'700'000'000'000);
+run_event make_event(const std::string& run_id, const std::string& type);
+delivery make_delivery(const run_event& event, const std::string& run_id, const std::string& sink);
+// The run finished as processed, with one event for each of its sinks.
+run_outcome make_outcome(const run_record& pending, std::int64_t finished_ms);
+
+void expect_same_run(const run_record& a, const run_record& b);
+std::vector<std::string> ids_of(const std::vector<run_record>& runs);
+std::vector<std::string> delivery_ids(const std::vector<delivery>& records);
+
+}  // namespace hookless::test
