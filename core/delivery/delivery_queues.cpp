@@ -85,8 +85,11 @@ void delivery_queues::spawn(const std::shared_ptr<delivery_queue>& queue) {
 
 awaitable<void> delivery_queues::replace_later(std::shared_ptr<delivery_queue> failed) {
   asio::steady_timer pause{executor_};
-  pause.expires_after(std::chrono::seconds{1});
-  co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  const auto wait_a_second = [&pause] {
+    pause.expires_after(std::chrono::seconds{1});
+    return pause.async_wait(asio::as_tuple(asio::use_awaitable));
+  };
+  co_await wait_a_second();
   const std::string sink_name = failed->sink_name();
   const auto old = std::ranges::find(queues_, failed);
   failed.reset();
@@ -108,8 +111,7 @@ awaitable<void> delivery_queues::replace_later(std::shared_ptr<delivery_queue> f
       unreadable = e.what();
     }
     spdlog::warn("sink '{}': cannot read its undone deliveries yet ({}); trying again in 1 s", sink_name, unreadable);
-    pause.expires_after(std::chrono::seconds{1});
-    co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await wait_a_second();
     if (stopping_) co_return;
   }
   // Looked up again: a reload meanwhile may have replaced the sinks (or made the queue itself).
