@@ -129,6 +129,29 @@ TEST(journal_logs, journal_stream_must_name_the_very_file) {
   }
 }
 
+TEST(config_metrics, say_whether_the_last_reload_was_accepted_and_when_the_config_was_read) {
+  auto loaded_at = std::chrono::system_clock::time_point{std::chrono::seconds{1'700'000'000}};
+  const auto written = [&](bool ok) {
+    prometheus_writer out;
+    write_config_metrics(out, ok, loaded_at);
+    return parse_prometheus(out.text());
+  };
+  auto parsed = written(true);
+  EXPECT_THAT(parsed.problems, IsEmpty());
+  EXPECT_EQ(parsed.types.at("hookless_config_last_reload_successful"), "gauge");
+  EXPECT_EQ(parsed.value("hookless_config_last_reload_successful"), 1);
+  EXPECT_EQ(parsed.value("hookless_config_last_reload_success_timestamp_seconds"), 1'700'000'000);
+
+  parsed = written(false);
+  EXPECT_EQ(parsed.value("hookless_config_last_reload_successful"), 0);
+  EXPECT_EQ(parsed.value("hookless_config_last_reload_success_timestamp_seconds"), 1'700'000'000);
+
+  loaded_at += std::chrono::milliseconds{90'500};
+  parsed = written(true);
+  EXPECT_EQ(parsed.value("hookless_config_last_reload_successful"), 1);
+  EXPECT_EQ(parsed.value("hookless_config_last_reload_success_timestamp_seconds"), 1'700'000'090.5);
+}
+
 sink_config make_sink(const std::string& name, sink_type type, const std::string& path = {}) {
   sink_config s;
   s.name = name;
