@@ -344,7 +344,7 @@ TEST_F(service_test, a_rejected_reload_shows_in_health_and_metrics_and_the_old_c
   const auto call = [&](const std::string& method, const std::string& target, const std::string& body = {}) {
     return control_request(c.socket, method, target, body);
   };
-  const auto config_health = [&] { return call("GET", "/v1/health").json().as_object().at("config").as_object(); };
+  const auto config_in_health = [&] { return call("GET", "/v1/health").json().as_object().at("config").as_object(); };
   const auto metrics = [&] { return metrics_check::parse_prometheus(call("GET", "/metrics").body); };
   const auto good = render_config(c);
   notify_listener notify{dir_ / "notify.sock"};
@@ -352,7 +352,7 @@ TEST_F(service_test, a_rejected_reload_shows_in_health_and_metrics_and_the_old_c
   ASSERT_TRUE(notify.wait_for("READY=1", 10s)) << service_log();
 
   // At start: the file, when it was read, no reload yet; the metrics say the load succeeded.
-  auto health = config_health();
+  auto health = config_in_health();
   EXPECT_EQ(string_field(health, "path"), config_path().string());
   const auto started_at = string_field(health, "loaded_at");
   ASSERT_TRUE(parse_time(started_at).has_value()) << started_at;
@@ -370,7 +370,7 @@ TEST_F(service_test, a_rejected_reload_shows_in_health_and_metrics_and_the_old_c
   child_->signal(SIGHUP);
   ASSERT_TRUE(notify.wait_for("RELOADING=1", 5s));
   ASSERT_TRUE(notify.wait_for("READY=1", 5s)) << service_log();
-  health = config_health();
+  health = config_in_health();
   ASSERT_TRUE(health.at("last_reload").is_object()) << json::serialize(health);
   const auto& rejected = health.at("last_reload").as_object();
   EXPECT_FALSE(rejected.at("ok").as_bool());
@@ -400,7 +400,7 @@ TEST_F(service_test, a_rejected_reload_shows_in_health_and_metrics_and_the_old_c
   child_->signal(SIGHUP);
   ASSERT_TRUE(notify.wait_for("RELOADING=1", 5s));
   ASSERT_TRUE(notify.wait_for("READY=1", 5s)) << service_log();
-  health = config_health();
+  health = config_in_health();
   const auto& accepted = health.at("last_reload").as_object();
   EXPECT_TRUE(accepted.at("ok").as_bool()) << json::serialize(health);
   EXPECT_TRUE(accepted.at("error").is_null());
