@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
       std::cerr << prefix << hookless::format_problem(config_path, problem) << "\n";
     }
     std::cerr << prefix << config_path << ": " << loaded.problems.size() << " problem(s); "
-              << (check_only ? "the configuration is invalid" : "hooklessd did not start") << "\n";
+              << (check_only ? "the configuration was rejected" : "hooklessd did not start") << "\n";
     return EXIT_FAILURE;
   }
   if (check_only) {

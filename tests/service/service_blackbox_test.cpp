@@ -467,7 +467,7 @@ TEST_F(service_test, systemctl_reload_checks_the_config_before_the_daemon_is_sig
   EXPECT_EQ(failed.exit_code, 1);
   EXPECT_THAT(failed.err, HasSubstr((dir_ / "reloaded.yaml").string() + ":" +
                                     std::to_string(line_holding(bad, "  timeout: soon")) + ": extend.timeout"));
-  EXPECT_THAT(failed.err, HasSubstr("the configuration is invalid"));
+  EXPECT_THAT(failed.err, HasSubstr("the configuration was rejected"));
   write_text_file(dir_ / "reloaded.yaml", good);
   const auto passed = run_program(hooklessd_program(), args);
   EXPECT_EQ(passed.exit_code, 0) << passed.err;
