@@ -479,8 +479,9 @@ TEST_F(service_test, systemctl_reload_checks_the_config_before_the_daemon_is_sig
 class journal_test : public service_test {
  protected:
   // hooklessd with its stderr on a file, $JOURNAL_STREAM naming that file (or, `matching` false,
-  // another one); it starts, delivers a run, and a reload logs a warning and another an error.
-  std::vector<std::string> log_lines(bool matching) {
+  // another one), logging in `format`; it starts, delivers a run, and a reload logs a warning and
+  // another an error.
+  std::vector<std::string> log_lines(bool matching, const std::string& format = "text") {
     start_fake();
     const auto c = base_config();
     write_text_file(dir_ / "service.stderr", "");
@@ -488,7 +489,7 @@ class journal_test : public service_test {
     if (::stat((dir_ / "service.stderr").c_str(), &file) != 0) throw std::runtime_error("cannot stat the log file");
     const auto inode = static_cast<unsigned long long>(file.st_ino) + (matching ? 0 : 1);
     const auto stream = std::to_string(static_cast<unsigned long long>(file.st_dev)) + ":" + std::to_string(inode);
-    const auto good = render_config(c);
+    const auto good = replaced(render_config(c), "format: text", "format: " + format);
     spawn_daemon(good, {{"JOURNAL_STREAM", stream}});
     EXPECT_TRUE(wait_healthy(c.socket)) << service_log();
     add_finishing_run("exr_journal", 100ms);
@@ -532,6 +533,25 @@ TEST_F(journal_test, under_journald_each_line_starts_with_its_priority_and_has_n
   EXPECT_THAT(log, HasSubstr("<4>warning reload: extend.timeout changed"));
   EXPECT_THAT(log, HasSubstr("<3>error reload rejected: " + config_path().string() + ":"));
   EXPECT_THAT(log, HasSubstr("<7>debug delivered event_id="));
+}
+
+TEST_F(journal_test, json_lines_under_journald_start_with_the_priority_and_have_no_time_field) {
+  const auto lines = log_lines(true, "json");
+  ASSERT_GT(lines.size(), 5u);
+  const std::map<std::string, std::string> priority_of{
+      {"debug", "<7>"}, {"info", "<6>"}, {"warning", "<4>"}, {"error", "<3>"}};
+  std::set<std::string> seen;
+  for (const auto& line : lines) {
+    ASSERT_GE(line.size(), 3u);
+    json::object entry;
+    ASSERT_NO_THROW(entry = json::parse(line.substr(3)).as_object()) << line;
+    const auto level = string_field(entry, "level");
+    ASSERT_TRUE(priority_of.contains(level)) << line;
+    EXPECT_EQ(line.substr(0, 3), priority_of.at(level)) << line;
+    EXPECT_FALSE(entry.contains("time")) << line;
+    seen.insert(level);
+  }
+  for (const char* level : {"debug", "info", "warning", "error"}) EXPECT_TRUE(seen.contains(level)) << level;
 }
 
 TEST_F(journal_test, a_journal_stream_naming_another_file_changes_nothing) {
