@@ -209,7 +209,7 @@ TEST_F(service_test, no_watchdog_messages_without_watchdog_usec) {
 
 TEST_F(service_test, serves_the_socket_systemd_socket_activate_passes) {
   const fs::path launcher = "/usr/bin/systemd-socket-activate";
-  if (!fs::exists(launcher)) GTEST_SKIP() << "systemd-socket-activate is not installed (package systemd)";
+  ASSERT_TRUE(fs::exists(launcher)) << "systemd-socket-activate is missing: install the Debian package systemd";
   start_fake();
   auto c = base_config();
   c.socket = dir_ / "configured.sock";  // what the daemon would bind itself: it must not
