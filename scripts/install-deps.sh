@@ -7,6 +7,7 @@ packages=(
   libspdlog-dev libfmt-dev libyaml-cpp-dev libssl-dev libsqlite3-dev libsystemd-dev libpq-dev
   libgtest-dev libgmock-dev libcli11-dev libbenchmark-dev
   openssl curl tinyproxy-bin sqlite3
+  systemd                    # systemd-analyze and systemd-socket-activate in the service tests
   postgresql-15              # the tests start their own server for the PostgreSQL store
   clang libclang-rt-14-dev   # libFuzzer + sanitizers for scripts/fuzz.sh (tests/fuzz)
   clang-format               # scripts/check-format.sh (.clang-format is written for version 14)

@@ -49,6 +49,21 @@ struct store_health {
   std::string backend = "sqlite";  // sqlite (state.path) | postgresql (state.url)
 };
 
+// How the last reload (SIGHUP, `systemctl reload`) went.
+struct reload_result {
+  bool ok = true;
+  time_point at;
+  std::optional<std::string> error;        // rejected: every problem, each naming file:line
+  std::vector<std::string> needs_restart;  // accepted: keys that changed but wait for a restart
+};
+
+// The configuration file behind the running config.
+struct config_health {
+  std::string path;
+  time_point loaded_at;                      // when the config in effect was read (start or reload)
+  std::optional<reload_result> last_reload;  // none before the first reload
+};
+
 struct health_report {
   bool ok = true;  // false: "degraded"
   std::size_t pending = 0;
@@ -57,6 +72,7 @@ struct health_report {
   std::map<std::string, sink_health> sinks;
   store_health store;
   std::optional<cluster_status> cluster;  // several daemons on one database (state.url) only
+  std::optional<config_health> config;    // the daemon's config file (absent in tests without one)
 };
 
 class control_backend {

@@ -208,6 +208,20 @@ json::object health_to_json(const health_report& report) {
                                   {"nodes", names(report.cluster->live_nodes)},
                                   {"homes", names(report.cluster->homes)}};
   }
+  if (report.config) {
+    json::value last_reload = nullptr;
+    if (const auto& reload = report.config->last_reload) {
+      json::array needs_restart;
+      for (const auto& key : reload->needs_restart) needs_restart.emplace_back(key);
+      last_reload = json::object{{"ok", reload->ok},
+                                 {"at", format_time(reload->at)},
+                                 {"error", reload->error ? json::value(to_valid_utf8(*reload->error)) : nullptr},
+                                 {"needs_restart", std::move(needs_restart)}};
+    }
+    out["config"] = json::object{{"path", to_valid_utf8(report.config->path)},
+                                 {"loaded_at", format_time(report.config->loaded_at)},
+                                 {"last_reload", std::move(last_reload)}};
+  }
   return out;
 }
 

@@ -100,6 +100,15 @@ std::string describe_health(const json::object& health) {
     out += "store: " + field_text(store->get_object(), "state") + " (" + field_text(store->get_object(), "backend") +
            ")\n";
   }
+  if (const auto* config = health.if_contains("config"); config != nullptr && config->is_object()) {
+    const auto* reload = config->get_object().if_contains("last_reload");
+    const auto* ok = reload != nullptr && reload->is_object() ? reload->get_object().if_contains("ok") : nullptr;
+    if (ok != nullptr && ok->is_bool() && !ok->get_bool()) {
+      out += "config: the reload at " + field_text(reload->get_object(), "at") + " was rejected (" +
+             field_text(reload->get_object(), "error") + "); the configuration read at " +
+             field_text(config->get_object(), "loaded_at") + " still runs\n";
+    }
+  }
   if (const auto* cluster = health.if_contains("cluster"); cluster != nullptr && cluster->is_object()) {
     const auto& c = cluster->get_object();
     out += "cluster: node " + field_text(c, "node") + ", " + field_text(c, "role") + " (term " + field_text(c, "term") +

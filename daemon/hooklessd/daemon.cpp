@@ -218,7 +218,9 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   }
   std::function<cluster_status()> cluster_view;
   if (cluster) cluster_view = [&cluster] { return cluster->status(); };
-  tracker_backend backend{*tracker, timed_state, current, on_fatal, &metrics, &budget, cluster_view};
+  // The config file behind `current`, for health and metrics: when it was read, how the last reload went.
+  config_health config_file{.path = options.config_path, .loaded_at = clock_type::now(), .last_reload = std::nullopt};
+  tracker_backend backend{*tracker, timed_state, current, on_fatal, &metrics, &budget, cluster_view, &config_file};
 
   // One request at start tells whether Extend takes the key, so a rejected one shows in health at
   // once. Nothing waits for it: without an answer (network) start-up goes on, and only a verdict on
@@ -244,15 +246,24 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   // SIGHUP: reopen the files (log rotation), then re-read the config. A valid one takes effect
   // without a restart (sinks, polling, budget, logging; see reload_plan.hpp); an invalid one is
   // logged with every problem and the running config stays. Pending runs and connections carry on.
+  // Health and metrics show how the last reload went.
+  const auto note_rejected_reload = [&](std::string error) {
+    config_file.last_reload =
+        reload_result{.ok = false, .at = clock_type::now(), .error = std::move(error), .needs_restart = {}};
+  };
   const auto reload = [&]() -> awaitable<void> {
     auto loaded = load_config_file(options.config_path);
     if (loaded.value) loaded.problems = check_config_files(*loaded.value, loaded.key_lines);
     if (!loaded.problems.empty()) {
+      std::string error;
       for (const auto& problem : loaded.problems) {
-        spdlog::error("reload rejected: {}", format_problem(options.config_path, problem));
+        const auto described = format_problem(options.config_path, problem);
+        spdlog::error("reload rejected: {}", described);
+        error += (error.empty() ? "" : "; ") + described;
       }
       spdlog::error("reload rejected: {} has {} problem(s); the running configuration stays", options.config_path,
                     loaded.problems.size());
+      note_rejected_reload(std::move(error));
       co_return;
     }
     const auto plan = plan_reload(current, *loaded.value);
@@ -271,6 +282,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
       made = make_sinks(changed_sinks, blocking.get_executor(), io.get_executor());
     } catch (const std::exception& e) {
       spdlog::error("reload rejected: {}; the running configuration stays", e.what());
+      note_rejected_reload(options.config_path + ": " + e.what());
       co_return;
     }
     for (const auto& name : plan.sinks_removed) {
@@ -290,6 +302,10 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
     metrics.requests_per_second = plan.effective.extend.requests_per_second;
     configure_logging(plan.effective.logging, options.log_level_override);
     current = plan.effective;
+    const auto reloaded_at = clock_type::now();
+    config_file.loaded_at = reloaded_at;
+    config_file.last_reload =
+        reload_result{.ok = true, .at = reloaded_at, .error = std::nullopt, .needs_restart = plan.needs_restart};
     co_await tracker->reconfigure(std::move(views), plan.effective.polling, std::move(sink_events));
     spdlog::info(
         "reloaded {}: {} sinks ({} added, {} removed, {} changed), {} requests/s, list_endpoints={}, log level {}",

@@ -68,8 +68,13 @@ int main(int argc, char** argv) {
   // in a folder that does not exist): those are problems too, at the start as with --check-config.
   if (loaded.value) loaded.problems = hookless::check_config_files(*loaded.value, loaded.key_lines);
   if (!loaded.problems.empty()) {
-    for (const auto& problem : loaded.problems) std::cerr << hookless::format_problem(config_path, problem) << "\n";
-    std::cerr << config_path << ": " << loaded.problems.size() << " problem(s); hooklessd did not start\n";
+    // Under systemd (the start, or ExecReload's check) journald files these as errors.
+    const auto prefix = hookless::journal_error_prefix();
+    for (const auto& problem : loaded.problems) {
+      std::cerr << prefix << hookless::format_problem(config_path, problem) << "\n";
+    }
+    std::cerr << prefix << config_path << ": " << loaded.problems.size() << " problem(s); "
+              << (check_only ? "the configuration was rejected" : "hooklessd did not start") << "\n";
     return EXIT_FAILURE;
   }
   if (check_only) {

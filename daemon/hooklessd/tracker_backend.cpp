@@ -62,7 +62,8 @@ class tracker_backend::claim_guard {
 
 tracker_backend::tracker_backend(run_tracker& tracker, state_store& store, const config& settings,
                                  std::function<void(std::exception_ptr)> on_fatal, const service_metrics* metrics,
-                                 const request_budget* budget, std::function<cluster_status()> cluster)
+                                 const request_budget* budget, std::function<cluster_status()> cluster,
+                                 const config_health* config_file)
     : tracker_(tracker),
       store_(store),
       config_(settings),
@@ -70,7 +71,8 @@ tracker_backend::tracker_backend(run_tracker& tracker, state_store& store, const
       on_fatal_(std::move(on_fatal)),
       metrics_(metrics),
       budget_(budget),
-      cluster_(std::move(cluster)) {}
+      cluster_(std::move(cluster)),
+      config_file_(config_file) {}
 
 std::optional<std::string> tracker_backend::kind_for(std::string_view run_id) const {
   const auto kind = kind_for_id(run_id, generation_);
@@ -253,6 +255,8 @@ health_report tracker_backend::health() const {
       report.ok = false;
     }
   }
+  // A rejected reload leaves the daemon running as before: shown, but not degraded.
+  if (config_file_) report.config = *config_file_;
   return report;
 }
 
@@ -359,6 +363,9 @@ std::string tracker_backend::metrics() const {
     out.sample("hookless_budget_waiting", number(budget_->waiting()));
     out.family("hookless_budget_paused", "gauge", "1 while the budget is paused by a 429 or an auth failure.");
     out.sample("hookless_budget_paused", budget_->paused_until() ? 1 : 0);
+  }
+  if (config_file_) {
+    write_config_metrics(out, !config_file_->last_reload || config_file_->last_reload->ok, config_file_->loaded_at);
   }
   return out.text();
 }

@@ -23,9 +23,12 @@ class tracker_backend final : public control_backend {
   // and `budget`, when given, add their measurements to metrics(). `cluster`, given with a database
   // (state.url), tells health and metrics what this daemon knows of the cluster and of the store's
   // reachability; without it the store is the SQLite file, always reachable while the daemon runs.
+  // `config_file`, when given, is the config file's history (the daemon updates it on reload), for
+  // health and metrics.
   tracker_backend(run_tracker& tracker, state_store& store, const config& settings,
                   std::function<void(std::exception_ptr)> on_fatal, const service_metrics* metrics = nullptr,
-                  const request_budget* budget = nullptr, std::function<cluster_status()> cluster = {});
+                  const request_budget* budget = nullptr, std::function<cluster_status()> cluster = {},
+                  const config_health* config_file = nullptr);
 
   awaitable<registration_result> register_runs(caller who, std::vector<registration> runs) override;
   awaitable<std::optional<run_record>> get_run(caller who, std::string id) override;
@@ -72,6 +75,7 @@ class tracker_backend final : public control_backend {
   const service_metrics* metrics_;
   const request_budget* budget_;
   std::function<cluster_status()> cluster_;
+  const config_health* config_file_;
 };
 
 }  // namespace hookless

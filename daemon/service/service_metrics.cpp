@@ -134,6 +134,17 @@ awaitable<std::size_t> timed_store::prune_finished(time_point cutoff) {
   co_return pruned;
 }
 
+void write_config_metrics(prometheus_writer& out, bool last_reload_ok,
+                          std::chrono::system_clock::time_point loaded_at) {
+  out.family("hookless_config_last_reload_successful", "gauge",
+             "1 while the last configuration reload was accepted (or none was tried), 0 after a rejected one.");
+  out.sample("hookless_config_last_reload_successful", last_reload_ok ? 1 : 0);
+  out.family("hookless_config_last_reload_success_timestamp_seconds", "gauge",
+             "When the running configuration was read (Unix time): the start, or the last accepted reload.");
+  out.sample("hookless_config_last_reload_success_timestamp_seconds",
+             std::chrono::duration<double>(loaded_at.time_since_epoch()).count());
+}
+
 awaitable<void> refresh_dead_deliveries(state_store& store, service_metrics& metrics, boost::asio::steady_timer& timer,
                                         std::chrono::milliseconds period) {
   for (;;) {

@@ -32,6 +32,11 @@ struct service_metrics {
   double requests_per_second = 0;
 };
 
+// hookless_config_last_reload_successful (`last_reload_ok`: 1 until a reload is rejected, then 0
+// until one is accepted) and hookless_config_last_reload_success_timestamp_seconds (`loaded_at`:
+// when the running config was read, at the start or by the last accepted reload).
+void write_config_metrics(prometheus_writer& out, bool last_reload_ok, std::chrono::system_clock::time_point loaded_at);
+
 class timed_source final : public run_source {
  public:
   timed_source(run_source& inner, service_metrics& metrics) : inner_(inner), metrics_(metrics) {}

@@ -1,8 +1,11 @@
 // Black box: hooklessd run the ways a service manager runs it. Readiness, status and watchdog
 // through a fake NOTIFY_SOCKET (a datagram socket the test reads); socket activation through
 // systemd-socket-activate; SIGHUP reloads with an invalid and a valid config while runs are
-// pending and a long-poll is open; GET /metrics read by a Prometheus text checker; JSON logs with
-// run_id/event_id fields; the API key never printed anywhere.
+// pending and a long-poll is open, and a rejected reload as health and /metrics show it; GET
+// /metrics read by a Prometheus text checker; JSON logs with run_id/event_id fields; log lines
+// under a JOURNAL_STREAM; the unit's ExecReload= lines and the check they run; the API key never
+// printed anywhere.
+#include "core/formats/timestamp.hpp"
 #include "tests/blackbox/blackbox_fixture.hpp"
 #include "tests/service/prometheus_check.hpp"
 #include "tests/support/test_certs.hpp"
@@ -12,13 +15,18 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
+#include <fstream>
 #include <future>
+#include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 namespace hookless::blackbox {
 namespace {
@@ -201,7 +209,7 @@ TEST_F(service_test, no_watchdog_messages_without_watchdog_usec) {
 
 TEST_F(service_test, serves_the_socket_systemd_socket_activate_passes) {
   const fs::path launcher = "/usr/bin/systemd-socket-activate";
-  if (!fs::exists(launcher)) GTEST_SKIP() << "systemd-socket-activate is not installed (package systemd)";
+  ASSERT_TRUE(fs::exists(launcher)) << "systemd-socket-activate is missing: install the Debian package systemd";
   start_fake();
   auto c = base_config();
   c.socket = dir_ / "configured.sock";  // what the daemon would bind itself: it must not
@@ -314,6 +322,244 @@ TEST_F(service_test, reload_rejects_an_invalid_config_and_applies_a_valid_one_wh
   EXPECT_THAT(log_now.substr(log_now.find("reloaded ")), Not(HasSubstr(" debug ")));
   child_->signal(SIGTERM);
   EXPECT_EQ(child_->wait_for(10s), 0);
+}
+
+// The 1-based line of the first line of `text` holding `part`.
+int line_holding(const std::string& text, const std::string& part) {
+  const auto at = text.find(part);
+  if (at == std::string::npos) throw std::runtime_error("no line holds " + part);
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n'));
+}
+
+// `text` with its first `from` replaced by `to`.
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  if (at == std::string::npos) throw std::runtime_error("nothing to replace: " + from);
+  return text.replace(at, from.size(), to);
+}
+
+TEST_F(service_test, a_rejected_reload_shows_in_health_and_metrics_and_the_old_config_keeps_working) {
+  start_fake();
+  const auto c = base_config();
+  const auto call = [&](const std::string& method, const std::string& target, const std::string& body = {}) {
+    return control_request(c.socket, method, target, body);
+  };
+  const auto config_in_health = [&] { return call("GET", "/v1/health").json().as_object().at("config").as_object(); };
+  const auto metrics = [&] { return metrics_check::parse_prometheus(call("GET", "/metrics").body); };
+  const auto good = render_config(c);
+  notify_listener notify{dir_ / "notify.sock"};
+  spawn_daemon(good, {{"NOTIFY_SOCKET", notify.path().string()}});
+  ASSERT_TRUE(notify.wait_for("READY=1", 10s)) << service_log();
+
+  // At start: the file, when it was read, no reload yet; the metrics say the load succeeded.
+  auto health = config_in_health();
+  EXPECT_EQ(string_field(health, "path"), config_path().string());
+  const auto started_at = string_field(health, "loaded_at");
+  ASSERT_TRUE(parse_time(started_at).has_value()) << started_at;
+  EXPECT_TRUE(health.at("last_reload").is_null());
+  auto m = metrics();
+  EXPECT_THAT(m.problems, IsEmpty());
+  EXPECT_EQ(m.value("hookless_config_last_reload_successful"), 1);
+  const auto started_seconds = m.value("hookless_config_last_reload_success_timestamp_seconds").value_or(0);
+  EXPECT_NEAR(started_seconds, std::chrono::duration<double>(parse_time(started_at)->time_since_epoch()).count(), 0.01);
+
+  // Broken: a negative budget. The reload is rejected with the file and line; the old config runs.
+  const auto bad = replaced(good, "requests_per_second: 50", "requests_per_second: -5");
+  const auto bad_line = line_holding(bad, "requests_per_second: -5");
+  write_text_file(config_path(), bad);
+  child_->signal(SIGHUP);
+  ASSERT_TRUE(notify.wait_for("RELOADING=1", 5s));
+  ASSERT_TRUE(notify.wait_for("READY=1", 5s)) << service_log();
+  health = config_in_health();
+  ASSERT_TRUE(health.at("last_reload").is_object()) << json::serialize(health);
+  const auto& rejected = health.at("last_reload").as_object();
+  EXPECT_FALSE(rejected.at("ok").as_bool());
+  const auto where = config_path().string() + ":" + std::to_string(bad_line) + ": extend.requests_per_second";
+  EXPECT_THAT(string_field(rejected, "error"), HasSubstr(where));
+  EXPECT_THAT(service_log(), HasSubstr("reload rejected: " + where));
+  EXPECT_EQ(string_field(health, "loaded_at"), started_at) << "the config read at start still runs";
+  EXPECT_EQ(call("GET", "/v1/health").json().as_object().at("status").as_string(), "ok");
+  m = metrics();
+  EXPECT_EQ(m.value("hookless_config_last_reload_successful"), 0);
+  EXPECT_EQ(m.value("hookless_config_last_reload_success_timestamp_seconds"), started_seconds);
+  EXPECT_EQ(m.value("hookless_budget_requests_per_second"), 50);
+  // hooklessctl health says so in its text.
+  const auto text = run_ctl(c.socket, {"health"});
+  EXPECT_EQ(text.exit_code, 0) << text.out << text.err;
+  EXPECT_THAT(text.out, HasSubstr("was rejected"));
+  EXPECT_THAT(text.out, HasSubstr(where));
+
+  // The daemon still works: a run registered now is polled and delivered.
+  add_finishing_run("exr_after_bad_reload", 100ms);
+  ASSERT_EQ(call("POST", "/v1/runs", R"({"id":"exr_after_bad_reload"})").status, 201u);
+  ASSERT_TRUE(wait_for_events_in(c.events_file, 1, 10s)) << service_log();
+
+  // Fixed (with a new budget): accepted, and health and metrics say so.
+  std::this_thread::sleep_for(20ms);  // the new loaded_at must differ from the start's
+  write_text_file(config_path(), replaced(good, "requests_per_second: 50", "requests_per_second: 30"));
+  child_->signal(SIGHUP);
+  ASSERT_TRUE(notify.wait_for("RELOADING=1", 5s));
+  ASSERT_TRUE(notify.wait_for("READY=1", 5s)) << service_log();
+  health = config_in_health();
+  const auto& accepted = health.at("last_reload").as_object();
+  EXPECT_TRUE(accepted.at("ok").as_bool()) << json::serialize(health);
+  EXPECT_TRUE(accepted.at("error").is_null());
+  EXPECT_EQ(string_field(health, "loaded_at"), string_field(accepted, "at"));
+  EXPECT_GT(parse_time(string_field(health, "loaded_at")), parse_time(started_at));
+  m = metrics();
+  EXPECT_EQ(m.value("hookless_config_last_reload_successful"), 1);
+  EXPECT_GT(m.value("hookless_config_last_reload_success_timestamp_seconds").value_or(0), started_seconds);
+  EXPECT_EQ(m.value("hookless_budget_requests_per_second"), 30);
+  EXPECT_THAT(run_ctl(c.socket, {"health"}).out, Not(HasSubstr("rejected")));
+
+  child_->signal(SIGTERM);
+  EXPECT_EQ(child_->wait_for(10s), 0);
+}
+
+// ---- the unit's reload ----------------------------------------------------------------------
+
+// The values of `key=` in the [Service] section of a unit file, in order.
+std::vector<std::string> unit_values(const fs::path& unit, const std::string& key) {
+  std::ifstream in{unit};
+  std::vector<std::string> values;
+  std::string section;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("[")) section = line;
+    if (section == "[Service]" && line.starts_with(key + "=")) values.push_back(line.substr(key.size() + 1));
+  }
+  return values;
+}
+
+TEST_F(service_test, systemctl_reload_checks_the_config_before_the_daemon_is_signalled) {
+  const fs::path units = fs::path{HOOKLESS_SOURCE_DIR} / "systemd";
+  const auto reload = unit_values(units / "hookless.service", "ExecReload");
+  const auto start = unit_values(units / "hookless.service", "ExecStart");
+  // First the check (a failure stops the reload there), then the signal.
+  ASSERT_THAT(reload, ::testing::ElementsAre("/usr/bin/hooklessd --check-config --config /etc/hookless/hookless.yaml",
+                                             "/bin/kill -HUP $MAINPID"));
+  // The same program and file as the daemon's, where the .deb installs them (/usr/bin).
+  ASSERT_THAT(start, ::testing::ElementsAre("/usr/bin/hooklessd --config /etc/hookless/hookless.yaml"));
+
+  // systemd reads the units as written (with the program pointed at the built one).
+  const fs::path analyze = "/usr/bin/systemd-analyze";
+  ASSERT_TRUE(fs::exists(analyze)) << "systemd-analyze is missing: install the Debian package systemd";
+  const auto copies = dir_ / "units";
+  fs::create_directories(copies);
+  for (const char* name : {"hookless.service", "hookless.socket"}) {
+    std::string text = read_file(units / name);
+    for (auto at = text.find("/usr/bin/hooklessd"); at != std::string::npos; at = text.find("/usr/bin/hooklessd")) {
+      text.replace(at, std::string{"/usr/bin/hooklessd"}.size(), hooklessd_program().string());
+    }
+    write_text_file(copies / name, text);
+  }
+  const auto verified =
+      run_program(analyze, {"verify", (copies / "hookless.service").string(), (copies / "hookless.socket").string()});
+  EXPECT_EQ(verified.exit_code, 0) << verified.err;
+  EXPECT_EQ(verified.out + verified.err, "");
+
+  // The check itself, on a broken and on a valid file: exit 1 naming the line, then exit 0.
+  auto args = std::vector<std::string>{"--check-config", "--config", (dir_ / "reloaded.yaml").string()};
+  start_fake();
+  const auto good = render_config(base_config());
+  const auto bad = replaced(good, "  timeout: 5s", "  timeout: soon");
+  write_text_file(dir_ / "reloaded.yaml", bad);
+  const auto failed = run_program(hooklessd_program(), args);
+  EXPECT_EQ(failed.exit_code, 1);
+  EXPECT_THAT(failed.err, HasSubstr((dir_ / "reloaded.yaml").string() + ":" +
+                                    std::to_string(line_holding(bad, "  timeout: soon")) + ": extend.timeout"));
+  EXPECT_THAT(failed.err, HasSubstr("the configuration was rejected"));
+  write_text_file(dir_ / "reloaded.yaml", good);
+  const auto passed = run_program(hooklessd_program(), args);
+  EXPECT_EQ(passed.exit_code, 0) << passed.err;
+  EXPECT_THAT(passed.out, HasSubstr("valid"));
+}
+
+// ---- logs under journald --------------------------------------------------------------------
+
+class journal_test : public service_test {
+ protected:
+  // hooklessd with its stderr on a file, $JOURNAL_STREAM naming that file (or, `matching` false,
+  // another one), logging in `format`; it starts, delivers a run, and a reload logs a warning and
+  // another an error.
+  std::vector<std::string> log_lines(bool matching, const std::string& format = "text") {
+    start_fake();
+    const auto c = base_config();
+    write_text_file(dir_ / "service.stderr", "");
+    struct stat file {};
+    if (::stat((dir_ / "service.stderr").c_str(), &file) != 0) throw std::runtime_error("cannot stat the log file");
+    const auto inode = static_cast<unsigned long long>(file.st_ino) + (matching ? 0 : 1);
+    const auto stream = std::to_string(static_cast<unsigned long long>(file.st_dev)) + ":" + std::to_string(inode);
+    const auto good = replaced(render_config(c), "format: text", "format: " + format);
+    spawn_daemon(good, {{"JOURNAL_STREAM", stream}});
+    EXPECT_TRUE(wait_healthy(c.socket)) << service_log();
+    add_finishing_run("exr_journal", 100ms);
+    EXPECT_EQ(control_request(c.socket, "POST", "/v1/runs", R"({"id":"exr_journal"})").status, 201u);
+    EXPECT_TRUE(wait_for_events_in(c.events_file, 1, 10s)) << service_log();
+    // A restart-only key changed: a warning. Then an invalid file: errors.
+    write_text_file(config_path(), replaced(good, "  timeout: 5s", "  timeout: 6s"));
+    child_->signal(SIGHUP);
+    EXPECT_TRUE(wait_until([&] { return service_log().find("reloaded ") != std::string::npos; }, 5s));
+    write_text_file(config_path(), replaced(good, "  timeout: 5s", "  timeout: soon"));
+    child_->signal(SIGHUP);
+    EXPECT_TRUE(wait_until([&] { return service_log().find("configuration stays") != std::string::npos; }, 5s));
+    child_->signal(SIGTERM);
+    EXPECT_EQ(child_->wait_for(10s), 0);
+    std::vector<std::string> lines;
+    std::istringstream in{service_log()};
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  }
+};
+
+TEST_F(journal_test, under_journald_each_line_starts_with_its_priority_and_has_no_time) {
+  const auto lines = log_lines(true);
+  ASSERT_GT(lines.size(), 5u);
+  const std::map<std::string, std::string> priority_of{{"trace", "<7>"},   {"debug", "<7>"}, {"info", "<6>"},
+                                                       {"warning", "<4>"}, {"error", "<3>"}, {"critical", "<3>"}};
+  const std::regex shape{"<([0-7])>([a-z]+) (.*)"};
+  const std::regex time{"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"};
+  std::set<std::string> seen;
+  for (const auto& line : lines) {
+    std::smatch parts;
+    ASSERT_TRUE(std::regex_match(line, parts, shape)) << "no priority in front: " << line;
+    ASSERT_TRUE(priority_of.contains(parts[2].str())) << line;
+    EXPECT_EQ(priority_of.at(parts[2].str()), "<" + parts[1].str() + ">") << line;
+    EXPECT_FALSE(std::regex_search(line, time)) << "a time of its own: " << line;
+    seen.insert(parts[2].str());
+  }
+  for (const char* level : {"debug", "info", "warning", "error"}) EXPECT_TRUE(seen.contains(level)) << level;
+  const auto log = service_log();
+  EXPECT_THAT(log, HasSubstr("<6>info hooklessd "));
+  EXPECT_THAT(log, HasSubstr("<4>warning reload: extend.timeout changed"));
+  EXPECT_THAT(log, HasSubstr("<3>error reload rejected: " + config_path().string() + ":"));
+  EXPECT_THAT(log, HasSubstr("<7>debug delivered event_id="));
+}
+
+TEST_F(journal_test, json_lines_under_journald_start_with_the_priority_and_have_no_time_field) {
+  const auto lines = log_lines(true, "json");
+  ASSERT_GT(lines.size(), 5u);
+  const std::map<std::string, std::string> priority_of{
+      {"debug", "<7>"}, {"info", "<6>"}, {"warning", "<4>"}, {"error", "<3>"}};
+  std::set<std::string> seen;
+  for (const auto& line : lines) {
+    ASSERT_GE(line.size(), 3u);
+    json::object entry;
+    ASSERT_NO_THROW(entry = json::parse(line.substr(3)).as_object()) << line;
+    const auto level = string_field(entry, "level");
+    ASSERT_TRUE(priority_of.contains(level)) << line;
+    EXPECT_EQ(line.substr(0, 3), priority_of.at(level)) << line;
+    EXPECT_FALSE(entry.contains("time")) << line;
+    seen.insert(level);
+  }
+  for (const char* level : {"debug", "info", "warning", "error"}) EXPECT_TRUE(seen.contains(level)) << level;
+}
+
+TEST_F(journal_test, a_journal_stream_naming_another_file_changes_nothing) {
+  const auto lines = log_lines(false);
+  ASSERT_GT(lines.size(), 5u);
+  const std::regex shape{"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z [a-z]+ .*"};
+  for (const auto& line : lines) EXPECT_TRUE(std::regex_match(line, shape)) << line;
+  EXPECT_THAT(service_log(), Not(HasSubstr("<3>")));
 }
 
 // ---- metrics --------------------------------------------------------------------------------

@@ -90,6 +90,68 @@ TEST(log_fields, lifts_key_value_words_out_of_messages) {
   EXPECT_THAT(message_fields("Key=x =y k="), IsEmpty());
 }
 
+// One log line as the formatter writes it (without its newline).
+std::string formatted_line(log_format format, bool journal, spdlog::level::level_enum level, std::string_view text) {
+  const auto formatter = make_log_formatter(format, journal);
+  spdlog::memory_buf_t out;
+  formatter->format(spdlog::details::log_msg{"hooklessd", level, text}, out);
+  std::string line{out.data(), out.size()};
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  return line;
+}
+
+TEST(journal_logs, each_line_starts_with_its_syslog_priority_and_has_no_time) {
+  using spdlog::level::level_enum;
+  const std::vector<std::pair<level_enum, std::string>> levels{
+      {level_enum::trace, "<7>trace "},  {level_enum::debug, "<7>debug "}, {level_enum::info, "<6>info "},
+      {level_enum::warn, "<4>warning "}, {level_enum::err, "<3>error "},   {level_enum::critical, "<3>critical "}};
+  for (const auto& [level, start] : levels) {
+    EXPECT_EQ(formatted_line(log_format::text, true, level, "run_id=exr_1 polled"), start + "run_id=exr_1 polled");
+  }
+  // Outside journald: a time first, no priority.
+  const auto plain = formatted_line(log_format::text, false, level_enum::warn, "hi");
+  EXPECT_THAT(plain, ::testing::MatchesRegex("20[0-9-]+T[0-9:.]+Z warning hi"));
+
+  // JSON: the priority before the object, no "time" (journald stamps the line).
+  EXPECT_EQ(formatted_line(log_format::json, true, level_enum::err, "run_id=exr_1 failed"),
+            R"(<3>{"level":"error","message":"run_id=exr_1 failed","run_id":"exr_1"})");
+  EXPECT_THAT(formatted_line(log_format::json, false, level_enum::info, "x"),
+              ::testing::MatchesRegex(R"(\{"time":"20[0-9-]+T[0-9:.]+Z","level":"info","message":"x"\})"));
+}
+
+TEST(journal_logs, journal_stream_must_name_the_very_file) {
+  EXPECT_TRUE(journal_stream_names("8:12345", 8, 12345));
+  EXPECT_TRUE(journal_stream_names("2049:18446744073709551615", 2049, static_cast<ino_t>(18446744073709551615ULL)));
+  EXPECT_FALSE(journal_stream_names("8:12346", 8, 12345));
+  EXPECT_FALSE(journal_stream_names("9:12345", 8, 12345));
+  for (const char* bad : {"", ":", "8:", ":12345", "8", "8:12345:1", "8:12345 ", " 8:12345", "x:12345", "8:-1"}) {
+    EXPECT_FALSE(journal_stream_names(bad, 8, 12345)) << bad;
+  }
+}
+
+TEST(config_metrics, say_whether_the_last_reload_was_accepted_and_when_the_config_was_read) {
+  auto loaded_at = std::chrono::system_clock::time_point{std::chrono::seconds{1'700'000'000}};
+  const auto written = [&](bool ok) {
+    prometheus_writer out;
+    write_config_metrics(out, ok, loaded_at);
+    return parse_prometheus(out.text());
+  };
+  auto parsed = written(true);
+  EXPECT_THAT(parsed.problems, IsEmpty());
+  EXPECT_EQ(parsed.types.at("hookless_config_last_reload_successful"), "gauge");
+  EXPECT_EQ(parsed.value("hookless_config_last_reload_successful"), 1);
+  EXPECT_EQ(parsed.value("hookless_config_last_reload_success_timestamp_seconds"), 1'700'000'000);
+
+  parsed = written(false);
+  EXPECT_EQ(parsed.value("hookless_config_last_reload_successful"), 0);
+  EXPECT_EQ(parsed.value("hookless_config_last_reload_success_timestamp_seconds"), 1'700'000'000);
+
+  loaded_at += std::chrono::milliseconds{90'500};
+  parsed = written(true);
+  EXPECT_EQ(parsed.value("hookless_config_last_reload_successful"), 1);
+  EXPECT_EQ(parsed.value("hookless_config_last_reload_success_timestamp_seconds"), 1'700'000'090.5);
+}
+
 sink_config make_sink(const std::string& name, sink_type type, const std::string& path = {}) {
   sink_config s;
   s.name = name;

@@ -475,6 +475,38 @@ TEST_F(control_routes, health_with_a_database_shows_the_store_and_the_cluster) {
                                               {"homes", json::array{"web-2"}}}));
 }
 
+TEST_F(control_routes, health_shows_the_config_file_and_how_the_last_reload_went) {
+  const auto started = parse_time("2026-12-06T03:00:00.000Z").value();
+  const auto rejected = parse_time("2026-12-06T03:05:00.250Z").value();
+  backend.report.config =
+      config_health{.path = "/etc/hookless/hookless.yaml", .loaded_at = started, .last_reload = std::nullopt};
+  EXPECT_EQ(body_of(serve(verb::get, "/v1/health")).at("config"),
+            (json::object{{"path", "/etc/hookless/hookless.yaml"},
+                          {"loaded_at", "2026-12-06T03:00:00.000Z"},
+                          {"last_reload", nullptr}}));
+
+  backend.report.config->last_reload = reload_result{
+      .ok = false, .at = rejected, .error = "/etc/hookless/hookless.yaml:7: extend.timeout: bad", .needs_restart = {}};
+  auto body = body_of(serve(verb::get, "/v1/health"));
+  EXPECT_EQ(body.at("status").as_string(), "ok") << "a rejected reload leaves the daemon as it was";
+  EXPECT_EQ(body.at("config").at("loaded_at").as_string(), "2026-12-06T03:00:00.000Z");
+  EXPECT_EQ(body.at("config").at("last_reload"),
+            (json::object{{"ok", false},
+                          {"at", "2026-12-06T03:05:00.250Z"},
+                          {"error", "/etc/hookless/hookless.yaml:7: extend.timeout: bad"},
+                          {"needs_restart", json::array{}}}));
+
+  backend.report.config->loaded_at = rejected;
+  backend.report.config->last_reload =
+      reload_result{.ok = true, .at = rejected, .error = std::nullopt, .needs_restart = {"state.path"}};
+  body = body_of(serve(verb::get, "/v1/health"));
+  EXPECT_EQ(body.at("config").at("loaded_at").as_string(), "2026-12-06T03:05:00.250Z");
+  EXPECT_EQ(body.at("config").at("last_reload"), (json::object{{"ok", true},
+                                                               {"at", "2026-12-06T03:05:00.250Z"},
+                                                               {"error", nullptr},
+                                                               {"needs_restart", json::array{"state.path"}}}));
+}
+
 TEST_F(control_routes, metrics_are_prometheus_text) {
   const auto response = serve(verb::get, "/metrics");
   EXPECT_EQ(response.status, 200u);
