@@ -524,18 +524,17 @@ class loader : public yaml_reader {
 
   void read_default_sinks(const std::optional<yaml_entry>& written, const std::optional<yaml_entry>& sinks_entry,
                           config& out) {
-    const auto known_names = [&] {
-      // Sinks written with mistakes in them count as defined: their own problems are reported already.
-      std::vector<std::string> defined;
-      for (const auto& [name, sink] : out.sinks) defined.push_back(name);
-      if (sinks_entry && sinks_entry->value.IsMap()) {
-        for (auto it = sinks_entry->value.begin(); it != sinks_entry->value.end(); ++it) {
-          if (it->first.IsScalar() && !out.sinks.contains(it->first.Scalar())) defined.push_back(it->first.Scalar());
-        }
+    // Sinks written with mistakes in them count as defined: their own problems are reported already.
+    std::vector<std::string> defined;
+    for (const auto& [name, sink] : out.sinks) defined.push_back(name);
+    if (sinks_entry && sinks_entry->value.IsMap()) {
+      for (auto it = sinks_entry->value.begin(); it != sinks_entry->value.end(); ++it) {
+        if (it->first.IsScalar() && !out.sinks.contains(it->first.Scalar())) defined.push_back(it->first.Scalar());
       }
-      std::string names;
-      for (const auto& name : defined) names += (names.empty() ? "" : ", ") + name;
-      return names.empty() ? std::string{"none defined"} : "defined: " + names;
+    }
+    const std::vector<std::string_view> defined_names(defined.begin(), defined.end());
+    const auto known_names = [&] {
+      return defined.empty() ? std::string{"none defined"} : "defined: " + join(defined_names);
     };
     // A sink whose body was wrong is missing from out.sinks but must not be reported a second time.
     const auto written_sink = [&](const std::string& name) {
@@ -561,7 +560,10 @@ class loader : public yaml_reader {
       if (!name) {
         ok = false;
       } else if (!out.sinks.contains(*name) && !written_sink(*name)) {
-        add(item.path, item.line, "there is no sink named " + quoted(*name) + " (" + known_names() + ")");
+        const auto near = closest_name(*name, defined_names);
+        add(item.path, item.line,
+            "there is no sink named " + quoted(*name) + " (" + known_names() + ")" +
+                (near ? "; did you mean `" + std::string{*near} + "`?" : ""));
         ok = false;
       } else if (std::find(names.begin(), names.end(), *name) == names.end()) {
         names.push_back(std::move(*name));  // a name listed twice is still delivered once

@@ -644,6 +644,8 @@ TEST(config_loader, sinks_absent_gives_one_stdout_sink_out) {
 TEST(config_loader, default_sinks_must_name_existing_sinks) {
   expect_problem("sinks:\n  out: {type: stdout}\ndefault_sinks:\n  - out\n  - missing\n", "default_sinks[1]", 5,
                  "there is no sink named \"missing\" (defined: out)");
+  expect_problem("sinks:\n  app: {type: stdout}\n  out: {type: stdout}\ndefault_sinks: [out, ap]\n", "default_sinks[1]",
+                 4, "there is no sink named \"ap\" (defined: app, out); did you mean `app`?");
   expect_problem("default_sinks: out\n", "default_sinks", 1, "expected a list");
   // Without default_sinks the default [out] must exist too.
   expect_problem("sinks:\n  archive: {type: file, path: /x}\n", "default_sinks", 1, "no sink named \"out\"");
