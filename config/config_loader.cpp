@@ -19,13 +19,16 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/delivery/sink.hpp"
 #include "core/formats/base_url.hpp"
+#include "core/formats/closest_name.hpp"
 #include "core/formats/database_url.hpp"
 #include "core/formats/duration.hpp"
 #include "core/formats/proxy_url.hpp"
 #include "core/formats/quoted.hpp"
 #include "core/formats/sink_target.hpp"
 #include "core/formats/url_rules.hpp"
+#include "core/model/run_status.hpp"
 
 namespace hookless {
 namespace {
@@ -457,13 +460,7 @@ class loader : public yaml_reader {
       } else if (key == "max_age") {
         if (const auto value = read_duration(e)) out.max_age = *value;
       } else if (key == "events") {
-        if (auto events = read_string_list(e)) {
-          if (events->empty()) {
-            add(e.path, e.line, "must name at least one pattern, e.g. [\"*\"]");
-          } else {
-            out.events = std::move(*events);
-          }
-        }
+        if (auto events = read_event_patterns(e)) out.events = std::move(*events);
       }
     }
 
@@ -493,20 +490,51 @@ class loader : public yaml_reader {
     return out;
   }
 
+  // Glob patterns on eventType (fnmatch, as the sinks match them), each matching at least one event
+  // type hookless makes: a pattern that matches none is a typo that would drop every event quietly.
+  std::optional<std::vector<std::string>> read_event_patterns(const yaml_entry& e) {
+    const auto items = read_list(e);
+    if (!items) return std::nullopt;
+    if (items->empty()) {
+      add(e.path, e.line, "must name at least one pattern, e.g. [\"*\"]");
+      return std::nullopt;
+    }
+    std::vector<std::string> patterns;
+    bool ok = true;
+    for (const auto& item : *items) {
+      auto pattern = read_string(item);
+      if (!pattern) {
+        ok = false;
+        continue;
+      }
+      const bool matches = std::any_of(event_types_.begin(), event_types_.end(),
+                                       [&](const std::string& type) { return matches_any({*pattern}, type); });
+      if (!matches) {
+        const std::vector<std::string_view> types(event_types_.begin(), event_types_.end());
+        add(item.path, item.line,
+            "the pattern " + quoted(*pattern) + " matches no event type; " + did_you_mean(*pattern, types) +
+                "patterns are globs (*, ?, [...]) on eventType, and the event types are: " + join(types));
+        ok = false;
+      }
+      patterns.push_back(std::move(*pattern));
+    }
+    if (!ok) return std::nullopt;
+    return patterns;
+  }
+
   void read_default_sinks(const std::optional<yaml_entry>& written, const std::optional<yaml_entry>& sinks_entry,
                           config& out) {
-    const auto known_names = [&] {
-      // Sinks written with mistakes in them count as defined: their own problems are reported already.
-      std::vector<std::string> defined;
-      for (const auto& [name, sink] : out.sinks) defined.push_back(name);
-      if (sinks_entry && sinks_entry->value.IsMap()) {
-        for (auto it = sinks_entry->value.begin(); it != sinks_entry->value.end(); ++it) {
-          if (it->first.IsScalar() && !out.sinks.contains(it->first.Scalar())) defined.push_back(it->first.Scalar());
-        }
+    // Sinks written with mistakes in them count as defined: their own problems are reported already.
+    std::vector<std::string> defined;
+    for (const auto& [name, sink] : out.sinks) defined.push_back(name);
+    if (sinks_entry && sinks_entry->value.IsMap()) {
+      for (auto it = sinks_entry->value.begin(); it != sinks_entry->value.end(); ++it) {
+        if (it->first.IsScalar() && !out.sinks.contains(it->first.Scalar())) defined.push_back(it->first.Scalar());
       }
-      std::string names;
-      for (const auto& name : defined) names += (names.empty() ? "" : ", ") + name;
-      return names.empty() ? std::string{"none defined"} : "defined: " + names;
+    }
+    const std::vector<std::string_view> defined_names(defined.begin(), defined.end());
+    const auto known_names = [&] {
+      return defined.empty() ? std::string{"none defined"} : "defined: " + join(defined_names);
     };
     // A sink whose body was wrong is missing from out.sinks but must not be reported a second time.
     const auto written_sink = [&](const std::string& name) {
@@ -532,7 +560,10 @@ class loader : public yaml_reader {
       if (!name) {
         ok = false;
       } else if (!out.sinks.contains(*name) && !written_sink(*name)) {
-        add(item.path, item.line, "there is no sink named " + quoted(*name) + " (" + known_names() + ")");
+        const auto near = closest_name(*name, defined_names);
+        add(item.path, item.line,
+            "there is no sink named " + quoted(*name) + " (" + known_names() + ")" +
+                (near ? "; did you mean `" + std::string{*near} + "`?" : ""));
         ok = false;
       } else if (std::find(names.begin(), names.end(), *name) == names.end()) {
         names.push_back(std::move(*name));  // a name listed twice is still delivered once
@@ -540,6 +571,8 @@ class loader : public yaml_reader {
     }
     if (ok) out.default_sinks = std::move(names);
   }
+
+  const std::vector<std::string> event_types_ = known_event_types();
 
   // The state and cluster keys check_state_backend needs, when written.
   std::optional<yaml_entry> state_path_;

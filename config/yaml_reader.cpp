@@ -2,6 +2,7 @@
 // collected (key path, line, what was expected and what was found).
 #include "config/yaml_reader.hpp"
 
+#include "core/formats/closest_name.hpp"
 #include "core/formats/duration.hpp"
 #include "core/formats/quoted.hpp"
 
@@ -12,24 +13,6 @@
 namespace hookless {
 
 using std::chrono::milliseconds;
-
-namespace {
-
-// steady_clock counts nanoseconds in 64 bits (about 292 years): durations beyond this cap could
-// overflow when added to now(), and no real setting comes near it.
-constexpr milliseconds max_duration{36'500LL * 24 * 3600 * 1000};
-
-constexpr std::string_view duration_expected = "a duration like 30s, 5m, 250ms";
-
-bool is_zero_duration(std::string_view text) {
-  const auto unit_at = text.find_first_not_of("0123456789");
-  if (unit_at == 0 || unit_at == std::string_view::npos) return false;
-  const auto unit = text.substr(unit_at);
-  const bool known_unit = unit == "ms" || unit == "s" || unit == "m" || unit == "h" || unit == "d";
-  return known_unit && text.substr(0, unit_at).find_first_not_of('0') == std::string_view::npos;
-}
-
-}  // namespace
 
 bool contains(name_list names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
@@ -68,8 +51,16 @@ void yaml_reader::add(std::string key, int line, std::string message) {
   problems.push_back({std::move(key), line, std::move(message)});
 }
 
+std::string did_you_mean(std::string_view written, name_list known) {
+  const auto near = closest_name(written, known);
+  return near ? "did you mean `" + std::string{*near} + "`? " : std::string{};
+}
+
 void yaml_reader::report_unknown(const yaml_entry& e, std::string_view allowed_what, name_list allowed) {
-  add(e.path, e.line, "unknown key; " + std::string{allowed_what} + ": " + join(allowed));
+  const auto dot = e.path.rfind('.');
+  const auto written = dot == std::string::npos ? std::string_view{e.path} : std::string_view{e.path}.substr(dot + 1);
+  add(e.path, e.line,
+      "unknown key; " + did_you_mean(written, allowed) + std::string{allowed_what} + ": " + join(allowed));
 }
 
 bool yaml_reader::expect_scalar(const yaml_entry& e, std::string_view expected) {
@@ -91,29 +82,16 @@ std::optional<std::string> yaml_reader::read_choice(const yaml_entry& e, name_li
   const auto expected = "one of " + join(allowed);
   if (!expect_scalar(e, expected)) return std::nullopt;
   if (!contains(allowed, e.value.Scalar())) {
-    add(e.path, e.line, "expected " + expected + "; got " + quoted(e.value.Scalar()));
+    add(e.path, e.line,
+        did_you_mean(e.value.Scalar(), allowed) + "expected " + expected + "; got " + quoted(e.value.Scalar()));
     return std::nullopt;
   }
   return e.value.Scalar();
 }
 
 std::optional<milliseconds> yaml_reader::read_duration(const yaml_entry& e) {
-  if (!expect_scalar(e, duration_expected)) return std::nullopt;
-  const auto& text = e.value.Scalar();
-  const auto value = parse_duration(text);
-  if (!value) {
-    if (is_zero_duration(text)) {
-      add(e.path, e.line, "must be greater than 0; got " + quoted(text));
-    } else {
-      add(e.path, e.line, "expected " + std::string{duration_expected} + "; got " + quoted(text));
-    }
-    return std::nullopt;
-  }
-  if (*value > max_duration) {
-    add(e.path, e.line, "must be at most " + format_duration(max_duration) + "; got " + quoted(text));
-    return std::nullopt;
-  }
-  return value;
+  if (!expect_scalar(e, duration_forms)) return std::nullopt;
+  return take(e, parse_duration_text(e.value.Scalar()));
 }
 
 std::optional<double> yaml_reader::read_number(const yaml_entry& e) {

@@ -24,6 +24,9 @@ using name_list = std::span<const std::string_view>;
 bool contains(name_list names, std::string_view name);
 std::string join(name_list names);  // "a, b, c"
 
+// "did you mean `X`? " when one of `known` is close to `written` (closest_name), else "".
+std::string did_you_mean(std::string_view written, name_list known);
+
 // A node as a message shows it: a quoted scalar, "a list", "a map" or "nothing".
 std::string describe(const YAML::Node& node);
 

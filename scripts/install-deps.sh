@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libcli11-dev libbenchmark-dev
   openssl curl tinyproxy-bin sqlite3
   systemd                    # systemd-analyze and systemd-socket-activate in the service tests
+  python3                    # the Python example's test (tests/blackbox/examples_test.sh)
   postgresql-15              # the tests start their own server for the PostgreSQL store
   clang libclang-rt-14-dev   # libFuzzer + sanitizers for scripts/fuzz.sh (tests/fuzz)
   clang-format               # scripts/check-format.sh (.clang-format is written for version 14)
@@ -16,8 +17,9 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# The SDK checks (tests/sdk_verify) and the benchmark's peer run the official extend-ai package
-# under Node.js: Debian's nodejs and npm unless a Node.js is already installed.
+# The SDK checks (tests/sdk_verify), the Node.js example's test (examples/node) and the benchmark's
+# peer run the official extend-ai package under Node.js: Debian's nodejs and npm unless a Node.js
+# is already installed.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
 if ((${#missing[@]})); then
   SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo

@@ -1,6 +1,8 @@
 // Status rules and Extend's webhook event names.
 #include "core/model/run_status.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 
 namespace hookless {
@@ -36,6 +38,31 @@ status_verdict judge_status(const run_kind_info& kind, std::string_view run_id, 
       .outcome = outcome,
       .finished = !(awaiting_review && follow_review),
   };
+}
+
+std::vector<std::string> known_event_types() {
+  // The statuses that end a run (extend-api's table); workflows add review and rejection.
+  constexpr std::array<std::string_view, 3> final_statuses{"PROCESSED", "FAILED", "CANCELLED"};
+  // (REVIEWED is in the 2024-12-23 workflow object.)
+  constexpr std::array<std::string_view, 3> workflow_statuses{"NEEDS_REVIEW", "REJECTED", "REVIEWED"};
+  std::vector<std::string> out{std::string{expired_event}, std::string{not_found_event}};
+  const auto add = [&](const run_kind_info& kind, std::string_view run_id, std::string_view status) {
+    if (auto type = judge_status(kind, run_id, status, false).event_type) out.push_back(std::move(*type));
+  };
+  for (const auto generation : {api_generation::current, api_generation::legacy}) {
+    for (const auto& kind : kinds_of(generation)) {
+      // A parse batch's ID makes batch_parse_run events (event_prefix_for); any other ID the kind's own.
+      for (const std::string_view run_id : {std::string_view{"run"}, std::string_view{"bpar_run"}}) {
+        for (const auto status : final_statuses) add(kind, run_id, status);
+        if (kind.kind == "workflow_run") {
+          for (const auto status : workflow_statuses) add(kind, run_id, status);
+        }
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 bool is_success_event(std::string_view event_type) {

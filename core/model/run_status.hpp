@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hookless {
 
@@ -27,6 +28,11 @@ status_verdict judge_status(const run_kind_info& kind, std::string_view run_id, 
 // Events the daemon makes itself.
 inline constexpr std::string_view expired_event = "run.expired";
 inline constexpr std::string_view not_found_event = "run.not_found";
+
+// Every event type hookless makes, under any API version, sorted: each kind's final statuses as
+// judge_status names them, and the daemon's own events. The list `events:` patterns are checked
+// against (docs/events.md lists them).
+std::vector<std::string> known_event_types();
 
 // True for the event types that mean the run succeeded (hooklessctl wait exits 0 for them).
 bool is_success_event(std::string_view event_type);

@@ -129,11 +129,11 @@ std::optional<registration_error> parse_one(const json::value& value, const std:
 
   if (const auto* deadline = object->if_contains("deadline")) {
     if (!deadline->is_string()) return refuse(where, "deadline", "must be a duration string such as \"24h\"");
-    const auto parsed = parse_duration(deadline->get_string());
-    if (!parsed)
-      return refuse(where, "deadline", "must be a duration such as \"250ms\", \"30s\", \"5m\", \"24h\" or \"7d\"");
-    if (*parsed > max_registration_deadline) return refuse(where, "deadline", "must be at most 365d");
-    out.deadline = *parsed;
+    auto parsed = parse_duration_text(deadline->get_string());
+    if (const auto* wrong = std::get_if<std::string>(&parsed)) return refuse(where, "deadline", *wrong);
+    const auto wanted = std::get<std::chrono::milliseconds>(parsed);
+    if (wanted > max_registration_deadline) return refuse(where, "deadline", "must be at most 365d");
+    out.deadline = wanted;
   }
   return std::nullopt;
 }

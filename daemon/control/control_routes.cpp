@@ -129,8 +129,9 @@ awaitable<control_response> get_run(control_backend& backend, const control_requ
 
   std::optional<std::chrono::milliseconds> wait;
   if (auto it = params.find("wait"); it != params.end()) {
-    wait = parse_duration(it->second);
-    if (!wait) co_return bad_request("wait: must be a duration such as \"30s\" or \"5m\"");
+    auto parsed = parse_duration_text(it->second);
+    if (const auto* wrong = std::get_if<std::string>(&parsed)) co_return bad_request("wait: " + *wrong);
+    wait = std::get<std::chrono::milliseconds>(parsed);
     if (*wait > max_run_wait) co_return bad_request("wait: must be at most 1h");
   }
   if (!is_valid_run_id(id)) co_return not_found("no run " + id);

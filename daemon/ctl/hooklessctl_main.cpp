@@ -15,6 +15,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace {
@@ -87,6 +88,13 @@ const json::array& array_field(const json::object& object, std::string_view key)
   return value->get_array();
 }
 
+// A duration flag's value, read as the config and the daemon read durations; a refusal names the flag.
+std::chrono::milliseconds duration_flag(std::string_view flag, const std::string& text) {
+  auto parsed = hookless::parse_duration_text(text);
+  if (const auto* wrong = std::get_if<std::string>(&parsed)) throw command_failed(std::string{flag} + ": " + *wrong);
+  return std::get<std::chrono::milliseconds>(parsed);
+}
+
 // --- watch ---------------------------------------------------------------------------------
 
 struct watch_options {
@@ -112,6 +120,7 @@ json::object registration_for(const std::string& id, const watch_options& watch,
 }
 
 int run_watch(const global_options& options, const watch_options& watch) {
+  if (watch.deadline) duration_flag("--deadline", *watch.deadline);  // refused here rather than once per run
   std::optional<json::object> context;
   if (watch.context) {
     boost::system::error_code ec;
@@ -170,9 +179,7 @@ int run_watch(const global_options& options, const watch_options& watch) {
 int run_wait(const global_options& options, const std::string& id, const std::optional<std::string>& timeout_text) {
   std::optional<std::chrono::steady_clock::time_point> give_up;
   if (timeout_text) {
-    const auto timeout = hookless::parse_duration(*timeout_text);
-    if (!timeout) throw command_failed("--timeout must be a duration such as 30s, 5m or 24h");
-    give_up = std::chrono::steady_clock::now() + *timeout;
+    give_up = std::chrono::steady_clock::now() + duration_flag("--timeout", *timeout_text);
   }
   const auto target = "/v1/runs/" + hookless::encode_path_segment(id);
 

@@ -179,5 +179,23 @@ TEST_F(ctl_test, health_exits_0_when_ok_and_2_without_a_daemon) {
   EXPECT_EQ(ctl({"health"}).exit_code, 2) << "a stopped daemon is unreachable";
 }
 
+TEST_F(ctl_test, duration_flags_take_compound_forms_and_a_refusal_names_the_flag) {
+  add_run("exr_ctl_durations", {{"PENDING", 0ms}, {"PROCESSED", 300ms}});
+  const auto watched = ctl({"watch", "exr_ctl_durations", "--deadline", "1d12h"});
+  ASSERT_EQ(watched.exit_code, 0) << watched.err;
+  const auto waited = ctl({"wait", "exr_ctl_durations", "--timeout", "0m10.5s"});
+  EXPECT_EQ(waited.exit_code, 0) << waited.err;
+
+  const auto bad_timeout = ctl({"wait", "exr_ctl_durations", "--timeout", "30s1m"});
+  EXPECT_EQ(bad_timeout.exit_code, 1);
+  EXPECT_NE(bad_timeout.err.find("--timeout: expected the units from the largest to the smallest"), std::string::npos)
+      << bad_timeout.err;
+  const auto bad_deadline = ctl({"watch", "exr_ctl_not_registered", "--deadline", "soon"});
+  EXPECT_EQ(bad_deadline.exit_code, 1);
+  EXPECT_NE(bad_deadline.err.find("--deadline: expected a duration like 250ms, 30s, 1m30s, 1.5h or 7d"),
+            std::string::npos)
+      << bad_deadline.err;
+}
+
 }  // namespace
 }  // namespace hookless::blackbox

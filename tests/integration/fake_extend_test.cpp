@@ -288,6 +288,45 @@ TEST(FakeExtendShapes, ExplicitKindFailedRunsUnknownStatusesAndExtraFields) {
   EXPECT_THROW(fake->add_run({"exr_3", "", {{"PROCESSED", 5ms}, {"PENDING", 0ms}}, {}}), std::invalid_argument);
 }
 
+TEST(FakeExtendCreate, PostCreatesAProcessingRunThatFinishesLater) {
+  fake_extend_options options;
+  options.auto_finish_after = 300ms;
+  auto fake = start_fake(options);
+  test_client client{fake->port(), fake->ca_pem()};
+  ASSERT_FALSE(client.connect());
+  const auto created = client.send(http::verb::post, "/extract_runs", {},
+                                   R"({"file":{"url":"https://example.com/a.pdf"},"metadata":{"order":7}})");
+  ASSERT_EQ(created.status, 200u) << created.body;
+  const auto run = created.object();
+  const std::string id{run.at("id").as_string()};
+  EXPECT_TRUE(id.starts_with("exr_")) << id;
+  EXPECT_EQ(run.at("object"), "extract_run");
+  EXPECT_EQ(run.at("status"), "PROCESSING");
+  EXPECT_EQ(run.at("metadata").at("order"), 7);
+
+  // It is then a run like any other: PROCESSED once its time has come.
+  std::this_thread::sleep_for(400ms);
+  const auto later = client.get("/extract_runs/" + id).object();
+  EXPECT_EQ(later.at("status"), "PROCESSED");
+  EXPECT_EQ(later.at("metadata").at("order"), 7);
+
+  const auto failing =
+      client.send(http::verb::post, "/classify_runs", {}, R"({"file":{"url":"u"},"metadata":{"fake_outcome":"fail"}})");
+  ASSERT_EQ(failing.status, 200u) << failing.body;
+  EXPECT_TRUE(std::string{failing.object().at("id").as_string()}.starts_with("clr_"));
+  std::this_thread::sleep_for(400ms);
+  EXPECT_EQ(client.get("/classify_runs/" + std::string{failing.object().at("id").as_string()}).object().at("status"),
+            "FAILED");
+
+  // What the real API refuses: no input, a body that is not an object, a collection that cannot be created.
+  EXPECT_EQ(client.send(http::verb::post, "/extract_runs", {}, R"({"metadata":{}})").status, 400u);
+  EXPECT_EQ(client.send(http::verb::post, "/extract_runs", {}, "[1]").status, 400u);
+  EXPECT_EQ(client.send(http::verb::post, "/workflow_runs", {}, R"({"file":{"url":"u"}})").status, 404u);
+  EXPECT_EQ(client.send(http::verb::post, "/extract_runs/exr_1", {}, R"({"file":{"url":"u"}})").status, 404u);
+  EXPECT_EQ(client.send(http::verb::post, "/processor_runs", with_version("2025-04-21"), R"({"file":{}})").status,
+            404u);
+}
+
 // ---- timeline ----------------------------------------------------------------------------------
 
 TEST(FakeExtendTimeline, ShowsTheLastStatusWhoseOffsetPassed) {

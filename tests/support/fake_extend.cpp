@@ -142,9 +142,13 @@ struct fake_extend::impl {
   };
 
   fake_response decide(const http::request<http::string_body>& req) {
-    fake_request request{std::string{req.method_string()},        std::string{req.target()},
-                         header(req, http::field::authorization), header(req, "x-extend-api-version"),
-                         header(req, "x-extend-workspace-id"),    header(req, http::field::user_agent)};
+    fake_request request{std::string{req.method_string()},
+                         std::string{req.target()},
+                         header(req, http::field::authorization),
+                         header(req, "x-extend-api-version"),
+                         header(req, "x-extend-workspace-id"),
+                         header(req, http::field::user_agent),
+                         req.method() == http::verb::post ? req.body() : std::string{}};
     const std::lock_guard lock{mutex};
     auto answer = model.handle(request, now());
     if (model.options().log_requests) {

@@ -331,7 +331,9 @@ fake_response fake_extend_model::answer(const fake_request& request, request_rec
     if (!key_accepted) {
       return error_response(401, "UNAUTHORIZED", "Invalid or missing API key", false);
     }
-    if (request.method != "GET") return error_response(405, "INVALID_REQUEST", "The fake serves GET only", false);
+    if (request.method != "GET" && request.method != "POST") {
+      return error_response(405, "INVALID_REQUEST", "The fake serves GET, and POST to create a run", false);
+    }
     if (!request.api_version) {
       return error_response(400, "INVALID_REQUEST", "Missing x-extend-api-version header", false);
     }
@@ -339,6 +341,14 @@ fake_response fake_extend_model::answer(const fake_request& request, request_rec
     if (segments.empty() || segments.size() > 2) return not_found("Endpoint");
     const auto collection = kind_for_collection(segments[0], generation);
     if (!collection) return not_found("Endpoint");
+    if (request.method == "POST") {
+      // Creating a run (what the SDKs' create calls send): 2026's collections that take a file.
+      const bool creatable = generation == api_generation::current && segments.size() == 1 &&
+                             (collection->kind == "extract_run" || collection->kind == "classify_run" ||
+                              collection->kind == "split_run" || collection->kind == "parse_run");
+      if (!creatable) return not_found("Endpoint");
+      return create_run(request.body, *collection, now);
+    }
 
     const auto wrap = [&](json::value inner, std::string_view key) -> json::value {
       if (collection->wrapper_key.empty()) return inner;
@@ -400,6 +410,47 @@ json::object fake_extend_model::run_object(const run_entry& run, const timeline_
   }
   for (const auto& field : run.script.fields) o[field.key()] = field.value();
   return o;
+}
+
+// POST /{collection} as Extend answers it (2026-02-09): the body is a JSON object naming the input
+// as `file` (or `package`), the answer the new run, already PROCESSING, which then follows the
+// auto timeline (PROCESSED after auto_finish_after, or as its `metadata.fake_outcome` says:
+// "fail", "cancel"). Its `metadata` comes back in the run as given.
+fake_response fake_extend_model::create_run(const std::string& body, const run_kind_info& info,
+                                            fake_clock::time_point now) {
+  boost::system::error_code ec;
+  const auto parsed = json::parse(body, ec);
+  if (ec || !parsed.is_object()) {
+    return error_response(400, "INVALID_REQUEST", "The body must be a JSON object", false);
+  }
+  const auto& request = parsed.as_object();
+  if (!request.contains("file") && !request.contains("package")) {
+    return error_response(400, "INVALID_REQUEST", "Provide the input as `file` (or `package`)", false);
+  }
+  json::object metadata;
+  if (const auto* given = request.if_contains("metadata")) {
+    if (!given->is_object()) return error_response(400, "INVALID_REQUEST", "`metadata` must be an object", false);
+    metadata = given->as_object();
+  }
+  std::string outcome_word;
+  if (const auto* outcome = metadata.if_contains("fake_outcome"); outcome && outcome->is_string()) {
+    if (outcome->as_string() == "fail" || outcome->as_string() == "cancel") outcome_word = outcome->as_string();
+  }
+  const auto prefix = info.kind == "extract_run"    ? std::string_view{"exr_"}
+                      : info.kind == "classify_run" ? std::string_view{"clr_"}
+                      : info.kind == "split_run"    ? std::string_view{"splr_"}
+                                                    : std::string_view{"pr_"};
+  const auto id = std::string{prefix} + "created" + std::to_string(next_created_run_++) + outcome_word;
+  auto timeline = auto_timeline(id, info.kind, options_.auto_finish_after).value_or(std::vector<timeline_step>{});
+  // The answer is already PROCESSING: the run's PENDING step, if any, lies behind it.
+  std::erase_if(timeline, [](const timeline_step& s) { return s.status == "PENDING"; });
+  if (timeline.empty() || timeline.front().status != "PROCESSING") {
+    timeline.insert(timeline.begin(), timeline_step{"PROCESSING", milliseconds{0}});
+  }
+  timeline.front().at = milliseconds{0};
+  add_run(run_script{id, std::string{info.kind}, std::move(timeline), json::object{{"metadata", metadata}}}, now);
+  const auto& run = runs_.at(id);
+  return json_response(200, run_object(run, run.script.timeline.front(), info, api_generation::current));
 }
 
 fake_response fake_extend_model::list_runs(const boost::urls::params_view& params, const run_kind_info& info,

@@ -131,6 +131,7 @@ struct fake_request {
   std::optional<std::string> api_version;
   std::optional<std::string> workspace_id;
   std::optional<std::string> user_agent;
+  std::string body;  // of a POST that creates a run
 };
 
 class fake_extend_model {
@@ -177,6 +178,7 @@ class fake_extend_model {
   fake_response list_runs(const boost::urls::params_view& params, const run_kind_info& info, api_generation generation,
                           fake_clock::time_point now) const;
   run_entry* find_or_create(const std::string& id, std::string_view api_version, fake_clock::time_point now);
+  fake_response create_run(const std::string& body, const run_kind_info& info, fake_clock::time_point now);
   std::string iso_time(fake_clock::time_point t) const;
 
   fake_extend_options options_;
@@ -187,6 +189,7 @@ class fake_extend_model {
   std::deque<fake_clock::time_point> window_;  // request times within the last second
   fake_extend_stats stats_;
   std::uint64_t next_request_id_ = 1;
+  std::uint64_t next_created_run_ = 1;
 };
 
 // The timeline auto mode gives an ID (extend-api.md kinds; see fake_extend_options::auto_runs);

@@ -215,16 +215,35 @@ TEST(config_loader, example_file_is_valid) {
 
 TEST(config_loader, unknown_top_level_key_names_the_allowed_keys) {
   expect_problem("extend: {}\nsink:\n  out: {type: stdout}\n", "sink", 2,
-                 "unknown key; allowed top-level keys: extend, polling");
+                 "unknown key; did you mean `sinks`? allowed top-level keys: extend, polling");
 }
 
-TEST(config_loader, unknown_nested_key_gives_full_path_and_line) {
+TEST(config_loader, unknown_nested_key_gives_full_path_line_and_a_guess) {
   expect_problem("extend:\n  timeout: 5s\n  base_uri: https://x.example\n", "extend.base_uri", 3,
-                 "allowed keys in extend: base_url, api_version");
+                 "did you mean `base_url`? allowed keys in extend: base_url, api_version");
   expect_problem("polling:\n  intervall: 1s\n", "polling.intervall", 2, "fast_interval");
   expect_problem("control:\n  mode: \"0660\"\n", "control.mode", 2, "socket_mode");
   expect_problem("state:\n  file: /x\n", "state.file", 2, "retention");
-  expect_problem("logging:\n  colour: true\n", "logging.colour", 2, "level, format");
+  // Nothing close: no guess, only the list.
+  expect_problem("logging:\n  colour: true\n", "logging.colour", 2,
+                 "unknown key; allowed keys in logging: level, format");
+  // Close to a known key: a guess before the list.
+  expect_problem("extend:\n  request_per_second: 5\n", "extend.request_per_second", 2,
+                 "unknown key; did you mean `requests_per_second`? allowed keys in extend: base_url, api_version");
+  expect_problem("polling:\n  fast-interval: 1s\n", "polling.fast-interval", 2, "did you mean `fast_interval`?");
+  expect_problem("Logging:\n  level: info\n", "Logging", 1, "did you mean `logging`?");
+  expect_problem("sinks:\n  out:\n    type: stdout\n    evnets: [\"*\"]\n", "sinks.out.evnets", 4,
+                 "unknown key; did you mean `events`? allowed keys for a stdout sink: type, events");
+  expect_problem(
+      "sinks:\n  app:\n    type: http\n    url: http://127.0.0.1:1/\n    signing_secret_file: /s\n"
+      "    timout: 5s\ndefault_sinks: [app]\n",
+      "sinks.app.timout", 6, "did you mean `timeout`?");
+}
+
+TEST(config_loader, misspelt_choice_gets_a_suggestion) {
+  expect_problem("logging:\n  level: debgu\n", "logging.level", 2,
+                 "did you mean `debug`? expected one of trace, debug, info, warn, error; got \"debgu\"");
+  expect_problem("logging:\n  format: jsno\n", "logging.format", 2, "did you mean `json`?");
 }
 
 TEST(config_loader, duplicate_key_is_a_problem) {
@@ -240,7 +259,7 @@ TEST(config_loader, whole_file_that_is_not_a_map) { expect_problem("- extend\n- 
 
 TEST(config_loader, list_where_a_scalar_is_expected) {
   expect_problem("extend:\n  timeout: [30s]\n", "extend.timeout", 2,
-                 "expected a duration like 30s, 5m, 250ms; got a list");
+                 "expected a duration like 250ms, 30s, 1m30s, 1.5h or 7d (units d, h, m, s, ms); got a list");
   expect_problem("state:\n  path: {a: b}\n", "state.path", 2, "expected a string; got a map");
 }
 
@@ -266,13 +285,55 @@ TEST(config_loader, booleans_are_true_or_false_only) {
                  "expected true or false; got \"1\"");
 }
 
+// --- event patterns ---
+
+TEST(config_loader, event_patterns_that_match_an_event_type_are_accepted) {
+  const auto c = expect_valid(
+      "sinks:\n  out:\n    type: stdout\n    events: [\"*\", \"run.*\", \"*.failed\", \"workflow_run.needs_review\", "
+      "\"extract_run.[pf]*\", \"?lassify_run.processed\", \"batch_*_run.*\"]\n");
+  EXPECT_THAT(c.sinks.at("out").events, ElementsAre("*", "run.*", "*.failed", "workflow_run.needs_review",
+                                                    "extract_run.[pf]*", "?lassify_run.processed", "batch_*_run.*"));
+}
+
+TEST(config_loader, event_pattern_that_matches_nothing_names_line_pattern_and_types) {
+  const auto result = load(
+      "sinks:\n  out:\n    type: stdout\n    events:\n      - \"*.failed\"\n"
+      "      - extract_run.procesed\n      - workflow.*\n");
+  EXPECT_FALSE(result.value);
+  ASSERT_EQ(result.problems.size(), 2u);
+  EXPECT_THAT(result.problems[0], problem_at(std::string{"sinks.out.events[1]"}, 6,
+                                             std::string{"the pattern \"extract_run.procesed\" matches no event type; "
+                                                         "did you mean `extract_run.processed`?"}));
+  EXPECT_THAT(result.problems[1].message, HasSubstr("the pattern \"workflow.*\" matches no event type; patterns are "
+                                                    "globs (*, ?, [...]) on eventType, and the event types are: "));
+  EXPECT_EQ(result.problems[1].line, 7);
+  for (const char* type : {"run.expired", "run.not_found", "extract_run.processed", "workflow_run.completed",
+                           "workflow_run.needs_review", "batch_parse_run.failed"}) {
+    EXPECT_THAT(result.problems[1].message, HasSubstr(type));
+  }
+}
+
+TEST(config_loader, event_patterns_on_every_sink_type_are_checked) {
+  expect_problem(
+      "sinks:\n  archive:\n    type: file\n    path: /x\n    events: [extract_run.done]\n"
+      "default_sinks: [archive]\n",
+      "sinks.archive.events[0]", 5, "matches no event type");
+  expect_problem(
+      "sinks:\n  app:\n    type: http\n    url: http://127.0.0.1:1/\n    signing_secret_file: /s\n"
+      "    events: [\"exract_run.*\"]\ndefault_sinks: [app]\n",
+      "sinks.app.events[0]", 6, "the pattern \"exract_run.*\" matches no event type; patterns are globs");
+  expect_problem("sinks:\n  out:\n    type: stdout\n    events: []\n", "sinks.out.events", 4,
+                 "must name at least one pattern");
+}
+
 // --- durations and numbers ---
 
 TEST(config_loader, bad_duration_has_the_documented_message) {
   const auto result = load("extend:\n  timeout: abc\n");
   ASSERT_EQ(result.problems.size(), 1u);
   EXPECT_EQ(format_problem("hookless.yaml", result.problems[0]),
-            "hookless.yaml:2: extend.timeout: expected a duration like 30s, 5m, 250ms; got \"abc\"");
+            "hookless.yaml:2: extend.timeout: expected a duration like 250ms, 30s, 1m30s, 1.5h or 7d (units d, h, m, "
+            "s, ms); got \"abc\"");
 }
 
 TEST(config_loader, every_duration_key_is_checked) {
@@ -285,6 +346,18 @@ TEST(config_loader, every_duration_key_is_checked) {
       "sinks:\n  app:\n    type: http\n    url: http://127.0.0.1:1/\n    signing_secret_file: /s\n    max_age: 3x\n"
       "default_sinks: [app]\n",
       "sinks.app.max_age", 6, "expected a duration");
+}
+
+TEST(config_loader, durations_may_be_compound_or_fractional) {
+  const auto c = expect_valid(
+      "extend:\n  timeout: 1m30s\npolling:\n  fast_interval: 1.5s\n  max_interval: 2m\n  deadline: 1.5h\n"
+      "state:\n  retention: 1d12h\n");
+  EXPECT_EQ(c.extend.timeout, milliseconds{90'000});
+  EXPECT_EQ(c.polling.fast_interval, milliseconds{1'500});
+  EXPECT_EQ(c.polling.deadline, milliseconds{90LL * 60 * 1000});
+  EXPECT_EQ(c.state.retention, milliseconds{36LL * 3600 * 1000});
+  expect_problem("extend:\n  timeout: 30s1m\n", "extend.timeout", 2, "from the largest to the smallest");
+  expect_problem("extend:\n  timeout: 0.5ms\n", "extend.timeout", 2, "must be a whole number of milliseconds");
 }
 
 TEST(config_loader, durations_must_be_positive) {
@@ -571,6 +644,8 @@ TEST(config_loader, sinks_absent_gives_one_stdout_sink_out) {
 TEST(config_loader, default_sinks_must_name_existing_sinks) {
   expect_problem("sinks:\n  out: {type: stdout}\ndefault_sinks:\n  - out\n  - missing\n", "default_sinks[1]", 5,
                  "there is no sink named \"missing\" (defined: out)");
+  expect_problem("sinks:\n  app: {type: stdout}\n  out: {type: stdout}\ndefault_sinks: [out, ap]\n", "default_sinks[1]",
+                 4, "there is no sink named \"ap\" (defined: app, out); did you mean `app`?");
   expect_problem("default_sinks: out\n", "default_sinks", 1, "expected a list");
   // Without default_sinks the default [out] must exist too.
   expect_problem("sinks:\n  archive: {type: file, path: /x}\n", "default_sinks", 1, "no sink named \"out\"");
@@ -687,8 +762,9 @@ TEST_F(config_file_test, problems_in_a_file_carry_its_lines) {
   const auto path = write("h.yaml", "# comment\n\nextend:\n  timeout: soon\n");
   const auto result = load_config_file(path);
   ASSERT_EQ(result.problems.size(), 1u);
-  EXPECT_EQ(format_problem(path, result.problems[0]),
-            path + ":4: extend.timeout: expected a duration like 30s, 5m, 250ms; got \"soon\"");
+  EXPECT_EQ(format_problem(path, result.problems[0]), path +
+                                                          ":4: extend.timeout: expected a duration like 250ms, 30s, "
+                                                          "1m30s, 1.5h or 7d (units d, h, m, s, ms); got \"soon\"");
 }
 
 // --- per-user limits (control.max_pending_per_user, control.requests_per_second_per_user) ---

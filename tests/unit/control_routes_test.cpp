@@ -231,6 +231,16 @@ TEST_F(control_routes, single_registration_answers_201_with_one_record) {
   EXPECT_EQ(backend.last_caller->uid, 1000u);
 }
 
+TEST_F(control_routes, deadlines_may_be_compound_or_fractional) {
+  EXPECT_EQ(
+      serve(verb::post, "/v1/runs", R"({"runs":[{"id":"exr_1","deadline":"1d12h"},{"id":"exr_2","deadline":"1.5h"}]})")
+          .status,
+      201u);
+  ASSERT_EQ(backend.registered.size(), 2u);
+  EXPECT_EQ(backend.registered[0].deadline, std::chrono::milliseconds{36h});
+  EXPECT_EQ(backend.registered[1].deadline, std::chrono::milliseconds{90min});
+}
+
 TEST_F(control_routes, registering_nothing_new_answers_200) {
   backend.any_new = false;
   EXPECT_EQ(serve(verb::post, "/v1/runs", R"({"id":"exr_1"})").status, 200u);
@@ -270,7 +280,8 @@ TEST_F(control_routes, refuses_invalid_registrations_naming_the_field) {
       {R"({"id":"exr_1","context":[1]})", "context:"},
       {"{\"id\":\"exr_1\",\"context\":{\"big\":\"" + std::string(16 * 1024, 'x') + "\"}}",
        "context: is larger than 16 KiB"},
-      {R"({"id":"exr_1","deadline":"soon"})", "deadline:"},
+      {R"({"id":"exr_1","deadline":"soon"})", "deadline: expected a duration like 250ms, 30s, 1m30s, 1.5h or 7d"},
+      {R"({"id":"exr_1","deadline":"0s"})", "deadline: must be greater than 0"},
       {R"({"id":"exr_1","deadline":24})", "deadline:"},
       {R"({"id":"exr_1","deadline":"366d"})", "deadline: must be at most 365d"},
       {R"({"id":"exr_1","url":"http://evil"})", "url: unknown field"},
@@ -330,6 +341,9 @@ TEST_F(control_routes, wait_is_passed_to_the_backend_and_capped_at_an_hour) {
   EXPECT_EQ(serve(verb::get, "/v1/runs/exr_1?wait=1h").status, 200u);
   EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs/exr_1?wait=61m"), 400, "invalid_request"), HasSubstr("wait"));
   EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs/exr_1?wait=soon"), 400, "invalid_request"), HasSubstr("wait"));
+  EXPECT_EQ(serve(verb::get, "/v1/runs/exr_1?wait=1m30s").status, 200u);
+  EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs/exr_1?wait=30s1m"), 400, "invalid_request"),
+              HasSubstr("wait: expected the units from the largest to the smallest"));
   EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs/exr_1?sleep=1s"), 400, "invalid_request"), HasSubstr("sleep"));
 }
 

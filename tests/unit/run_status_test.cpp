@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace hookless {
 namespace {
 
@@ -63,6 +65,50 @@ TEST(run_status, success_events) {
   EXPECT_FALSE(is_success_event("workflow_run.needs_review"));
   EXPECT_FALSE(is_success_event("run.expired"));
   EXPECT_FALSE(is_success_event("extract_run.failed"));
+}
+
+TEST(run_status, known_event_types_are_every_event_hookless_makes) {
+  const auto types = known_event_types();
+  EXPECT_TRUE(std::is_sorted(types.begin(), types.end()));
+  EXPECT_EQ(std::adjacent_find(types.begin(), types.end()), types.end()) << "no duplicates";
+  const auto known = [&](std::string_view type) { return std::find(types.begin(), types.end(), type) != types.end(); };
+  for (const char* type : {"run.expired",
+                           "run.not_found",
+                           "extract_run.processed",
+                           "extract_run.failed",
+                           "extract_run.cancelled",
+                           "classify_run.processed",
+                           "split_run.failed",
+                           "parse_run.processed",
+                           "edit_run.processed",
+                           "form_detection_run.failed",
+                           "workflow_run.completed",
+                           "workflow_run.failed",
+                           "workflow_run.needs_review",
+                           "workflow_run.rejected",
+                           "workflow_run.cancelled",
+                           "workflow_run.reviewed",
+                           "batch_processor_run.processed",
+                           "batch_parse_run.failed",
+                           "evaluation_set_run.processed",
+                           "processor_run.processed",
+                           "parser_run.processed",
+                           "edit_run.failed"}) {
+    EXPECT_TRUE(known(type)) << type;
+  }
+  // Workflows complete rather than process; only workflows are reviewed or rejected.
+  for (const char* type : {"workflow_run.processed", "extract_run.needs_review", "extract_run.rejected",
+                           "extract_run.completed", "batch_run.processed"}) {
+    EXPECT_FALSE(known(type)) << type;
+  }
+  // Every status that ends a run makes one of them.
+  for (const auto generation : {api_generation::current, api_generation::legacy}) {
+    for (const auto& info : kinds_of(generation)) {
+      for (const char* status : {"PROCESSED", "FAILED", "CANCELLED"}) {
+        EXPECT_TRUE(known(*judge_status(info, "run_1", status, false).event_type)) << info.kind << " " << status;
+      }
+    }
+  }
 }
 
 }  // namespace
