@@ -186,7 +186,8 @@ TEST(control_json, record_has_every_field_with_nulls_for_absent_ones) {
   EXPECT_EQ(record.at("registered_at").as_string(), "2026-11-28T15:04:05.123Z");
   EXPECT_EQ(record.at("events").as_array().at(0).as_string(), "event_extract_run.processed");
   const auto& sent = record.at("deliveries").as_array().at(0).as_object();
-  EXPECT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent.size(), 4u);
+  EXPECT_EQ(sent.at("id").as_string(), "event_x:app");
   EXPECT_EQ(sent.at("state").as_string(), "dead");
   EXPECT_EQ(sent.at("attempts").to_number<std::int64_t>(), 4);
 }
