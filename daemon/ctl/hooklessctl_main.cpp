@@ -479,6 +479,9 @@ int main(int argc, char** argv) {
   // Global flags may also follow the command (`hooklessctl ls --json`): subcommands, which inherit
   // this, pass the options they do not know up to here.
   app.fallthrough();
+  app.footer(
+      "Global options may come before or after the command (hooklessctl ls --json). Durations: 30s, 1m30s, 1.5h.\n"
+      "Exit codes: 0 done, 1 error or degraded, 2 daemon unreachable (health), 3 run unsuccessful, 4 timed out.");
   global_options options;
   options.socket = default_socket();
   app.add_option("--socket", options.socket, flag_help("", "--socket"));
