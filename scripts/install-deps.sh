@@ -12,6 +12,7 @@ packages=(
   postgresql-15              # the tests start their own server for the PostgreSQL store
   clang libclang-rt-14-dev   # libFuzzer + sanitizers for scripts/fuzz.sh (tests/fuzz)
   clang-format               # scripts/check-format.sh (.clang-format is written for version 14)
+  bash zsh fish              # hooklessctl's completion scripts, run by tests/blackbox/ctl_test.cpp
 )
 missing=()
 for p in "${packages[@]}"; do

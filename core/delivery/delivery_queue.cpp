@@ -85,6 +85,25 @@ void delivery_queue::push(delivery_job job) {
   }
 }
 
+bool delivery_queue::hurry(const delivery_job& job) {
+  const auto found = runs_.find(job.record.run_id);
+  if (found == runs_.end()) return false;
+  auto& chain = found->second;
+  const auto item = std::ranges::find_if(chain, [&job](const entry& e) { return e.job.record.id == job.record.id; });
+  if (item == chain.end()) return false;
+  if (item->in_flight) return true;
+  item->job.record.next_attempt_at.reset();
+  item->job.record.redelivered_at = job.record.redelivered_at;
+  item->not_before = steady::now();
+  if (limits_.max_age) item->dead_at = job.record.redelivered_at.value_or(clock_type::now()) + *limits_.max_age;
+  if (item == chain.begin()) {
+    // A stale mention of the run in waiting_ is harmless: dispatch looks at the head again.
+    ready_.push_back(job.record.run_id);
+    wake_.cancel();
+  }
+  return true;
+}
+
 void delivery_queue::drop_run(const std::string& run_id) {
   const auto found = runs_.find(run_id);
   if (found == runs_.end()) return;

@@ -53,6 +53,11 @@ class delivery_queue : public std::enable_shared_from_this<delivery_queue> {
   // future (from before a restart) waits until then. Its max_age counts from its redelivered_at (a
   // dead delivery put back), else from the event's detectedAt, else from now.
   void push(delivery_job job);
+  // An operator asked for this delivery again (a redelivery): when it is queued here, it goes as soon
+  // as the sink allows, with `job`'s record (its redelivered_at) and a fresh max_age from now, and
+  // true is returned; one with the sink right now is left to finish (true too). False when it is not
+  // queued here (push it then).
+  bool hurry(const delivery_job& job);
   // Drops the run's deliveries that are not being delivered right now (the run was forgotten).
   void drop_run(const std::string& run_id);
   // Drops the deliveries of the runs whose home is `home` (delivery_job::home) the same way: this

@@ -53,6 +53,11 @@ void delivery_queues::enqueue(delivery_job job) {
   }
 }
 
+void delivery_queues::redeliver(delivery_job job) {
+  if (auto* queue = queue_for(job.record.sink); queue != nullptr && queue->hurry(job)) return;
+  enqueue(std::move(job));
+}
+
 void delivery_queues::drop_run(const std::string& run_id) {
   for (auto& queue : queues_) queue->drop_run(run_id);
 }

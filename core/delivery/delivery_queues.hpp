@@ -39,6 +39,9 @@ class delivery_queues {
   // Hands a recorded delivery to its sink's queue. A sink that is not configured (any more) gets
   // nothing: the delivery waits in the store for a reload or a restart that configures it.
   void enqueue(delivery_job job);
+  // A delivery an operator asked for again (pending, done or dead before): one still queued goes
+  // now (delivery_queue::hurry), any other is queued as enqueue does.
+  void redeliver(delivery_job job);
   // Drops a forgotten run's deliveries from every queue.
   void drop_run(const std::string& run_id);
   // Several daemons: drops the deliveries of a home this daemon no longer holds from every queue.

@@ -353,8 +353,11 @@ std::vector<run_record> list_runs(pg_connection& db, const run_query& query) {
   const auto sql =
       std::string("SELECT ") + run_columns +
       " FROM runs r WHERE ($1::text IS NULL OR r.state = $1) AND ($2::bigint IS NULL OR r.owner_uid = $2) "
-      "AND ($3::text IS NULL OR r.seq < (SELECT seq FROM runs WHERE id = $3)) ORDER BY r.seq DESC LIMIT $4";
-  auto runs = read_runs(db.exec_with(sql, name_of(query.state), query.owner, query.after, to_int64(query.limit)), 0);
+      "AND ($3::text IS NULL OR r.seq < (SELECT seq FROM runs WHERE id = $3)) "
+      "AND ($5::text IS NULL OR r.kind = $5) AND ($6::text IS NULL OR r.outcome = $6) ORDER BY r.seq DESC LIMIT $4";
+  auto runs = read_runs(db.exec_with(sql, name_of(query.state), query.owner, query.after, to_int64(query.limit),
+                                     query.kind, query.outcome),
+                        0);
   attach_children(db, runs, event_bodies::skip, "r.id = ANY($1::text[])", {id_array(runs)});
   return runs;
 }

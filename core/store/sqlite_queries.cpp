@@ -264,10 +264,12 @@ std::vector<std::optional<std::uint32_t>> owners_of(sqlite_db& db, const std::ve
 }
 
 std::vector<run_record> list_runs(sqlite_db& db, const run_query& query) {
-  // At most eight shapes of this statement exist, each prepared once and cached.
+  // At most 32 shapes of this statement exist, each prepared once and cached.
   std::string sql = "SELECT " + seq_and_run_columns + " FROM runs r WHERE 1 = 1";
   if (query.state) sql += " AND r.state = ?1";
   if (query.owner) sql += " AND r.owner_uid = ?2";
+  if (query.kind) sql += " AND r.kind = ?5";
+  if (query.outcome) sql += " AND r.outcome = ?6";
   // An unknown `after` ID compares with NULL and so ends the listing.
   if (query.after) sql += " AND r.seq < (SELECT seq FROM runs WHERE id = ?3)";
   sql += " ORDER BY r.seq DESC LIMIT ?4";
@@ -278,6 +280,8 @@ std::vector<run_record> list_runs(sqlite_db& db, const run_query& query) {
     if (query.owner) stmt->bind_int64(2, *query.owner);
     if (query.after) stmt->bind_text(3, *query.after);
     stmt->bind_int64(4, to_int64(query.limit));
+    if (query.kind) stmt->bind_text(5, *query.kind);
+    if (query.outcome) stmt->bind_text(6, *query.outcome);
     while (stmt->step()) {
       std::int64_t seq = 0;
       runs.push_back(read_run(*stmt, seq));

@@ -61,7 +61,9 @@ struct run_query {
   std::optional<run_state> state;      // nullopt: all
   std::optional<std::uint32_t> owner;  // nullopt: every owner (admins)
   std::size_t limit = 100;
-  std::optional<std::string> after;  // continue after this run ID (newest first)
+  std::optional<std::string> after;    // continue after this run ID (newest first)
+  std::optional<std::string> kind;     // only runs of this kind
+  std::optional<std::string> outcome;  // only runs with this outcome (e.g. "processed")
 };
 
 struct delivery_query {

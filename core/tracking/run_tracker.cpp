@@ -631,12 +631,13 @@ awaitable<bool> run_tracker::forget(std::string id) {
 
 awaitable<bool> run_tracker::retry_delivery(std::string delivery_id) {
   auto job = co_await store_.find_delivery(std::move(delivery_id));
-  if (!job || job->record.state != delivery_state::dead) co_return false;
+  if (!job) co_return false;
+  // Dead, done or pending alike: pending again, due now.
   job->record.state = delivery_state::pending;
   job->record.next_attempt_at.reset();
   job->record.redelivered_at = clock_type::now();  // a fresh max_age window, kept in the store
   co_await store_.update_delivery(job->record);
-  if (!settings_.cluster) deliveries_.enqueue(std::move(*job));  // cluster: free in the store, its home takes it
+  if (!settings_.cluster) deliveries_.redeliver(std::move(*job));  // cluster: free in the store, its home takes it
   co_return true;
 }
 

@@ -127,7 +127,8 @@ class run_tracker {
   // The freshest view of a pending run, for lists read from the store.
   const run_record* pending_record(const std::string& id) const;
 
-  // Puts a dead delivery back in its sink's queue. False if there is no such dead delivery.
+  // Delivers a delivery again, whatever its state: a dead or done one goes back in its sink's queue,
+  // a pending one waiting for a retry goes now. False if there is no such delivery.
   awaitable<bool> retry_delivery(std::string delivery_id);
 
   std::size_t pending_count() const { return pending_.size(); }

@@ -42,6 +42,7 @@ struct sink_health {
   std::size_t backlog = 0;
   std::size_t dead = 0;  // dead deliveries kept for it, waiting to be redelivered (they make health degraded)
   std::optional<std::string> last_error;  // why its last attempt failed, while it is retrying
+  std::string type;                       // its `type:` in the config: stdout, file or http
 };
 
 struct store_health {
@@ -91,7 +92,8 @@ class control_backend {
   // False when unknown or not the caller's (404).
   virtual awaitable<bool> forget_run(caller who, std::string id) = 0;
   virtual awaitable<std::vector<delivery>> list_deliveries(caller who, delivery_query query) = 0;
-  // False when no such dead delivery of the caller's (404).
+  // Delivers it again whatever its state (pending: now; done or dead: queued again). False when
+  // there is no such delivery of the caller's (404).
   virtual awaitable<bool> retry_delivery(caller who, std::string delivery_id) = 0;
   virtual awaitable<std::size_t> retry_dead_deliveries(caller who) = 0;
   virtual health_report health() const = 0;
@@ -99,6 +101,8 @@ class control_backend {
 
   // For request validation: the kind an ID's prefix names under the configured API version.
   virtual std::optional<std::string> kind_for(std::string_view run_id) const = 0;
+  // Every run kind the configured API version serves, for validating and naming them in errors.
+  virtual std::vector<std::string> known_kinds() const = 0;
 };
 
 }  // namespace hookless

@@ -102,7 +102,7 @@ std::optional<registration_error> parse_one(const json::value& value, const std:
   } else if (auto known = kind_for(out.id)) {
     out.kind = std::move(*known);
   } else {
-    return refuse(where, "kind", "the kind of run '" + out.id + "' cannot be told from its ID; give \"kind\"");
+    return refuse(where, "kind", "the kind of run '" + out.id + "' cannot be told from its ID prefix; name its kind");
   }
 
   if (const auto* sinks = object->if_contains("sinks")) {
@@ -162,8 +162,8 @@ json::object record_to_json(const run_record& run) {
   out["events"] = std::move(events);
   json::array deliveries;
   for (const auto& item : run.deliveries) {
-    deliveries.emplace_back(
-        json::object{{"sink", item.sink}, {"state", to_string(item.state)}, {"attempts", item.attempts}});
+    deliveries.emplace_back(json::object{
+        {"id", item.id}, {"sink", item.sink}, {"state", to_string(item.state)}, {"attempts", item.attempts}});
   }
   out["deliveries"] = std::move(deliveries);
   return out;
@@ -189,7 +189,8 @@ json::object health_to_json(const health_report& report) {
   out["api"] = json::object{{"state", report.api_state}, {"last_error", optional_string(report.api_last_error)}};
   json::object sinks;
   for (const auto& [name, sink] : report.sinks) {
-    sinks[name] = json::object{{"state", sink.state},
+    sinks[name] = json::object{{"type", sink.type},
+                               {"state", sink.state},
                                {"backlog", sink.backlog},
                                {"dead", sink.dead},
                                {"last_error", optional_string(sink.last_error)}};

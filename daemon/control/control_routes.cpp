@@ -69,6 +69,12 @@ std::optional<std::size_t> parse_list_limit(const std::string& text) {
   return limit;
 }
 
+// An outcome as records show it: 1 to 64 of a-z and '_' (Extend's final status in lower case).
+bool is_outcome_name(std::string_view text) {
+  return !text.empty() && text.size() <= 64 &&
+         std::ranges::all_of(text, [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+}
+
 control_response bad_limit() { return bad_request("limit: must be a whole number from 1 to 1000"); }
 
 // A list answer's "next": the last item's ID when the page is full (more may follow), else null.
@@ -91,7 +97,7 @@ awaitable<control_response> register_runs(control_backend& backend, const contro
 
 awaitable<control_response> list_runs(control_backend& backend, const control_request& request,
                                       const boost::urls::url_view& url) {
-  auto query = read_query(url, {"state", "limit", "after"});
+  auto query = read_query(url, {"state", "limit", "after", "kind", "outcome"});
   if (auto* error = std::get_if<control_response>(&query)) co_return std::move(*error);
   const auto& params = std::get<query_params>(query);
 
@@ -112,6 +118,23 @@ awaitable<control_response> list_runs(control_backend& backend, const control_re
   if (auto it = params.find("after"); it != params.end()) {
     if (!is_valid_run_id(it->second)) co_return bad_request("after: must be a run ID");
     wanted.after = it->second;
+  }
+  if (auto it = params.find("kind"); it != params.end()) {
+    const auto kinds = backend.known_kinds();
+    if (std::ranges::find(kinds, it->second) == kinds.end()) {
+      std::string names;
+      for (const auto& kind : kinds) names += (names.empty() ? "" : ", ") + kind;
+      co_return bad_request("kind: '" + it->second + "' is not a run kind; kinds: " + names);
+    }
+    wanted.kind = it->second;
+  }
+  if (auto it = params.find("outcome"); it != params.end()) {
+    if (!is_outcome_name(it->second)) {
+      co_return bad_request(
+          "outcome: must be an outcome in lower case, such as processed, failed, cancelled, rejected, needs_review, "
+          "expired or not_found");
+    }
+    wanted.outcome = it->second;
   }
 
   const auto limit = wanted.limit;
@@ -198,7 +221,7 @@ awaitable<control_response> list_deliveries(control_backend& backend, const cont
 awaitable<control_response> retry_delivery(control_backend& backend, const control_request& request,
                                            const std::string& id) {
   const bool retried = co_await backend.retry_delivery(request.who, id);
-  if (!retried) co_return not_found("no dead delivery " + id);
+  if (!retried) co_return not_found("no delivery " + id);
   co_return json_response(202, json::object{{"retried", 1}});
 }
 

@@ -4,7 +4,12 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdint>
 #include <cstdio>
+#include <optional>
+#include <utility>
 
 namespace hookless {
 namespace json = boost::json;
@@ -32,6 +37,90 @@ std::string format_table(const std::vector<std::vector<std::string>>& rows) {
     out += '\n';
   }
   return out;
+}
+
+std::string table_stream::page(const std::vector<std::vector<std::string>>& rows) {
+  const auto widen = [this](const std::vector<std::string>& row) {
+    if (widths_.size() < row.size()) widths_.resize(row.size(), 0);
+    for (std::size_t column = 0; column < row.size(); ++column)
+      widths_[column] = std::max(widths_[column], row[column].size());
+  };
+  if (!header_done_) widen(header_);
+  for (const auto& row : rows) widen(row);
+  const auto line = [this](const std::vector<std::string>& row) {
+    std::string out;
+    for (std::size_t column = 0; column < row.size(); ++column) {
+      out += row[column];
+      if (column + 1 < row.size()) out.append(widths_[column] - row[column].size() + 2, ' ');
+    }
+    return out + '\n';
+  };
+  std::string out;
+  if (!header_done_) {
+    out += line(header_);
+    header_done_ = true;
+  }
+  for (const auto& row : rows) out += line(row);
+  return out;
+}
+
+int worst_exit_code(int a, int b) {
+  // 0 < 3 (unsuccessful) < 4 (timed out) < 1 (error); anything else counts as an error.
+  const auto rank = [](int code) {
+    switch (code) {
+      case 0: return 0;
+      case 3: return 1;
+      case 4: return 2;
+      default: return 3;
+    }
+  };
+  return rank(a) >= rank(b) ? a : b;
+}
+
+std::string explain_registration_error(std::string_view message, const std::vector<std::string>& ids) {
+  // "runs[N].field: why", or "field: why" for a batch of one.
+  std::optional<std::size_t> index;
+  auto rest = message;
+  if (rest.starts_with("runs[")) {
+    const auto close = rest.find("].");
+    std::size_t number = 0;
+    const auto digits = rest.substr(5, close == std::string_view::npos ? 0 : close - 5);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+    if (close == std::string_view::npos || digits.empty() || ec != std::errc{} ||
+        end != digits.data() + digits.size() || number >= ids.size()) {
+      return std::string{message};
+    }
+    index = number;
+    rest = rest.substr(close + 2);
+  } else if (ids.size() == 1) {
+    index = 0;
+  }
+  const auto colon = rest.find(": ");
+  if (!index || colon == std::string_view::npos) return std::string{message};
+  const auto field = rest.substr(0, colon);
+  const auto why = rest.substr(colon + 2);
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 5> flags{
+      {{"id", ""}, {"kind", "--kind"}, {"sinks", "--sink"}, {"context", "--context"}, {"deadline", "--deadline"}}};
+  const auto flag = std::ranges::find(flags, field, &std::pair<std::string_view, std::string_view>::first);
+  if (flag == flags.end()) return std::string{message};
+  std::string out = "ID '" + ids[*index] + "' refused";
+  out += flag->second.empty() ? std::string{": "} : ", " + std::string{flag->second} + ": ";
+  out += why;
+  if (ids.size() > 1) out += "; none of the " + std::to_string(ids.size()) + " IDs sent with it was registered";
+  return out;
+}
+
+std::string explain_query_error(std::string_view message) {
+  for (const std::string_view name : {"kind", "outcome", "state", "limit"}) {
+    if (message.size() > name.size() + 1 && message.starts_with(name) && message[name.size()] == ':') {
+      return "--" + std::string{message};
+    }
+  }
+  return std::string{message};
+}
+
+std::string error_json(std::string_view code, std::string_view message) {
+  return json::serialize(json::object{{"error", json::object{{"code", code}, {"message", message}}}});
 }
 
 std::string field_text(const json::object& object, std::string_view key) {
@@ -67,38 +156,86 @@ std::string describe_run(const json::object& record) {
     for (const auto& item : deliveries->get_array()) {
       if (!item.is_object()) continue;
       const auto& one = item.get_object();
-      out += "delivery: " + field_text(one, "sink") + " " + field_text(one, "state") + " (" +
-             field_text(one, "attempts") + " attempts)\n";
+      out += "delivery: " + field_text(one, "id") + " to " + field_text(one, "sink") + ", " + field_text(one, "state") +
+             " (" + field_text(one, "attempts") + " attempts)\n";
     }
   }
   return out;
 }
 
+namespace {
+
+// "1 run", "3 runs".
+std::string health_count_text(const json::object& object, std::string_view key, std::string_view one,
+                              std::string_view many) {
+  const auto* value = object.if_contains(key);
+  const auto count = value != nullptr && value->is_int64()    ? value->get_int64()
+                     : value != nullptr && value->is_uint64() ? static_cast<std::int64_t>(value->get_uint64())
+                                                              : 0;
+  return std::to_string(count) + " " + std::string{count == 1 ? one : many};
+}
+
+bool health_positive(const json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  return value != nullptr &&
+         ((value->is_int64() && value->get_int64() > 0) || (value->is_uint64() && value->get_uint64() > 0));
+}
+
+std::string health_api_sentence(const json::object& api) {
+  const auto state = field_text(api, "state");
+  std::string out = "api: ";
+  if (state == "ok") {
+    out += "healthy, Extend answers and takes the key";
+  } else if (state == "rate_limited") {
+    out += "rate limited, Extend answered 429";
+  } else if (state == "unauthorized") {
+    out += "unauthorized, Extend refused the API key";
+  } else if (state == "unreachable") {
+    out += "unreachable, Extend could not be reached";
+  } else {
+    out += state;
+  }
+  const auto error = field_text(api, "last_error");
+  if (error != "-") out += "; last error: " + error;
+  return out + '\n';
+}
+
+std::string health_sink_sentence(const std::string& name, const json::object& sink) {
+  std::string out = "sink " + name;
+  const auto type = field_text(sink, "type");
+  if (type != "-" && !type.empty()) out += " (" + type + ")";
+  out += ": ";
+  const bool retrying = field_text(sink, "state") == "retrying";
+  const bool dead = health_positive(sink, "dead");
+  if (!retrying && !dead) out += "healthy, ";
+  if (retrying) out += "retrying, ";
+  if (dead) out += health_count_text(sink, "dead", "dead delivery", "dead deliveries") + ", ";
+  out += field_text(sink, "backlog") + " queued";
+  const auto error = field_text(sink, "last_error");
+  if (error != "-") out += "; last error: " + error;
+  if (dead) out += " (hooklessctl deliveries --state dead; hooklessctl redeliver --all-dead)";
+  return out + '\n';
+}
+
+}  // namespace
+
 std::string describe_health(const json::object& health) {
-  std::string out = field_text(health, "status") + ": " + field_text(health, "pending") + " runs pending\n";
+  std::string out = "hooklessd is " + field_text(health, "status") + ": " +
+                    health_count_text(health, "pending", "run", "runs") + " pending\n";
   if (const auto* api = health.if_contains("api"); api != nullptr && api->is_object()) {
-    out += "api: " + field_text(api->get_object(), "state");
-    const auto error = field_text(api->get_object(), "last_error");
-    if (error != "-") out += " (" + error + ")";
-    out += '\n';
+    out += health_api_sentence(api->get_object());
   }
   if (const auto* sinks = health.if_contains("sinks"); sinks != nullptr && sinks->is_object()) {
     for (const auto& [name, sink] : sinks->get_object()) {
-      if (!sink.is_object()) continue;
-      out += "sink " + std::string{name} + ": " + field_text(sink.get_object(), "state") + ", backlog " +
-             field_text(sink.get_object(), "backlog");
-      const auto* dead = sink.get_object().if_contains("dead");
-      if (dead != nullptr && dead->is_int64() && dead->get_int64() > 0) {
-        out += ", " + field_text(sink.get_object(), "dead") + " dead (see hooklessctl deliveries --state dead)";
-      }
-      const auto error = field_text(sink.get_object(), "last_error");
-      if (error != "-") out += " (" + error + ")";
-      out += '\n';
+      if (sink.is_object()) out += health_sink_sentence(std::string{name}, sink.get_object());
     }
   }
   if (const auto* store = health.if_contains("store"); store != nullptr && store->is_object()) {
-    out += "store: " + field_text(store->get_object(), "state") + " (" + field_text(store->get_object(), "backend") +
-           ")\n";
+    const auto& st = store->get_object();
+    const auto state = field_text(st, "state");
+    out += "store (" + field_text(st, "backend") +
+           "): " + (state == "ok" ? std::string{"healthy"} : state + ", registrations are refused until it answers") +
+           '\n';
   }
   if (const auto* config = health.if_contains("config"); config != nullptr && config->is_object()) {
     const auto* reload = config->get_object().if_contains("last_reload");
@@ -111,8 +248,9 @@ std::string describe_health(const json::object& health) {
   }
   if (const auto* cluster = health.if_contains("cluster"); cluster != nullptr && cluster->is_object()) {
     const auto& c = cluster->get_object();
-    out += "cluster: node " + field_text(c, "node") + ", " + field_text(c, "role") + " (term " + field_text(c, "term") +
-           "), live nodes " + name_list_text(c, "nodes") + ", delivers for " + name_list_text(c, "homes") + '\n';
+    out += "cluster: node " + field_text(c, "node") + " is the " + field_text(c, "role") + " (term " +
+           field_text(c, "term") + "); live nodes " + name_list_text(c, "nodes") + "; delivers for " +
+           name_list_text(c, "homes") + '\n';
   }
   return out;
 }

@@ -2,6 +2,7 @@
 // command is one or a few HTTP requests; exit codes are part of the contract scripts rely on.
 #include "core/formats/duration.hpp"
 #include "daemon/ctl/ctl_client.hpp"
+#include "daemon/ctl/ctl_completion.hpp"
 #include "daemon/ctl/ctl_output.hpp"
 #include "daemon/version.hpp"
 
@@ -15,6 +16,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -27,6 +29,7 @@ using hookless::ctl_response;
 
 constexpr auto request_timeout = std::chrono::milliseconds{60s};
 constexpr std::size_t ids_per_request = 10'000;
+constexpr std::size_t list_page_size = 1000;
 constexpr std::chrono::milliseconds longest_wait_chunk{3'600'000};
 
 // Exit codes (the README's "Using it"; scripts rely on them).
@@ -40,12 +43,26 @@ constexpr int exit_timeout = 4;
 struct global_options {
   std::string socket;
   bool json = false;
+  std::string output = "text";
 };
 
-// Thrown for a failure already worth a message; main prints it and exits 1.
+// Thrown for a failure already worth a message; main reports it and exits 1. `code` is the
+// daemon's error code when it refused, else hooklessctl's own (usage, unreachable, failed).
 struct command_failed : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  command_failed(std::string code_text, const std::string& message)
+      : std::runtime_error(message), code(std::move(code_text)) {}
+  explicit command_failed(const std::string& message) : command_failed("failed", message) {}
+  std::string code;
 };
+
+// A failure, where the user asked to see it: JSON on stdout with --json, else a line on stderr.
+void report_error(const global_options& options, std::string_view code, std::string_view message) {
+  if (options.json) {
+    std::cout << hookless::error_json(code, message) << '\n' << std::flush;
+  } else {
+    std::cerr << "hooklessctl: " << message << '\n';
+  }
+}
 
 ctl_response call(const global_options& options, verb method, const std::string& target, const std::string& body = {},
                   std::chrono::milliseconds timeout = request_timeout) {
@@ -60,19 +77,33 @@ json::value parse_body(const ctl_response& response) {
   return value;
 }
 
-// The daemon's own error message, for stderr.
-std::string error_message(const ctl_response& response) {
+// The daemon's refusal: its error code and message.
+struct daemon_error {
+  std::string code;
+  std::string message;
+};
+
+daemon_error error_of(const ctl_response& response) {
   boost::system::error_code ec;
   const auto value = json::parse(response.body, ec);
   if (!ec && value.is_object()) {
     if (const auto* error = value.get_object().if_contains("error"); error != nullptr && error->is_object()) {
-      if (const auto* message = error->get_object().if_contains("message");
-          message != nullptr && message->is_string()) {
-        return std::string{message->get_string()};
+      const auto& fields = error->get_object();
+      const auto* code = fields.if_contains("code");
+      const auto* message = fields.if_contains("message");
+      if (message != nullptr && message->is_string()) {
+        return {code != nullptr && code->is_string() ? std::string{code->get_string()} : std::string{"failed"},
+                std::string{message->get_string()}};
       }
     }
   }
-  return "hooklessd answered " + std::to_string(response.status);
+  return {"failed", "hooklessd answered " + std::to_string(response.status)};
+}
+
+// The daemon's refusal as an exception; `explain` may reword its message in hooklessctl's terms.
+[[noreturn]] void refuse(const ctl_response& response, std::string (*explain)(std::string_view) = nullptr) {
+  auto error = error_of(response);
+  throw command_failed(error.code, explain ? explain(error.message) : error.message);
 }
 
 void print_json_line(const json::value& value) { std::cout << json::serialize(value) << '\n'; }
@@ -91,7 +122,9 @@ const json::array& array_field(const json::object& object, std::string_view key)
 // A duration flag's value, read as the config and the daemon read durations; a refusal names the flag.
 std::chrono::milliseconds duration_flag(std::string_view flag, const std::string& text) {
   auto parsed = hookless::parse_duration_text(text);
-  if (const auto* wrong = std::get_if<std::string>(&parsed)) throw command_failed(std::string{flag} + ": " + *wrong);
+  if (const auto* wrong = std::get_if<std::string>(&parsed)) {
+    throw command_failed("usage", std::string{flag} + ": " + *wrong);
+  }
   return std::get<std::chrono::milliseconds>(parsed);
 }
 
@@ -125,7 +158,7 @@ int run_watch(const global_options& options, const watch_options& watch) {
   if (watch.context) {
     boost::system::error_code ec;
     auto parsed = json::parse(*watch.context, ec);
-    if (ec || !parsed.is_object()) throw command_failed("--context must be a JSON object");
+    if (ec || !parsed.is_object()) throw command_failed("usage", "--context: must be a JSON object");
     context = std::move(parsed.get_object());
   }
 
@@ -143,17 +176,20 @@ int run_watch(const global_options& options, const watch_options& watch) {
       ids.push_back(line.substr(first, last - first + 1));
     }
   }
-  if (ids.empty()) throw command_failed("no run IDs given");
+  if (ids.empty()) throw command_failed("usage", "no run IDs given");
 
   int code = exit_ok;
   for (std::size_t start = 0; start < ids.size(); start += ids_per_request) {
     const auto end = std::min(ids.size(), start + ids_per_request);
+    const std::vector<std::string> batch(ids.begin() + static_cast<std::ptrdiff_t>(start),
+                                         ids.begin() + static_cast<std::ptrdiff_t>(end));
     json::array runs;
-    for (auto index = start; index < end; ++index) runs.push_back(registration_for(ids[index], watch, context));
+    for (const auto& id : batch) runs.push_back(registration_for(id, watch, context));
     const auto response =
         call(options, verb::post, "/v1/runs", json::serialize(json::object{{"runs", std::move(runs)}}));
     if (response.status != 200 && response.status != 201) {
-      std::cerr << "hooklessctl: " << error_message(response) << '\n';
+      const auto error = error_of(response);
+      report_error(options, error.code, hookless::explain_registration_error(error.message, batch));
       code = exit_error;
       continue;
     }
@@ -176,34 +212,40 @@ int run_watch(const global_options& options, const watch_options& watch) {
 
 // --- wait ----------------------------------------------------------------------------------
 
-int run_wait(const global_options& options, const std::string& id, const std::optional<std::string>& timeout_text) {
-  std::optional<std::chrono::steady_clock::time_point> give_up;
-  if (timeout_text) {
-    give_up = std::chrono::steady_clock::now() + duration_flag("--timeout", *timeout_text);
-  }
+// Waits for one run until `give_up` and prints its final event: 0, 3 or 4 (timed out).
+int wait_for_run(const global_options& options, const std::string& id,
+                 std::optional<std::chrono::steady_clock::time_point> give_up) {
   const auto target = "/v1/runs/" + hookless::encode_path_segment(id);
-
   json::object record;
-  for (;;) {
-    auto chunk = longest_wait_chunk;
+  for (bool first = true;; first = false) {
+    std::optional<std::chrono::milliseconds> chunk = longest_wait_chunk;
     if (give_up) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(*give_up - std::chrono::steady_clock::now());
       if (left <= std::chrono::milliseconds::zero()) {
-        std::cerr << "hooklessctl: " << id << " is not finished yet (timed out)\n";
-        return exit_timeout;
+        if (!first) {
+          report_error(options, "timeout", id + " is not finished yet (timed out)");
+          return exit_timeout;
+        }
+        chunk.reset();  // the time is up already (waiting on an earlier run): look once
+      } else {
+        chunk = std::min(*chunk, left);
       }
-      chunk = std::min(chunk, left);
     }
     // The daemon answers at the end of the chunk at the latest; allow it some slack beyond that.
     const auto response =
-        call(options, verb::get, target + "?wait=" + hookless::format_duration(chunk), {}, chunk + 30s);
-    if (response.status != 200) throw command_failed(error_message(response));
+        chunk ? call(options, verb::get, target + "?wait=" + hookless::format_duration(*chunk), {}, *chunk + 30s)
+              : call(options, verb::get, target);
+    if (response.status != 200) refuse(response);
     record = as_object(parse_body(response));
     if (hookless::field_text(record, "state") == "finished") break;
+    if (!chunk) {
+      report_error(options, "timeout", id + " is not finished yet (timed out)");
+      return exit_timeout;
+    }
   }
 
   const auto response = call(options, verb::get, target + "/events");
-  if (response.status != 200) throw command_failed(error_message(response));
+  if (response.status != 200) refuse(response);
   const auto answer = parse_body(response);
   const auto& events = array_field(as_object(answer), "events");
   if (events.empty()) {
@@ -218,11 +260,34 @@ int run_wait(const global_options& options, const std::string& id, const std::op
   return hookless::wait_exit_code(type);
 }
 
+// Waits for every run (one deadline for all) and exits with the worst outcome.
+int run_wait(const global_options& options, const std::vector<std::string>& ids,
+             const std::optional<std::string>& timeout_text) {
+  std::optional<std::chrono::steady_clock::time_point> give_up;
+  if (timeout_text) give_up = std::chrono::steady_clock::now() + duration_flag("--timeout", *timeout_text);
+  int code = exit_ok;
+  for (const auto& id : ids) {
+    int one = exit_error;
+    try {
+      one = wait_for_run(options, id, give_up);
+    } catch (const command_failed& error) {
+      report_error(options, error.code, error.what());
+    } catch (const hookless::daemon_unreachable& error) {
+      report_error(options, "unreachable", error.what());
+    } catch (const std::runtime_error& error) {
+      report_error(options, "failed", error.what());
+    }
+    std::cout << std::flush;
+    code = hookless::worst_exit_code(code, one);
+  }
+  return code;
+}
+
 // --- get, forget, ls -----------------------------------------------------------------------
 
 int run_get(const global_options& options, const std::string& id) {
   const auto response = call(options, verb::get, "/v1/runs/" + hookless::encode_path_segment(id));
-  if (response.status != 200) throw command_failed(error_message(response));
+  if (response.status != 200) refuse(response);
   const auto record = parse_body(response);
   if (options.json) {
     print_json_line(record);
@@ -234,77 +299,111 @@ int run_get(const global_options& options, const std::string& id) {
 
 int run_forget(const global_options& options, const std::string& id) {
   const auto response = call(options, verb::delete_, "/v1/runs/" + hookless::encode_path_segment(id));
-  if (response.status != 204) throw command_failed(error_message(response));
+  if (response.status != 204) refuse(response);
   if (!options.json) std::cout << "no longer tracking " << id << '\n';
   return exit_ok;
 }
 
-// Calls the listing `target` page after page, following "next", and hands
-// each record of the array `field` to `take`.
+// Calls the listing `target` page after page, following "next", up to `limit` records in all, and
+// hands each page's records (of the array `field`) to `take` as it arrives.
 template <typename Take>
-void for_each_listed(const global_options& options, const std::string& target, const char* field, Take take) {
+void for_each_page(const global_options& options, const std::string& target, const char* field,
+                   std::optional<std::size_t> limit, Take take) {
   std::optional<std::string> after;
+  std::size_t listed = 0;
   for (;;) {
-    auto page_target = target + (target.find('?') == std::string::npos ? "?" : "&") + "limit=1000";
+    const auto page_size = limit ? std::min(list_page_size, *limit - listed) : list_page_size;
+    auto page_target =
+        target + (target.find('?') == std::string::npos ? "?" : "&") + "limit=" + std::to_string(page_size);
     if (after) page_target += "&after=" + hookless::encode_path_segment(*after);
     const auto response = call(options, verb::get, page_target);
-    if (response.status != 200) throw command_failed(error_message(response));
+    if (response.status != 200)
+      refuse(response, [](std::string_view message) { return hookless::explain_query_error(message); });
     const auto page = parse_body(response);
-    for (const auto& record : array_field(as_object(page), field)) take(record);
+    const auto& records = array_field(as_object(page), field);
+    take(records);
+    std::cout << std::flush;
+    listed += records.size();
     const auto* next = as_object(page).if_contains("next");
-    if (next == nullptr || !next->is_string()) return;
+    if (next == nullptr || !next->is_string() || (limit && listed >= *limit)) return;
     after = std::string{next->get_string()};
   }
 }
 
-int run_ls(const global_options& options, const std::string& state) {
-  std::vector<std::vector<std::string>> rows{{"ID", "KIND", "STATE", "STATUS", "OUTCOME", "POLLS", "REGISTERED"}};
-  for_each_listed(options, "/v1/runs?state=" + state, "runs", [&](const boost::json::value& record) {
-    if (options.json) {
-      print_json_line(record);
-      return;
+// A listing printed as each page arrives: JSON lines, or a table of the given columns (header,
+// record field), its header shown even when nothing is listed.
+int print_listing(const global_options& options, const std::string& target, const char* field,
+                  std::optional<std::size_t> limit, const std::vector<std::pair<std::string, std::string>>& columns) {
+  std::vector<std::string> header;
+  for (const auto& column : columns) header.push_back(column.first);
+  hookless::table_stream table{std::move(header)};
+  bool any = false;
+  for_each_page(options, target, field, limit, [&](const json::array& records) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& record : records) {
+      if (options.json) {
+        print_json_line(record);
+        continue;
+      }
+      std::vector<std::string> row;
+      for (const auto& column : columns) row.push_back(hookless::field_text(as_object(record), column.second));
+      rows.push_back(std::move(row));
     }
-    const auto& run = as_object(record);
-    rows.push_back({hookless::field_text(run, "id"), hookless::field_text(run, "kind"),
-                    hookless::field_text(run, "state"), hookless::field_text(run, "status"),
-                    hookless::field_text(run, "outcome"), hookless::field_text(run, "polls"),
-                    hookless::field_text(run, "registered_at")});
+    if (!options.json && (!rows.empty() || !any)) std::cout << table.page(rows);
+    any = true;
   });
-  if (!options.json) std::cout << hookless::format_table(rows);
   return exit_ok;
+}
+
+struct ls_options {
+  std::string state = "all";
+  std::optional<std::string> kind;
+  std::optional<std::string> outcome;
+  std::optional<std::size_t> limit;
+};
+
+int run_ls(const global_options& options, const ls_options& ls) {
+  auto target = "/v1/runs?state=" + hookless::encode_path_segment(ls.state);
+  if (ls.kind) target += "&kind=" + hookless::encode_path_segment(*ls.kind);
+  if (ls.outcome) target += "&outcome=" + hookless::encode_path_segment(*ls.outcome);
+  return print_listing(options, target, "runs", ls.limit,
+                       {{"ID", "id"},
+                        {"KIND", "kind"},
+                        {"STATE", "state"},
+                        {"STATUS", "status"},
+                        {"OUTCOME", "outcome"},
+                        {"POLLS", "polls"},
+                        {"REGISTERED", "registered_at"}});
 }
 
 // --- deliveries, redeliver, health ---------------------------------------------------------
 
 int run_deliveries(const global_options& options, const std::optional<std::string>& state) {
-  std::vector<std::vector<std::string>> rows{{"ID", "RUN", "SINK", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"}};
-  const auto target = state ? "/v1/deliveries?state=" + *state : std::string{"/v1/deliveries"};
-  for_each_listed(options, target, "deliveries", [&](const boost::json::value& record) {
-    if (options.json) {
-      print_json_line(record);
-      return;
-    }
-    const auto& item = as_object(record);
-    rows.push_back({hookless::field_text(item, "id"), hookless::field_text(item, "run_id"),
-                    hookless::field_text(item, "sink"), hookless::field_text(item, "state"),
-                    hookless::field_text(item, "attempts"), hookless::field_text(item, "next_attempt_at"),
-                    hookless::field_text(item, "last_error")});
-  });
-  if (!options.json) std::cout << hookless::format_table(rows);
-  return exit_ok;
+  const auto target =
+      state ? "/v1/deliveries?state=" + hookless::encode_path_segment(*state) : std::string{"/v1/deliveries"};
+  return print_listing(options, target, "deliveries", std::nullopt,
+                       {{"ID", "id"},
+                        {"RUN", "run_id"},
+                        {"SINK", "sink"},
+                        {"STATE", "state"},
+                        {"ATTEMPTS", "attempts"},
+                        {"NEXT ATTEMPT", "next_attempt_at"},
+                        {"LAST ERROR", "last_error"}});
 }
 
 int run_redeliver(const global_options& options, const std::optional<std::string>& id, bool all_dead) {
-  if (id.has_value() == all_dead) throw command_failed("redeliver takes either a DELIVERY_ID or --all-dead");
+  if (id.has_value() == all_dead) throw command_failed("usage", "redeliver takes either a DELIVERY_ID or --all-dead");
   const auto target = all_dead ? std::string{"/v1/deliveries/retry"}
                                : "/v1/deliveries/" + hookless::encode_path_segment(*id) + "/retry";
   const auto response = call(options, verb::post, target);
-  if (response.status != 202) throw command_failed(error_message(response));
+  if (response.status != 202) refuse(response);
   const auto body = parse_body(response);
   if (options.json) {
     print_json_line(body);
+  } else if (all_dead) {
+    std::cout << "queued again: " << hookless::field_text(as_object(body), "retried") << " dead deliveries\n";
   } else {
-    std::cout << "queued again: " << hookless::field_text(as_object(body), "retried") << '\n';
+    std::cout << "queued again: " << *id << '\n';
   }
   return exit_ok;
 }
@@ -314,14 +413,15 @@ int run_health(const global_options& options) {
   try {
     response = call(options, verb::get, "/v1/health", {}, 10s);
   } catch (const hookless::daemon_unreachable& error) {
-    std::cerr << "hooklessctl: " << error.what() << '\n';
+    report_error(options, "unreachable", error.what());
     return exit_unreachable;
   } catch (const std::runtime_error& error) {
-    std::cerr << "hooklessctl: " << error.what() << '\n';
+    report_error(options, "unreachable", error.what());
     return exit_unreachable;
   }
   if (response.status != 200) {
-    std::cerr << "hooklessctl: " << error_message(response) << '\n';
+    const auto error = error_of(response);
+    report_error(options, error.code, error.message);
     return exit_degraded;
   }
   const auto body = parse_body(response);
@@ -338,6 +438,38 @@ std::string default_socket() {
   return "/run/hookless/hookless.sock";
 }
 
+// Whether the command line asks for JSON (--json, -o json, --output=json, ...), read before
+// parsing so that a command line CLI11 refuses is answered in JSON too.
+bool asks_for_json(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--json" || arg == "-ojson" || arg == "-o=json" || arg == "--output=json") return true;
+    if ((arg == "-o" || arg == "--output") && i + 1 < argc && std::string_view{argv[i + 1]} == "json") return true;
+  }
+  return false;
+}
+
+// The help of a flag from the completion table, so that the two cannot drift apart.
+std::string flag_help(std::string_view command, std::string_view flag) {
+  for (const auto& one : hookless::ctl_commands()) {
+    if (one.name != command) continue;
+    for (const auto& f : one.flags) {
+      if (f.name == flag) return f.help;
+    }
+  }
+  for (const auto& f : hookless::ctl_global_flags()) {
+    if (f.name == flag) return f.help;
+  }
+  return {};
+}
+
+std::string command_help(std::string_view command) {
+  for (const auto& one : hookless::ctl_commands()) {
+    if (one.name == command) return one.help;
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -347,69 +479,103 @@ int main(int argc, char** argv) {
   // Global flags may also follow the command (`hooklessctl ls --json`): subcommands, which inherit
   // this, pass the options they do not know up to here.
   app.fallthrough();
+  app.footer(
+      "Global options may come before or after the command (hooklessctl ls --json). Durations: 30s, 1m30s, 1.5h.\n"
+      "Exit codes: 0 done, 1 error or degraded, 2 daemon unreachable (health), 3 run unsuccessful, 4 timed out.");
   global_options options;
   options.socket = default_socket();
-  app.add_option("--socket", options.socket,
-                 "control socket (default $HOOKLESS_SOCKET, else /run/hookless/hookless.sock)");
-  app.add_flag("--json", options.json, "machine output (JSON, one object per line)");
+  app.add_option("--socket", options.socket, flag_help("", "--socket"));
+  app.add_flag("--json", options.json, flag_help("", "--json"));
+  app.add_option("-o,--output", options.output, flag_help("", "--output"))->check(CLI::IsMember({"json", "text"}));
 
   watch_options watch;
-  auto* watch_cmd = app.add_subcommand("watch", "register runs; '-' reads IDs from stdin, one per line");
+  auto* watch_cmd = app.add_subcommand("watch", command_help("watch"));
   watch_cmd->add_option("ID", watch.ids, "run IDs")->required();
-  watch_cmd->add_option("--kind", watch.kind, "run kind, when the ID's prefix does not tell it");
-  watch_cmd->add_option("--sink", watch.sinks, "deliver to this named sink (repeatable)");
-  watch_cmd->add_option("--context", watch.context, "JSON object handed back in every event");
-  watch_cmd->add_option("--deadline", watch.deadline, "stop tracking after this long (e.g. 24h)");
+  watch_cmd->add_option("--kind", watch.kind, flag_help("watch", "--kind"));
+  watch_cmd->add_option("--sink", watch.sinks, flag_help("watch", "--sink"));
+  watch_cmd->add_option("--context", watch.context, flag_help("watch", "--context"));
+  watch_cmd->add_option("--deadline", watch.deadline, flag_help("watch", "--deadline"));
 
   std::string id;
+  std::vector<std::string> wait_ids;
   std::optional<std::string> timeout;
-  auto* wait_cmd = app.add_subcommand("wait", "block until a run is finished and print its final event");
-  wait_cmd->add_option("ID", id, "run ID")->required();
-  wait_cmd->add_option("--timeout", timeout, "give up after this long (exit 4)");
+  auto* wait_cmd = app.add_subcommand("wait", command_help("wait"));
+  wait_cmd->add_option("ID", wait_ids, "run IDs; exits with the worst outcome (1 error, 4 timed out, 3 unsuccessful)")
+      ->required();
+  wait_cmd->add_option("--timeout", timeout, flag_help("wait", "--timeout"));
 
-  auto* get_cmd = app.add_subcommand("get", "show one run");
+  auto* get_cmd = app.add_subcommand("get", command_help("get"));
   get_cmd->add_option("ID", id, "run ID")->required();
 
-  std::string run_state = "all";
-  auto* ls_cmd = app.add_subcommand("ls", "list runs, newest first");
-  ls_cmd->add_option("--state", run_state, "pending, finished or all")
+  ls_options ls;
+  auto* ls_cmd = app.add_subcommand("ls", command_help("ls"));
+  ls_cmd->add_option("--state", ls.state, flag_help("ls", "--state"))
       ->check(CLI::IsMember({"pending", "finished", "all"}));
+  ls_cmd->add_option("--kind", ls.kind, flag_help("ls", "--kind"));
+  ls_cmd->add_option("--outcome", ls.outcome, flag_help("ls", "--outcome"));
+  ls_cmd->add_option("--limit", ls.limit, flag_help("ls", "--limit"))->check(CLI::PositiveNumber);
 
-  auto* forget_cmd = app.add_subcommand("forget", "stop tracking a run; nothing is delivered for it");
+  auto* forget_cmd = app.add_subcommand("forget", command_help("forget"));
   forget_cmd->add_option("ID", id, "run ID")->required();
 
   std::optional<std::string> delivery_state;
-  auto* deliveries_cmd = app.add_subcommand("deliveries", "list deliveries that are not yet done");
-  deliveries_cmd->add_option("--state", delivery_state, "pending or dead")->check(CLI::IsMember({"pending", "dead"}));
+  auto* deliveries_cmd = app.add_subcommand("deliveries", command_help("deliveries"));
+  deliveries_cmd->add_option("--state", delivery_state, flag_help("deliveries", "--state"))
+      ->check(CLI::IsMember({"pending", "dead"}));
 
   std::optional<std::string> delivery_id;
   bool all_dead = false;
-  auto* redeliver_cmd = app.add_subcommand("redeliver", "put dead deliveries back in the queue");
-  redeliver_cmd->add_option("DELIVERY_ID", delivery_id, "the dead delivery to retry");
-  redeliver_cmd->add_flag("--all-dead", all_dead, "retry every dead delivery");
+  auto* redeliver_cmd = app.add_subcommand("redeliver", command_help("redeliver"));
+  redeliver_cmd->add_option("DELIVERY_ID", delivery_id, "the delivery to deliver again (pending, done or dead)");
+  redeliver_cmd->add_flag("--all-dead", all_dead, flag_help("redeliver", "--all-dead"));
 
-  auto* health_cmd = app.add_subcommand("health", "daemon, API and sink health (exit 0 ok, 1 degraded, 2 unreachable)");
+  auto* health_cmd = app.add_subcommand("health", command_help("health"));
+
+  std::string shell;
+  auto* completion_cmd = app.add_subcommand("completion", command_help("completion"));
+  completion_cmd->add_option("SHELL", shell, "bash, zsh or fish")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh", "fish"}));
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& done) {
     return app.exit(done);
   } catch (const CLI::ParseError& error) {
-    app.exit(error);
+    if (asks_for_json(argc, argv)) {
+      options.json = true;
+      report_error(options, "usage", error.what());
+    } else {
+      app.exit(error);
+    }
     return exit_error;
   }
+  if (options.output == "json") options.json = true;
 
   try {
     if (health_cmd->parsed()) return run_health(options);
     if (watch_cmd->parsed()) return run_watch(options, watch);
-    if (wait_cmd->parsed()) return run_wait(options, id, timeout);
+    if (wait_cmd->parsed()) return run_wait(options, wait_ids, timeout);
     if (get_cmd->parsed()) return run_get(options, id);
-    if (ls_cmd->parsed()) return run_ls(options, run_state);
+    if (ls_cmd->parsed()) return run_ls(options, ls);
     if (forget_cmd->parsed()) return run_forget(options, id);
     if (deliveries_cmd->parsed()) return run_deliveries(options, delivery_state);
     if (redeliver_cmd->parsed()) return run_redeliver(options, delivery_id, all_dead);
+    if (completion_cmd->parsed()) {
+      std::cout << hookless::completion_script(shell).value_or("");
+      return exit_ok;
+    }
+  } catch (const command_failed& error) {
+    std::cout << std::flush;
+    report_error(options, error.code, error.what());
+    return exit_error;
+  } catch (const hookless::daemon_unreachable& error) {
+    std::cout << std::flush;
+    report_error(options, "unreachable", error.what());
+    return exit_error;
   } catch (const std::exception& error) {
-    std::cerr << "hooklessctl: " << error.what() << '\n';
+    std::cout << std::flush;
+    report_error(options, "failed", error.what());
     return exit_error;
   }
   return exit_error;

@@ -30,7 +30,12 @@ awaitable<std::vector<std::string>> all_run_ids(state_store& source, std::size_t
   std::optional<std::string> after;
   while (true) {
     // A named local, not a temporary in the co_await: g++ 12 frees those twice.
-    run_query query{.state = std::nullopt, .owner = std::nullopt, .limit = page_size, .after = after};
+    run_query query{.state = std::nullopt,
+                    .owner = std::nullopt,
+                    .limit = page_size,
+                    .after = after,
+                    .kind = std::nullopt,
+                    .outcome = std::nullopt};
     const auto page = co_await source.list_runs(std::move(query));
     for (const auto& run : page) ids.push_back(run.id);
     if (page.size() < page_size) break;

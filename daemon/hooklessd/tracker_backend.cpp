@@ -6,9 +6,21 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 namespace hookless {
 
 namespace {
+
+// A sink's `type:` as the config spells it, for health.
+std::string_view sink_type_name(sink_type type) {
+  switch (type) {
+    case sink_type::stdout_lines: return "stdout";
+    case sink_type::file: return "file";
+    case sink_type::http: return "http";
+  }
+  return "unknown";
+}
 
 bool may_see(const caller& who, const run_record& run) { return who.admin || run.owner_uid == who.uid; }
 
@@ -80,11 +92,20 @@ std::optional<std::string> tracker_backend::kind_for(std::string_view run_id) co
   return std::string{*kind};
 }
 
+std::vector<std::string> tracker_backend::known_kinds() const {
+  std::vector<std::string> kinds;
+  for (const auto& info : kinds_of(generation_)) {
+    if (std::ranges::find(kinds, info.kind) == kinds.end()) kinds.emplace_back(info.kind);
+  }
+  return kinds;
+}
+
 void tracker_backend::check_registration(const registration& reg, std::size_t index, bool batch) const {
   const auto where = batch ? fmt::format("runs[{}].", index) : std::string{};
   if (!describe_kind(reg.kind, generation_)) {
-    throw invalid_registration(fmt::format("{}kind: '{}' is not a run kind that api_version {} serves", where, reg.kind,
-                                           config_.extend.api_version));
+    throw invalid_registration(fmt::format("{}kind: '{}' is not a run kind that api_version {} serves; kinds: {}",
+                                           where, reg.kind, config_.extend.api_version,
+                                           fmt::join(known_kinds(), ", ")));
   }
   for (const auto& sink_name : reg.sinks) {
     if (!config_.sinks.contains(sink_name)) {
@@ -102,8 +123,12 @@ awaitable<std::vector<std::string>> tracker_backend::reserve_pending(std::uint32
   if (!pending_by_owner_.contains(uid)) {
     // The uid's first registration since start: its pending runs are in the store.
     pending_by_owner_[uid];
-    const auto stored = co_await store_.list_runs(
-        run_query{.state = run_state::pending, .owner = uid, .limit = limit + 1, .after = std::nullopt});
+    const auto stored = co_await store_.list_runs(run_query{.state = run_state::pending,
+                                                            .owner = uid,
+                                                            .limit = limit + 1,
+                                                            .after = std::nullopt,
+                                                            .kind = std::nullopt,
+                                                            .outcome = std::nullopt});
     auto& loaded = pending_by_owner_[uid];
     for (const auto& run : stored) loaded.insert(run.id);
   }
@@ -242,9 +267,15 @@ health_report tracker_backend::health() const {
     report.ok = report.ok && !queue->retrying() && dead == 0;
     std::optional<std::string> last_error;
     if (queue->retrying()) last_error = queue->last_error();
-    report.sinks.emplace(
-        queue->sink_name(),
-        sink_health{.state = state, .backlog = queue->backlog(), .dead = dead, .last_error = last_error});
+    std::string type;
+    if (const auto configured = config_.sinks.find(queue->sink_name()); configured != config_.sinks.end()) {
+      type = sink_type_name(configured->second.type);
+    }
+    report.sinks.emplace(queue->sink_name(), sink_health{.state = state,
+                                                         .backlog = queue->backlog(),
+                                                         .dead = dead,
+                                                         .last_error = last_error,
+                                                         .type = std::move(type)});
   }
   if (cluster_) {
     report.cluster = cluster_();

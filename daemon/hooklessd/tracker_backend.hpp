@@ -41,6 +41,7 @@ class tracker_backend final : public control_backend {
   health_report health() const override;
   std::string metrics() const override;
   std::optional<std::string> kind_for(std::string_view run_id) const override;
+  std::vector<std::string> known_kinds() const override;
 
  private:
   void check_registration(const registration& reg, std::size_t index, bool batch) const;

@@ -66,7 +66,8 @@ class memory_backend final : public control_backend {
   awaitable<std::size_t> retry_dead_deliveries(caller) override { co_return 1; }
   health_report health() const override {
     health_report report;
-    report.sinks["out"] = sink_health{.state = "ok", .backlog = 0, .dead = 0, .last_error = std::nullopt};
+    report.sinks["out"] =
+        sink_health{.state = "ok", .backlog = 0, .dead = 0, .last_error = std::nullopt, .type = "stdout"};
     return report;
   }
   std::string metrics() const override { return "hookless_pending_runs 0\n"; }
@@ -75,6 +76,7 @@ class memory_backend final : public control_backend {
     if (run_id.starts_with("workflow_run_")) return "workflow_run";
     return std::nullopt;
   }
+  std::vector<std::string> known_kinds() const override { return {"extract_run", "workflow_run"}; }
 
  private:
   static run_record record_for(const registration& reg, std::uint32_t owner) {

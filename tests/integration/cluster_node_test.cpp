@@ -213,8 +213,12 @@ TEST_F(cluster_node_test, a_refused_fenced_write_records_nothing_and_the_switch_
     const auto polls = a.source.polls;
     co_await pause_for(200ms);
     EXPECT_EQ(a.source.polls, polls) << "every poll stopped";
-    const auto pending = co_await a.store.list_runs(
-        run_query{.state = run_state::pending, .owner = std::nullopt, .limit = 10, .after = std::nullopt});
+    const auto pending = co_await a.store.list_runs(run_query{.state = run_state::pending,
+                                                              .owner = std::nullopt,
+                                                              .limit = 10,
+                                                              .after = std::nullopt,
+                                                              .kind = std::nullopt,
+                                                              .outcome = std::nullopt});
     EXPECT_EQ(pending.size(), 2U) << "the runs stay in the store for the next poller";
   });
   EXPECT_EQ(a.fatal_calls, 0);

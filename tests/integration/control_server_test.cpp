@@ -187,6 +187,7 @@ class fake_backend : public control_backend {
     if (run_id.starts_with("exr_")) return "extract_run";
     return std::nullopt;
   }
+  std::vector<std::string> known_kinds() const override { return {"extract_run", "workflow_run"}; }
 
  private:
   std::optional<run_record> find(const std::string& id) const {
@@ -730,7 +731,7 @@ TEST_F(control_server_test, ctl_health_exit_codes) {
 
 TEST_F(control_server_test, ctl_health_prints_the_store_and_the_cluster) {
   start();
-  EXPECT_THAT(ctl("health").second, HasSubstr("store: ok (sqlite)"));
+  EXPECT_THAT(ctl("health").second, HasSubstr("store (sqlite): healthy"));
   health_report report;
   report.ok = false;
   report.store = store_health{.state = "unreachable", .backend = "postgresql"};
@@ -739,8 +740,9 @@ TEST_F(control_server_test, ctl_health_prints_the_store_and_the_cluster) {
   backend_.set_health(report);
   const auto [code, output] = ctl("health");
   EXPECT_EQ(code, 1);
-  EXPECT_THAT(output, HasSubstr("store: unreachable (postgresql)"));
-  EXPECT_THAT(output, HasSubstr("cluster: node web-2, poller (term 4), live nodes web-1, web-2, delivers for web-2"));
+  EXPECT_THAT(output, HasSubstr("store (postgresql): unreachable"));
+  EXPECT_THAT(output,
+              HasSubstr("cluster: node web-2 is the poller (term 4); live nodes web-1, web-2; delivers for web-2"));
 }
 
 TEST_F(control_server_test, ctl_watch_registers_ids_from_arguments_and_stdin) {
@@ -788,7 +790,7 @@ TEST_F(control_server_test, ctl_deliveries_and_redeliver_exit_codes) {
   EXPECT_EQ(code, 0);
   EXPECT_THAT(table, HasSubstr("LAST ERROR"));
   EXPECT_EQ(ctl("deliveries --state done").first, 1) << "a bad --state is a usage error";
-  EXPECT_EQ(ctl("redeliver event_x:app").first, 1) << "no such dead delivery";
+  EXPECT_EQ(ctl("redeliver event_x:app").first, 1) << "no such delivery";
   EXPECT_EQ(ctl("redeliver --all-dead").first, 0);
   EXPECT_EQ(ctl("redeliver").first, 1);
   EXPECT_EQ(ctl("--version").first, 0);

@@ -192,6 +192,39 @@ TEST_F(delivery_queues_test, drop_run_drops_a_forgotten_runs_deliveries_from_eve
   });
 }
 
+// An operator's redelivery: a delivery waiting out a retry goes now (not queued twice), one that
+// was done is queued and delivered again.
+TEST_F(delivery_queues_test, a_redelivery_hurries_a_queued_delivery_and_queues_a_done_one_again) {
+  archive_.refuse = true;
+  int attempts = 0;
+  archive_.on_deliver = [&attempts] { ++attempts; };
+  store_.add("exr_1", "evt_1", "archive");  // queued by start()
+  auto& queues = make_queues({{"archive", &archive_}});
+  run([&]() -> awaitable<void> {
+    co_await queues.start();
+    const bool failed_once = co_await test::eventually([&] { return attempts == 1; }, 5s);
+    EXPECT_TRUE(failed_once);
+    if (!failed_once) co_return;
+    // Its next attempt waits out a backoff of at least half a second.
+    archive_.refuse = false;
+    auto again = job_for("exr_1", "evt_1", "archive");
+    again.record.redelivered_at = clock_type::now();
+    const auto asked = std::chrono::steady_clock::now();
+    queues.redeliver(again);
+    EXPECT_EQ(queue_of("archive")->backlog(), 1U) << "the queued one goes, no second copy";
+    const bool delivered = co_await test::eventually([&] { return archive_.delivered.size() == 1; }, 5s);
+    EXPECT_TRUE(delivered);
+    if (!delivered) co_return;
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 400ms) << "it did not wait out its backoff";
+
+    queues.redeliver(job_for("exr_1", "evt_1", "archive"));  // done now: queued again
+    const bool twice = co_await test::eventually([&] { return archive_.delivered.size() == 2; }, 5s);
+    EXPECT_TRUE(twice);
+  });
+  EXPECT_EQ(archive_.delivered, (std::vector<std::string>{"evt_1", "evt_1"}));
+  EXPECT_EQ(store_.state_of("evt_1:archive"), delivery_state::done);
+}
+
 // A reload that leaves a sink as it was keeps its queue and what waits in it.
 TEST_F(delivery_queues_test, a_reload_keeps_the_queue_of_an_unchanged_sink) {
   archive_.refuse = true;

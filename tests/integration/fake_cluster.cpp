@@ -112,8 +112,12 @@ awaitable<void> fake_cluster_node::resign_poller() {
 
 awaitable<std::vector<run_record>> fake_cluster_node::pick_new_runs(std::size_t limit) {
   fenced();
-  auto pending = co_await db_.data.list_runs(
-      run_query{.state = run_state::pending, .owner = std::nullopt, .limit = 1'000'000, .after = std::nullopt});
+  auto pending = co_await db_.data.list_runs(run_query{.state = run_state::pending,
+                                                       .owner = std::nullopt,
+                                                       .limit = 1'000'000,
+                                                       .after = std::nullopt,
+                                                       .kind = std::nullopt,
+                                                       .outcome = std::nullopt});
   std::vector<run_record> picked;
   for (auto it = pending.rbegin(); it != pending.rend() && picked.size() < limit; ++it) {  // oldest first
     if (db_.picked.insert(it->id).second) picked.push_back(std::move(*it));

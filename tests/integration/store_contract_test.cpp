@@ -189,6 +189,7 @@ TEST_P(store_contract_test, list_runs_filters_and_pages_newest_first) {
   run([&]() -> awaitable<void> {
     std::vector<run_record> runs;
     for (int i = 0; i < 10; ++i) runs.push_back(make_run("exr_" + std::to_string(i), i % 2 == 0 ? 1000 : 2000));
+    runs[5].kind = "classify_run";
     co_await store->insert_runs(runs);
     co_await store->record_outcome(make_outcome(runs[3], 1'700'000'500'000));
     co_await store->record_outcome(make_outcome(runs[4], 1'700'000'500'000));
@@ -224,6 +225,21 @@ TEST_P(store_contract_test, list_runs_filters_and_pages_newest_first) {
     other_owner_after.owner = 2000;
     other_owner_after.after = "exr_6";
     EXPECT_EQ(ids_of(co_await store->list_runs(other_owner_after)), names("exr_5", "exr_3", "exr_1"));
+
+    run_query by_kind;
+    by_kind.kind = "classify_run";
+    EXPECT_EQ(ids_of(co_await store->list_runs(by_kind)), names("exr_5"));
+    run_query by_outcome;
+    by_outcome.outcome = "processed";
+    EXPECT_EQ(ids_of(co_await store->list_runs(by_outcome)), names("exr_4", "exr_3"));
+    by_outcome.kind = "extract_run";
+    by_outcome.owner = 2000;
+    EXPECT_EQ(ids_of(co_await store->list_runs(by_outcome)), names("exr_3"));
+    by_outcome.after = "exr_3";
+    EXPECT_TRUE((co_await store->list_runs(by_outcome)).empty());
+    run_query no_such_outcome;
+    no_such_outcome.outcome = "failed";
+    EXPECT_TRUE((co_await store->list_runs(no_such_outcome)).empty());
   });
 }
 

@@ -123,6 +123,7 @@ class fake_backend : public control_backend {
     if (run_id.starts_with("workflow_run_")) return "workflow_run";
     return std::nullopt;
   }
+  std::vector<std::string> known_kinds() const override { return {"extract_run", "workflow_run"}; }
 
  private:
   std::optional<run_record> find(const std::string& id) const {
@@ -185,7 +186,8 @@ TEST(control_json, record_has_every_field_with_nulls_for_absent_ones) {
   EXPECT_EQ(record.at("registered_at").as_string(), "2026-11-28T15:04:05.123Z");
   EXPECT_EQ(record.at("events").as_array().at(0).as_string(), "event_extract_run.processed");
   const auto& sent = record.at("deliveries").as_array().at(0).as_object();
-  EXPECT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent.size(), 4u);
+  EXPECT_EQ(sent.at("id").as_string(), "event_x:app");
   EXPECT_EQ(sent.at("state").as_string(), "dead");
   EXPECT_EQ(sent.at("attempts").to_number<std::int64_t>(), 4);
 }
@@ -379,6 +381,27 @@ TEST_F(control_routes, list_runs_refuses_bad_parameters_by_name) {
   EXPECT_THAT(expect_error(serve(verb::get, "/v1/runs?owner=0"), 400, "invalid_request"), HasSubstr("owner"));
 }
 
+TEST_F(control_routes, list_runs_filters_by_kind_and_outcome) {
+  body_of(serve(verb::get, "/v1/runs?kind=workflow_run&outcome=needs_review"));
+  ASSERT_TRUE(backend.last_run_query.has_value());
+  EXPECT_EQ(backend.last_run_query->kind, "workflow_run");
+  EXPECT_EQ(backend.last_run_query->outcome, "needs_review");
+  body_of(serve(verb::get, "/v1/runs"));
+  EXPECT_FALSE(backend.last_run_query->kind.has_value());
+  EXPECT_FALSE(backend.last_run_query->outcome.has_value());
+}
+
+TEST_F(control_routes, list_runs_names_the_kinds_when_refusing_one) {
+  const auto message = expect_error(serve(verb::get, "/v1/runs?kind=extract"), 400, "invalid_request");
+  EXPECT_THAT(message, HasSubstr("kind: 'extract' is not a run kind"));
+  EXPECT_THAT(message, HasSubstr("extract_run, workflow_run"));
+  for (const auto* outcome : {"PROCESSED", "", "proc%20essed", "a-b"}) {
+    EXPECT_THAT(expect_error(serve(verb::get, std::string{"/v1/runs?outcome="} + outcome), 400, "invalid_request"),
+                HasSubstr("outcome: must be an outcome in lower case"))
+        << outcome;
+  }
+}
+
 TEST_F(control_routes, forget_answers_204_or_404) {
   backend.runs.push_back(sample_run("exr_1"));
   const auto response = serve(verb::delete_, "/v1/runs/exr_1");
@@ -447,7 +470,8 @@ TEST_F(control_routes, deliveries_page_like_runs) {
 TEST_F(control_routes, retry_answers_202_or_404) {
   EXPECT_EQ(serve(verb::post, "/v1/deliveries/event_a%3Aapp/retry").status, 202u);
   EXPECT_EQ(backend.retried.back(), "event_a:app");
-  expect_error(serve(verb::post, "/v1/deliveries/event_b:app/retry"), 404, "not_found");
+  EXPECT_THAT(expect_error(serve(verb::post, "/v1/deliveries/event_b:app/retry"), 404, "not_found"),
+              HasSubstr("no delivery event_b:app"));
   const auto all = serve(verb::post, "/v1/deliveries/retry");
   EXPECT_EQ(all.status, 202u);
   EXPECT_EQ(body_of(all).at("retried").as_int64(), 3);
@@ -457,7 +481,7 @@ TEST_F(control_routes, health_reports_status_api_and_sinks) {
   backend.report.ok = false;
   backend.report.pending = 5;
   backend.report.api_state = "rate_limited";
-  backend.report.sinks["app"] = sink_health{"retrying", 4, 2, "HTTP 503"};
+  backend.report.sinks["app"] = sink_health{"retrying", 4, 2, "HTTP 503", "http"};
   const auto response = serve(verb::get, "/v1/health");
   EXPECT_EQ(response.status, 200u);
   const auto body = body_of(response);

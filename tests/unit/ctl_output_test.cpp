@@ -1,0 +1,99 @@
+// hooklessctl's output without a daemon: health sentences, tables printed a page at a time, the
+// exit code of several waits, refusals told in flags, JSON errors and the completion scripts.
+#include "daemon/ctl/ctl_output.hpp"
+#include "daemon/ctl/ctl_completion.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
+
+namespace hookless {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+namespace json = boost::json;
+
+json::object parsed(std::string_view text) { return json::parse(text).as_object(); }
+
+TEST(ctl_output, health_reads_as_a_sentence_per_part) {
+  const auto text = describe_health(parsed(R"({"status":"degraded","pending":1,
+    "api":{"state":"rate_limited","last_error":"HTTP 429"},
+    "sinks":{"app":{"type":"http","state":"ok","backlog":0,"dead":0,"last_error":null},
+             "hook":{"type":"http","state":"retrying","backlog":2,"dead":3,"last_error":"HTTP 503: down"},
+             "out":{"type":"stdout","state":"ok","backlog":1,"dead":1,"last_error":null}},
+    "store":{"state":"ok","backend":"sqlite"}})"));
+  EXPECT_THAT(text, HasSubstr("hooklessd is degraded: 1 run pending\n"));
+  EXPECT_THAT(text, HasSubstr("api: rate limited, Extend answered 429; last error: HTTP 429\n"));
+  EXPECT_THAT(text, HasSubstr("sink app (http): healthy, 0 queued\n"));
+  EXPECT_THAT(text, HasSubstr("sink hook (http): retrying, 3 dead deliveries, 2 queued; last error: HTTP 503: down"));
+  EXPECT_THAT(text, HasSubstr("sink out (stdout): 1 dead delivery, 1 queued (hooklessctl deliveries --state dead"));
+  EXPECT_THAT(text, HasSubstr("store (sqlite): healthy\n"));
+  EXPECT_THAT(text, Not(HasSubstr("cluster")));
+}
+
+TEST(ctl_output, health_names_an_unreachable_store_and_the_cluster_role) {
+  const auto text = describe_health(parsed(R"({"status":"degraded","pending":2,"api":{"state":"ok","last_error":null},
+    "sinks":{},"store":{"state":"unreachable","backend":"postgresql"},
+    "cluster":{"node":"web-2","role":"poller","term":4,"nodes":["web-1","web-2"],"homes":["web-2"]}})"));
+  EXPECT_THAT(text, HasSubstr("hooklessd is degraded: 2 runs pending\n"));
+  EXPECT_THAT(text, HasSubstr("api: healthy"));
+  EXPECT_THAT(text, HasSubstr("store (postgresql): unreachable, registrations are refused until it answers\n"));
+  EXPECT_THAT(text,
+              HasSubstr("cluster: node web-2 is the poller (term 4); live nodes web-1, web-2; delivers for web-2"));
+}
+
+TEST(ctl_output, a_table_streams_page_by_page_with_the_first_page_setting_widths) {
+  table_stream table{{"ID", "STATE"}};
+  EXPECT_EQ(table.page({{"exr_1", "pending"}}), "ID     STATE\nexr_1  pending\n");
+  EXPECT_EQ(table.page({{"exr_22", "finished"}}), "exr_22  finished\n") << "a wider row widens its column";
+  table_stream empty{{"ID", "STATE"}};
+  EXPECT_EQ(empty.page({}), "ID  STATE\n") << "the header alone when nothing is listed";
+}
+
+TEST(ctl_output, the_worst_exit_code_wins) {
+  EXPECT_EQ(worst_exit_code(0, 0), 0);
+  EXPECT_EQ(worst_exit_code(0, 3), 3);
+  EXPECT_EQ(worst_exit_code(3, 4), 4);
+  EXPECT_EQ(worst_exit_code(4, 3), 4);
+  EXPECT_EQ(worst_exit_code(4, 1), 1);
+  EXPECT_EQ(worst_exit_code(1, 0), 1);
+  EXPECT_EQ(worst_exit_code(0, 2), 2) << "any other code counts as an error";
+}
+
+TEST(ctl_output, a_refused_registration_names_the_id_and_the_flag) {
+  const std::vector<std::string> ids{"exr_1", "bad id", "exr_2"};
+  EXPECT_EQ(explain_registration_error("runs[1].id: must be 1 to 255 characters", ids),
+            "ID 'bad id' refused: must be 1 to 255 characters; none of the 3 IDs sent with it was registered");
+  EXPECT_EQ(explain_registration_error("kind: the kind of run 'zzz_1' cannot be told from its ID prefix; name its kind",
+                                       {"zzz_1"}),
+            "ID 'zzz_1' refused, --kind: the kind of run 'zzz_1' cannot be told from its ID prefix; name its kind");
+  EXPECT_THAT(explain_registration_error("runs[2].sinks: unknown sink 'ap'", ids),
+              HasSubstr("ID 'exr_2' refused, --sink"));
+  EXPECT_EQ(explain_registration_error("runs[7].id: nope", ids), "runs[7].id: nope") << "out of range: as it came";
+  EXPECT_EQ(explain_registration_error("body: must be a JSON object", ids), "body: must be a JSON object");
+  EXPECT_EQ(explain_query_error("kind: 'x' is not a run kind; kinds: a, b"),
+            "--kind: 'x' is not a run kind; kinds: a, b");
+  EXPECT_EQ(explain_query_error("no such path: /v2"), "no such path: /v2");
+}
+
+TEST(ctl_output, errors_in_json_carry_code_and_message) {
+  const auto error = parsed(error_json("not_found", "no run \"exr_1\""));
+  EXPECT_EQ(error.at("error").at("code").as_string(), "not_found");
+  EXPECT_EQ(error.at("error").at("message").as_string(), "no run \"exr_1\"");
+}
+
+TEST(ctl_completion, every_shell_gets_the_commands_flags_and_values) {
+  for (const auto* shell : {"bash", "zsh", "fish"}) {
+    const auto script = completion_script(shell);
+    ASSERT_TRUE(script.has_value()) << shell;
+    for (const auto* word : {"watch", "wait", "redeliver", "completion", "all-dead", "outcome", "needs_review",
+                             "extract_run", "finished", "dead", "json"}) {
+      EXPECT_THAT(*script, HasSubstr(word)) << shell;
+    }
+  }
+  EXPECT_FALSE(completion_script("tcsh").has_value());
+}
+
+}  // namespace
+}  // namespace hookless
