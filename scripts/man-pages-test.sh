@@ -39,7 +39,7 @@ names_in hooklessd.8 "the option" "${options[@]}"
 
 mapfile -t global_options < <(help_options "$hooklessctl")
 names_in hooklessctl.1 "the global option" "${global_options[@]}"
-mapfile -t commands < <("$hooklessctl" --help | sed -n '/^[A-Za-z]*ommands:/,/^$/p' | grep -oE '^  [a-z][a-z-]*' | tr -d ' ')
+mapfile -t commands < <("$hooklessctl" --help | sed -n '/^[A-Za-z]*\(ommands\|OMMANDS\):/,/^$/p' | grep -oE '^  [a-z][a-z-]*' | tr -d ' ')
 ((${#commands[@]} >= 8)) || fail "found only ${#commands[@]} commands in hooklessctl --help: ${commands[*]}"
 for command in "${commands[@]}"; do
   # Each command has its own subsection, titled by its name, and its synopsis line.
