@@ -22,9 +22,9 @@ RUN apt-get update -q \
       libspdlog-dev libfmt-dev libyaml-cpp-dev libssl-dev libsqlite3-dev libsystemd-dev libcli11-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 COPY . /src
-# -j2 and no tests: one Beast + TLS translation unit needs ~800 MB to compile. The user's default
-# options (warnings are not errors), as any Release build.
-RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DCMAKE_INSTALL_PREFIX=/usr \
+# -j2, no tests and no man pages (the image has no man): one Beast + TLS translation unit needs
+# ~800 MB to compile. The user's default options (warnings are not errors), as any Release build.
+RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DHOOKLESS_MAN_PAGES=OFF -DCMAKE_INSTALL_PREFIX=/usr \
  && cmake --build /build -j2 \
  && DESTDIR=/out cmake --install /build \
  && /out/usr/bin/hooklessd --version

@@ -1,6 +1,6 @@
 # Installing hookless as a service (`cmake --install`) and packaging it as a .deb (`cpack -G DEB`):
 # programs in bin, systemd units, sysusers.d/tmpfiles.d, /etc/hookless/hookless.yaml, the example
-# config and README in the doc dir, and man pages made from each program's --help.
+# config, README and docs/ in the doc dir; the man pages are installed by man/CMakeLists.txt.
 #
 # With the default prefix /usr (set it: -DCMAKE_INSTALL_PREFIX=/usr), units go to /usr/lib/systemd/system
 # and the config to /etc/hookless (GNUInstallDirs maps sysconfdir to /etc for the /usr prefix).
@@ -14,23 +14,9 @@ install(FILES systemd/hookless.sysusers DESTINATION ${HOOKLESS_SYSUSERS_DIR} REN
 install(FILES systemd/hookless.tmpfiles DESTINATION ${HOOKLESS_TMPFILES_DIR} RENAME hookless.conf)
 install(FILES packaging/hookless.yaml DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/hookless)
 install(FILES config/hookless.example.yaml README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs FILES_MATCHING PATTERN "*.md")
 
-# Man pages from --help, so they never drift from the flags.
-set(hookless_man_dir ${PROJECT_BINARY_DIR}/man)
-add_custom_command(
-  OUTPUT ${hookless_man_dir}/hooklessd.8 ${hookless_man_dir}/hooklessctl.1
-  COMMAND ${CMAKE_COMMAND} -E make_directory ${hookless_man_dir}
-  COMMAND ${CMAKE_COMMAND} -DPROGRAM=$<TARGET_FILE:hooklessd> -DNAME=hooklessd -DSECTION=8
-          "-DSUMMARY=polls Extend for runs and delivers each finished run to local sinks"
-          -DOUTPUT=${hookless_man_dir}/hooklessd.8 -P ${PROJECT_SOURCE_DIR}/cmake/help_to_man.cmake
-  COMMAND ${CMAKE_COMMAND} -DPROGRAM=$<TARGET_FILE:hooklessctl> -DNAME=hooklessctl -DSECTION=1
-          "-DSUMMARY=command-line client of the hooklessd control socket"
-          -DOUTPUT=${hookless_man_dir}/hooklessctl.1 -P ${PROJECT_SOURCE_DIR}/cmake/help_to_man.cmake
-  DEPENDS hooklessd hooklessctl ${PROJECT_SOURCE_DIR}/cmake/help_to_man.cmake
-  COMMENT "Man pages from --help")
-add_custom_target(hookless_man ALL DEPENDS ${hookless_man_dir}/hooklessd.8 ${hookless_man_dir}/hooklessctl.1)
-install(FILES ${hookless_man_dir}/hooklessd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
-install(FILES ${hookless_man_dir}/hooklessctl.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+# The man pages: man/CMakeLists.txt.
 
 # cpack -G DEB (run in the build tree, configured with -DCMAKE_INSTALL_PREFIX=/usr).
 set(CPACK_GENERATOR DEB)

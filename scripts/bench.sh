@@ -6,7 +6,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${HOOKLESS_BUILD_DIR:-$root/build}
-"$root/scripts/build.sh" hooklessd hookless_bench
+"$root/scripts/build.sh" --tests hooklessd hookless_bench
 out="$root/bench/results-$(date -u +%Y-%m-%d-%H%M).md"
 "$build/bench/hookless_bench" --markdown "$out" "$@"
 echo "bench: results written to $out" >&2

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fails, listing them, when tracked C++ files (*.cpp, *.hpp) differ from what clang-format makes of
 # them with the repository's .clang-format. scripts/test.sh runs it before building, so CI stops
-# early on unformatted code. Debian 12's clang-format 14 (scripts/install-deps.sh installs it);
+# early on unformatted code. Debian 12's clang-format 14 (scripts/install-deps.sh --tests installs it);
 # another version may format a few constructs differently.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 format=${CLANG_FORMAT:-clang-format}
-command -v "$format" >/dev/null || { echo "check-format: $format not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
+command -v "$format" >/dev/null || { echo "check-format: $format not found (scripts/install-deps.sh --tests installs it)" >&2; exit 1; }
 # A broken .clang-format must say so, not make every file look unformatted.
 "$format" --style=file --dump-config >/dev/null
 

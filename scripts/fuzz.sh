@@ -26,7 +26,7 @@ while [[ $# -gt 0 ]]; do
 done
 ((${#targets[@]})) || targets=(control_request config extend_answer sink_target)
 
-command -v clang++ >/dev/null || { echo "clang++ is missing: run scripts/install-deps.sh" >&2; exit 2; }
+command -v clang++ >/dev/null || { echo "clang++ is missing: run scripts/install-deps.sh --tests" >&2; exit 2; }
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DHOOKLESS_FUZZ=ON >/dev/null
 cmake --build "$build" --target fuzz_targets -j "${HOOKLESS_JOBS:-2}"

@@ -10,9 +10,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${HOOKLESS_BUILD_DIR:-$root/build}
 started=$SECONDS
-"$root/scripts/install-deps.sh"
+"$root/scripts/install-deps.sh" --tests
 "$root/scripts/check-format.sh"
-"$root/scripts/build.sh"
+"$root/scripts/build.sh" --tests
 sanitizers=${HOOKLESS_SANITIZERS:-1}
 if [[ $sanitizers != 0 ]]; then
   # The sanitizer build runs beside the plain tests, at the lowest priority: those mostly wait on

@@ -35,7 +35,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-const char* const install_hint = "install Debian's postgresql-15 and libpq-dev with scripts/install-deps.sh";
+const char* const install_hint = "install Debian's postgresql-15 and libpq-dev with scripts/install-deps.sh --tests";
 
 [[noreturn]] void fail(const std::string& what) { throw std::runtime_error("test PostgreSQL server: " + what); }
 
