@@ -10,6 +10,7 @@ packages=(
   postgresql-15              # the tests start their own server for the PostgreSQL store
   clang libclang-rt-14-dev   # libFuzzer + sanitizers for scripts/fuzz.sh (tests/fuzz)
   clang-format               # scripts/check-format.sh (.clang-format is written for version 14)
+  prometheus                 # test toolchain: monitoring_tests scrape hooklessd with it and run promtool
 )
 missing=()
 for p in "${packages[@]}"; do
