@@ -14,6 +14,8 @@ install(FILES systemd/hookless.sysusers DESTINATION ${HOOKLESS_SYSUSERS_DIR} REN
 install(FILES systemd/hookless.tmpfiles DESTINATION ${HOOKLESS_TMPFILES_DIR} RENAME hookless.conf)
 install(FILES packaging/hookless.yaml DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/hookless)
 install(FILES config/hookless.example.yaml README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# The Prometheus alert rules and the Grafana dashboard (docs/metrics.md), for the monitoring's own setup.
+install(FILES monitoring/alerts.yml monitoring/grafana-dashboard.json DESTINATION ${CMAKE_INSTALL_DOCDIR}/monitoring)
 
 # Man pages from --help, so they never drift from the flags.
 set(hookless_man_dir ${PROJECT_BINARY_DIR}/man)
