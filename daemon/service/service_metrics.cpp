@@ -53,7 +53,8 @@ latency_histogram delivery_duration_histogram() {
   return latency_histogram{{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
 }
 
-std::optional<double> detection_delay_of(std::string_view envelope, std::chrono::system_clock::time_point made_at) {
+std::optional<double> detection_delay_of(std::string_view envelope, std::chrono::system_clock::time_point registered_at,
+                                         std::chrono::system_clock::time_point made_at) {
   const auto payload = find_member_text(envelope, "payload");
   if (!payload) return std::nullopt;
   auto updated = find_member_text(*payload, "updatedAt");
@@ -62,8 +63,9 @@ std::optional<double> detection_delay_of(std::string_view envelope, std::chrono:
   updated->remove_suffix(1);
   const auto changed_at = parse_time(*updated);
   if (!changed_at) return std::nullopt;
+  const auto since = std::max(*changed_at, registered_at);
   // Extend's clock may run a little ahead of this machine's.
-  return std::max(0.0, std::chrono::duration<double>(made_at - *changed_at).count());
+  return std::max(0.0, std::chrono::duration<double>(made_at - since).count());
 }
 
 awaitable<delivery_result> timed_sink::deliver(const delivery_job& job) {
@@ -121,7 +123,9 @@ awaitable<void> timed_store::record_outcome(run_outcome outcome) {
   const auto start = steady::now();
   // Measured before the outcome moves into the store, counted once it is durable.
   std::vector<std::optional<double>> delays;
-  for (const auto& event : outcome.new_events) delays.push_back(detection_delay_of(event.body, outcome.run.updated_at));
+  for (const auto& event : outcome.new_events) {
+    delays.push_back(detection_delay_of(event.body, outcome.run.registered_at, outcome.run.updated_at));
+  }
   const auto kind = outcome.run.kind;
   co_await inner_.record_outcome(std::move(outcome));
   observe_since(start);

@@ -37,8 +37,9 @@ struct service_metrics {
   double requests_per_second = 0;
   // Events recorded, by run kind.
   std::map<std::string, std::uint64_t> events_by_kind;
-  // Detection delay by run kind: from the run's last change at Extend (its updatedAt) to the event
-  // made of it. Created on first use; metrics() writes detection_delay_histogram() for the rest.
+  // Detection delay by run kind: from the run's last change at Extend (its updatedAt), or its
+  // registration if that came later, to the event made of it. Created on first use; metrics()
+  // writes detection_delay_histogram() for the kinds without one.
   std::map<std::string, latency_histogram> detection_delay_seconds;
   // One delivery attempt by sink, from handing the event to the sink to its verdict.
   std::map<std::string, latency_histogram> delivery_seconds;
@@ -54,10 +55,12 @@ latency_histogram detection_delay_histogram();
 latency_histogram delivery_duration_histogram();
 
 // The detection delay of one event, in seconds, from its envelope (the serialized JSON): the time
-// from its payload's updatedAt (when Extend last changed the run) to `made_at`, at least 0.
-// Nullopt for payloads without an RFC 3339 updatedAt (the daemon's own run.expired and
-// run.not_found).
-std::optional<double> detection_delay_of(std::string_view envelope, std::chrono::system_clock::time_point made_at);
+// from its payload's updatedAt (when Extend last changed the run) to `made_at`, at least 0. A run
+// registered after it finished counts from its registration: the wait before it was is not
+// hookless's. Nullopt for payloads without an RFC 3339 updatedAt (the daemon's own run.expired
+// and run.not_found).
+std::optional<double> detection_delay_of(std::string_view envelope, std::chrono::system_clock::time_point registered_at,
+                                         std::chrono::system_clock::time_point made_at);
 
 // A sink that times each delivery attempt of the sink it owns into metrics.delivery_seconds.
 class timed_sink final : public sink {

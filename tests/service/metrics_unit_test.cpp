@@ -84,23 +84,31 @@ TEST(detection_delay, from_the_payloads_updated_at_to_the_event) {
       R"({"object":"extract_run","id":"exr_1","status":"PROCESSED","output":{"updatedAt":"nested, not this"},)"
       R"("updatedAt":"2026-01-01T00:00:00.250Z"})",
       at(1767225600, 2750));
-  const auto delay = detection_delay_of(event.body, at(1767225600, 2750));
+  const auto delay = detection_delay_of(event.body, at(1767225600), at(1767225600, 2750));
   ASSERT_TRUE(delay);
   EXPECT_DOUBLE_EQ(*delay, 2.5);
+}
+
+TEST(detection_delay, a_run_registered_after_it_finished_counts_from_its_registration) {
+  const auto run = run_for_envelope();
+  const auto event = make_event(run, "extract_run.processed", R"({"id":"exr_1","updatedAt":"2026-01-01T00:00:00Z"})",
+                                at(1767225600 + 3600, 1500));
+  // Registered an hour after Extend finished it, seen 1.5 s later.
+  EXPECT_EQ(detection_delay_of(event.body, at(1767225600 + 3600), at(1767225600 + 3600, 1500)), 1.5);
 }
 
 TEST(detection_delay, a_clock_ahead_of_ours_counts_as_no_delay_and_no_time_as_no_sample) {
   const auto run = run_for_envelope();
   const auto ahead =
       make_event(run, "extract_run.processed", R"({"id":"exr_1","updatedAt":"2026-01-01T00:00:05Z"})", at(1767225600));
-  EXPECT_EQ(detection_delay_of(ahead.body, at(1767225600)), 0.0);
+  EXPECT_EQ(detection_delay_of(ahead.body, at(0), at(1767225600)), 0.0);
   // The daemon's own events carry no updatedAt, nor may an answer Extend shapes differently.
   const auto expired = make_event(run, "run.expired", daemon_event_payload(run, "deadline passed"), at(1767225600));
-  EXPECT_EQ(detection_delay_of(expired.body, at(1767225600)), std::nullopt);
+  EXPECT_EQ(detection_delay_of(expired.body, at(0), at(1767225600)), std::nullopt);
   const auto odd = make_event(run, "extract_run.processed", R"({"id":"exr_1","updatedAt":12})", at(1767225600));
-  EXPECT_EQ(detection_delay_of(odd.body, at(1767225600)), std::nullopt);
+  EXPECT_EQ(detection_delay_of(odd.body, at(0), at(1767225600)), std::nullopt);
   const auto bad = make_event(run, "extract_run.processed", R"({"id":"exr_1","updatedAt":"yesterday"})", at(0));
-  EXPECT_EQ(detection_delay_of(bad.body, at(0)), std::nullopt);
+  EXPECT_EQ(detection_delay_of(bad.body, at(0), at(0)), std::nullopt);
 }
 
 // ---- process_* ------------------------------------------------------------------------------
