@@ -13,7 +13,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/json/parse.hpp>
 
-#include <csignal>
+#include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <regex>
 #include <set>
