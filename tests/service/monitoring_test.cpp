@@ -53,6 +53,24 @@ std::set<std::string> series_in(const metrics_check::prometheus_text& scraped) {
   return names;
 }
 
+struct dashboard_query {
+  std::string panel;
+  std::string expr;
+};
+
+// Every query of the dashboard's panels, with its panel's title.
+std::vector<dashboard_query> dashboard_queries(const json::object& dashboard) {
+  std::vector<dashboard_query> queries;
+  for (const auto& panel : dashboard.at("panels").as_array()) {
+    const auto& p = panel.as_object();
+    if (p.at("type").as_string() == "row") continue;
+    for (const auto& target : p.at("targets").as_array()) {
+      queries.push_back({std::string{p.at("title").as_string()}, std::string{target.at("expr").as_string()}});
+    }
+  }
+  return queries;
+}
+
 std::string url_encode(std::string_view text) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
@@ -223,24 +241,22 @@ TEST_F(monitoring_test, the_dashboard_and_the_rules_name_only_series_hooklessd_e
   const auto& root = dashboard.as_object();
   EXPECT_EQ(root.at("__inputs").as_array().at(0).at("pluginId").as_string(), "prometheus");
   std::set<std::int64_t> ids;
-  std::size_t queries = 0;
   for (const auto& panel : root.at("panels").as_array()) {
     const auto& p = panel.as_object();
     EXPECT_TRUE(ids.insert(p.at("id").as_int64()).second) << "two panels with id " << p.at("id");
-    if (p.at("type").as_string() == "row") continue;
-    const auto& targets = p.at("targets").as_array();
-    EXPECT_FALSE(targets.empty()) << p.at("title");
-    for (const auto& target : targets) {
-      const std::string expr{target.at("expr").as_string()};
-      ++queries;
-      const auto names = series_named_in(expr);
-      EXPECT_FALSE(names.empty()) << p.at("title") << ": a query on no hookless series: " << expr;
-      for (const auto& name : names) {
-        EXPECT_TRUE(exported.contains(name)) << p.at("title") << ": " << name << " is not exported by hooklessd";
-      }
+    if (p.at("type").as_string() != "row") {
+      EXPECT_FALSE(p.at("targets").as_array().empty()) << p.at("title");
     }
   }
-  EXPECT_GE(queries, 20u);
+  const auto queries = dashboard_queries(root);
+  EXPECT_GE(queries.size(), 20u);
+  for (const auto& [panel, expr] : queries) {
+    const auto names = series_named_in(expr);
+    EXPECT_FALSE(names.empty()) << panel << ": a query on no hookless series: " << expr;
+    for (const auto& name : names) {
+      EXPECT_TRUE(exported.contains(name)) << panel << ": " << name << " is not exported by hooklessd";
+    }
+  }
   // Every name anywhere in it (descriptions, variables) is a series or a family hooklessd exports.
   auto names_or_families = exported;
   for (const auto& [family, type] : scraped.types) names_or_families.insert(family);
@@ -303,6 +319,27 @@ TEST_F(monitoring_test, a_real_prometheus_scrapes_metrics_listen_and_evaluates_t
   EXPECT_GT(prometheus.wait_for_value("process_resident_memory_bytes", 5s).value_or(0), 1 << 20);
   // The rate of a counter, as dashboards ask for it.
   EXPECT_TRUE(prometheus.wait_for_value("sum(rate(hookless_polls_total[1m]))", 5s));
+
+  // Every query of the dashboard is valid PromQL and finds data here (its $instance variable as
+  // "every instance").
+  const auto dashboard = json::parse(read_file(source_dir / "monitoring/grafana-dashboard.json")).as_object();
+  for (auto [panel, expr] : dashboard_queries(dashboard)) {
+    for (auto at = expr.find("$instance"); at != std::string::npos; at = expr.find("$instance")) {
+      expr.replace(at, std::string_view{"$instance"}.size(), ".*");
+    }
+    std::string failure;
+    const bool answered = wait_until(
+        [&] {
+          try {
+            return !prometheus.query(expr).empty();
+          } catch (const std::exception& e) {
+            failure = e.what();
+            return false;
+          }
+        },
+        10s, 250ms);
+    EXPECT_TRUE(answered) << panel << ": " << expr << " found nothing " << failure;
+  }
 
   // The shipped rules load into this Prometheus and evaluate against these series without an error.
   ASSERT_TRUE(wait_until(
