@@ -331,7 +331,8 @@ std::string tracker_backend::metrics() const {
   }
   if (metrics_) {
     out.family("hookless_detection_delay_seconds", "histogram",
-               "From a run's last change at Extend (its updatedAt) to the event hookless made of it, by run kind.");
+               "From a run's last change at Extend (its updatedAt), or its registration when that came later, to "
+               "the event hookless made of it, by run kind.");
     const auto empty = detection_delay_histogram();
     for (const auto& info : kinds) {
       const std::string kind{info.kind};
