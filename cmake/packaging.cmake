@@ -15,6 +15,8 @@ install(FILES systemd/hookless.tmpfiles DESTINATION ${HOOKLESS_TMPFILES_DIR} REN
 install(FILES packaging/hookless.yaml DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/hookless)
 install(FILES config/hookless.example.yaml README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs FILES_MATCHING PATTERN "*.md")
+# The Prometheus alert rules and the Grafana dashboard (docs/metrics.md), for the monitoring's own setup.
+install(FILES monitoring/alerts.yml monitoring/grafana-dashboard.json DESTINATION ${CMAKE_INSTALL_DOCDIR}/monitoring)
 
 # The man pages: man/CMakeLists.txt.
 

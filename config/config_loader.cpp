@@ -24,6 +24,7 @@
 #include "core/formats/closest_name.hpp"
 #include "core/formats/database_url.hpp"
 #include "core/formats/duration.hpp"
+#include "core/formats/listen_address.hpp"
 #include "core/formats/proxy_url.hpp"
 #include "core/formats/quoted.hpp"
 #include "core/formats/sink_target.hpp"
@@ -42,8 +43,8 @@ constexpr std::size_t max_socket_path = 107;
 
 using namespace std::string_view_literals;
 
-constexpr std::array top_level_keys = {"extend"sv,  "polling"sv, "control"sv,       "state"sv,
-                                       "cluster"sv, "sinks"sv,   "default_sinks"sv, "logging"sv};
+constexpr std::array top_level_keys = {"extend"sv,  "polling"sv, "control"sv,       "state"sv,  "cluster"sv,
+                                       "metrics"sv, "sinks"sv,   "default_sinks"sv, "logging"sv};
 constexpr std::array extend_keys = {"base_url"sv, "api_version"sv, "api_key_file"sv,        "workspace_id"sv,
                                     "ca_file"sv,  "proxy"sv,       "requests_per_second"sv, "max_connections"sv,
                                     "timeout"sv};
@@ -53,6 +54,7 @@ constexpr std::array control_keys = {"socket"sv,     "socket_mode"sv,          "
                                      "admin_uids"sv, "max_pending_per_user"sv, "requests_per_second_per_user"sv};
 constexpr std::array state_keys = {"path"sv, "url"sv, "password_file"sv, "retention"sv};
 constexpr std::array cluster_keys = {"node"sv};
+constexpr std::array metrics_keys = {"listen"sv};
 constexpr std::array logging_keys = {"level"sv, "format"sv};
 constexpr std::array api_versions = {"2026-02-09"sv, "2025-04-21"sv, "2024-12-23"sv};
 constexpr std::array log_levels = {"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv};
@@ -95,6 +97,8 @@ class loader : public yaml_reader {
         read_state(e, out.state);
       } else if (name == "cluster") {
         read_cluster(e, out.cluster);
+      } else if (name == "metrics") {
+        read_metrics(e, out.metrics);
       } else if (name == "sinks") {
         sinks_entry = e;
       } else if (name == "default_sinks") {
@@ -334,6 +338,18 @@ class loader : public yaml_reader {
         }
       } else {
         report_unknown(e, "allowed keys in cluster", cluster_keys);
+      }
+    });
+  }
+
+  void read_metrics(const yaml_entry& section, metrics_config& out) {
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
+      if (name == "listen") {
+        if (auto text = read_string(e)) {
+          if (auto address = take(e, parse_listen_address(*text))) out.listen = std::move(*address);
+        }
+      } else {
+        report_unknown(e, "allowed keys in metrics", metrics_keys);
       }
     });
   }

@@ -34,6 +34,7 @@ test_packages=(
   dpkg-dev                   # cpack's .deb with its shared-library dependencies (deb_install test)
   man-db groff-base          # `man -l` renders the man pages (man_pages test)
   bash zsh fish              # hooklessctl's completion scripts, run by tests/blackbox/ctl_test.cpp
+  prometheus                 # monitoring_tests scrape hooklessd with it and run promtool
 )
 
 packages=("${build_packages[@]}")

@@ -22,6 +22,7 @@ for f in "$prefix/bin/hooklessd" "$prefix/bin/hooklessctl" \
          "$prefix/lib/sysusers.d/hookless.conf" "$prefix/lib/tmpfiles.d/hookless.conf" \
          "$sysconf/hookless/hookless.yaml" "$prefix/share/doc/hookless/hookless.example.yaml" \
          "$prefix/share/doc/hookless/README.md" \
+         "$prefix/share/doc/hookless/monitoring/alerts.yml" "$prefix/share/doc/hookless/monitoring/grafana-dashboard.json" \
          "$prefix/share/man/man8/hooklessd.8" "$prefix/share/man/man1/hooklessctl.1" \
          "$prefix/share/man/man5/hookless.yaml.5" "$prefix/share/doc/hookless/docs/configuration.md"; do
   [[ -f "$stage$f" ]] || fail "$f was not installed"

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/formats/base_url.hpp"
+#include "core/formats/listen_address.hpp"
 #include "core/formats/proxy_url.hpp"
 #include "core/formats/sink_target.hpp"
 
@@ -92,12 +93,20 @@ struct cluster_config {
   std::string node;  // default: the host name
 };
 
+// The metrics' own TCP listener (docs/metrics.md): Prometheus cannot scrape a Unix socket.
+struct metrics_config {
+  // metrics.listen: also serve GET /metrics over plain HTTP on this address. Unset (the default):
+  // /metrics is served on the control socket only. Changing it takes a restart.
+  std::optional<listen_address> listen;
+};
+
 struct config {
   extend_config extend;
   polling_config polling;
   control_config control;
   state_config state;
   cluster_config cluster;
+  metrics_config metrics;
   std::map<std::string, sink_config> sinks;       // by name
   std::vector<std::string> default_sinks{"out"};  // sinks of a run registered without any
   logging_config logging;

@@ -2,6 +2,7 @@
 // deadlines, so that a slow or idle client never holds up anyone else.
 #include "daemon/control/control_server.hpp"
 
+#include "core/net/accept_loop.hpp"
 #include "daemon/control/caller_rate_limit.hpp"
 #include "daemon/control/control_routes.hpp"
 
@@ -350,18 +351,9 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
   }
 
   awaitable<void> accept_loop() {
-    while (!stopping) {
-      auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(use_awaitable));
-      if (ec) {
-        if (stopping || ec == asio::error::operation_aborted) co_return;
-        // Out of descriptors and the like: wait a moment rather than spin.
-        spdlog::warn("control: accept failed: {}", ec.message());
-        asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds{100});
-        co_await pause.async_wait(asio::as_tuple(use_awaitable));
-        continue;
-      }
+    co_await accept_connections(acceptor, stopping, "control", [this](asio::local::stream_protocol::socket socket) {
       spawn_connection(std::move(socket));
-    }
+    });
   }
 
   void close_everything() {

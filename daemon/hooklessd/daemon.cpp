@@ -19,6 +19,7 @@
 #include "daemon/hooklessd/tracker_backend.hpp"
 #include "daemon/service/heap_trim.hpp"
 #include "daemon/service/logging.hpp"
+#include "daemon/service/metrics_listener.hpp"
 #include "daemon/service/reload_plan.hpp"
 #include "daemon/service/service_metrics.hpp"
 #include "daemon/service/service_notify.hpp"
@@ -78,15 +79,18 @@ std::unique_ptr<sink> make_http_sink_from(const config& settings, const sink_con
   return make_http_sink(std::move(executor), std::move(tls), std::move(options));
 }
 
+// Every sink is timed (hookless_delivery_duration_seconds).
 std::map<std::string, std::unique_ptr<sink>> make_sinks(const config& settings, asio::any_io_executor blocking,
-                                                        asio::any_io_executor executor) {
+                                                        asio::any_io_executor executor, service_metrics& metrics) {
   std::map<std::string, std::unique_ptr<sink>> sinks;
   for (const auto& [name, sink_settings] : settings.sinks) {
+    std::unique_ptr<sink> made;
     switch (sink_settings.type) {
-      case sink_type::stdout_lines: sinks.emplace(name, make_stdout_sink(blocking)); break;
-      case sink_type::file: sinks.emplace(name, make_file_sink(blocking, sink_settings.path)); break;
-      case sink_type::http: sinks.emplace(name, make_http_sink_from(settings, sink_settings, executor)); break;
+      case sink_type::stdout_lines: made = make_stdout_sink(blocking); break;
+      case sink_type::file: made = make_file_sink(blocking, sink_settings.path); break;
+      case sink_type::http: made = make_http_sink_from(settings, sink_settings, executor); break;
     }
+    sinks.emplace(name, std::make_unique<timed_sink>(std::move(made), name, metrics));
   }
   return sinks;
 }
@@ -125,7 +129,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
                         request_budget::options{.requests_per_second = settings.extend.requests_per_second,
                                                 .probe_timeout = settings.extend.timeout + std::chrono::seconds{5}}};
 
-  auto sinks = make_sinks(settings, blocking.get_executor(), io.get_executor());
+  auto sinks = make_sinks(settings, blocking.get_executor(), io.get_executor(), metrics);
   std::vector<std::unique_ptr<sink>> retired_sinks;  // replaced by a reload; a delivery may still be with one
   config current = settings;                         // the config in effect; a reload replaces it
   std::map<std::string, sink*> sink_views;
@@ -146,6 +150,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   for (const auto& [name, sink_settings] : settings.sinks) tracking.sink_events.emplace(name, sink_settings.events);
 
   std::unique_ptr<control_server> server;
+  std::unique_ptr<metrics_listener> metrics_http;  // metrics.listen, when set
   std::unique_ptr<run_tracker> tracker;
   std::unique_ptr<cluster_node> cluster;  // with state.url: this daemon's part among several
   asio::signal_set stop_signals{io, SIGTERM, SIGINT};
@@ -180,6 +185,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
             co_await cluster->resign();
             cluster->stop();
           }
+          if (metrics_http) metrics_http->stop();
           if (tracker) tracker->stop();
           budget.stop();
           pool.close();
@@ -279,7 +285,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
     });
     std::map<std::string, std::unique_ptr<sink>> made;
     try {
-      made = make_sinks(changed_sinks, blocking.get_executor(), io.get_executor());
+      made = make_sinks(changed_sinks, blocking.get_executor(), io.get_executor(), metrics);
     } catch (const std::exception& e) {
       spdlog::error("reload rejected: {}; the running configuration stays", e.what());
       note_rejected_reload(options.config_path + ": " + e.what());
@@ -347,6 +353,13 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   asio::co_spawn(
       io,
       [&]() -> awaitable<void> {
+        // Before the control socket: a port that cannot be had stops the start, named, before
+        // anyone is told the daemon is ready.
+        if (settings.metrics.listen) {
+          metrics_http = std::make_unique<metrics_listener>(io.get_executor(), *settings.metrics.listen,
+                                                            [&backend] { return backend.metrics(); });
+          metrics_http->start();
+        }
         co_await tracker->start();
         if (cluster) cluster->start();
         // Socket activation (hookless.socket) hands the socket over; else the daemon binds it.

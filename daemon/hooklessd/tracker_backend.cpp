@@ -2,6 +2,8 @@
 #include "daemon/hooklessd/tracker_backend.hpp"
 
 #include "daemon/control/control_routes.hpp"
+#include "daemon/service/process_stats.hpp"
+#include "daemon/version.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -298,9 +300,39 @@ std::string tracker_backend::metrics() const {
   prometheus_writer out;
   const auto number = [](auto value) { return static_cast<double>(value); };
 
+  out.family("hookless_build_info", "gauge", "Always 1; the version of hooklessd in its label.");
+  out.sample("hookless_build_info", {{"version", HOOKLESS_VERSION}}, 1);
+  // (The reload status, hookless_config_last_reload_successful and
+  // hookless_config_last_reload_success_timestamp_seconds, belongs here, beside the build.)
+  write_process_metrics(out, read_process_stats());
+
+  // Every kind Extend serves under the configured API version has its series from the start.
+  const auto kinds = kinds_of(generation_);
+  const auto count_of = [](const auto& by_name, const std::string& name) -> double {
+    const auto found = by_name.find(name);
+    return found == by_name.end() ? 0 : static_cast<double>(found->second);
+  };
   out.family("hookless_pending_runs", "gauge", "Runs being polled, by run kind.");
   const auto by_kind = tracker_.pending_by_kind();
-  for (const auto& [kind, count] : by_kind) out.sample("hookless_pending_runs", {{"kind", kind}}, number(count));
+  for (const auto& info : kinds) {
+    const std::string kind{info.kind};
+    out.sample("hookless_pending_runs", {{"kind", kind}}, count_of(by_kind, kind));
+  }
+
+  out.family("hookless_api_state", "gauge",
+             "1 for the state of Extend's API as health reports it (ok, rate_limited, unauthorized, unreachable), "
+             "0 for the others.");
+  for (const char* state : {"ok", "rate_limited", "unauthorized", "unreachable"}) {
+    out.sample("hookless_api_state", {{"state", state}}, tracker_.api().state == state ? 1 : 0);
+  }
+  if (metrics_) {
+    out.family("hookless_last_successful_poll_timestamp_seconds", "gauge",
+               "Unix time of the last answer from Extend that showed a run (a GET of one run or a page of a list); "
+               "0 before the first.");
+    const auto last = metrics_->last_successful_poll;
+    out.sample("hookless_last_successful_poll_timestamp_seconds",
+               last ? std::chrono::duration<double>(last->time_since_epoch()).count() : 0);
+  }
 
   // Counts by answer kind: one sample per kind, and how many of them were 429s.
   const auto by_result = [&](const char* family, const std::map<std::string, std::uint64_t>& answers) {
@@ -327,8 +359,23 @@ std::string tracker_backend::metrics() const {
                   metrics_->extend_request_seconds);
   }
 
-  out.family("hookless_events_total", "counter", "Events made (one per run outcome).");
-  out.sample("hookless_events_total", number(counters.events));
+  out.family("hookless_events_total", "counter", "Events made (one per run outcome), by run kind.");
+  for (const auto& info : kinds) {
+    const std::string kind{info.kind};
+    out.sample("hookless_events_total", {{"kind", kind}}, metrics_ ? count_of(metrics_->events_by_kind, kind) : 0);
+  }
+  if (metrics_) {
+    out.family("hookless_detection_delay_seconds", "histogram",
+               "From a run's last change at Extend (its updatedAt), or its registration when that came later, to "
+               "the event hookless made of it, by run kind.");
+    const auto empty = detection_delay_histogram();
+    for (const auto& info : kinds) {
+      const std::string kind{info.kind};
+      const auto found = metrics_->detection_delay_seconds.find(kind);
+      out.histogram_series("hookless_detection_delay_seconds", {{"kind", kind}},
+                           found == metrics_->detection_delay_seconds.end() ? empty : found->second);
+    }
+  }
   out.family("hookless_registered_total", "counter", "Runs registered.");
   out.sample("hookless_registered_total", number(counters.registered));
 
@@ -354,6 +401,15 @@ std::string tracker_backend::metrics() const {
       const auto found = metrics_->dead_deliveries.find(queue->sink_name());
       out.sample("hookless_dead_deliveries", {{"sink", queue->sink_name()}},
                  number(found == metrics_->dead_deliveries.end() ? 0 : found->second));
+    }
+    out.family("hookless_delivery_duration_seconds", "histogram",
+               "One delivery attempt, from handing the event to the sink to its answer (failed attempts included), "
+               "by sink.");
+    const auto empty = delivery_duration_histogram();
+    for (const auto& queue : tracker_.queues()) {
+      const auto found = metrics_->delivery_seconds.find(queue->sink_name());
+      out.histogram_series("hookless_delivery_duration_seconds", {{"sink", queue->sink_name()}},
+                           found == metrics_->delivery_seconds.end() ? empty : found->second);
     }
     out.histogram("hookless_store_commit_duration_seconds",
                   "Time for one write to the state store to become durable (group commit and fsync included).",
@@ -385,9 +441,9 @@ std::string tracker_backend::metrics() const {
     out.family("hookless_budget_requests_per_second", "gauge", "The configured request budget for Extend.");
     out.sample("hookless_budget_requests_per_second",
                metrics_ ? metrics_->requests_per_second : config_.extend.requests_per_second);
-    out.family("hookless_budget_rate", "gauge",
+    out.family("hookless_budget_current_requests_per_second", "gauge",
                "The request rate the budget grants now: the configured one, or less while 429s slow it down.");
-    out.sample("hookless_budget_rate", budget_->rate());
+    out.sample("hookless_budget_current_requests_per_second", budget_->rate());
     out.family("hookless_budget_granted_total", "counter", "Requests to Extend the budget let through.");
     out.sample("hookless_budget_granted_total", number(budget_->granted()));
     out.family("hookless_budget_waiting", "gauge", "Polls waiting for the budget.");

@@ -70,16 +70,23 @@ void prometheus_writer::sample(std::string_view name, const metric_labels& label
 
 void prometheus_writer::histogram(std::string_view name, std::string_view help, const latency_histogram& h) {
   family(name, "histogram", help);
+  histogram_series(name, {}, h);
+}
+
+void prometheus_writer::histogram_series(std::string_view name, const metric_labels& labels,
+                                         const latency_histogram& h) {
   const auto bucket_name = fmt::format("{}_bucket", name);
+  // The series' labels, then le last (as Prometheus' own clients write it).
+  auto bucket_labels = labels;
+  bucket_labels.emplace_back("le", "");
   std::uint64_t cumulative = 0;
-  for (std::size_t i = 0; i < h.upper_bounds().size(); ++i) {
+  for (std::size_t i = 0; i <= h.upper_bounds().size(); ++i) {
     cumulative += h.bucket_counts()[i];
-    sample(bucket_name, {{"le", format_value(h.upper_bounds()[i])}}, static_cast<double>(cumulative));
+    bucket_labels.back().second = i < h.upper_bounds().size() ? format_value(h.upper_bounds()[i]) : "+Inf";
+    sample(bucket_name, bucket_labels, static_cast<double>(cumulative));
   }
-  cumulative += h.bucket_counts().back();
-  sample(bucket_name, {{"le", "+Inf"}}, static_cast<double>(cumulative));
-  sample(fmt::format("{}_sum", name), h.sum());
-  sample(fmt::format("{}_count", name), static_cast<double>(h.count()));
+  sample(fmt::format("{}_sum", name), labels, h.sum());
+  sample(fmt::format("{}_count", name), labels, static_cast<double>(h.count()));
 }
 
 }  // namespace hookless

@@ -38,8 +38,10 @@ class prometheus_writer {
   void family(std::string_view name, std::string_view type, std::string_view help);
   void sample(std::string_view name, const metric_labels& labels, double value);
   void sample(std::string_view name, double value) { sample(name, {}, value); }
-  // A whole histogram family: HELP, TYPE and the _bucket/_sum/_count samples.
+  // A whole histogram family without labels: HELP, TYPE and the _bucket/_sum/_count samples.
   void histogram(std::string_view name, std::string_view help, const latency_histogram& h);
+  // One labelled series of a histogram family begun with family(name, "histogram", help).
+  void histogram_series(std::string_view name, const metric_labels& labels, const latency_histogram& h);
 
   const std::string& text() const { return text_; }
 

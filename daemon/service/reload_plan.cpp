@@ -1,7 +1,7 @@
-// Deciding what a reload may change. The Extend connection (pool, TLS, key), the control socket and
-// the state store (its file or database, and the node name the database knows this daemon by) are
-// built once at start; changing them under live connections and pending runs would risk dropping
-// either, so they wait for a restart.
+// Deciding what a reload may change. The Extend connection (pool, TLS, key), the control socket, the
+// metrics listener and the state store (its file or database, and the node name the database knows
+// this daemon by) are built once at start; changing them under live connections and pending runs
+// would risk dropping either, so they wait for a restart.
 #include "daemon/service/reload_plan.hpp"
 
 namespace hookless {
@@ -47,6 +47,8 @@ reload_plan plan_reload(const config& running, const config& loaded) {
   keep("state.password_file", running.state.password_file, plan.effective.state.password_file, restart);
   keep("state.retention", running.state.retention, plan.effective.state.retention, restart);
   keep("cluster.node", running.cluster.node, plan.effective.cluster.node, restart);
+  // The metrics listener is bound once at start, like the control socket.
+  keep("metrics.listen", running.metrics.listen, plan.effective.metrics.listen, restart);
 
   for (const auto& [name, settings] : loaded.sinks) {
     const auto before = running.sinks.find(name);

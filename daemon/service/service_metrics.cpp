@@ -1,6 +1,9 @@
 // The measuring wrappers: each call is passed on unchanged, timed on the io_context's thread.
 #include "daemon/service/service_metrics.hpp"
 
+#include "core/formats/json_span.hpp"
+#include "core/formats/timestamp.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -34,7 +37,44 @@ run_source::send_turn timed_turn(run_source::send_turn wait_turn, steady::time_p
   };
 }
 
+void note_successful_poll(service_metrics& metrics, answer_kind kind) {
+  if (kind == answer_kind::run) metrics.last_successful_poll = std::chrono::system_clock::now();
+}
+
 }  // namespace
+
+latency_histogram detection_delay_histogram() {
+  // The SDK cadence polls every 1 s at first and every 30 s at most; list sweeps and safety-net
+  // polls put the tail in minutes.
+  return latency_histogram{{0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800}};
+}
+
+latency_histogram delivery_duration_histogram() {
+  return latency_histogram{{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
+}
+
+std::optional<double> detection_delay_of(std::string_view envelope, std::chrono::system_clock::time_point registered_at,
+                                         std::chrono::system_clock::time_point made_at) {
+  const auto payload = find_member_text(envelope, "payload");
+  if (!payload) return std::nullopt;
+  auto updated = find_member_text(*payload, "updatedAt");
+  if (!updated || updated->size() < 2 || updated->front() != '"' || updated->back() != '"') return std::nullopt;
+  updated->remove_prefix(1);
+  updated->remove_suffix(1);
+  const auto changed_at = parse_time(*updated);
+  if (!changed_at) return std::nullopt;
+  const auto since = std::max(*changed_at, registered_at);
+  // Extend's clock may run a little ahead of this machine's.
+  return std::max(0.0, std::chrono::duration<double>(made_at - since).count());
+}
+
+awaitable<delivery_result> timed_sink::deliver(const delivery_job& job) {
+  const auto start = steady::now();
+  auto result = co_await inner_->deliver(job);
+  metrics_.delivery_seconds.try_emplace(name_, delivery_duration_histogram())
+      .first->second.observe(seconds_since(start));
+  co_return result;
+}
 
 awaitable<extend_answer> timed_source::fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn,
                                              request_place where) {
@@ -42,6 +82,7 @@ awaitable<extend_answer> timed_source::fetch(const run_kind_info& kind, std::str
   auto turn = timed_turn(std::move(wait_turn), start);
   auto answer = co_await inner_.fetch(kind, run_id, std::move(turn), where);
   metrics_.extend_request_seconds.observe(seconds_since(start));
+  note_successful_poll(metrics_, answer.kind);
   co_return answer;
 }
 
@@ -51,6 +92,7 @@ awaitable<list_answer> timed_source::list(const run_kind_info& kind, const page_
   auto turn = timed_turn(std::move(wait_turn), start);
   auto answer = co_await inner_.list(kind, page, std::move(turn), where);
   metrics_.extend_request_seconds.observe(seconds_since(start));
+  if (!answer.unusable) note_successful_poll(metrics_, answer.kind);
   co_return answer;
 }
 
@@ -79,8 +121,20 @@ awaitable<void> timed_store::save_progress(std::vector<run_progress> progress) {
 
 awaitable<void> timed_store::record_outcome(run_outcome outcome) {
   const auto start = steady::now();
+  // Measured before the outcome moves into the store, counted once it is durable.
+  std::vector<std::optional<double>> delays;
+  for (const auto& event : outcome.new_events) {
+    delays.push_back(detection_delay_of(event.body, outcome.run.registered_at, outcome.run.updated_at));
+  }
+  const auto kind = outcome.run.kind;
   co_await inner_.record_outcome(std::move(outcome));
   observe_since(start);
+  if (delays.empty()) co_return;
+  metrics_.events_by_kind[kind] += delays.size();
+  for (const auto& delay : delays) {
+    if (!delay) continue;
+    metrics_.detection_delay_seconds.try_emplace(kind, detection_delay_histogram()).first->second.observe(*delay);
+  }
 }
 
 awaitable<void> timed_store::update_delivery(delivery record) {

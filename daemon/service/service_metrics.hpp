@@ -1,9 +1,11 @@
-// What the daemon measures beyond the tracker's own counters, and the two wrappers that measure
-// it without touching the core: timed_source times every request to Extend, timed_store times
-// every durable write (the wait for its group commit included) and counts delivery outcomes and
-// dead deliveries.
+// What the daemon measures beyond the tracker's own counters, and the wrappers that measure it
+// without touching the core: timed_source times every request to Extend and notes the last one
+// that showed a run; timed_store times every durable write (the wait for its group commit
+// included), counts events, delivery outcomes and dead deliveries, and measures each event's
+// detection delay; timed_sink times every delivery attempt.
 #pragma once
 
+#include "core/delivery/sink.hpp"
 #include "core/extend/run_source.hpp"
 #include "core/store/state_store.hpp"
 #include "daemon/service/prometheus_text.hpp"
@@ -13,7 +15,10 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace hookless {
@@ -30,6 +35,45 @@ struct service_metrics {
   std::map<std::string, std::size_t> dead_deliveries;
   // The budget as configured now (it changes on reload).
   double requests_per_second = 0;
+  // Events recorded, by run kind.
+  std::map<std::string, std::uint64_t> events_by_kind;
+  // Detection delay by run kind: from the run's last change at Extend (its updatedAt), or its
+  // registration if that came later, to the event made of it. Created on first use; metrics()
+  // writes detection_delay_histogram() for the kinds without one.
+  std::map<std::string, latency_histogram> detection_delay_seconds;
+  // One delivery attempt by sink, from handing the event to the sink to its verdict.
+  std::map<std::string, latency_histogram> delivery_seconds;
+  // The last answer from Extend that showed a run (one run's GET, or a page of a list).
+  std::optional<std::chrono::system_clock::time_point> last_successful_poll;
+  // (The reload's outcome, hookless_config_last_reload_successful and its timestamp, is kept
+  // beside these by the reload: daemon.cpp.)
+};
+
+// Empty histograms with the buckets of each kind of measurement, also written for the kinds and
+// sinks that have not been measured yet (so no series is missing before the first event).
+latency_histogram detection_delay_histogram();
+latency_histogram delivery_duration_histogram();
+
+// The detection delay of one event, in seconds, from its envelope (the serialized JSON): the time
+// from its payload's updatedAt (when Extend last changed the run) to `made_at`, at least 0. A run
+// registered after it finished counts from its registration: the wait before it was is not
+// hookless's. Nullopt for payloads without an RFC 3339 updatedAt (the daemon's own run.expired
+// and run.not_found).
+std::optional<double> detection_delay_of(std::string_view envelope, std::chrono::system_clock::time_point registered_at,
+                                         std::chrono::system_clock::time_point made_at);
+
+// A sink that times each delivery attempt of the sink it owns into metrics.delivery_seconds.
+class timed_sink final : public sink {
+ public:
+  timed_sink(std::unique_ptr<sink> inner, std::string name, service_metrics& metrics)
+      : inner_(std::move(inner)), name_(std::move(name)), metrics_(metrics) {}
+  awaitable<delivery_result> deliver(const delivery_job& job) override;
+  void reopen() override { inner_->reopen(); }
+
+ private:
+  std::unique_ptr<sink> inner_;
+  std::string name_;
+  service_metrics& metrics_;
 };
 
 // hookless_config_last_reload_successful (`last_reload_ok`: 1 until a reload is rejected, then 0

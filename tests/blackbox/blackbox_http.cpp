@@ -1,5 +1,6 @@
 // The black-box tests' HTTP clients, synchronous Beast: the control API over hooklessd's Unix
-// socket, and direct GETs from the fake Extend API over verified TLS (to know what it answered).
+// socket, plain HTTP over TCP (metrics.listen, Prometheus' API), and direct GETs from the fake
+// Extend API over verified TLS (to know what it answered).
 #include "tests/blackbox/blackbox_support.hpp"
 
 #include <boost/asio/connect.hpp>
@@ -63,6 +64,21 @@ http_answer control_request(const fs::path& socket, const std::string& method, c
   if (!body.empty()) request.set(http::field::content_type, "application/json");
   request.body() = body;
   request.prepare_payload();
+  request.keep_alive(false);
+  auto answer = exchange(stream, request);
+  boost::system::error_code ignored;
+  stream.shutdown(asio::socket_base::shutdown_both, ignored);
+  return answer;
+}
+
+http_answer tcp_request(const std::string& host, unsigned short port, const std::string& method,
+                        const std::string& target, std::chrono::milliseconds timeout) {
+  asio::io_context io;
+  asio::ip::tcp::socket stream{io};
+  stream.connect({asio::ip::make_address(host), port});
+  set_io_timeout(stream.native_handle(), timeout);
+  http::request<http::string_body> request{verb_of(method), target, 11};
+  request.set(http::field::host, host + ":" + std::to_string(port));
   request.keep_alive(false);
   auto answer = exchange(stream, request);
   boost::system::error_code ignored;

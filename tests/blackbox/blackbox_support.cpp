@@ -223,6 +223,7 @@ std::string render_config(const daemon_config& c) {
     y << "  url: " << quoted(c.state_url) << "\n";
   }
   if (!c.cluster_node.empty()) y << "cluster:\n  node: " << quoted(c.cluster_node) << "\n";
+  if (!c.metrics_listen.empty()) y << "metrics:\n  listen: " << quoted(c.metrics_listen) << "\n";
   y << "sinks:\n"
     << "  out:\n"
     << "    type: stdout\n"

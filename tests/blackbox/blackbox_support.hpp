@@ -100,6 +100,11 @@ struct http_answer {
 http_answer control_request(const fs::path& socket, const std::string& method, const std::string& target,
                             const std::string& body = {}, std::chrono::milliseconds timeout = 10s);
 
+// One plain HTTP/1.1 request over TCP (metrics.listen, a Prometheus server's API). Throws on
+// connection errors and when no answer arrives within `timeout`.
+http_answer tcp_request(const std::string& host, unsigned short port, const std::string& method,
+                        const std::string& target, std::chrono::milliseconds timeout = 10s);
+
 // True once a connection to the socket is accepted.
 bool socket_accepts(const fs::path& socket);
 
@@ -148,6 +153,7 @@ struct daemon_config {
   std::vector<std::string> default_sinks{"out", "archive"};  // "out" is the stdout sink
   std::optional<bool> list_endpoints;                        // polling.list_endpoints, written only when set
   std::string log_level = "debug";
+  std::string metrics_listen;  // metrics.listen, written only when set
 };
 
 std::string render_config(const daemon_config& settings);

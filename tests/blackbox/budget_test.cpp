@@ -128,9 +128,10 @@ TEST_F(budget_test, above_the_limit_429s_slow_it_down_and_no_run_is_lost_or_misr
   // daemon pauses for Retry-After instead of hammering.
   EXPECT_LT(stats.responses_429, stats.total_requests / 2) << "most requests should get through";
   const auto metrics = daemon.request("GET", "/metrics").body;
-  const auto rate = metrics.find("\nhookless_budget_rate ");
+  const std::string rate_sample = "\nhookless_budget_current_requests_per_second ";
+  const auto rate = metrics.find(rate_sample);
   ASSERT_NE(rate, std::string::npos) << metrics;
-  EXPECT_LT(std::stod(metrics.substr(rate + 22)), 30.0) << "the 429s slowed the budget down";
+  EXPECT_LT(std::stod(metrics.substr(rate + rate_sample.size())), 30.0) << "the 429s slowed the budget down";
   expect_each_processed_once(ids);
   for (const auto& id : ids) {
     const auto record = daemon.run(id);

@@ -288,7 +288,7 @@ TEST_F(service_test, reload_rejects_an_invalid_config_and_applies_a_valid_one_wh
   EXPECT_THAT(service_log(), HasSubstr("1 added, 0 removed, 1 changed"));
   metrics = metrics_check::parse_prometheus(call("GET", "/metrics").body);
   EXPECT_EQ(metrics.value("hookless_budget_requests_per_second"), 20);
-  EXPECT_EQ(metrics.value("hookless_budget_rate"), 20) << "no 429: the configured rate";
+  EXPECT_EQ(metrics.value("hookless_budget_current_requests_per_second"), 20) << "no 429: the configured rate";
 
   // The new sink takes registrations now.
   add_finishing_run("exr_for_second", 100ms);
