@@ -302,8 +302,9 @@ std::string tracker_backend::metrics() const {
 
   out.family("hookless_build_info", "gauge", "Always 1; the version of hooklessd in its label.");
   out.sample("hookless_build_info", {{"version", HOOKLESS_VERSION}}, 1);
-  // (The reload status, hookless_config_last_reload_successful and
-  // hookless_config_last_reload_success_timestamp_seconds, belongs here, beside the build.)
+  if (config_file_) {
+    write_config_metrics(out, !config_file_->last_reload || config_file_->last_reload->ok, config_file_->loaded_at);
+  }
   write_process_metrics(out, read_process_stats());
 
   // Every kind Extend serves under the configured API version has its series from the start.
@@ -450,9 +451,6 @@ std::string tracker_backend::metrics() const {
     out.sample("hookless_budget_waiting", number(budget_->waiting()));
     out.family("hookless_budget_paused", "gauge", "1 while the budget is paused by a 429 or an auth failure.");
     out.sample("hookless_budget_paused", budget_->paused_until() ? 1 : 0);
-  }
-  if (config_file_) {
-    write_config_metrics(out, !config_file_->last_reload || config_file_->last_reload->ok, config_file_->loaded_at);
   }
   return out.text();
 }

@@ -45,8 +45,6 @@ struct service_metrics {
   std::map<std::string, latency_histogram> delivery_seconds;
   // The last answer from Extend that showed a run (one run's GET, or a page of a list).
   std::optional<std::chrono::system_clock::time_point> last_successful_poll;
-  // (The reload's outcome, hookless_config_last_reload_successful and its timestamp, is kept
-  // beside these by the reload: daemon.cpp.)
 };
 
 // Empty histograms with the buckets of each kind of measurement, also written for the kinds and
