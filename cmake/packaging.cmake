@@ -5,9 +5,10 @@
 # With the default prefix /usr (set it: -DCMAKE_INSTALL_PREFIX=/usr), units go to /usr/lib/systemd/system
 # and the config to /etc/hookless (GNUInstallDirs maps sysconfdir to /etc for the /usr prefix).
 
-set(HOOKLESS_SYSTEMD_UNIT_DIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system" CACHE PATH "Where the systemd units are installed")
-set(HOOKLESS_SYSUSERS_DIR "${CMAKE_INSTALL_PREFIX}/lib/sysusers.d" CACHE PATH "Where the sysusers.d file is installed")
-set(HOOKLESS_TMPFILES_DIR "${CMAKE_INSTALL_PREFIX}/lib/tmpfiles.d" CACHE PATH "Where the tmpfiles.d file is installed")
+# Relative to the prefix (so a build given another prefix later follows it), or absolute.
+set(HOOKLESS_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING "Where the systemd units are installed")
+set(HOOKLESS_SYSUSERS_DIR "lib/sysusers.d" CACHE STRING "Where the sysusers.d file is installed")
+set(HOOKLESS_TMPFILES_DIR "lib/tmpfiles.d" CACHE STRING "Where the tmpfiles.d file is installed")
 
 install(FILES systemd/hookless.service systemd/hookless.socket DESTINATION ${HOOKLESS_SYSTEMD_UNIT_DIR})
 install(FILES systemd/hookless.sysusers DESTINATION ${HOOKLESS_SYSUSERS_DIR} RENAME hookless.conf)
@@ -30,7 +31,10 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd, ca-certificates")
+# procps: /bin/kill, which the unit's ExecReload= sends SIGHUP with.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "systemd, ca-certificates, procps")
+# Debian ships its programs stripped; a RelWithDebInfo build (the test build) keeps its debug info.
+set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${PROJECT_SOURCE_DIR}/packaging/postinst ${PROJECT_SOURCE_DIR}/packaging/prerm
   ${PROJECT_SOURCE_DIR}/packaging/postrm ${PROJECT_SOURCE_DIR}/packaging/conffiles)

@@ -10,8 +10,9 @@ options=()
 if [[ ${1:-} == --tests ]]; then
   shift
   "$root/scripts/install-deps.sh" --tests
-  # The benchmark harness is built too, so its quick ctest (bench_quick) keeps it from rotting.
-  options=(-DBUILD_TESTING=ON -DHOOKLESS_BUILD_BENCH=ON)
+  # The benchmark harness is built too, so its quick ctest (bench_quick) keeps it from rotting. The
+  # /usr prefix is the .deb's: the deb_install test packages this build as it is.
+  options=(-DBUILD_TESTING=ON -DHOOKLESS_BUILD_BENCH=ON -DCMAKE_INSTALL_PREFIX=/usr)
 else
   "$root/scripts/install-deps.sh"
   # Without the test toolchain, a new build tree leaves the tests out; one configured for them

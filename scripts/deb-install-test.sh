@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Debian package, built, installed and started as a user's machine would have it:
-#   1. configures a build of its own with the /usr prefix (Release, no tests) and builds what the
-#      package holds: hooklessd, hooklessctl and the man pages;
+#   1. packages the build under test when it has the /usr prefix (scripts/build.sh --tests
+#      configures it so: nothing is compiled again); any other build gets a build of its own with
+#      the /usr prefix (Release, no tests) of what the package holds: hooklessd, hooklessctl, the
+#      man pages and the shell completions;
 #   2. `cpack -G DEB`, and checks the files, maintainer scripts, conffiles and dependencies;
 #   3. installs it with `dpkg -i` into a throwaway root: an overlay of / in a private mount
 #      namespace (`unshare --mount`), so the machine itself is not changed; the postinst creates
@@ -12,7 +14,7 @@
 #      socket, a run registered with hooklessctl is delivered, SIGTERM stops it with exit 0;
 #   5. `dpkg --purge` removes it again.
 # Root is needed (mount, chroot, dpkg); without it, or without a tool, the test fails.
-#   deb-install-test.sh SOURCE_DIR WORK_DIR FAKE_EXTEND [COMPILER_LAUNCHER]
+#   deb-install-test.sh SOURCE_DIR BUILD_DIR INSTALL_PREFIX WORK_DIR FAKE_EXTEND [COMPILER_LAUNCHER]
 set -euo pipefail
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -113,33 +115,42 @@ if [[ ${1:-} == --inside ]]; then
   exit 0
 fi
 
-source_dir=$1 work=$2 fake_extend=$3 launcher=${4:-}
+source_dir=$1 tested_build=$2 tested_prefix=$3 work=$4 fake_extend=$5 launcher=${6:-}
 [[ $(id -u) == 0 ]] || fail "needs root: it mounts an overlay of / and runs dpkg there (CI runs as root)"
 for tool in cpack dpkg-deb dpkg-shlibdeps unshare chroot setpriv; do
   command -v "$tool" >/dev/null || fail "$tool is missing (scripts/install-deps.sh --tests installs it)"
 done
 [[ -x $fake_extend ]] || fail "$fake_extend is not built"
 
-echo "== build with the /usr prefix in $work/build"
-# Release, without the tests: only what the package holds. ccache (when the main build uses it)
-# is told to ignore the build folder's name, so a second run of this test compiles nothing.
-export CCACHE_BASEDIR=$source_dir CCACHE_NOHASHDIR=true
-cmake -S "$source_dir" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
-  -DBUILD_TESTING=OFF -DHOOKLESS_BUILD_BENCH=OFF -DHOOKLESS_MAN_PAGES=ON \
-  ${launcher:+"-DCMAKE_CXX_COMPILER_LAUNCHER=$launcher"} >/dev/null
-nice -n 10 cmake --build "$work/build" -j 2 --target hooklessd hooklessctl hookless_man >"$work/build.log" 2>&1 ||
-  { tail -n 50 "$work/build.log"; fail "the build failed"; }
+if [[ $tested_prefix == /usr ]]; then
+  echo "== the build under test ($tested_build) has the /usr prefix: it is packaged as it is"
+  package_build=$tested_build
+else
+  package_build=$work/build
+  echo "== the build under test has the prefix $tested_prefix: a build of its own with /usr in $package_build"
+  # Release, without the tests: only what the package holds. ccache (when the main build uses it)
+  # is told to ignore the build folder's name, so a second run of this test compiles nothing.
+  export CCACHE_BASEDIR=$source_dir CCACHE_NOHASHDIR=true
+  cmake -S "$source_dir" -B "$package_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+    -DBUILD_TESTING=OFF -DHOOKLESS_BUILD_BENCH=OFF -DHOOKLESS_MAN_PAGES=ON \
+    ${launcher:+"-DCMAKE_CXX_COMPILER_LAUNCHER=$launcher"} >/dev/null
+  nice -n 10 cmake --build "$package_build" -j 2 --target hooklessd hooklessctl hookless_man hooklessctl_completions \
+    >"$work/build.log" 2>&1 || { tail -n 50 "$work/build.log"; fail "the build failed"; }
+fi
 
 echo "== cpack -G DEB"
 rm -rf "$work/deb"
-(cd "$work/build" && cpack -G DEB -B "$work/deb" >"$work/cpack.log" 2>&1) || { cat "$work/cpack.log"; fail "cpack failed"; }
+mkdir -p "$work"
+(cd "$package_build" && cpack -G DEB -B "$work/deb" >"$work/cpack.log" 2>&1) || { cat "$work/cpack.log"; fail "cpack failed"; }
 deb=$(ls "$work"/deb/hookless_*.deb)
 contents=$(dpkg-deb -c "$deb")
 for f in ./usr/bin/hooklessd ./usr/bin/hooklessctl ./usr/lib/systemd/system/hookless.service \
          ./usr/lib/systemd/system/hookless.socket ./usr/lib/sysusers.d/hookless.conf \
          ./usr/lib/tmpfiles.d/hookless.conf ./etc/hookless/hookless.yaml \
          ./usr/share/man/man8/hooklessd.8 ./usr/share/man/man1/hooklessctl.1 ./usr/share/man/man5/hookless.yaml.5 \
-         ./usr/share/doc/hookless/hookless.example.yaml ./usr/share/doc/hookless/docs/configuration.md; do
+         ./usr/share/doc/hookless/hookless.example.yaml ./usr/share/doc/hookless/docs/configuration.md \
+         ./usr/share/bash-completion/completions/hooklessctl ./usr/share/zsh/vendor-completions/_hooklessctl \
+         ./usr/share/fish/vendor_completions.d/hooklessctl.fish; do
   grep -q " $f\$" <<<"$contents" || fail "$f is not in the .deb"
 done
 info=$(dpkg-deb -I "$deb")

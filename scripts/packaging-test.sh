@@ -24,7 +24,9 @@ for f in "$prefix/bin/hooklessd" "$prefix/bin/hooklessctl" \
          "$prefix/share/doc/hookless/README.md" \
          "$prefix/share/doc/hookless/monitoring/alerts.yml" "$prefix/share/doc/hookless/monitoring/grafana-dashboard.json" \
          "$prefix/share/man/man8/hooklessd.8" "$prefix/share/man/man1/hooklessctl.1" \
-         "$prefix/share/man/man5/hookless.yaml.5" "$prefix/share/doc/hookless/docs/configuration.md"; do
+         "$prefix/share/man/man5/hookless.yaml.5" "$prefix/share/doc/hookless/docs/configuration.md" \
+         "$prefix/share/bash-completion/completions/hooklessctl" "$prefix/share/zsh/vendor-completions/_hooklessctl" \
+         "$prefix/share/fish/vendor_completions.d/hooklessctl.fish"; do
   [[ -f "$stage$f" ]] || fail "$f was not installed"
 done
 [[ -x "$stage$prefix/bin/hooklessd" ]] || fail "hooklessd is not executable"
