@@ -267,8 +267,7 @@ TEST_F(monitoring_test, the_dashboard_and_the_rules_name_only_series_hooklessd_e
 
   // The rules.
   for (const auto& name : series_named_in(read_file(source_dir / "monitoring/alerts.yml"))) {
-    EXPECT_TRUE(names_or_families.contains(name))
-        << "alerts.yml: " << name << " is not exported by hooklessd";
+    EXPECT_TRUE(names_or_families.contains(name)) << "alerts.yml: " << name << " is not exported by hooklessd";
   }
 }
 
