@@ -62,9 +62,7 @@ for _ in $(seq 100); do "$build/daemon/hooklessctl" health >/dev/null 2>&1 && br
 
 echo "== Registering: ${runs[*]}"
 "$build/daemon/hooklessctl" watch "${runs[@]}"
-for id in "${runs[@]}"; do
-  "$build/daemon/hooklessctl" wait "$id" --timeout 10m >/dev/null || true
-done
+"$build/daemon/hooklessctl" wait "${runs[@]}" --timeout 10m >/dev/null || true
 
 echo "== Runs"
 "$build/daemon/hooklessctl" ls
