@@ -76,6 +76,11 @@ awaitable<delivery_result> timed_sink::deliver(const delivery_job& job) {
   co_return result;
 }
 
+delivery_limits timed_sink::limits() const {
+  const auto* limited = dynamic_cast<const limited_sink*>(inner_.get());
+  return limited ? limited->limits() : delivery_limits{};
+}
+
 awaitable<extend_answer> timed_source::fetch(const run_kind_info& kind, std::string_view run_id, send_turn wait_turn,
                                              request_place where) {
   auto start = steady::now();

@@ -5,6 +5,7 @@
 // detection delay; timed_sink times every delivery attempt.
 #pragma once
 
+#include "core/delivery/delivery_queue.hpp"
 #include "core/delivery/sink.hpp"
 #include "core/extend/run_source.hpp"
 #include "core/store/state_store.hpp"
@@ -60,13 +61,15 @@ latency_histogram delivery_duration_histogram();
 std::optional<double> detection_delay_of(std::string_view envelope, std::chrono::system_clock::time_point registered_at,
                                          std::chrono::system_clock::time_point made_at);
 
-// A sink that times each delivery attempt of the sink it owns into metrics.delivery_seconds.
-class timed_sink final : public sink {
+// A sink that times each delivery attempt of the sink it owns into metrics.delivery_seconds. Its
+// queue treats it as the owned sink: same limits (deliveries at once, max_age).
+class timed_sink final : public sink, public limited_sink {
  public:
   timed_sink(std::unique_ptr<sink> inner, std::string name, service_metrics& metrics)
       : inner_(std::move(inner)), name_(std::move(name)), metrics_(metrics) {}
   awaitable<delivery_result> deliver(const delivery_job& job) override;
   void reopen() override { inner_->reopen(); }
+  delivery_limits limits() const override;
 
  private:
   std::unique_ptr<sink> inner_;

@@ -213,5 +213,27 @@ TEST(timed_sink, times_every_attempt_and_passes_everything_on) {
   EXPECT_EQ(metrics.delivery_seconds.at("app").count(), 2u) << "failed attempts are timed too";
 }
 
+class limited_answering_sink final : public sink, public limited_sink {
+ public:
+  awaitable<delivery_result> deliver(const delivery_job&) override {
+    delivery_result result;
+    result.delivered = true;
+    co_return result;
+  }
+  delivery_limits limits() const override { return {.max_in_flight = 4, .max_age = std::chrono::milliseconds{2000}}; }
+};
+
+// The queue reads its limits from the sink it is given: timing must not hide the http sink's
+// (several deliveries at once, max_age), or a hanging receiver would hold every delivery up.
+TEST(timed_sink, keeps_the_limits_of_the_sink_it_times) {
+  service_metrics metrics;
+  const timed_sink limited{std::make_unique<limited_answering_sink>(), "app", metrics};
+  EXPECT_EQ(limited.limits().max_in_flight, 4u);
+  EXPECT_EQ(limited.limits().max_age, std::chrono::milliseconds{2000});
+  const timed_sink plain{std::make_unique<answering_sink>(), "out", metrics};
+  EXPECT_EQ(plain.limits().max_in_flight, 1u);
+  EXPECT_FALSE(plain.limits().max_age);
+}
+
 }  // namespace
 }  // namespace hookless
