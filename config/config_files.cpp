@@ -93,6 +93,18 @@ std::string file_sink_problem(const std::string& path) {
   return {};
 }
 
+// The exec sink runs command[0] itself (posix_spawn, no PATH search): a regular file this user may
+// execute. (A script's interpreter is the kernel's to find when the command runs.)
+std::string exec_program_problem(const std::vector<std::string>& command) {
+  if (command.empty()) return "is empty; an exec sink needs the program to run";
+  const auto& program = command.front();
+  struct stat info {};
+  if (::stat(program.c_str(), &info) != 0) return fmt::format("cannot run {}: {}", program, std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) return fmt::format("cannot run {}: not a regular file", program);
+  if (::access(program.c_str(), X_OK) != 0) return fmt::format("cannot run {}: {}", program, std::strerror(errno));
+  return {};
+}
+
 }  // namespace
 
 std::string read_database_password(const std::string& path) {
@@ -126,6 +138,7 @@ std::vector<config_problem> check_config_files(const config& settings, const std
         add(key("signing_secret_file"), signing_secret_problem(sink.signing_secret_file));
         if (sink.ca_file) add(key("ca_file"), ca_file_problem(*sink.ca_file));
         break;
+      case sink_type::exec: add(key("command"), exec_program_problem(sink.command)); break;
     }
   }
   // In file order, as the loader's problems are.

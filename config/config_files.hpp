@@ -1,5 +1,6 @@
 // The files a valid config names, opened as the daemon will open them: the API key file, the CA
-// files, the database password file, the http sinks' signing secrets and the file sinks' folders.
+// files, the database password file, the http sinks' signing secrets, the file sinks' folders and
+// the exec sinks' programs.
 // `hooklessd --check-config`, the start and a reload fail on one that cannot be used, naming its key and the OS error,
 // rather than a config that looks valid and then cannot start (or retries a sink forever).
 #pragma once

@@ -59,7 +59,7 @@ constexpr std::array logging_keys = {"level"sv, "format"sv};
 constexpr std::array api_versions = {"2026-02-09"sv, "2025-04-21"sv, "2024-12-23"sv};
 constexpr std::array log_levels = {"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv};
 constexpr std::array log_formats = {"text"sv, "json"sv};
-constexpr std::array sink_types = {"stdout"sv, "file"sv, "http"sv};
+constexpr std::array sink_types = {"stdout"sv, "file"sv, "http"sv, "exec"sv};
 
 // Keys each sink type takes; `events` filters what any sink receives.
 constexpr std::array stdout_sink_keys = {"type"sv, "events"sv};
@@ -67,9 +67,16 @@ constexpr std::array file_sink_keys = {"type"sv, "path"sv, "events"sv};
 constexpr std::array http_sink_keys = {
     "type"sv,    "url"sv,   "signing_secret_file"sv, "standard_webhooks"sv, "allow_remote"sv, "ca_file"sv, "timeout"sv,
     "max_age"sv, "events"sv};
+constexpr std::array exec_sink_keys = {"type"sv, "command"sv, "timeout"sv, "max_age"sv, "max_running"sv, "events"sv};
 constexpr std::array any_sink_keys = {
     "type"sv,    "path"sv,    "url"sv,   "signing_secret_file"sv, "standard_webhooks"sv, "allow_remote"sv, "ca_file"sv,
     "timeout"sv, "max_age"sv, "events"sv};
+
+// "a file sink", "an exec sink".
+std::string a_sink_of_type(const std::string& type) {
+  const bool vowel = !type.empty() && std::string_view{"aeiou"}.find(type.front()) != std::string_view::npos;
+  return (vowel ? "an " : "a ") + type + " sink";
+}
 
 // This machine's host name, cluster.node's default ("" when it cannot be read).
 std::string host_name() {
@@ -427,7 +434,7 @@ class loader : public yaml_reader {
       type = read_choice(e, sink_types);
     }
     if (!type_written)
-      add(child_path(section.path, "type"), section.line, "missing; every sink needs a type: stdout, file or http");
+      add(child_path(section.path, "type"), section.line, "missing; every sink needs a type: " + join(sink_types));
 
     name_list allowed = stdout_sink_keys;
     if (type == "file") {
@@ -436,6 +443,9 @@ class loader : public yaml_reader {
     } else if (type == "http") {
       out.type = sink_type::http;
       allowed = http_sink_keys;
+    } else if (type == "exec") {
+      out.type = sink_type::exec;
+      allowed = exec_sink_keys;
     }
 
     const yaml_entry* url = nullptr;
@@ -443,15 +453,17 @@ class loader : public yaml_reader {
     const yaml_entry* ca_file = nullptr;
     bool has_path = false;
     bool has_secret = false;
+    bool has_command = false;
     for (const auto& [key, e] : entries) {
       if (key == "type") continue;
-      if (!contains(any_sink_keys, key)) {
-        report_unknown(e, type ? "allowed keys for a " + *type + " sink" : std::string{"allowed keys in a sink"},
+      if (!contains(any_sink_keys, key) && !contains(exec_sink_keys, key)) {
+        report_unknown(e, type ? "allowed keys for " + a_sink_of_type(*type) : std::string{"allowed keys in a sink"},
                        type ? allowed : name_list{any_sink_keys});
         continue;
       }
       if (type && !contains(allowed, key)) {
-        add(e.path, e.line, "`" + key + "` does not apply to a " + *type + " sink (allowed: " + join(allowed) + ")");
+        add(e.path, e.line,
+            "`" + key + "` does not apply to " + a_sink_of_type(*type) + " (allowed: " + join(allowed) + ")");
         continue;
       }
       if (key == "path") {
@@ -477,6 +489,17 @@ class loader : public yaml_reader {
         if (const auto value = read_duration(e)) out.max_age = *value;
       } else if (key == "events") {
         if (auto events = read_event_patterns(e)) out.events = std::move(*events);
+      } else if (key == "command") {
+        has_command = true;
+        if (auto argv = read_exec_command(e)) out.command = std::move(*argv);
+      } else if (key == "max_running") {
+        if (const auto value = read_integer(e)) {
+          if (*value >= 1 && *value <= 64) {
+            out.max_running = static_cast<std::size_t>(*value);
+          } else {
+            add(e.path, e.line, "must be between 1 and 64; got " + quoted(e.value.Scalar()));
+          }
+        }
       }
     }
 
@@ -502,8 +525,46 @@ class loader : public yaml_reader {
             "missing; an http sink needs the file holding its signing secret");
       }
     }
+    if (type == "exec" && !has_command) {
+      add(child_path(section.path, "command"), section.line,
+          "missing; an exec sink needs its command as a list, e.g. [\"/usr/local/bin/on-event\", \"--verbose\"]");
+    }
     if (problems.size() != problems_before || !type) return std::nullopt;
     return out;
+  }
+
+  // An exec sink's command: a list of non-empty strings (argv, run without a shell), the first an
+  // absolute path. Whether that program exists and may be run is check_config_files' part.
+  std::optional<std::vector<std::string>> read_exec_command(const yaml_entry& e) {
+    if (e.value.IsScalar()) {
+      add(e.path, e.line,
+          "expected a list (argv, no shell), e.g. [\"/usr/local/bin/on-event\", \"--verbose\"]; got " +
+              describe(e.value));
+      return std::nullopt;
+    }
+    auto argv = read_string_list(e);
+    if (!argv) return std::nullopt;
+    if (argv->empty()) {
+      add(e.path, e.line, "must name the program to run, e.g. [\"/usr/local/bin/on-event\"]");
+      return std::nullopt;
+    }
+    // Named as read_list names them: "sinks.x.command[1]", on its own line when it has one.
+    const auto item_path = [&e](std::size_t i) { return e.path + "[" + std::to_string(i) + "]"; };
+    const auto item_line = [&e](std::size_t i) {
+      const int line = line_of(e.value[i]);
+      return line == 0 ? e.line : line;
+    };
+    for (std::size_t i = 0; i < argv->size(); ++i) {
+      if ((*argv)[i].find('\0') == std::string::npos) continue;
+      add(item_path(i), item_line(i), "must not contain a NUL character");
+      return std::nullopt;
+    }
+    if (!argv->front().starts_with('/')) {
+      add(item_path(0), item_line(0),
+          "the program must be an absolute path (no PATH search, no shell); got " + quoted(argv->front()));
+      return std::nullopt;
+    }
+    return argv;
   }
 
   // Glob patterns on eventType (fnmatch, as the sinks match them), each matching at least one event

@@ -3,6 +3,7 @@
 // the daemon's one io_context thread.
 #include "core/delivery/http_sink.hpp"
 
+#include "core/delivery/shared_state_sink.hpp"
 #include "core/formats/retry_after.hpp"
 #include "core/net/http_connection.hpp"
 
@@ -158,21 +159,13 @@ struct http_state : std::enable_shared_from_this<http_state> {
   }
 };
 
-class http_sink final : public sink, public limited_sink {
+class http_sink final : public shared_state_sink<http_state> {
  public:
   http_sink(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, http_sink_options options)
-      : state_(std::make_shared<http_state>(std::move(executor), std::move(tls), std::move(options))) {}
-  ~http_sink() override { state_->idle.close_all(); }
-
-  awaitable<delivery_result> deliver(const delivery_job& job) override {
-    const auto state = state_;  // keeps the internals alive while this delivery is in flight
-    co_return co_await state->deliver(job);
-  }
-
-  delivery_limits limits() const override { return state_->options.limits; }
-
- private:
-  std::shared_ptr<http_state> state_;
+      : shared_state_sink(std::make_shared<http_state>(std::move(executor), std::move(tls), std::move(options))) {}
+  ~http_sink() override { state().idle.close_all(); }
+  http_sink(const http_sink&) = delete;
+  http_sink& operator=(const http_sink&) = delete;
 };
 
 }  // namespace

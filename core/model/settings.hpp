@@ -65,11 +65,11 @@ struct state_config {
   milliseconds retention{7LL * 24 * 3600 * 1000};  // finished runs are pruned after this long
 };
 
-enum class sink_type { stdout_lines, file, http };
+enum class sink_type { stdout_lines, file, http, exec };
 
 struct sink_config {
   std::string name;                          // the key under `sinks:`
-  sink_type type = sink_type::stdout_lines;  // `type:` stdout | file | http
+  sink_type type = sink_type::stdout_lines;  // `type:` stdout | file | http | exec
   std::string path;                          // file: the JSON Lines file (required)
   sink_target target;                  // http: `url:` http://loopback..., https://... or unix:/path.sock:/url-path
   std::string signing_secret_file;     // http: file holding the wss_... secret (required)
@@ -78,7 +78,11 @@ struct sink_config {
   std::optional<std::string> ca_file;  // http, https:// url only: extra trust anchors (PEM) for it
   milliseconds timeout{30'000};        // http: per request
   milliseconds max_age{3LL * 24 * 3600 * 1000};  // http: retry this long, then the delivery is dead
-  std::vector<std::string> events{"*"};          // glob patterns on eventType
+  // exec: argv (no shell), command[0] an absolute path (required); `timeout` bounds each run of it
+  // and `max_age` its retries, as for http.
+  std::vector<std::string> command;
+  std::size_t max_running = 4;           // exec: commands of this sink running at once, 1..64
+  std::vector<std::string> events{"*"};  // glob patterns on eventType
 };
 
 enum class log_format { text, json };

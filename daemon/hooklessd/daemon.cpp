@@ -4,6 +4,7 @@
 #include "config/config_files.hpp"
 #include "config/config_loader.hpp"
 #include "core/cluster/cluster_node.hpp"
+#include "core/delivery/exec_sink.hpp"
 #include "core/delivery/http_sink.hpp"
 #include "core/delivery/line_sinks.hpp"
 #include "core/extend/api_key_check.hpp"
@@ -79,6 +80,18 @@ std::unique_ptr<sink> make_http_sink_from(const config& settings, const sink_con
   return make_http_sink(std::move(executor), std::move(tls), std::move(options));
 }
 
+// An exec sink from its (validated) config: its command runs on the event loop's executor.
+std::unique_ptr<sink> make_exec_sink_from(const sink_config& sink_settings, asio::any_io_executor executor) {
+  exec_sink_options options;  // the kill grace and the output limit as they are
+  options.sink_name = sink_settings.name;
+  options.command = sink_settings.command;
+  options.timeout = sink_settings.timeout;
+  options.limits = delivery_limits{.max_in_flight = sink_settings.max_running, .max_age = sink_settings.max_age};
+  spdlog::info("sink '{}': runs {} per event (at most {} at once)", sink_settings.name, sink_settings.command.front(),
+               sink_settings.max_running);
+  return make_exec_sink(std::move(executor), std::move(options));
+}
+
 // Every sink is timed (hookless_delivery_duration_seconds).
 std::map<std::string, std::unique_ptr<sink>> make_sinks(const config& settings, asio::any_io_executor blocking,
                                                         asio::any_io_executor executor, service_metrics& metrics) {
@@ -89,6 +102,7 @@ std::map<std::string, std::unique_ptr<sink>> make_sinks(const config& settings, 
       case sink_type::stdout_lines: made = make_stdout_sink(blocking); break;
       case sink_type::file: made = make_file_sink(blocking, sink_settings.path); break;
       case sink_type::http: made = make_http_sink_from(settings, sink_settings, executor); break;
+      case sink_type::exec: made = make_exec_sink_from(sink_settings, executor); break;
     }
     sinks.emplace(name, std::make_unique<timed_sink>(std::move(made), name, metrics));
   }

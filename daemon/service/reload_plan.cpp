@@ -21,7 +21,9 @@ bool same_sink(const sink_config& a, const sink_config& b) {
   return a.type == b.type && a.path == b.path && a.target == b.target &&
          a.signing_secret_file == b.signing_secret_file && a.standard_webhooks == b.standard_webhooks &&
          a.allow_remote == b.allow_remote && a.ca_file == b.ca_file && a.timeout == b.timeout &&
-         a.max_age == b.max_age && a.events == b.events;
+         a.max_age == b.max_age && a.events == b.events &&
+         // exec
+         a.command == b.command && a.max_running == b.max_running;
 }
 
 reload_plan plan_reload(const config& running, const config& loaded) {

@@ -167,6 +167,19 @@ config two_sink_config() {
   return c;
 }
 
+// An exec sink whose command or max_running changed is a changed sink (a fresh one replaces it).
+TEST(reload_plan, an_exec_sinks_command_and_max_running_make_it_changed) {
+  auto exec_sink = make_sink("script", sink_type::exec);
+  exec_sink.command = {"/usr/local/bin/on-event", "-v"};
+  auto other = exec_sink;
+  EXPECT_TRUE(same_sink(exec_sink, other));
+  other.command.back() = "-q";
+  EXPECT_FALSE(same_sink(exec_sink, other));
+  other = exec_sink;
+  other.max_running = 1;
+  EXPECT_FALSE(same_sink(exec_sink, other));
+}
+
 TEST(reload_plan, applies_what_can_change_and_keeps_what_needs_a_restart) {
   const auto running = two_sink_config();
   auto loaded = running;
