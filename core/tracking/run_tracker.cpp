@@ -501,6 +501,10 @@ awaitable<bool> run_tracker::commit_event(tracked_run& run, std::string_view eve
       delivery_job job{.record = d, .event_type = event.event_type, .body = event.body, .home = {}};
       deliveries_.enqueue(std::move(job));
     }
+    if (live_) {
+      live_->publish(live_event{
+          .run_id = run.record.id, .owner_uid = run.record.owner_uid, .event_id = event.event_id, .body = event.body});
+    }
     drop_event_bodies(run.record);
   }
   if (finishes) release(run);

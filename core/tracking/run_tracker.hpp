@@ -26,6 +26,7 @@
 #include "core/store/state_store.hpp"
 #include "core/tracking/change_feed.hpp"
 #include "core/tracking/due_queue.hpp"
+#include "core/tracking/live_events.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -148,6 +149,9 @@ class run_tracker {
                               std::map<std::string, std::vector<std::string>> sink_events);
   // Pending runs by kind (for metrics).
   std::map<std::string, std::size_t> pending_by_kind() const;
+  // Each event, once recorded, is published here too (GET /v1/events?follow=1); must outlive the
+  // tracker. Several daemons: only the poller makes events.
+  void publish_to(live_events* followers) { live_ = followers; }
 
  private:
   using steady_time = std::chrono::steady_clock::time_point;
@@ -267,6 +271,7 @@ class run_tracker {
   bool stopping_ = false;
   bool polling_ = true;                // cluster: switched on (always, without a cluster)
   std::uint64_t polling_session_ = 0;  // cluster: changes at each switch, so a late load is dropped
+  live_events* live_ = nullptr;        // the followers of GET /v1/events, when set
 };
 
 }  // namespace hookless

@@ -4,10 +4,12 @@
 
 #include "core/cluster/cluster_status.hpp"
 #include "core/store/state_store.hpp"
+#include "core/tracking/live_events.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -76,6 +78,17 @@ struct health_report {
   std::optional<config_health> config;    // the daemon's config file (absent in tests without one)
 };
 
+// GET /v1/events sends first the caller's most recent events: those of its newest
+// recent_event_runs runs (by registration), the last recent_event_limit of them by detectedAt.
+inline constexpr std::size_t recent_event_runs = 100;
+inline constexpr std::size_t recent_event_limit = 100;
+
+// What GET /v1/events sends: the recent events, then (follow=1) the live ones.
+struct event_stream {
+  std::vector<std::string> recent;            // envelopes, oldest first
+  std::shared_ptr<live_event_follower> live;  // subscribed before the recent ones were read; null without follow
+};
+
 class control_backend {
  public:
   virtual ~control_backend() = default;
@@ -96,6 +109,15 @@ class control_backend {
   // there is no such delivery of the caller's (404).
   virtual awaitable<bool> retry_delivery(caller who, std::string delivery_id) = 0;
   virtual awaitable<std::size_t> retry_dead_deliveries(caller who) = 0;
+  // The caller's events (one run's with `run_id`, which the route has checked is the caller's).
+  // The live part, subscribed before the recent events are read, skips the ones already among them.
+  virtual awaitable<event_stream> open_events(caller who, std::optional<std::string> run_id, bool follow) {
+    (void)who;
+    (void)run_id;
+    (void)follow;
+    throw std::runtime_error("this daemon serves no event stream");
+    co_return event_stream{};
+  }
   virtual health_report health() const = 0;
   virtual std::string metrics() const = 0;  // Prometheus text exposition
 

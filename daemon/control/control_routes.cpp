@@ -11,6 +11,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -177,6 +178,34 @@ awaitable<control_response> get_events(control_backend& backend, const control_r
   co_return json_response(200, json::object{{"events", events_to_json(*run)}});
 }
 
+awaitable<control_response> serve_event_stream(control_backend& backend, const control_request& request,
+                                               const boost::urls::url_view& url) {
+  auto query = read_query(url, {"follow", "run"});
+  if (auto* error = std::get_if<control_response>(&query)) co_return std::move(*error);
+  const auto& params = std::get<query_params>(query);
+  bool follow = false;
+  if (auto it = params.find("follow"); it != params.end()) {
+    if (it->second == "1" || it->second == "true") {
+      follow = true;
+    } else if (it->second != "0" && it->second != "false") {
+      co_return bad_request("follow: must be 1 or 0 (true or false)");
+    }
+  }
+  std::optional<std::string> run_id;
+  if (auto it = params.find("run"); it != params.end()) {
+    if (!is_valid_run_id(it->second)) co_return bad_request("run: must be a run ID");
+    // Another user's run is as unknown as one never registered.
+    const auto run = co_await backend.get_run(request.who, it->second);
+    if (!run) co_return not_found("no run " + it->second);
+    run_id = it->second;
+  }
+  control_response out;
+  out.content_type = "application/x-ndjson";
+  auto opened = co_await backend.open_events(request.who, run_id, follow);
+  out.stream = std::make_shared<event_stream>(std::move(opened));
+  co_return out;
+}
+
 awaitable<control_response> forget_run(control_backend& backend, const control_request& request,
                                        const std::string& id) {
   if (!is_valid_run_id(id)) co_return not_found("no run " + id);
@@ -275,6 +304,10 @@ awaitable<control_response> route(control_backend& backend, const control_reques
     if (auto error = no_query()) co_return std::move(*error);
     co_return co_await get_events(backend, request, path[2]);
   }
+  if (is({"v1", "events"})) {
+    if (method != verb::get) co_return method_not_allowed(method, "GET");
+    co_return co_await serve_event_stream(backend, request, url);
+  }
   if (is({"v1", "deliveries"})) {
     if (method != verb::get) co_return method_not_allowed(method, "GET");
     co_return co_await list_deliveries(backend, request, url);
@@ -316,6 +349,12 @@ control_response error_response(unsigned status, std::string_view code, std::str
 std::optional<control_response> check_content_length(std::optional<std::uint64_t> content_length) {
   if (content_length && *content_length > max_request_body_bytes) return body_too_large_response();
   return std::nullopt;
+}
+
+std::string too_slow_line(const live_event_bounds& bounds) {
+  return error_body("too_slow", fmt::format("this reader fell behind by more than {} events or {} bytes and is "
+                                            "dropped; read faster, or follow one run (?run=)",
+                                            bounds.max_events, bounds.max_bytes));
 }
 
 control_response over_limit_response(std::string_view why) { return error_response(429, "busy", why); }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -40,7 +41,13 @@ struct control_response {
   std::string content_type = "application/json";
   std::string body;   // empty for 204
   std::string allow;  // the Allow header of a 405
+  // GET /v1/events: the server streams these as application/x-ndjson after the headers, then
+  // closes the connection (the body is not used).
+  std::shared_ptr<event_stream> stream;
 };
+
+// The last line of a stream whose reader fell too far behind (then the connection is closed).
+std::string too_slow_line(const live_event_bounds& bounds);
 
 // {"error":{"code","message"}} with the given status.
 control_response error_response(unsigned status, std::string_view code, std::string_view message);

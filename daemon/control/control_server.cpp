@@ -13,6 +13,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -100,6 +101,29 @@ bool closes_quietly(const boost::system::error_code& ec) {
          ec == asio::error::eof || ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
          ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor;
 }
+
+// A follower of GET /v1/events sends nothing after its request: a read that ends (EOF, reset,
+// the socket closed at stop) means it hung up, and its stream's writer is woken to end too.
+struct event_stream_hangup_watch : std::enable_shared_from_this<event_stream_hangup_watch> {
+  event_stream_hangup_watch(std::shared_ptr<connection> watched, std::shared_ptr<asio::steady_timer> to_wake)
+      : client(std::move(watched)), wake(std::move(to_wake)) {}
+  std::shared_ptr<connection> client;
+  std::shared_ptr<asio::steady_timer> wake;
+  std::array<char, 512> scratch{};
+  bool gone = false;
+
+  void start() {
+    client->stream.socket().async_read_some(
+        asio::buffer(scratch), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+          if (ec) {
+            self->gone = true;
+            self->wake->cancel();
+            return;
+          }
+          self->start();  // bytes after the request are ignored
+        });
+  }
+};
 
 }  // namespace
 
@@ -245,12 +269,68 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
       } else {
         answer = co_await handle_control_request(backend, std::move(request));
       }
+      if (answer.stream) {
+        co_await stream_events(client, std::move(*answer.stream), version);
+        close_connection(*client);
+        co_return;
+      }
       co_await write_response(stream, answer, version, keep_alive && !stopping);
       if (!keep_alive || stopping) {
         close_connection(*client);
         co_return;
       }
     }
+  }
+
+  // Writes `lines`, each ending in a newline, within the write timeout.
+  awaitable<void> write_lines(local_stream& stream, const std::vector<std::string>& lines) {
+    static constexpr char newline = '\n';
+    std::vector<asio::const_buffer> pieces;
+    pieces.reserve(lines.size() * 2);
+    for (const auto& line : lines) {
+      pieces.emplace_back(asio::buffer(line));
+      pieces.emplace_back(asio::buffer(&newline, 1));
+    }
+    stream.expires_after(limits.write_timeout);
+    co_await asio::async_write(stream, pieces, use_awaitable);
+  }
+
+  // GET /v1/events: the headers, the recent events, then (follow) each new event as the tracker
+  // publishes it, until the client hangs up, the server stops, or the reader falls too far behind
+  // (a last too_slow line). The body ends with the connection.
+  awaitable<void> stream_events(std::shared_ptr<connection> client, event_stream events, unsigned version) {
+    auto& stream = client->stream;
+    const std::string head = std::string{version == 10 ? "HTTP/1.0" : "HTTP/1.1"} +
+                             " 200 OK\r\nContent-Type: application/x-ndjson\r\nCache-Control: no-store\r\n"
+                             "Connection: close\r\n\r\n";
+    stream.expires_after(limits.write_timeout);
+    co_await asio::async_write(stream, asio::buffer(head), use_awaitable);
+    co_await write_lines(stream, events.recent);
+    events.recent = {};
+    if (!events.live) co_return;
+
+    auto wake = std::make_shared<asio::steady_timer>(stream.get_executor());
+    auto watch = std::make_shared<event_stream_hangup_watch>(client, wake);
+    watch->start();
+    events.live->on_ready([wake] { wake->cancel(); });
+    for (;;) {
+      if (watch->gone || stopping) break;
+      const auto lines = events.live->take();
+      if (!lines.empty()) {
+        co_await write_lines(stream, lines);
+        continue;
+      }
+      if (events.live->too_slow()) {
+        spdlog::info("control: dropped an event stream of uid {}: more than {} events or {} bytes behind",
+                     client->who.uid, events.live->bounds().max_events, events.live->bounds().max_bytes);
+        const std::vector<std::string> last{too_slow_line(events.live->bounds())};
+        co_await write_lines(stream, last);
+        break;
+      }
+      wake->expires_at(asio::steady_timer::time_point::max());
+      co_await wake->async_wait(asio::as_tuple(use_awaitable));
+    }
+    events.live->on_ready({});
   }
 
   // Why a new connection from `who` may not be served now, or nullopt when it may.

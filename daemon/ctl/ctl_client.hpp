@@ -4,8 +4,10 @@
 #include <boost/beast/http/verb.hpp>
 
 #include <chrono>
+#include <functional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace hookless {
 
@@ -24,5 +26,12 @@ struct ctl_response {
 ctl_response send_control_request(const std::string& socket_path, boost::beast::http::verb method,
                                   const std::string& target, const std::string& body,
                                   std::chrono::milliseconds timeout);
+
+// GETs `target` and hands each line of a streamed answer (application/x-ndjson) to `line`, without
+// its newline, as it arrives, until the daemon ends the answer. `timeout` covers connecting and the
+// answer's headers only: a followed stream may last as long as the daemon runs. The answer's
+// status and, unless it is 200, its body (the error). Throws as send_control_request.
+ctl_response stream_control_lines(const std::string& socket_path, const std::string& target,
+                                  std::chrono::milliseconds timeout, const std::function<void(std::string_view)>& line);
 
 }  // namespace hookless

@@ -111,12 +111,19 @@ std::string explain_registration_error(std::string_view message, const std::vect
 }
 
 std::string explain_query_error(std::string_view message) {
-  for (const std::string_view name : {"kind", "outcome", "state", "limit"}) {
+  for (const std::string_view name : {"kind", "outcome", "state", "limit", "run"}) {
     if (message.size() > name.size() + 1 && message.starts_with(name) && message[name.size()] == ':') {
       return "--" + std::string{message};
     }
   }
   return std::string{message};
+}
+
+std::string wait_progress_line(const json::object& record, std::chrono::seconds waited) {
+  const auto status = field_text(record, "status");
+  const auto polls = field_text(record, "polls");
+  return field_text(record, "id") + ": " + (status == "-" ? std::string{"not polled yet"} : status) + ", " + polls +
+         (polls == "1" ? " poll, " : " polls, ") + std::to_string(waited.count()) + " s";
 }
 
 std::string error_json(std::string_view code, std::string_view message) {

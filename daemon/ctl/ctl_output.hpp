@@ -3,6 +3,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,7 +41,7 @@ int worst_exit_code(int a, int b);
 std::string explain_registration_error(std::string_view message, const std::vector<std::string>& ids);
 
 // A refusal of a listing's query told in flags: "kind: ..." becomes "--kind: ..." (kind, outcome,
-// state, limit); any other message is left as it is.
+// state, limit, run); any other message is left as it is.
 std::string explain_query_error(std::string_view message);
 
 // {"error":{"code":...,"message":...}}, what hooklessctl --json prints for a failure.
@@ -50,6 +51,10 @@ std::string error_json(std::string_view code, std::string_view message);
 std::string describe_run(const boost::json::object& record);
 // A short report of GET /v1/health.
 std::string describe_health(const boost::json::object& health);
+
+// `wait`'s progress line on a terminal, from the run's record: "exr_1: PROCESSING, 3 polls, 12 s"
+// ("not polled yet" before Extend first answered for it).
+std::string wait_progress_line(const boost::json::object& record, std::chrono::seconds waited);
 
 // A JSON string's text, a number's digits, "-" for null or missing.
 std::string field_text(const boost::json::object& object, std::string_view key);

@@ -10,6 +10,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -31,6 +33,8 @@ constexpr auto request_timeout = std::chrono::milliseconds{60s};
 constexpr std::size_t ids_per_request = 10'000;
 constexpr std::size_t list_page_size = 1000;
 constexpr std::chrono::milliseconds longest_wait_chunk{3'600'000};
+// How often `wait` on a terminal updates its progress line.
+constexpr std::chrono::milliseconds progress_wait_chunk{1'000};
 
 // Exit codes (the README's "Using it"; scripts rely on them).
 constexpr int exit_ok = 0;
@@ -216,9 +220,15 @@ int run_watch(const global_options& options, const watch_options& watch) {
 int wait_for_run(const global_options& options, const std::string& id,
                  std::optional<std::chrono::steady_clock::time_point> give_up) {
   const auto target = "/v1/runs/" + hookless::encode_path_segment(id);
+  // On a terminal, one line on stderr shows the run's status and polls, updated every second.
+  const bool show_progress = ::isatty(STDERR_FILENO) == 1;
+  const auto started = std::chrono::steady_clock::now();
+  const auto clear_progress = [show_progress] {
+    if (show_progress) std::cerr << "\r\x1b[K" << std::flush;
+  };
   json::object record;
   for (bool first = true;; first = false) {
-    std::optional<std::chrono::milliseconds> chunk = longest_wait_chunk;
+    std::optional<std::chrono::milliseconds> chunk = show_progress ? progress_wait_chunk : longest_wait_chunk;
     if (give_up) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(*give_up - std::chrono::steady_clock::now());
       if (left <= std::chrono::milliseconds::zero()) {
@@ -235,15 +245,24 @@ int wait_for_run(const global_options& options, const std::string& id,
     const auto response =
         chunk ? call(options, verb::get, target + "?wait=" + hookless::format_duration(*chunk), {}, *chunk + 30s)
               : call(options, verb::get, target);
-    if (response.status != 200) refuse(response);
+    if (response.status != 200) {
+      clear_progress();
+      refuse(response);
+    }
     record = as_object(parse_body(response));
     if (hookless::field_text(record, "state") == "finished") break;
+    if (show_progress) {
+      const auto waited = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
+      std::cerr << '\r' << hookless::wait_progress_line(record, waited) << "\x1b[K" << std::flush;
+    }
     if (!chunk) {
+      clear_progress();
       report_error(options, "timeout", id + " is not finished yet (timed out)");
       return exit_timeout;
     }
   }
 
+  clear_progress();
   const auto response = call(options, verb::get, target + "/events");
   if (response.status != 200) refuse(response);
   const auto answer = parse_body(response);
@@ -281,6 +300,42 @@ int run_wait(const global_options& options, const std::vector<std::string>& ids,
     code = hookless::worst_exit_code(code, one);
   }
   return code;
+}
+
+// --- events --------------------------------------------------------------------------------
+
+// Prints the caller's recent events and, with `follow`, each new one as it is made, one JSON line
+// each. 0 at the end of the recent ones; a followed stream only ends with an error (1): the
+// daemon dropped this reader as too slow, or closed the stream (it stopped).
+int run_events(const global_options& options, bool follow, const std::optional<std::string>& run_id) {
+  std::string target = "/v1/events";
+  std::string separator = "?";
+  if (follow) {
+    target += separator + "follow=1";
+    separator = "&";
+  }
+  if (run_id) target += separator + "run=" + hookless::encode_path_segment(*run_id);
+  std::optional<std::string> dropped;
+  const auto response =
+      hookless::stream_control_lines(options.socket, target, request_timeout, [&](std::string_view line) {
+        if (line.empty()) return;
+        // The daemon's last line for a reader too far behind: {"error":{"code":"too_slow",...}}.
+        if (line.starts_with(R"({"error":)")) {
+          const ctl_response last{200, std::string{line}};
+          const auto error = error_of(last);
+          if (error.code == "too_slow") {
+            dropped = error.message;
+            return;
+          }
+        }
+        std::cout << line << '\n' << std::flush;
+      });
+  if (response.status != 200) {
+    refuse(response, [](std::string_view message) { return hookless::explain_query_error(message); });
+  }
+  if (dropped) throw command_failed("too_slow", "hooklessd dropped this stream: " + *dropped);
+  if (follow) throw command_failed("closed", "hooklessd ended the stream (it is stopping or restarting)");
+  return exit_ok;
 }
 
 // --- get, forget, ls -----------------------------------------------------------------------
@@ -504,6 +559,12 @@ int main(int argc, char** argv) {
       ->required();
   wait_cmd->add_option("--timeout", timeout, flag_help("wait", "--timeout"));
 
+  bool follow_events = false;
+  std::optional<std::string> events_run;
+  auto* events_cmd = app.add_subcommand("events", command_help("events"));
+  events_cmd->add_flag("--follow", follow_events, flag_help("events", "--follow"));
+  events_cmd->add_option("--run", events_run, flag_help("events", "--run"));
+
   auto* get_cmd = app.add_subcommand("get", command_help("get"));
   get_cmd->add_option("ID", id, "run ID")->required();
 
@@ -556,6 +617,7 @@ int main(int argc, char** argv) {
     if (health_cmd->parsed()) return run_health(options);
     if (watch_cmd->parsed()) return run_watch(options, watch);
     if (wait_cmd->parsed()) return run_wait(options, wait_ids, timeout);
+    if (events_cmd->parsed()) return run_events(options, follow_events, events_run);
     if (get_cmd->parsed()) return run_get(options, id);
     if (ls_cmd->parsed()) return run_ls(options, ls);
     if (forget_cmd->parsed()) return run_forget(options, id);

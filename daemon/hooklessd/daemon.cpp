@@ -165,6 +165,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
 
   std::unique_ptr<control_server> server;
   std::unique_ptr<metrics_listener> metrics_http;  // metrics.listen, when set
+  live_events event_followers;                     // GET /v1/events?follow=1; outlives the tracker that publishes to it
   std::unique_ptr<run_tracker> tracker;
   std::unique_ptr<cluster_node> cluster;  // with state.url: this daemon's part among several
   asio::signal_set stop_signals{io, SIGTERM, SIGINT};
@@ -241,6 +242,8 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   // The config file behind `current`, for health and metrics: when it was read, how the last reload went.
   config_health config_file{.path = options.config_path, .loaded_at = clock_type::now(), .last_reload = std::nullopt};
   tracker_backend backend{*tracker, timed_state, current, on_fatal, &metrics, &budget, cluster_view, &config_file};
+  tracker->publish_to(&event_followers);
+  backend.serve_events(&event_followers);
 
   // One request at start tells whether Extend takes the key, so a rejected one shows in health at
   // once. Nothing waits for it: without an answer (network) start-up goes on, and only a verdict on

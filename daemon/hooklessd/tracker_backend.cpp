@@ -1,6 +1,7 @@
 // Ownership and validation in front of the run tracker.
 #include "daemon/hooklessd/tracker_backend.hpp"
 
+#include "core/formats/json_span.hpp"
 #include "daemon/control/control_routes.hpp"
 #include "daemon/service/process_stats.hpp"
 #include "daemon/version.hpp"
@@ -251,6 +252,59 @@ awaitable<std::size_t> tracker_backend::retry_dead_deliveries(caller who) {
     if (put_back) ++retried;
   }
   co_return retried;
+}
+
+awaitable<event_stream> tracker_backend::open_events(caller who, std::optional<std::string> run_id, bool follow) {
+  event_stream out;
+  // Subscribed first, so nothing made while the store is read is missed (duplicates are skipped below).
+  if (follow) {
+    if (live_ == nullptr) throw std::runtime_error("this daemon serves no live event stream");
+    out.live = live_->follow(owner_filter(who), run_id);
+  }
+  std::vector<run_record> runs;
+  if (run_id) {
+    auto run = co_await get_run(who, *run_id);
+    if (run) runs.push_back(std::move(*run));
+  } else {
+    const auto listed = co_await store_.list_runs(run_query{.state = std::nullopt,
+                                                            .owner = owner_filter(who),
+                                                            .limit = recent_event_runs,
+                                                            .after = std::nullopt,
+                                                            .kind = std::nullopt,
+                                                            .outcome = std::nullopt});
+    // Oldest registration first, so that events made in the same millisecond keep that order.
+    for (auto listed_run = listed.rbegin(); listed_run != listed.rend(); ++listed_run) {
+      if (listed_run->events.empty()) continue;  // a listing has no bodies: read only runs with events
+      auto full = co_await store_.find_run(listed_run->id);
+      if (full && may_see(who, *full)) runs.push_back(std::move(*full));
+    }
+  }
+  // Oldest first by detectedAt (RFC 3339 UTC with milliseconds: text order is time order); a run's
+  // events keep their order.
+  struct recent_event {
+    std::string detected_at;
+    std::string event_id;
+    std::string body;
+  };
+  std::vector<recent_event> recent;
+  for (auto& run : runs) {
+    for (auto& event : run.events) {
+      std::string detected_at;
+      if (const auto own = find_member_text(event.body, "hookless")) {
+        if (const auto at = find_member_text(*own, "detectedAt")) detected_at = std::string{*at};
+      }
+      recent.push_back(recent_event{std::move(detected_at), event.event_id, std::move(event.body)});
+    }
+  }
+  std::ranges::stable_sort(recent, {}, &recent_event::detected_at);
+  const auto skip = recent.size() > recent_event_limit ? recent.size() - recent_event_limit : 0;
+  std::vector<std::string> sent_ids;
+  for (std::size_t i = skip; i < recent.size(); ++i) {
+    sent_ids.push_back(recent[i].event_id);
+    out.recent.push_back(std::move(recent[i].body));
+  }
+  if (out.live) out.live->skip(sent_ids);
+  co_return out;
 }
 
 health_report tracker_backend::health() const {

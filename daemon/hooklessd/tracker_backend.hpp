@@ -38,7 +38,10 @@ class tracker_backend final : public control_backend {
   awaitable<std::vector<delivery>> list_deliveries(caller who, delivery_query query) override;
   awaitable<bool> retry_delivery(caller who, std::string delivery_id) override;
   awaitable<std::size_t> retry_dead_deliveries(caller who) override;
+  awaitable<event_stream> open_events(caller who, std::optional<std::string> run_id, bool follow) override;
   health_report health() const override;
+  // The followers of GET /v1/events (the ones the tracker publishes to); must outlive the backend.
+  void serve_events(live_events* followers) { live_ = followers; }
   std::string metrics() const override;
   std::optional<std::string> kind_for(std::string_view run_id) const override;
   std::vector<std::string> known_kinds() const override;
@@ -77,6 +80,7 @@ class tracker_backend final : public control_backend {
   const request_budget* budget_;
   std::function<cluster_status()> cluster_;
   const config_health* config_file_;
+  live_events* live_ = nullptr;
 };
 
 }  // namespace hookless

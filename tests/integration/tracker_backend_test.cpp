@@ -6,6 +6,7 @@
 #include "daemon/hooklessd/tracker_backend.hpp"
 #include "config/config_loader.hpp"
 #include "core/delivery/sink.hpp"
+#include "core/model/event_envelope.hpp"
 #include "core/net/request_budget.hpp"
 #include "core/store/sqlite_store.hpp"
 #include "core/tracking/run_tracker.hpp"
@@ -214,6 +215,86 @@ TEST_F(tracker_backend_test, the_pending_limit_counts_the_runs_in_the_store_afte
   start_backend();
   EXPECT_EQ(status(alice, verb::post, "/v1/runs", R"({"id":"exr_a4"})"), 429u);
   EXPECT_EQ(status(bob, verb::post, "/v1/runs", R"({"id":"exr_b1"})"), 201u);
+}
+
+// GET /v1/events: the recent events and the live ones are the caller's only (an admin's: all),
+// ?run= narrows them to one run of the caller's (another user's run is 404), and the query is checked.
+class tracker_backend_events_test : public tracker_backend_test {
+ protected:
+  // Records an event for the stored run `id` as the tracker would (the run stays pending).
+  std::string record_event(const std::string& id, const std::string& event_type) {
+    std::string event_id;
+    run([&]() -> awaitable<void> {
+      auto stored = co_await store_->find_run(id);
+      EXPECT_TRUE(stored.has_value()) << id;
+      if (!stored) co_return;
+      run_outcome change;
+      change.run = *stored;
+      const auto payload = R"({"object":"extract_run","id":")" + id + R"(","status":"PROCESSED"})";
+      auto event = make_event(change.run, event_type, payload, clock_type::now());
+      event_id = event.event_id;
+      change.run.events.push_back(event);
+      change.new_events.push_back(std::move(event));
+      co_await store_->record_outcome(std::move(change));
+    });
+    return event_id;
+  }
+
+  // The run IDs of a stream's lines, in order.
+  static std::vector<std::string> run_ids(const std::vector<std::string>& lines) {
+    std::vector<std::string> ids;
+    for (const auto& line : lines) {
+      ids.emplace_back(json::parse(line).at("payload").at("id").as_string());
+    }
+    return ids;
+  }
+
+  live_events hub_{{.max_events = 10, .max_bytes = 1'000'000}};
+};
+
+TEST_F(tracker_backend_events_test, recent_and_live_events_are_the_callers_own) {
+  backend_->serve_events(&hub_);
+  ASSERT_EQ(status(alice, verb::post, "/v1/runs", R"({"id":"exr_alice"})"), 201u);
+  ASSERT_EQ(status(bob, verb::post, "/v1/runs", R"({"id":"exr_bob"})"), 201u);
+  record_event("exr_alice", "extract_run.processed");
+  record_event("exr_bob", "extract_run.processed");
+
+  const auto mine = serve(alice, verb::get, "/v1/events?follow=1");
+  ASSERT_EQ(mine.status, 200u) << mine.body;
+  EXPECT_EQ(mine.content_type, "application/x-ndjson");
+  ASSERT_TRUE(mine.stream && mine.stream->live);
+  EXPECT_EQ(run_ids(mine.stream->recent), std::vector<std::string>{"exr_alice"});
+  const auto everyone = serve(admin, verb::get, "/v1/events");
+  ASSERT_TRUE(everyone.stream);
+  EXPECT_EQ(everyone.stream->live, nullptr) << "no follower without follow=1";
+  EXPECT_EQ(run_ids(everyone.stream->recent), (std::vector<std::string>{"exr_alice", "exr_bob"}));
+
+  const auto bobs = serve(bob, verb::get, "/v1/events?follow=1&run=exr_bob");
+  ASSERT_TRUE(bobs.stream && bobs.stream->live);
+  hub_.publish(live_event{.run_id = "exr_bob", .owner_uid = bob.uid, .event_id = "event_b2", .body = R"({"b":2})"});
+  hub_.publish(live_event{.run_id = "exr_alice", .owner_uid = alice.uid, .event_id = "event_a2", .body = R"({"a":2})"});
+  EXPECT_EQ(mine.stream->live->take(), std::vector<std::string>{R"({"a":2})"});
+  EXPECT_EQ(bobs.stream->live->take(), std::vector<std::string>{R"({"b":2})"});
+
+  // Another user's run is as unknown as a run never registered.
+  EXPECT_EQ(status(bob, verb::get, "/v1/events?follow=1&run=exr_alice"), 404u);
+  EXPECT_EQ(status(bob, verb::get, "/v1/events?run=exr_nobody"), 404u);
+  EXPECT_EQ(status(admin, verb::get, "/v1/events?run=exr_alice"), 200u);
+  EXPECT_EQ(status(alice, verb::get, "/v1/events?follow=yes"), 400u);
+  EXPECT_EQ(status(alice, verb::get, "/v1/events?since=1"), 400u);
+  EXPECT_EQ(status(alice, verb::post, "/v1/events"), 405u);
+}
+
+TEST_F(tracker_backend_events_test, a_live_event_already_among_the_recent_ones_is_not_sent_twice) {
+  backend_->serve_events(&hub_);
+  ASSERT_EQ(status(alice, verb::post, "/v1/runs", R"({"id":"exr_alice"})"), 201u);
+  const auto event_id = record_event("exr_alice", "extract_run.processed");
+  const auto mine = serve(alice, verb::get, "/v1/events?follow=1");
+  ASSERT_TRUE(mine.stream && mine.stream->live);
+  ASSERT_EQ(mine.stream->recent.size(), 1u);
+  // The tracker publishes after the store has it: a stream opened in between saw it in the store.
+  hub_.publish(live_event{.run_id = "exr_alice", .owner_uid = alice.uid, .event_id = event_id, .body = "{}"});
+  EXPECT_TRUE(mine.stream->live->take().empty());
 }
 
 // Health and metrics tell which store the daemon runs on; with a database, what it knows of the

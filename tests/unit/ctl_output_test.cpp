@@ -77,6 +77,19 @@ TEST(ctl_output, a_refused_registration_names_the_id_and_the_flag) {
   EXPECT_EQ(explain_query_error("no such path: /v2"), "no such path: /v2");
 }
 
+TEST(ctl_output, the_wait_progress_line_shows_status_polls_and_time) {
+  EXPECT_EQ(wait_progress_line(parsed(R"({"id":"exr_1","status":"PROCESSING","polls":3})"), std::chrono::seconds{12}),
+            "exr_1: PROCESSING, 3 polls, 12 s");
+  EXPECT_EQ(wait_progress_line(parsed(R"({"id":"exr_1","status":null,"polls":0})"), std::chrono::seconds{0}),
+            "exr_1: not polled yet, 0 polls, 0 s");
+  EXPECT_EQ(wait_progress_line(parsed(R"({"id":"exr_1","status":"PENDING","polls":1})"), std::chrono::seconds{1}),
+            "exr_1: PENDING, 1 poll, 1 s");
+}
+
+TEST(ctl_output, a_refused_events_run_names_the_flag) {
+  EXPECT_EQ(explain_query_error("run: must be a run ID"), "--run: must be a run ID");
+}
+
 TEST(ctl_output, errors_in_json_carry_code_and_message) {
   const auto error = parsed(error_json("not_found", "no run \"exr_1\""));
   EXPECT_EQ(error.at("error").at("code").as_string(), "not_found");
