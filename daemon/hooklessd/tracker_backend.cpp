@@ -20,6 +20,7 @@ std::string_view sink_type_name(sink_type type) {
     case sink_type::stdout_lines: return "stdout";
     case sink_type::file: return "file";
     case sink_type::http: return "http";
+    case sink_type::redis: return "redis";
   }
   return "unknown";
 }

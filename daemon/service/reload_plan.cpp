@@ -21,7 +21,8 @@ bool same_sink(const sink_config& a, const sink_config& b) {
   return a.type == b.type && a.path == b.path && a.target == b.target &&
          a.signing_secret_file == b.signing_secret_file && a.standard_webhooks == b.standard_webhooks &&
          a.allow_remote == b.allow_remote && a.ca_file == b.ca_file && a.timeout == b.timeout &&
-         a.max_age == b.max_age && a.events == b.events;
+         a.max_age == b.max_age && a.events == b.events && a.redis == b.redis && a.password_file == b.password_file &&
+         a.stream == b.stream && a.maxlen == b.maxlen;
 }
 
 reload_plan plan_reload(const config& running, const config& loaded) {

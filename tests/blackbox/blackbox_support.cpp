@@ -238,6 +238,7 @@ std::string render_config(const daemon_config& c) {
       << "\n    signing_secret_file: " << quoted(sink.signing_secret_file.string()) << "\n";
     if (sink.timeout) y << "    timeout: " << *sink.timeout << "\n";
   }
+  y << c.more_sinks_yaml;
   y << "default_sinks: [";
   for (std::size_t i = 0; i < c.default_sinks.size(); ++i) y << (i ? ", " : "") << c.default_sinks[i];
   y << "]\n"

@@ -150,6 +150,7 @@ struct daemon_config {
   fs::path events_file;      // the file sink "archive"
   std::vector<file_sink_spec> extra_file_sinks;
   std::vector<http_sink_spec> http_sinks;
+  std::string more_sinks_yaml;  // written as it is after the sinks above (other sink types' tests)
   std::vector<std::string> default_sinks{"out", "archive"};  // "out" is the stdout sink
   std::optional<bool> list_endpoints;                        // polling.list_endpoints, written only when set
   std::string log_level = "debug";
