@@ -62,7 +62,7 @@ class connection_sink final : public sink, public limited_sink {
 template <typename Open>
 awaitable<opened_connection> connection_for_round(idle_connections<http_connection>& idle, int round, bool& reused,
                                                   Open& open, std::chrono::steady_clock::time_point deadline,
-                                                  std::string timeout_text) {
+                                                  const std::string& timeout_text) {
   auto conn = round == 0 ? idle.take() : nullptr;
   reused = conn != nullptr;
   if (conn) co_return conn;

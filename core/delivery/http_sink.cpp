@@ -87,13 +87,11 @@ struct http_state : std::enable_shared_from_this<http_state> {
     const auto& target = options.target;
     if (kind() == transport::tls && tls == nullptr) co_return std::string{"no TLS context for an https target"};
     const auto shown = kind() == transport::unix_socket ? where() : fmt::format("{}:{}", target.host, target.port);
-    co_return co_await open_connection(executor, tls.get(),
-                                       connection_address{.kind = kind(),
-                                                          .host = target.host,
-                                                          .port = target.port,
-                                                          .socket_path = target.socket_path,
-                                                          .shown = shown},
-                                       deadline);
+    // Named: a temporary with a destructor inside a co_await expression is destroyed twice by GCC 12.
+    const connection_address address{
+        .kind = kind(), .host = target.host, .port = target.port, .socket_path = target.socket_path, .shown = shown};
+    auto opened = co_await open_connection(executor, tls.get(), address, deadline);
+    co_return opened;
   }
 
   std::string timeout_text() const { return fmt::format("timeout after {}ms", options.timeout.count()); }
@@ -112,9 +110,10 @@ struct http_state : std::enable_shared_from_this<http_state> {
     request.prepare_payload();
 
     auto opener = [this](steady::time_point until) { return open(until); };
+    const auto timeout = timeout_text();
     for (int round = 0; round < 2; ++round) {
       bool reused = false;
-      auto got = co_await connection_for_round(idle, round, reused, opener, deadline, timeout_text());
+      auto got = co_await connection_for_round(idle, round, reused, opener, deadline, timeout);
       if (auto* why = std::get_if<std::string>(&got)) {
         co_return delivery_result{.delivered = false, .error = std::move(*why), .retry_after = std::nullopt};
       }

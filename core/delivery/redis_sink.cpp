@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <functional>
 #include <variant>
 #include <vector>
 
@@ -66,7 +67,10 @@ struct redis_state {
   // One command and its reply. `result` carries the transport's error, if any.
   awaitable<redis_answer> command(http_connection& conn, const std::string& bytes, steady::time_point deadline,
                                   byte_exchange_result& result) {
-    const auto enough = [](std::string_view have) { return parse_resp(have).state != resp_state::incomplete; };
+    // Named: a temporary with a destructor inside a co_await expression is destroyed twice by GCC 12.
+    const std::function<bool(std::string_view)> enough = [](std::string_view have) {
+      return parse_resp(have).state != resp_state::incomplete;
+    };
     result = co_await conn.exchange_bytes(bytes, deadline, enough, redis_reply_max);
     if (result.error) {
       const auto what = result.error == boost::beast::error::timeout ? timeout_text() : result.error.message();
@@ -83,13 +87,9 @@ struct redis_state {
   awaitable<opened_connection> open(steady::time_point deadline) {
     const auto& target = options.target;
     if (kind() == transport::tls && tls == nullptr) co_return std::string{"no TLS context for a rediss:// server"};
-    auto opened = co_await open_connection(executor, tls.get(),
-                                           connection_address{.kind = kind(),
-                                                              .host = target.host,
-                                                              .port = target.port,
-                                                              .socket_path = target.socket_path,
-                                                              .shown = where()},
-                                           deadline);
+    const connection_address address{
+        .kind = kind(), .host = target.host, .port = target.port, .socket_path = target.socket_path, .shown = where()};
+    auto opened = co_await open_connection(executor, tls.get(), address, deadline);
     auto* connected = std::get_if<std::unique_ptr<http_connection>>(&opened);
     if (connected == nullptr) co_return opened;
     auto conn = std::move(*connected);
@@ -118,9 +118,10 @@ struct redis_state {
       return delivery_result{.delivered = false, .error = std::move(error), .retry_after = std::nullopt};
     };
     auto opener = [this](steady::time_point until) { return open(until); };
+    const auto timeout = timeout_text();
     for (int round = 0; round < 2; ++round) {
       bool reused = false;
-      auto got = co_await connection_for_round(idle, round, reused, opener, deadline, timeout_text());
+      auto got = co_await connection_for_round(idle, round, reused, opener, deadline, timeout);
       if (auto* why = std::get_if<std::string>(&got)) co_return failed(std::move(*why));
       auto conn = std::move(std::get<std::unique_ptr<http_connection>>(got));
       byte_exchange_result result;
