@@ -5,6 +5,7 @@
 // detection delay; timed_sink times every delivery attempt.
 #pragma once
 
+#include "core/delivery/delivery_queue.hpp"
 #include "core/delivery/sink.hpp"
 #include "core/extend/run_source.hpp"
 #include "core/store/state_store.hpp"
@@ -61,12 +62,18 @@ std::optional<double> detection_delay_of(std::string_view envelope, std::chrono:
                                          std::chrono::system_clock::time_point made_at);
 
 // A sink that times each delivery attempt of the sink it owns into metrics.delivery_seconds.
-class timed_sink final : public sink {
+class timed_sink final : public sink, public limited_sink {
  public:
   timed_sink(std::unique_ptr<sink> inner, std::string name, service_metrics& metrics)
       : inner_(std::move(inner)), name_(std::move(name)), metrics_(metrics) {}
   awaitable<delivery_result> deliver(const delivery_job& job) override;
   void reopen() override { inner_->reopen(); }
+  // The inner sink's limits (its max_in_flight and max_age), which the delivery queue would not see
+  // through the wrapper otherwise; the defaults for a sink without any.
+  delivery_limits limits() const override {
+    const auto* limited = dynamic_cast<const limited_sink*>(inner_.get());
+    return limited != nullptr ? limited->limits() : delivery_limits{};
+  }
 
  private:
   std::unique_ptr<sink> inner_;
