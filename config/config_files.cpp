@@ -139,6 +139,10 @@ std::vector<config_problem> check_config_files(const config& settings, const std
         if (sink.ca_file) add(key("ca_file"), ca_file_problem(*sink.ca_file));
         break;
       case sink_type::exec: add(key("command"), exec_program_problem(sink.command)); break;
+      case sink_type::redis:
+        if (sink.password_file) add(key("password_file"), password_file_problem(*sink.password_file));
+        if (sink.ca_file) add(key("ca_file"), ca_file_problem(*sink.ca_file));
+        break;
     }
   }
   // In file order, as the loader's problems are.

@@ -27,6 +27,7 @@
 #include "core/formats/listen_address.hpp"
 #include "core/formats/proxy_url.hpp"
 #include "core/formats/quoted.hpp"
+#include "core/formats/redis_url.hpp"
 #include "core/formats/sink_target.hpp"
 #include "core/formats/url_rules.hpp"
 #include "core/model/run_status.hpp"
@@ -59,7 +60,7 @@ constexpr std::array logging_keys = {"level"sv, "format"sv};
 constexpr std::array api_versions = {"2026-02-09"sv, "2025-04-21"sv, "2024-12-23"sv};
 constexpr std::array log_levels = {"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv};
 constexpr std::array log_formats = {"text"sv, "json"sv};
-constexpr std::array sink_types = {"stdout"sv, "file"sv, "http"sv, "exec"sv};
+constexpr std::array sink_types = {"stdout"sv, "file"sv, "http"sv, "exec"sv, "redis"sv};
 
 // Keys each sink type takes; `events` filters what any sink receives.
 constexpr std::array stdout_sink_keys = {"type"sv, "events"sv};
@@ -68,9 +69,12 @@ constexpr std::array http_sink_keys = {
     "type"sv,    "url"sv,   "signing_secret_file"sv, "standard_webhooks"sv, "allow_remote"sv, "ca_file"sv, "timeout"sv,
     "max_age"sv, "events"sv};
 constexpr std::array exec_sink_keys = {"type"sv, "command"sv, "timeout"sv, "max_age"sv, "max_running"sv, "events"sv};
+constexpr std::array redis_sink_keys = {"type"sv,    "url"sv,     "password_file"sv, "stream"sv, "maxlen"sv,
+                                        "ca_file"sv, "timeout"sv, "max_age"sv,       "events"sv};
 constexpr std::array any_sink_keys = {
     "type"sv,    "path"sv,    "url"sv,   "signing_secret_file"sv, "standard_webhooks"sv, "allow_remote"sv, "ca_file"sv,
     "timeout"sv, "max_age"sv, "events"sv};
+constexpr std::array redis_only_sink_keys = {"password_file"sv, "stream"sv, "maxlen"sv};
 
 // "a file sink", "an exec sink".
 std::string a_sink_of_type(const std::string& type) {
@@ -446,6 +450,9 @@ class loader : public yaml_reader {
     } else if (type == "exec") {
       out.type = sink_type::exec;
       allowed = exec_sink_keys;
+    } else if (type == "redis") {
+      out.type = sink_type::redis;
+      allowed = redis_sink_keys;
     }
 
     const yaml_entry* url = nullptr;
@@ -456,7 +463,7 @@ class loader : public yaml_reader {
     bool has_command = false;
     for (const auto& [key, e] : entries) {
       if (key == "type") continue;
-      if (!contains(any_sink_keys, key) && !contains(exec_sink_keys, key)) {
+      if (!contains(any_sink_keys, key) && !contains(exec_sink_keys, key) && !contains(redis_only_sink_keys, key)) {
         report_unknown(e, type ? "allowed keys for " + a_sink_of_type(*type) : std::string{"allowed keys in a sink"},
                        type ? allowed : name_list{any_sink_keys});
         continue;
@@ -500,6 +507,8 @@ class loader : public yaml_reader {
             add(e.path, e.line, "must be between 1 and 64; got " + quoted(e.value.Scalar()));
           }
         }
+      } else {
+        read_redis_sink_key(key, e, out);
       }
     }
 
@@ -529,6 +538,7 @@ class loader : public yaml_reader {
       add(child_path(section.path, "command"), section.line,
           "missing; an exec sink needs its command as a list, e.g. [\"/usr/local/bin/on-event\", \"--verbose\"]");
     }
+    if (type == "redis") check_redis_sink(section, url, url_text, ca_file, out);
     if (problems.size() != problems_before || !type) return std::nullopt;
     return out;
   }
@@ -565,6 +575,50 @@ class loader : public yaml_reader {
       return std::nullopt;
     }
     return argv;
+  }
+
+  // password_file, stream, maxlen: the keys only a redis sink takes.
+  void read_redis_sink_key(const std::string& key, const yaml_entry& e, sink_config& out) {
+    if (key == "password_file") {
+      // The daemon reads it at start (--check-config too), where a missing file is its error.
+      if (auto text = read_string(e)) out.password_file = std::move(*text);
+    } else if (key == "stream") {
+      if (auto text = read_string(e)) out.stream = std::move(*text);
+    } else if (key == "maxlen") {
+      if (const auto value = read_integer(e)) {
+        if (*value >= 1) {
+          out.maxlen = static_cast<std::uint64_t>(*value);
+        } else {
+          add(e.path, e.line,
+              "must be at least 1 (the stream is trimmed to about this many entries; leave maxlen out to never "
+              "trim); got " +
+                  quoted(e.value.Scalar()));
+        }
+      }
+    }
+  }
+
+  // A redis sink's url (required) and what depends on it.
+  void check_redis_sink(const yaml_entry& section, const yaml_entry* url, const std::string& url_text,
+                        const yaml_entry* ca_file, sink_config& out) {
+    if (url == nullptr) {
+      add(child_path(section.path, "url"), section.line,
+          "missing; a redis sink needs a url: redis://host:port/db, rediss://host:port/db or unix:/path/to/redis.sock");
+      return;
+    }
+    if (url_text.empty()) return;  // reported by read_string
+    auto target = take(*url, parse_redis_target(url_text));
+    if (!target) return;
+    out.redis = std::move(*target);
+    if (out.ca_file && out.redis.scheme != redis_scheme::tls) {
+      add(ca_file->path, ca_file->line,
+          "applies only to a rediss:// url (it names the CA of the server's certificate); the url is " +
+              quoted_url(url_text));
+    }
+    if (!out.redis.user.empty() && !out.password_file) {
+      add(url->path, url->line,
+          "names the user " + quoted(out.redis.user) + " but the sink has no password_file (AUTH needs a password)");
+    }
   }
 
   // Glob patterns on eventType (fnmatch, as the sinks match them), each matching at least one event

@@ -7,7 +7,7 @@
 #   default 10 s per target; HOOKLESS_LONG_TESTS=1 makes the default one hour per target.
 #   --timeout: wall-clock seconds one input may take before it counts as a hang (default 10). Give
 #   a long run at `nice -n 19` beside builds minutes: a starved process misses 10 s with 10 ms of work.
-#   TARGET is control_request, config, extend_answer or sink_target (default: all).
+#   TARGET is control_request, config, extend_answer, sink_target or resp (default: all).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${HOOKLESS_FUZZ_BUILD:-$root/build-fuzz}
@@ -19,12 +19,12 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --seconds) seconds=$2; shift ;;
     --timeout) input_timeout=$2; shift ;;
-    control_request|config|extend_answer|sink_target) targets+=("$1") ;;
-    *) echo "usage: $0 [--seconds N] [--timeout S] [control_request|config|extend_answer|sink_target]..." >&2; exit 2 ;;
+    control_request|config|extend_answer|sink_target|resp) targets+=("$1") ;;
+    *) echo "usage: $0 [--seconds N] [--timeout S] [control_request|config|extend_answer|sink_target|resp]..." >&2; exit 2 ;;
   esac
   shift
 done
-((${#targets[@]})) || targets=(control_request config extend_answer sink_target)
+((${#targets[@]})) || targets=(control_request config extend_answer sink_target resp)
 
 command -v clang++ >/dev/null || { echo "clang++ is missing: run scripts/install-deps.sh --tests" >&2; exit 2; }
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -35,6 +35,7 @@ test_packages=(
   man-db groff-base          # `man -l` renders the man pages (man_pages test)
   bash zsh fish              # hooklessctl's completion scripts, run by tests/blackbox/ctl_test.cpp
   prometheus                 # monitoring_tests scrape hooklessd with it and run promtool
+  redis-server               # redis_sink_blackbox_tests start their own server (redis-cli comes with it)
 )
 
 packages=("${build_packages[@]}")

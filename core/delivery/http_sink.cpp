@@ -3,7 +3,7 @@
 // the daemon's one io_context thread.
 #include "core/delivery/http_sink.hpp"
 
-#include "core/delivery/shared_state_sink.hpp"
+#include "core/delivery/connection_sink.hpp"
 #include "core/formats/retry_after.hpp"
 #include "core/net/http_connection.hpp"
 
@@ -83,24 +83,15 @@ struct http_state : std::enable_shared_from_this<http_state> {
   }
 
   // A new connection, or the reason there is none.
-  awaitable<std::variant<std::unique_ptr<http_connection>, std::string>> open(steady::time_point deadline) {
+  awaitable<opened_connection> open(steady::time_point deadline) {
     const auto& target = options.target;
     if (kind() == transport::tls && tls == nullptr) co_return std::string{"no TLS context for an https target"};
-    auto conn = std::make_unique<http_connection>(executor, kind(), tls.get());
-    if (kind() == transport::unix_socket) {
-      auto failed = co_await conn->connect(target.socket_path, deadline);
-      if (failed) co_return "connect " + where() + ": " + failed->message();
-      co_return conn;
-    }
-    auto failed = co_await conn->connect(target.host, target.port, deadline);
-    if (failed && failed->stage == open_stage::resolve) co_return "resolve " + target.host + ": " + failed->message();
-    if (failed) co_return fmt::format("connect {}:{}: {}", target.host, target.port, failed->message());
-    if (kind() == transport::tls) {
-      auto refused = co_await conn->handshake(target.host, deadline);
-      if (refused && refused->stage == open_stage::tls_setup) co_return "TLS: " + refused->message();
-      if (refused) co_return fmt::format("TLS handshake with {}:{}: {}", target.host, target.port, refused->message());
-    }
-    co_return conn;
+    const auto shown = kind() == transport::unix_socket ? where() : fmt::format("{}:{}", target.host, target.port);
+    // Named: a temporary with a destructor inside a co_await expression is destroyed twice by GCC 12.
+    const connection_address address{
+        .kind = kind(), .host = target.host, .port = target.port, .socket_path = target.socket_path, .shown = shown};
+    auto opened = co_await open_connection(executor, tls.get(), address, deadline);
+    co_return opened;
   }
 
   std::string timeout_text() const { return fmt::format("timeout after {}ms", options.timeout.count()); }
@@ -118,20 +109,15 @@ struct http_state : std::enable_shared_from_this<http_state> {
     request.keep_alive(true);
     request.prepare_payload();
 
+    auto opener = [this](steady::time_point until) { return open(until); };
+    const auto timeout = timeout_text();
     for (int round = 0; round < 2; ++round) {
-      // The second round always takes a fresh connection: other idle ones may be just as stale.
-      auto conn = round == 0 ? idle.take() : nullptr;
-      const bool reused = conn != nullptr;
-      if (!conn) {
-        auto opened = co_await open(deadline);
-        if (auto* why = std::get_if<std::string>(&opened)) {
-          const bool timed_out = steady::now() >= deadline;
-          co_return delivery_result{.delivered = false,
-                                    .error = timed_out ? timeout_text() + " (" + *why + ")" : *why,
-                                    .retry_after = std::nullopt};
-        }
-        conn = std::move(std::get<std::unique_ptr<http_connection>>(opened));
+      bool reused = false;
+      auto got = co_await connection_for_round(idle, round, reused, opener, deadline, timeout);
+      if (auto* why = std::get_if<std::string>(&got)) {
+        co_return delivery_result{.delivered = false, .error = std::move(*why), .retry_after = std::nullopt};
       }
+      auto conn = std::move(std::get<std::unique_ptr<http_connection>>(got));
       auto result = co_await conn->exchange(request, deadline, reply_limits);
       if (!result.response) {
         conn->close();
@@ -159,20 +145,12 @@ struct http_state : std::enable_shared_from_this<http_state> {
   }
 };
 
-class http_sink final : public shared_state_sink<http_state> {
- public:
-  http_sink(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls, http_sink_options options)
-      : shared_state_sink(std::make_shared<http_state>(std::move(executor), std::move(tls), std::move(options))) {}
-  ~http_sink() override { state().idle.close_all(); }
-  http_sink(const http_sink&) = delete;
-  http_sink& operator=(const http_sink&) = delete;
-};
-
 }  // namespace
 
 std::unique_ptr<sink> make_http_sink(asio::any_io_executor executor, std::shared_ptr<asio::ssl::context> tls,
                                      http_sink_options options) {
-  return std::make_unique<http_sink>(std::move(executor), std::move(tls), std::move(options));
+  return std::make_unique<connection_sink<http_state>>(
+      std::make_shared<http_state>(std::move(executor), std::move(tls), std::move(options)));
 }
 
 }  // namespace hookless

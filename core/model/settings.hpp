@@ -6,6 +6,7 @@
 #include "core/formats/base_url.hpp"
 #include "core/formats/listen_address.hpp"
 #include "core/formats/proxy_url.hpp"
+#include "core/formats/redis_url.hpp"
 #include "core/formats/sink_target.hpp"
 
 #include <chrono>
@@ -65,24 +66,28 @@ struct state_config {
   milliseconds retention{7LL * 24 * 3600 * 1000};  // finished runs are pruned after this long
 };
 
-enum class sink_type { stdout_lines, file, http, exec };
+enum class sink_type { stdout_lines, file, http, exec, redis };
 
 struct sink_config {
   std::string name;                          // the key under `sinks:`
-  sink_type type = sink_type::stdout_lines;  // `type:` stdout | file | http | exec
+  sink_type type = sink_type::stdout_lines;  // `type:` stdout | file | http | exec | redis
   std::string path;                          // file: the JSON Lines file (required)
   sink_target target;                  // http: `url:` http://loopback..., https://... or unix:/path.sock:/url-path
   std::string signing_secret_file;     // http: file holding the wss_... secret (required)
   bool standard_webhooks = false;      // http: also send the Standard Webhooks headers
   bool allow_remote = false;           // http: allow a non-loopback target
-  std::optional<std::string> ca_file;  // http, https:// url only: extra trust anchors (PEM) for it
-  milliseconds timeout{30'000};        // http: per request
-  milliseconds max_age{3LL * 24 * 3600 * 1000};  // http: retry this long, then the delivery is dead
+  std::optional<std::string> ca_file;  // http https:// / redis rediss:// url only: extra trust anchors (PEM) for it
+  milliseconds timeout{30'000};        // http, redis, exec: per attempt
+  milliseconds max_age{3LL * 24 * 3600 * 1000};  // http, redis, exec: retry this long, then the delivery is dead
   // exec: argv (no shell), command[0] an absolute path (required); `timeout` bounds each run of it
   // and `max_age` its retries, as for http.
   std::vector<std::string> command;
-  std::size_t max_running = 4;           // exec: commands of this sink running at once, 1..64
-  std::vector<std::string> events{"*"};  // glob patterns on eventType
+  std::size_t max_running = 4;                   // exec: commands of this sink running at once, 1..64
+  std::vector<std::string> events{"*"};          // glob patterns on eventType
+  redis_target redis;                            // redis: `url:` redis://, rediss:// or unix:/path.sock
+  std::optional<std::string> password_file;      // redis: the AUTH password
+  std::string stream = "hookless:events";        // redis: the stream key events are appended to
+  std::optional<std::uint64_t> maxlen;           // redis: XADD MAXLEN ~ this; none: never trimmed
 };
 
 enum class log_format { text, json };

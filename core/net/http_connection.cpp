@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 
@@ -18,6 +19,7 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -196,6 +198,59 @@ awaitable<exchange_result> http_connection::exchange(const http_request& request
   co_return result;
 }
 
+template <typename Stream, typename Lowest>
+awaitable<byte_exchange_result> http_connection::exchange_bytes_on(Stream& stream, Lowest& lowest,
+                                                                   std::string_view request,
+                                                                   connection_deadline deadline,
+                                                                   const std::function<bool(std::string_view)>& enough,
+                                                                   std::size_t max_reply) {
+  byte_exchange_result result;
+  lowest.expires_at(deadline);
+  co_await asio::async_write(stream, asio::buffer(request.data(), request.size()),
+                             asio::redirect_error(use_awaitable, result.error));
+  if (result.error) {
+    result.while_sending = true;
+    result.nothing_received = buffer_.size() == 0;
+    co_return result;
+  }
+  const auto have = [this] {
+    return std::string_view{static_cast<const char*>(buffer_.data().data()), buffer_.size()};
+  };
+  while (buffer_.size() == 0 || !enough(have())) {
+    if (buffer_.size() >= max_reply) {
+      result.error = asio::error::message_size;
+      co_return result;
+    }
+    constexpr std::size_t chunk = 4096;
+    lowest.expires_at(deadline);
+    const auto got = co_await stream.async_read_some(buffer_.prepare(std::min(chunk, max_reply - buffer_.size())),
+                                                     asio::redirect_error(use_awaitable, result.error));
+    buffer_.commit(got);
+    if (result.error) {
+      result.nothing_received = buffer_.size() == 0;
+      co_return result;
+    }
+  }
+  result.reply = std::string{have()};
+  buffer_.consume(buffer_.size());
+  co_return result;
+}
+
+awaitable<byte_exchange_result> http_connection::exchange_bytes(std::string_view request, connection_deadline deadline,
+                                                                const std::function<bool(std::string_view)>& enough,
+                                                                std::size_t max_reply) {
+  if (tls_) {
+    auto result = co_await exchange_bytes_on(*tls_, tls_->next_layer(), request, deadline, enough, max_reply);
+    co_return result;
+  }
+  if (unix_) {
+    auto result = co_await exchange_bytes_on(*unix_, *unix_, request, deadline, enough, max_reply);
+    co_return result;
+  }
+  auto result = co_await exchange_bytes_on(*tcp_, *tcp_, request, deadline, enough, max_reply);
+  co_return result;
+}
+
 bool http_connection::still_usable() {
   if (buffer_.size() != 0) return false;
   return unix_ ? nothing_waiting(unix_->socket()) : nothing_waiting(tcp().socket());
@@ -218,9 +273,21 @@ void http_connection::close() {
   }
 }
 
+namespace {
+
+bool fresh_connection_helps(bool reused, const error_code& error, bool nothing_received) {
+  return reused && error && nothing_received && error != beast::error::timeout &&
+         error != asio::error::operation_aborted;
+}
+
+}  // namespace
+
 bool retry_on_fresh_connection(bool reused, const exchange_result& result) {
-  return reused && result.error && result.nothing_received && result.error != beast::error::timeout &&
-         result.error != asio::error::operation_aborted;
+  return fresh_connection_helps(reused, result.error, result.nothing_received);
+}
+
+bool retry_on_fresh_connection(bool reused, const byte_exchange_result& result) {
+  return fresh_connection_helps(reused, result.error, result.nothing_received);
 }
 
 }  // namespace hookless

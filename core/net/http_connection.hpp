@@ -20,10 +20,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hookless {
@@ -58,6 +60,14 @@ struct exchange_result {
 
 using connection_deadline = std::chrono::steady_clock::time_point;
 
+// What a raw exchange (exchange_bytes: another protocol over the same connection) came to.
+struct byte_exchange_result {
+  std::string reply;  // the bytes read, when there is no error
+  boost::system::error_code error;
+  bool while_sending = false;
+  bool nothing_received = false;
+};
+
 // What an http_connection sends: one request type for every caller (a GET's body is empty), since
 // each further body type would instantiate Beast's writer for every transport again, the costliest
 // code to compile in the project.
@@ -85,6 +95,13 @@ class http_connection {
   boost::asio::awaitable<exchange_result> exchange(const http_request& request, connection_deadline deadline,
                                                    response_limits limits);
 
+  // Another protocol on the same connection (the redis sink's RESP): writes `request`, then reads
+  // until `enough` says the bytes read make a whole reply (or an invalid one, for the caller to
+  // tell), each step by the deadline; more than `max_reply` bytes is boost::asio::error::message_size.
+  boost::asio::awaitable<byte_exchange_result> exchange_bytes(std::string_view request, connection_deadline deadline,
+                                                              const std::function<bool(std::string_view)>& enough,
+                                                              std::size_t max_reply);
+
   // Whether an idle kept-alive connection may carry another request: open, no stray bytes and no end
   // of stream waiting in the socket. A peek cannot catch every stale connection, which is what
   // retry_on_fresh_connection is for.
@@ -101,6 +118,11 @@ class http_connection {
   template <typename Stream, typename Lowest>
   boost::asio::awaitable<exchange_result> exchange_on(Stream& stream, Lowest& lowest, const http_request& request,
                                                       connection_deadline deadline, response_limits limits);
+  template <typename Stream, typename Lowest>
+  boost::asio::awaitable<byte_exchange_result> exchange_bytes_on(Stream& stream, Lowest& lowest,
+                                                                 std::string_view request, connection_deadline deadline,
+                                                                 const std::function<bool(std::string_view)>& enough,
+                                                                 std::size_t max_reply);
 
   boost::asio::any_io_executor executor_;
   std::optional<boost::beast::tcp_stream> tcp_;
@@ -150,5 +172,8 @@ class idle_connections {
 // had arrived, and it was neither a timeout nor a cancellation (receivers and Extend take a second
 // copy of such a request: GETs are idempotent, callbacks carry an idempotency-key).
 bool retry_on_fresh_connection(bool reused, const exchange_result& result);
+// The same rule for a raw exchange (the redis sink: a command sent twice appends twice, which the
+// at-least-once contract allows; consumers de-duplicate on eventId).
+bool retry_on_fresh_connection(bool reused, const byte_exchange_result& result);
 
 }  // namespace hookless

@@ -7,6 +7,7 @@
 #include "core/delivery/exec_sink.hpp"
 #include "core/delivery/http_sink.hpp"
 #include "core/delivery/line_sinks.hpp"
+#include "core/delivery/redis_sink.hpp"
 #include "core/extend/api_key_check.hpp"
 #include "core/extend/extend_client.hpp"
 #include "core/net/https_pool.hpp"
@@ -92,6 +93,28 @@ std::unique_ptr<sink> make_exec_sink_from(const sink_config& sink_settings, asio
   return make_exec_sink(std::move(executor), std::move(options));
 }
 
+// A redis sink from its (validated) config. Throws when its password file or a CA file cannot be read.
+std::unique_ptr<sink> make_redis_sink_from(const config& settings, const sink_config& sink_settings,
+                                           asio::any_io_executor executor) {
+  redis_sink_options options{.target = sink_settings.redis,
+                             .password = {},
+                             .stream = sink_settings.stream,
+                             .maxlen = sink_settings.maxlen,
+                             .timeout = sink_settings.timeout,
+                             .limits = delivery_limits{.max_in_flight = 4, .max_age = sink_settings.max_age}};
+  if (sink_settings.password_file) {
+    try {
+      options.password = read_database_password(*sink_settings.password_file);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("sinks." + sink_settings.name + ".password_file: " + e.what());
+    }
+  }
+  const bool tls = options.target.scheme == redis_scheme::tls;
+  auto context = tls ? sink_tls_context(settings, sink_settings) : nullptr;
+  spdlog::info("sink '{}': redis stream {} at {}", sink_settings.name, options.stream, describe(options.target));
+  return make_redis_sink(std::move(executor), std::move(context), std::move(options));
+}
+
 // Every sink is timed (hookless_delivery_duration_seconds).
 std::map<std::string, std::unique_ptr<sink>> make_sinks(const config& settings, asio::any_io_executor blocking,
                                                         asio::any_io_executor executor, service_metrics& metrics) {
@@ -103,6 +126,7 @@ std::map<std::string, std::unique_ptr<sink>> make_sinks(const config& settings, 
       case sink_type::file: made = make_file_sink(blocking, sink_settings.path); break;
       case sink_type::http: made = make_http_sink_from(settings, sink_settings, executor); break;
       case sink_type::exec: made = make_exec_sink_from(sink_settings, executor); break;
+      case sink_type::redis: made = make_redis_sink_from(settings, sink_settings, executor); break;
     }
     sinks.emplace(name, std::make_unique<timed_sink>(std::move(made), name, metrics));
   }

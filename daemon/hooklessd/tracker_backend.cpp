@@ -22,6 +22,7 @@ std::string_view sink_type_name(sink_type type) {
     case sink_type::file: return "file";
     case sink_type::http: return "http";
     case sink_type::exec: return "exec";
+    case sink_type::redis: return "redis";
   }
   return "unknown";
 }

@@ -23,7 +23,9 @@ bool same_sink(const sink_config& a, const sink_config& b) {
          a.allow_remote == b.allow_remote && a.ca_file == b.ca_file && a.timeout == b.timeout &&
          a.max_age == b.max_age && a.events == b.events &&
          // exec
-         a.command == b.command && a.max_running == b.max_running;
+         a.command == b.command && a.max_running == b.max_running &&
+         // redis
+         a.redis == b.redis && a.password_file == b.password_file && a.stream == b.stream && a.maxlen == b.maxlen;
 }
 
 reload_plan plan_reload(const config& running, const config& loaded) {

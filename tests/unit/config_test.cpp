@@ -528,7 +528,7 @@ TEST(config_loader, sink_type_is_required_and_known) {
   expect_problem("sinks:\n  out:\n    events: [\"*\"]\n", "sinks.out.type", 2, "missing");
   expect_problem("sinks:\n  out:\n", "sinks.out.type", 2, "missing");
   expect_problem("sinks:\n  out:\n    type: kafka\n", "sinks.out.type", 3,
-                 "expected one of stdout, file, http, exec; got \"kafka\"");
+                 "expected one of stdout, file, http, exec, redis; got \"kafka\"");
   expect_problem("sinks:\n  out: stdout\n", "sinks.out", 2, "expected a sink");
 }
 
