@@ -82,12 +82,12 @@ struct sink_config {
   // exec: argv (no shell), command[0] an absolute path (required); `timeout` bounds each run of it
   // and `max_age` its retries, as for http.
   std::vector<std::string> command;
-  std::size_t max_running = 4;                   // exec: commands of this sink running at once, 1..64
-  std::vector<std::string> events{"*"};          // glob patterns on eventType
-  redis_target redis;                            // redis: `url:` redis://, rediss:// or unix:/path.sock
-  std::optional<std::string> password_file;      // redis: the AUTH password
-  std::string stream = "hookless:events";        // redis: the stream key events are appended to
-  std::optional<std::uint64_t> maxlen;           // redis: XADD MAXLEN ~ this; none: never trimmed
+  std::size_t max_running = 4;               // exec: commands of this sink running at once, 1..64
+  std::vector<std::string> events{"*"};      // glob patterns on eventType
+  redis_target redis;                        // redis: `url:` redis://, rediss:// or unix:/path.sock
+  std::optional<std::string> password_file;  // redis: the AUTH password
+  std::string stream = "hookless:events";    // redis: the stream key events are appended to
+  std::optional<std::uint64_t> maxlen;       // redis: XADD MAXLEN ~ this; none: never trimmed
 };
 
 enum class log_format { text, json };

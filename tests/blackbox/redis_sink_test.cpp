@@ -25,8 +25,7 @@ class redis_sink_test : public blackbox_test {
   daemon_config config_with_queue(const std::string& url, const std::string& more = {}) const {
     auto c = base_config();
     c.extra_sinks = "  queue:\n    type: redis\n    url: " + json::serialize(json::value(url)) +
-                        "\n    stream: \"hookless:test\"\n    maxlen: 100000\n    timeout: 2s\n    max_age: 1h\n" +
-                        more;
+                    "\n    stream: \"hookless:test\"\n    maxlen: 100000\n    timeout: 2s\n    max_age: 1h\n" + more;
     c.default_sinks = {"archive", "queue"};
     return c;
   }
