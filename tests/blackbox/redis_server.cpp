@@ -33,7 +33,18 @@ redis_server::redis_server(fs::path folder, redis_server_options options)
   fs::create_directories(folder_);
   if (options_.tcp) port_ = free_port();
   std::ostringstream conf;
-  conf << "port " << port_ << "\n"
+  if (options_.tls) {
+    const auto certs = make_test_certs({"localhost"}, {"127.0.0.1"});
+    write_text_file(ca_file(), certs.ca_pem);
+    write_text_file(folder_ / "server.pem", certs.cert_pem);
+    write_text_file(folder_ / "server-key.pem", certs.key_pem);
+    conf << "tls-port " << port_ << "\n"
+         << "tls-cert-file " << (folder_ / "server.pem").string() << "\n"
+         << "tls-key-file " << (folder_ / "server-key.pem").string() << "\n"
+         << "tls-ca-cert-file " << ca_file().string() << "\n"
+         << "tls-auth-clients no\n";
+  }
+  conf << "port " << (options_.tls ? 0 : port_) << "\n"
        << "bind 127.0.0.1\n"
        << "unixsocket " << socket().string() << "\n"
        << "unixsocketperm 700\n"

@@ -1,6 +1,6 @@
 // A real Redis server for the redis sink's black-box tests: Debian's redis-server started by the
 // test in a private folder, on a Unix socket there and, when asked, on 127.0.0.1 at a free port with
-// a password; appendonly with appendfsync always, so a SIGKILL keeps every write it acknowledged.
+// a password, plain or TLS; appendonly with appendfsync always, so a SIGKILL keeps every write it acknowledged.
 // Read back with redis-cli, as an operator would. Throws (the test fails, never skips) when
 // redis-server or redis-cli is not installed, naming scripts/install-deps.sh.
 #pragma once
@@ -16,6 +16,7 @@ namespace hookless::blackbox {
 
 struct redis_server_options {
   bool tcp = false;      // also listen on 127.0.0.1 at a free port
+  bool tls = false;      // with tcp: that port speaks TLS only, with a certificate for 127.0.0.1
   std::string password;  // requirepass, when not empty
 };
 
@@ -40,6 +41,8 @@ class redis_server {
 
   fs::path socket() const { return folder_ / "redis.sock"; }
   unsigned short port() const { return port_; }
+  // With tls: the PEM of the CA that signed the server's certificate.
+  fs::path ca_file() const { return folder_ / "ca.pem"; }
   std::string log() const { return read_file(folder_ / "redis.log"); }
 
   // redis-cli over the Unix socket (with the password when there is one) on database `db`.

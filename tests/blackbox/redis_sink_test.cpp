@@ -147,5 +147,38 @@ TEST_F(redis_sink_test, a_wrong_password_is_the_sinks_last_error_and_is_retried_
   EXPECT_TRUE(redis.xrange("hookless:test", 0).empty());  // SELECT 2 took effect
 }
 
+TEST_F(redis_sink_test, a_rediss_url_verifies_the_server_against_the_sinks_ca_file) {
+  start_fake();
+  redis_server redis{dir_ / "redis", {.tcp = true, .tls = true, .password = {}}};
+  const auto url = "rediss://127.0.0.1:" + std::to_string(redis.port());
+  ASSERT_TRUE(make_daemon(config_with_queue(
+                              url, "    ca_file: " + json::serialize(json::value(redis.ca_file().string())) + "\n"))
+                  .start());
+  constexpr int runs = 3;
+  watch_runs("tls", runs, 0ms);
+  ASSERT_TRUE(wait_for_file_events(runs, 20s));
+  ASSERT_TRUE(wait_until([&] { return queue_drained(); }, 30s)) << json::serialize(queue_health());
+  expect_no_deliveries_left();
+  EXPECT_EQ(expect_stream_holds_file_events(redis), 0u);
+}
+
+TEST_F(redis_sink_test, a_rediss_server_whose_certificate_the_sink_cannot_verify_gets_nothing) {
+  start_fake();
+  redis_server redis{dir_ / "redis", {.tcp = true, .tls = true, .password = {}}};
+  // Another CA than the one that signed the server's certificate.
+  write_text_file(dir_ / "other-ca.pem", make_test_certs({"localhost"}, {"127.0.0.1"}).ca_pem);
+  const auto url = "rediss://127.0.0.1:" + std::to_string(redis.port());
+  ASSERT_TRUE(
+      make_daemon(config_with_queue(
+                      url, "    ca_file: " + json::serialize(json::value((dir_ / "other-ca.pem").string())) + "\n"))
+          .start());
+  watch_runs("untrusted", 2, 0ms);
+  ASSERT_TRUE(wait_for_file_events(2, 20s));
+  ASSERT_TRUE(wait_until([&] { return string_field(queue_health(), "state") == "retrying"; }, 10s));
+  const auto error = string_field(queue_health(), "last_error");
+  EXPECT_NE(error.find("certificate"), std::string::npos) << error;
+  EXPECT_TRUE(redis.xrange("hookless:test").empty()) << "nothing may reach a server that was not verified";
+}
+
 }  // namespace
 }  // namespace hookless::blackbox
