@@ -28,7 +28,7 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using asio::use_awaitable;
 using boost::system::error_code;
-using clock_type = std::chrono::steady_clock;
+using pool_clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -75,7 +75,7 @@ struct connection : http_connection {
 // A waiting get(): woken by cancelling its timer; granted says whether it got a slot.
 struct waiter {
   waiter(const asio::any_io_executor& ex, request_place where)
-      : timer{ex, clock_type::time_point::max()}, place{where} {}
+      : timer{ex, pool_clock::time_point::max()}, place{where} {}
   asio::steady_timer timer;
   request_place place;
   bool granted = false;
@@ -176,7 +176,7 @@ struct https_pool::state {
 
   // ---- connections -----------------------------------------------------------------------------
 
-  awaitable<std::optional<fetch_error>> open(connection& conn, clock_type::time_point deadline) {
+  awaitable<std::optional<fetch_error>> open(connection& conn, pool_clock::time_point deadline) {
     const auto& dial_host = options.proxy ? options.proxy->host : options.host;
     const auto& dial_port = options.proxy ? options.proxy->port : options.port;
     const auto dial = authority_of(dial_host, dial_port);
@@ -208,7 +208,7 @@ struct https_pool::state {
   }
 
   // CONNECT host:port through the proxy; on success the TCP stream is a tunnel to the origin.
-  awaitable<std::optional<fetch_error>> open_tunnel(connection& conn, clock_type::time_point deadline,
+  awaitable<std::optional<fetch_error>> open_tunnel(connection& conn, pool_clock::time_point deadline,
                                                     const std::string& proxy_authority) {
     const std::string step = "proxy " + proxy_authority + " CONNECT " + authority;
     http::request<http::empty_body> request{http::verb::connect, authority, 11};
@@ -241,7 +241,7 @@ struct https_pool::state {
   }
 
   awaitable<exchange_outcome> exchange(connection& conn, bool reused, const http_request& request,
-                                       clock_type::time_point deadline) {
+                                       pool_clock::time_point deadline) {
     exchange_outcome outcome;
     auto result = co_await conn.exchange(request, deadline, extend_limits);
     outcome.retry_on_fresh = retry_on_fresh_connection(reused, result);
@@ -291,7 +291,7 @@ struct https_pool::state {
                                                                     : "cancelled while waiting for a connection")};
     }
     slot_guard guard{*this};
-    const auto deadline = clock_type::now() + options.timeout;
+    const auto deadline = pool_clock::now() + options.timeout;
 
     http_request request{http::verb::get, target, 11};  // no body, and so no content-length
     request.set(http::field::host, host_header);
@@ -317,7 +317,7 @@ struct https_pool::state {
           co_return fetch_error{asio::error::operation_aborted,
                                 "request to " + authority + ": abandoned before sending"};
         }
-        exchange_deadline = clock_type::now() + options.timeout;
+        exchange_deadline = pool_clock::now() + options.timeout;
       }
       auto outcome = co_await exchange(*conn, reused, request, exchange_deadline);
       if (outcome.reply) {
@@ -330,7 +330,7 @@ struct https_pool::state {
       }
       // A connection that saw an error or a timeout is never reused.
       conn->close();
-      const bool may_retry = attempt == 0 && outcome.retry_on_fresh && !closed && clock_type::now() < exchange_deadline;
+      const bool may_retry = attempt == 0 && outcome.retry_on_fresh && !closed && pool_clock::now() < exchange_deadline;
       if (!may_retry) co_return std::move(*outcome.error);
     }
   }
