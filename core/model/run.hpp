@@ -85,6 +85,9 @@ struct run_record {
   time_point deadline_at;
   std::vector<std::string> sinks;
   boost::json::object context;
+  // The subscription that found the run (docs/subscriptions.md), shown as hookless.subscription in
+  // its events; unset for a registered run.
+  std::optional<std::string> subscription;
   std::vector<run_event> events;
   std::vector<delivery> deliveries;
 };

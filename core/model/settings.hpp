@@ -109,6 +109,14 @@ struct metrics_config {
   std::optional<listen_address> listen;
 };
 
+// One entry under `subscriptions:` (docs/subscriptions.md): every run of `kinds` that finishes after
+// the subscription first started is delivered to `sinks`, with nothing registered.
+struct subscription_config {
+  std::string name;                // the key under `subscriptions:`
+  std::vector<std::string> kinds;  // kinds with a list endpoint, at least one
+  std::vector<std::string> sinks;  // the config's default_sinks when not given
+};
+
 struct config {
   extend_config extend;
   polling_config polling;
@@ -118,6 +126,7 @@ struct config {
   metrics_config metrics;
   std::map<std::string, sink_config> sinks;       // by name
   std::vector<std::string> default_sinks{"out"};  // sinks of a run registered without any
+  std::map<std::string, subscription_config> subscriptions;  // by name
   logging_config logging;
 };
 
