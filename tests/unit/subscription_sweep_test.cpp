@@ -97,7 +97,7 @@ TEST(subscription_sweep, runs_in_progress_cost_nothing_until_they_stop) {
   list.set("wr_1", "PENDING", t0 + 1s);
   list.set("wr_2", "CANCELLING", t0 + 2s);
   EXPECT_TRUE(sweep_once(sub, list).found.empty());
-  list.set("wr_1", "NEEDS_REVIEW", t0 + 10s);  // stopped for a human: found
+  list.set("wr_1", "NEEDS_REVIEW", t0 + 10s);   // stopped for a human: found
   list.set("wr_2", "SOMETHING_NEW", t0 + 11s);  // a status never seen means stopped
   EXPECT_EQ(distinct(sweep_once(sub, list).found), (std::set<std::string>{"wr_1", "wr_2"}));
   list.set("wr_1", "PROCESSED", t0 + 60s);  // and its outcome later (wr_2 is re-read in the overlap)
@@ -115,7 +115,8 @@ TEST(subscription_sweep, pages_on_across_page_boundaries_until_the_position) {
   std::set<std::string> finished;
   for (int i = 0; i < 2'500; ++i) {
     const auto id = "exr_" + std::to_string(i);
-    list.runs.push_back({.id = id, .status = i % 10 == 0 ? "PROCESSING" : "PROCESSED",
+    list.runs.push_back({.id = id,
+                         .status = i % 10 == 0 ? "PROCESSING" : "PROCESSED",
                          .updated_at = t0 + std::chrono::seconds{10 + i}});
     if (i % 10 != 0) finished.insert(id);
   }
