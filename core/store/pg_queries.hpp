@@ -44,6 +44,9 @@ std::size_t prune_finished(pg_connection& db, time_point cutoff);
 // Fence it with check_poller_term first.
 std::vector<found_run> save_finds(pg_connection& db, const subscription_finds& finds, const std::string& home);
 void drop_subscription_position(pg_connection& db, const std::string& subscription, const std::string& kind);
+// Positions of a state file being imported, each unless the database has one for its subscription
+// and kind already; returns how many were new.
+std::size_t import_subscription_positions(pg_connection& db, const std::vector<subscription_position>& positions);
 
 // Every pending run of the database, oldest first; none is left queued for pick_new_runs.
 std::vector<run_record> load_pending(pg_connection& db);

@@ -393,6 +393,13 @@ awaitable<std::size_t> pg_store::import_runs(std::vector<run_record> runs) {
   return impl_->write<std::size_t>(std::move(work));
 }
 
+awaitable<std::size_t> pg_store::import_subscription_positions(std::vector<subscription_position> positions) {
+  auto work = [positions = std::move(positions)](pg_connection& db) {
+    return pg_queries::import_subscription_positions(db, positions);
+  };
+  return impl_->write<std::size_t>(std::move(work));
+}
+
 std::uint64_t pg_store::commit_count() const noexcept { return impl_->commits.load(std::memory_order_relaxed); }
 
 }  // namespace hookless

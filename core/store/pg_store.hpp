@@ -113,6 +113,9 @@ class pg_store final : public state_store, public cluster_store {
   // stand), skipping IDs already stored, with this node as their home, in one transaction.
   // Returns how many were new.
   awaitable<std::size_t> import_runs(std::vector<run_record> runs);
+  // The same for subscription positions (not fenced: the import is no poller): each unless the
+  // database has one for its subscription and kind. Returns how many were new.
+  awaitable<std::size_t> import_subscription_positions(std::vector<subscription_position> positions);
 
   // How many write transactions have committed on the data connection. For tests and metrics.
   std::uint64_t commit_count() const noexcept;

@@ -89,6 +89,19 @@ std::vector<found_run> save_finds(pg_connection& db, const subscription_finds& f
   return results;
 }
 
+std::size_t import_subscription_positions(pg_connection& db, const std::vector<subscription_position>& positions) {
+  std::size_t imported = 0;
+  for (const auto& position : positions) {
+    imported += db.exec_with(
+                      "INSERT INTO subscription_positions (subscription, kind, since, position, swept_at) VALUES ($1, "
+                      "$2, $3, $4, $5) ON CONFLICT (subscription, kind) DO NOTHING",
+                      position.subscription, position.kind, store_rows::to_ms(position.since),
+                      store_rows::to_ms(position.position), store_rows::to_ms(position.swept_at))
+                    .affected();
+  }
+  return imported;
+}
+
 void drop_subscription_position(pg_connection& db, const std::string& subscription, const std::string& kind) {
   db.exec_with("DELETE FROM subscription_positions WHERE subscription = $1 AND kind = $2", subscription, kind);
 }
