@@ -195,6 +195,23 @@ awaitable<std::size_t> timed_store::prune_finished(time_point cutoff) {
   co_return pruned;
 }
 
+awaitable<std::vector<subscription_position>> timed_store::load_subscription_positions() {
+  co_return co_await inner_.load_subscription_positions();
+}
+
+awaitable<std::vector<found_run>> timed_store::save_finds(subscription_finds finds) {
+  const auto start = steady::now();
+  auto found = co_await inner_.save_finds(std::move(finds));
+  observe_since(start);
+  co_return found;
+}
+
+awaitable<void> timed_store::drop_subscription_position(std::string subscription, std::string kind) {
+  const auto start = steady::now();
+  co_await inner_.drop_subscription_position(std::move(subscription), std::move(kind));
+  observe_since(start);
+}
+
 void write_config_metrics(prometheus_writer& out, bool last_reload_ok,
                           std::chrono::system_clock::time_point loaded_at) {
   out.family("hookless_config_last_reload_successful", "gauge",
