@@ -4,6 +4,7 @@
 #include "core/delivery/sink.hpp"
 #include "core/extend/budget_turn.hpp"
 #include "core/model/event_envelope.hpp"
+#include "core/model/event_filter.hpp"
 #include "core/model/run_status.hpp"
 #include "core/tracking/poll_schedule.hpp"
 
@@ -475,10 +476,8 @@ awaitable<bool> run_tracker::commit_event(tracked_run& run, std::string_view eve
   }
   if (!event_type.empty()) {
     auto event = make_event(change.run, event_type, payload, now);
-    const auto& patterns = settings_.sink_events;
     for (const auto& sink_name : change.run.sinks) {
-      const auto filter = patterns.find(sink_name);
-      if (filter != patterns.end() && !matches_any(filter->second, event_type)) continue;
+      if (!sink_takes(settings_.sink_events, sink_name, event_type)) continue;
       change.new_deliveries.push_back(delivery{.id = event.event_id + ":" + sink_name,
                                                .event_id = event.event_id,
                                                .run_id = run.record.id,

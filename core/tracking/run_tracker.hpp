@@ -20,6 +20,7 @@
 
 #include "core/delivery/delivery_queues.hpp"
 #include "core/extend/run_source.hpp"
+#include "core/model/event_filter.hpp"
 #include "core/model/run_kind.hpp"
 #include "core/model/settings.hpp"
 #include "core/net/request_budget.hpp"
@@ -45,7 +46,7 @@ namespace hookless {
 struct tracker_settings {
   polling_config polling;
   api_generation generation = api_generation::current;
-  std::map<std::string, std::vector<std::string>> sink_events;  // sink name -> event patterns
+  sink_event_filters sink_events;  // sink name -> event patterns
   std::chrono::milliseconds progress_flush_interval{1'000};
   // A 404 finishes a run with run.not_found once it has persisted this long and for 3 polls.
   // Default: the fast period, when a new run is most likely to be briefly unknown.

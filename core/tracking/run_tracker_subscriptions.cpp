@@ -213,6 +213,7 @@ awaitable<bool> run_tracker::save_found(subscription_loop& loop, std::vector<run
   const auto now = now_ms();
   subscription_finds finds;
   finds.position = std::move(position);
+  finds.sink_events = settings_.sink_events;
   std::vector<std::pair<std::string, time_point>> noted;
   std::unordered_set<std::string_view> in_batch;  // a run found twice in one sweep (equal updatedAt on two pages)
   for (const auto& summary : found) {
