@@ -395,6 +395,30 @@ std::optional<delivery_job> find_delivery(pg_connection& db, const std::string& 
   return read_delivery_job(rows, 0, 0);
 }
 
+// ---- the event log ----
+
+std::vector<recorded_event> events_after(pg_connection& db, event_position after, std::size_t limit) {
+  const auto rows = db.exec_with(
+      "SELECT e.position, e.run_id, r.owner_uid, e.event_id, e.event_type, e.body FROM events e "
+      "JOIN runs r ON r.id = e.run_id WHERE e.position > $1 ORDER BY e.position LIMIT $2",
+      after, limit);
+  std::vector<recorded_event> events;
+  events.reserve(static_cast<std::size_t>(rows.size()));
+  for (int row = 0; row < rows.size(); ++row) {
+    events.push_back(recorded_event{.position = rows.int64(row, 0),
+                                    .run_id = rows.text(row, 1),
+                                    .owner_uid = static_cast<std::uint32_t>(rows.int64(row, 2)),
+                                    .event_id = rows.text(row, 3),
+                                    .event_type = rows.text(row, 4),
+                                    .body = rows.text(row, 5)});
+  }
+  return events;
+}
+
+event_position newest_event_position(pg_connection& db) {
+  return db.exec("SELECT COALESCE(MAX(position), 0) FROM events").int64(0, 0);
+}
+
 // ---- the poller ----
 
 void check_poller_term(pg_connection& db, const pg_identity& me, std::optional<std::uint64_t> term) {

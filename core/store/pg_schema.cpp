@@ -110,8 +110,17 @@ CREATE TABLE poller (
 INSERT INTO poller (one) VALUES (true);
 )sql";
 
+// Version 2: each event's place in the order events were recorded, so a daemon that is not the
+// poller can relay the events recorded after the last it saw to its followers (events_after).
+// Events stored before the upgrade are numbered in no particular order; only new ones are relayed.
+// Daemons of version 1 keep inserting events during a rolling upgrade: the column fills itself.
+constexpr const char* pg_schema_v2 = R"sql(
+ALTER TABLE events ADD COLUMN position bigint GENERATED ALWAYS AS IDENTITY;
+ALTER TABLE events ADD CONSTRAINT events_position_key UNIQUE (position);
+)sql";
+
 // pg_migrations[i] moves the schema from version i to i + 1. Append only; never edit a shipped one.
-constexpr std::array pg_migrations{pg_schema_v1};
+constexpr std::array pg_migrations{pg_schema_v1, pg_schema_v2};
 static_assert(pg_migrations.size() == pg_schema_version);
 
 // Serialises migrations between daemons starting together (an arbitrary constant: "hookless").

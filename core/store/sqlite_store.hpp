@@ -76,6 +76,8 @@ class sqlite_store final : public state_store {
   awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) override;
   awaitable<bool> delete_run(std::string id) override;
   awaitable<std::size_t> prune_finished(time_point cutoff) override;
+  awaitable<std::vector<recorded_event>> events_after(event_position after, std::size_t limit) override;
+  awaitable<event_position> newest_event_position() override;
 
   // Runs PRAGMA integrity_check; "ok" when the file is sound, else SQLite's findings.
   awaitable<std::string> check_integrity();

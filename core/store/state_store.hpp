@@ -7,6 +7,7 @@
 #include "core/model/run.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -73,6 +74,24 @@ struct delivery_query {
   std::optional<std::string> after;     // continue after this delivery ID (oldest first)
 };
 
+// Where an event stands in the order events were recorded (GET /v1/events?follow=1 on a daemon
+// that is not the poller reads the events after one): larger for every event recorded later, and
+// the events up to one are all committed before any after it (only the poller records events, one
+// transaction after another). PostgreSQL: an identity column, never reused. SQLite: the rowid,
+// which a deleted newest event may give to the next (harmless: one daemon per file is always the
+// poller, so no relay reads it). 0 is before every event.
+using event_position = std::int64_t;
+
+// One event as the store recorded it, with what the live stream needs to publish it.
+struct recorded_event {
+  event_position position = 0;
+  std::string run_id;
+  std::uint32_t owner_uid = 0;  // the run's owner
+  std::string event_id;
+  std::string event_type;
+  std::string body;  // the envelope, byte for byte what sinks get
+};
+
 class state_store {
  public:
   virtual ~state_store() = default;
@@ -106,6 +125,13 @@ class state_store {
   virtual awaitable<bool> delete_run(std::string id) = 0;
   // Removes finished runs whose finished_at is before the cutoff; returns how many.
   virtual awaitable<std::size_t> prune_finished(time_point cutoff) = 0;
+
+  // ---- the event log: what a daemon that is not the poller relays to its followers ----
+  // The events recorded after `after`, oldest first, at most `limit` (events of runs deleted since
+  // are gone with them).
+  virtual awaitable<std::vector<recorded_event>> events_after(event_position after, std::size_t limit) = 0;
+  // The newest event's position (0 when there is none): a relay starting here sees only new events.
+  virtual awaitable<event_position> newest_event_position() = 0;
 };
 
 }  // namespace hookless

@@ -113,6 +113,8 @@ class timed_store final : public state_store {
   awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) override;
   awaitable<bool> delete_run(std::string id) override;
   awaitable<std::size_t> prune_finished(time_point cutoff) override;
+  awaitable<std::vector<recorded_event>> events_after(event_position after, std::size_t limit) override;
+  awaitable<event_position> newest_event_position() override;
 
  private:
   void observe_since(std::chrono::steady_clock::time_point start);

@@ -85,6 +85,10 @@ class delivery_store final : public state_store {
   awaitable<std::optional<delivery_job>> find_delivery(std::string) override { throw std::logic_error{"not used"}; }
   awaitable<bool> delete_run(std::string) override { throw std::logic_error{"not used"}; }
   awaitable<std::size_t> prune_finished(time_point) override { throw std::logic_error{"not used"}; }
+  awaitable<std::vector<recorded_event>> events_after(event_position, std::size_t) override {
+    throw std::logic_error{"not used"};
+  }
+  awaitable<event_position> newest_event_position() override { throw std::logic_error{"not used"}; }
 
   std::vector<delivery_job> jobs;
   std::exception_ptr fail_next_update;

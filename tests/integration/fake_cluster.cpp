@@ -233,4 +233,14 @@ awaitable<std::size_t> fake_cluster_node::prune_finished(time_point cutoff) {
   co_return co_await db_.data.prune_finished(cutoff);
 }
 
+awaitable<std::vector<recorded_event>> fake_cluster_node::events_after(event_position after, std::size_t limit) {
+  reachable();
+  co_return co_await db_.data.events_after(after, limit);
+}
+
+awaitable<event_position> fake_cluster_node::newest_event_position() {
+  reachable();
+  co_return co_await db_.data.newest_event_position();
+}
+
 }  // namespace hookless::test

@@ -78,6 +78,8 @@ class fake_cluster_node final : public state_store, public cluster_store {
   awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) override;
   awaitable<bool> delete_run(std::string id) override;
   awaitable<std::size_t> prune_finished(time_point cutoff) override;
+  awaitable<std::vector<recorded_event>> events_after(event_position after, std::size_t limit) override;
+  awaitable<event_position> newest_event_position() override;
 
   // Claims answer this much later (a slow lease connection).
   std::chrono::milliseconds claim_delay{0};

@@ -325,6 +325,8 @@ class dead_counting_store final : public state_store {
   awaitable<std::optional<delivery_job>> find_delivery(std::string) override { co_return std::nullopt; }
   awaitable<bool> delete_run(std::string) override { co_return false; }
   awaitable<std::size_t> prune_finished(time_point) override { co_return 0; }
+  awaitable<std::vector<recorded_event>> events_after(event_position, std::size_t) override { co_return {}; }
+  awaitable<event_position> newest_event_position() override { co_return 0; }
 };
 
 TEST(service_metrics, dead_deliveries_are_counted_by_the_store) {
