@@ -4,8 +4,10 @@
 // as a uid of no account (not an admin, through setpriv). Runs are registered on both daemons, by
 // root and by that uid: workflows (needs_review, then completed) and extract runs. The admin
 // follower must receive every event exactly once, in order per run, and the other uid's follower
-// exactly the events of its own runs; b must still be the standby at the end, so every event came
-// to it through its relay (the poller's events read from the database).
+// exactly the events of its own runs; b must still be the standby then, so every event came to it
+// through its relay (the poller's events read from the database). Then a stops (SIGTERM: it gives
+// the lease up) and b becomes the poller: its relay stops and its tracker publishes, so the events
+// of runs registered afterwards reach the same followers once each, not twice.
 #include "tests/blackbox/cluster_support.hpp"
 
 #include <boost/json/parse.hpp>
@@ -23,20 +25,10 @@ constexpr uid_t relay_test_uid = 61'234;  // no account: setpriv needs none, and
 
 const fs::path setpriv_program = "/usr/bin/setpriv";  // util-linux, in every Debian
 
-std::vector<std::string> relay_test_lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (auto end = text.find('\n'); end != std::string::npos; end = text.find('\n', start)) {
-    out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 // Run ID -> its event types, in the order the stream printed them.
 std::map<std::string, std::vector<std::string>> relay_test_events(const fs::path& printed) {
   std::map<std::string, std::vector<std::string>> seen;
-  for (const auto& line : relay_test_lines(read_file(printed))) {
+  for (const auto& line : text_lines(read_file(printed))) {
     const auto value = json::parse(line).as_object();
     if (value.contains("error")) {
       ADD_FAILURE() << "the stream said: " << line;
@@ -202,6 +194,25 @@ TEST_F(cluster_events_test, followers_of_a_standby_get_every_new_event_and_only_
   EXPECT_TRUE(has_role(0, "poller"));
   EXPECT_TRUE(admin_follower.running()) << read_file(admin_out.string() + ".err");
   EXPECT_TRUE(other_follower.running()) << read_file(other_out.string() + ".err");
+
+  // a stops; b, the poller now, publishes through its tracker alone.
+  ASSERT_EQ(a.terminate(), 0);
+  ASSERT_TRUE(wait_until([&] { return has_role(1, "poller"); }, 20s)) << "b did not take the poller role over";
+  const std::vector<std::string> root_after{"exr_rl_root_after_0", "workflow_run_rl_root_after_1"};
+  const std::vector<std::string> other_after{"exr_rl_other_after_0", "workflow_run_rl_other_after_1"};
+  for (const auto& id : root_after) expected_all[id] = add_run(id, spread++);
+  for (const auto& id : other_after) expected_all[id] = expected_other[id] = add_run(id, spread++);
+  ASSERT_EQ(b.watch(root_after).status, 201u);
+  watch_as_other_uid(b, other_after);
+  EXPECT_TRUE(
+      wait_until([&] { return relay_test_count(relay_test_events(admin_out)) >= relay_test_count(expected_all); }, 60s))
+      << relay_test_count(relay_test_events(admin_out)) << " of " << relay_test_count(expected_all);
+  EXPECT_TRUE(wait_until(
+      [&] { return relay_test_count(relay_test_events(other_out)) >= relay_test_count(expected_other); }, 20s));
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(relay_test_events(admin_out), expected_all) << "after the failover: every event once";
+  EXPECT_EQ(relay_test_events(other_out), expected_other);
+  EXPECT_TRUE(has_role(1, "poller"));
   EXPECT_EQ(b.log().find("live events: cannot read"), std::string::npos);
 }
 

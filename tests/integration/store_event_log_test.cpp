@@ -18,18 +18,6 @@ std::vector<std::string> event_log_lines(const std::vector<recorded_event>& even
   return lines;
 }
 
-// needs_review, still pending.
-run_outcome event_log_review(const run_record& run) {
-  run_outcome review;
-  review.run = run;
-  review.run.status = "NEEDS_REVIEW";
-  review.run.outcome = "needs_review";
-  auto event = make_event(run.id, "workflow_run.needs_review");
-  review.new_deliveries.push_back(make_delivery(event, run.id, "out"));
-  review.new_events.push_back(std::move(event));
-  return review;
-}
-
 TEST_P(store_contract_test, events_after_reads_new_events_oldest_first_with_their_owner) {
   auto store = open_store();
   run([&]() -> awaitable<void> {
@@ -42,7 +30,7 @@ TEST_P(store_contract_test, events_after_reads_new_events_oldest_first_with_thei
     co_await store->insert_runs(runs_of(flow, other));
     EXPECT_EQ(co_await store->newest_event_position(), 0) << "a registration records no event";
 
-    co_await store->record_outcome(event_log_review(flow));
+    co_await store->record_outcome(make_review(flow));
     co_await store->record_outcome(make_outcome(other, 1'700'000'100'000));
     co_await store->record_outcome(make_outcome(flow, 1'700'000'200'000));
     co_await store->record_outcome(make_outcome(flow, 1'700'000'200'000));  // a replay adds nothing

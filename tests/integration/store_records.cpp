@@ -58,6 +58,17 @@ run_outcome make_outcome(const run_record& pending, std::int64_t finished_ms) {
   return outcome;
 }
 
+run_outcome make_review(const run_record& pending) {
+  run_outcome review;
+  review.run = pending;
+  review.run.status = "NEEDS_REVIEW";
+  review.run.outcome = "needs_review";
+  auto event = make_event(pending.id, "workflow_run.needs_review");
+  review.new_deliveries.push_back(make_delivery(event, pending.id, "out"));
+  review.new_events.push_back(std::move(event));
+  return review;
+}
+
 void expect_same_run(const run_record& a, const run_record& b) {
   EXPECT_EQ(a.id, b.id);
   EXPECT_EQ(a.kind, b.kind);

@@ -61,6 +61,8 @@ run_event make_event(const std::string& run_id, const std::string& type);
 delivery make_delivery(const run_event& event, const std::string& run_id, const std::string& sink);
 // The run finished as processed, with one event for each of its sinks.
 run_outcome make_outcome(const run_record& pending, std::int64_t finished_ms);
+// The workflow run needs review (it stays pending): its needs_review event, delivered to "out".
+run_outcome make_review(const run_record& pending);
 
 void expect_same_run(const run_record& a, const run_record& b);
 std::vector<std::string> ids_of(const std::vector<run_record>& runs);
