@@ -113,6 +113,7 @@ INSERT INTO poller (one) VALUES (true);
 // Version 2: each event's place in the order events were recorded, so a daemon that is not the
 // poller can relay the events recorded after the last it saw to its followers (events_after).
 // Events stored before the upgrade are numbered in no particular order; only new ones are relayed.
+// (An import numbers the events it brings below zero: they are not new.)
 // Daemons of version 1 keep inserting events during a rolling upgrade: the column fills itself.
 constexpr const char* pg_schema_v2 = R"sql(
 ALTER TABLE events ADD COLUMN position bigint GENERATED ALWAYS AS IDENTITY;

@@ -128,7 +128,7 @@ class state_store {
 
   // ---- the event log: what a daemon that is not the poller relays to its followers ----
   // The events recorded after `after`, oldest first, at most `limit` (events of runs deleted since
-  // are gone with them).
+  // are gone with them; events an import brought along were not recorded here and are not listed).
   virtual awaitable<std::vector<recorded_event>> events_after(event_position after, std::size_t limit) = 0;
   // The newest event's position (0 when there is none): a relay starting here sees only new events.
   virtual awaitable<event_position> newest_event_position() = 0;
