@@ -192,7 +192,10 @@ awaitable<milliseconds> run_tracker::sweep_subscription(subscription_loop& loop)
     const bool saved = co_await save_found(loop, std::move(found), position);
     if (gone()) co_return settings_.polling.fast_interval;
     if (!complete) co_return subscription_failed(loop, result.problem, std::nullopt);
-    if (!saved) co_return subscription_failed(loop, "cannot save what the sweep found", std::nullopt);
+    if (!saved) {
+      co_return subscription_failed(loop, "cannot save what it found: " + loop.status.last_error.value_or("?"),
+                                    std::nullopt);
+    }
     loop.sweep.saved(std::move(position), pass.pages);
     ++loop.status.sweeps;
     if (loop.status.state != "ok" && loop.failures > 0) {
