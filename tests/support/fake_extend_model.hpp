@@ -162,7 +162,8 @@ class fake_extend_model {
   fake_response handle(const fake_request& request, fake_clock::time_point now);
 
   // The control API of the standalone program (POST /_fake/runs, POST|DELETE /_fake/faults,
-  // POST /_fake/runs/{id}/status, GET /_fake/stats).
+  // POST /_fake/runs/{id}/status, GET /_fake/stats). A fault is {"kind": as parse_fault_kind reads
+  // it, "scope": "all" or a run ID, "count": N or "always", "delay_ms", "lists_only", "path"}.
   fake_response handle_control(const std::string& method, const std::string& target, const std::string& body,
                                fake_clock::time_point now);
 
