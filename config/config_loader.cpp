@@ -30,6 +30,7 @@
 #include "core/formats/redis_url.hpp"
 #include "core/formats/sink_target.hpp"
 #include "core/formats/url_rules.hpp"
+#include "core/model/run_kind.hpp"
 #include "core/model/run_status.hpp"
 
 namespace hookless {
@@ -44,8 +45,8 @@ constexpr std::size_t max_socket_path = 107;
 
 using namespace std::string_view_literals;
 
-constexpr std::array top_level_keys = {"extend"sv,  "polling"sv, "control"sv,       "state"sv,  "cluster"sv,
-                                       "metrics"sv, "sinks"sv,   "default_sinks"sv, "logging"sv};
+constexpr std::array top_level_keys = {"extend"sv,  "polling"sv, "control"sv,       "state"sv,         "cluster"sv,
+                                       "metrics"sv, "sinks"sv,   "default_sinks"sv, "subscriptions"sv, "logging"sv};
 constexpr std::array extend_keys = {"base_url"sv, "api_version"sv, "api_key_file"sv,        "workspace_id"sv,
                                     "ca_file"sv,  "proxy"sv,       "requests_per_second"sv, "max_connections"sv,
                                     "timeout"sv};
@@ -57,6 +58,7 @@ constexpr std::array state_keys = {"path"sv, "url"sv, "password_file"sv, "retent
 constexpr std::array cluster_keys = {"node"sv};
 constexpr std::array metrics_keys = {"listen"sv};
 constexpr std::array logging_keys = {"level"sv, "format"sv};
+constexpr std::array subscription_keys = {"kinds"sv, "sinks"sv};
 constexpr std::array api_versions = {"2026-02-09"sv, "2025-04-21"sv, "2024-12-23"sv};
 constexpr std::array log_levels = {"trace"sv, "debug"sv, "info"sv, "warn"sv, "error"sv};
 constexpr std::array log_formats = {"text"sv, "json"sv};
@@ -82,6 +84,14 @@ std::string a_sink_of_type(const std::string& type) {
   return (vowel ? "an " : "a ") + type + " sink";
 }
 
+// A sink's or a subscription's name: it shows in logs, metric labels and events, so plain characters only.
+constexpr std::string_view plain_name_rule = "1 to 64 of the characters A-Z a-z 0-9 _ -";
+bool is_plain_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
 // This machine's host name, cluster.node's default ("" when it cannot be read).
 std::string host_name() {
   std::array<char, HOST_NAME_MAX + 1> name{};
@@ -97,6 +107,7 @@ class loader : public yaml_reader {
     const yaml_entry top{"", line_of(root), root};
     std::optional<yaml_entry> sinks_entry;
     std::optional<yaml_entry> default_sinks_entry;
+    std::optional<yaml_entry> subscriptions_entry;
     for_each_entry(top, [&](const yaml_entry& e, std::string_view name) {
       if (name == "extend") {
         read_extend(e, out.extend);
@@ -114,6 +125,8 @@ class loader : public yaml_reader {
         sinks_entry = e;
       } else if (name == "default_sinks") {
         default_sinks_entry = e;
+      } else if (name == "subscriptions") {
+        subscriptions_entry = e;
       } else if (name == "logging") {
         read_logging(e, out.logging);
       } else {
@@ -128,6 +141,7 @@ class loader : public yaml_reader {
       out.sinks.emplace("out", std::move(out_sink));
     }
     read_default_sinks(default_sinks_entry, sinks_entry, out);
+    if (subscriptions_entry) read_subscriptions(*subscriptions_entry, sinks_entry, out);
     check_state_backend(out);
     return out;
   }
@@ -407,10 +421,8 @@ class loader : public yaml_reader {
   std::map<std::string, sink_config> read_sinks(const yaml_entry& section) {
     std::map<std::string, sink_config> out;
     for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
-      const bool good_name = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-      });
-      if (!good_name) add(e.path, e.line, "a sink name is 1 to 64 of the characters A-Z a-z 0-9 _ -");
+      const bool good_name = is_plain_name(name);
+      if (!good_name) add(e.path, e.line, "a sink name is " + std::string{plain_name_rule});
       // Still read the body, so that its own mistakes are reported in the same run.
       auto sink = read_sink(e, name);
       if (good_name && sink) out.emplace(std::string{name}, std::move(*sink));
@@ -653,9 +665,9 @@ class loader : public yaml_reader {
     return patterns;
   }
 
-  void read_default_sinks(const std::optional<yaml_entry>& written, const std::optional<yaml_entry>& sinks_entry,
-                          config& out) {
-    // Sinks written with mistakes in them count as defined: their own problems are reported already.
+  // The sinks a list may name: those defined, and those written with mistakes in them (their own
+  // problems are reported already, so naming one is not a second problem).
+  static std::vector<std::string> defined_sink_names(const std::optional<yaml_entry>& sinks_entry, const config& out) {
     std::vector<std::string> defined;
     for (const auto& [name, sink] : out.sinks) defined.push_back(name);
     if (sinks_entry && sinks_entry->value.IsMap()) {
@@ -663,44 +675,169 @@ class loader : public yaml_reader {
         if (it->first.IsScalar() && !out.sinks.contains(it->first.Scalar())) defined.push_back(it->first.Scalar());
       }
     }
+    return defined;
+  }
+
+  static std::string known_sinks_text(const std::vector<std::string>& defined) {
+    const std::vector<std::string_view> names(defined.begin(), defined.end());
+    return defined.empty() ? std::string{"none defined"} : "defined: " + join(names);
+  }
+
+  // A list of sink names at `e`, each one defined; a name listed twice counts once.
+  std::optional<std::vector<std::string>> read_sink_names(const yaml_entry& e,
+                                                          const std::vector<std::string>& defined) {
+    const auto items = read_list(e);
+    if (!items) return std::nullopt;
     const std::vector<std::string_view> defined_names(defined.begin(), defined.end());
-    const auto known_names = [&] {
-      return defined.empty() ? std::string{"none defined"} : "defined: " + join(defined_names);
-    };
-    // A sink whose body was wrong is missing from out.sinks but must not be reported a second time.
-    const auto written_sink = [&](const std::string& name) {
-      return sinks_entry && sinks_entry->value.IsMap() && sinks_entry->value[name];
-    };
-    // A `sinks:` that is not a map was reported already; every name would look missing.
-    if (sinks_entry && !sinks_entry->value.IsMap() && !sinks_entry->value.IsNull()) return;
-    if (!written) {
-      for (const auto& name : out.default_sinks) {
-        if (out.sinks.contains(name) || written_sink(name)) continue;
-        add("default_sinks", sinks_entry ? sinks_entry->line : 0,
-            "is [" + name + "] by default, but there is no sink named " + quoted(name) + " (" + known_names() +
-                "); define it or set default_sinks");
-      }
-      return;
-    }
-    const auto items = read_list(*written);
-    if (!items) return;
     std::vector<std::string> names;
     bool ok = true;
     for (const auto& item : *items) {
       auto name = read_string(item);
       if (!name) {
         ok = false;
-      } else if (!out.sinks.contains(*name) && !written_sink(*name)) {
+      } else if (std::find(defined.begin(), defined.end(), *name) == defined.end()) {
         const auto near = closest_name(*name, defined_names);
         add(item.path, item.line,
-            "there is no sink named " + quoted(*name) + " (" + known_names() + ")" +
+            "there is no sink named " + quoted(*name) + " (" + known_sinks_text(defined) + ")" +
                 (near ? "; did you mean `" + std::string{*near} + "`?" : ""));
         ok = false;
       } else if (std::find(names.begin(), names.end(), *name) == names.end()) {
         names.push_back(std::move(*name));  // a name listed twice is still delivered once
       }
     }
-    if (ok) out.default_sinks = std::move(names);
+    if (!ok) return std::nullopt;
+    return names;
+  }
+
+  void read_default_sinks(const std::optional<yaml_entry>& written, const std::optional<yaml_entry>& sinks_entry,
+                          config& out) {
+    // A `sinks:` that is not a map was reported already; every name would look missing.
+    if (sinks_entry && !sinks_entry->value.IsMap() && !sinks_entry->value.IsNull()) return;
+    const auto defined = defined_sink_names(sinks_entry, out);
+    if (!written) {
+      for (const auto& name : out.default_sinks) {
+        if (std::find(defined.begin(), defined.end(), name) != defined.end()) continue;
+        add("default_sinks", sinks_entry ? sinks_entry->line : 0,
+            "is [" + name + "] by default, but there is no sink named " + quoted(name) + " (" +
+                known_sinks_text(defined) + "); define it or set default_sinks");
+      }
+      return;
+    }
+    if (auto names = read_sink_names(*written, defined)) out.default_sinks = std::move(*names);
+  }
+
+  // subscriptions: {NAME: {kinds: [...], sinks: [...]}} (docs/subscriptions.md). Read after extend
+  // (the api_version says which kinds have a list endpoint), the sinks and default_sinks.
+  void read_subscriptions(const yaml_entry& section, const std::optional<yaml_entry>& sinks_entry, config& out) {
+    const bool sinks_readable = !sinks_entry || sinks_entry->value.IsMap() || sinks_entry->value.IsNull();
+    const auto defined = defined_sink_names(sinks_entry, out);
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view name) {
+      const bool good_name = is_plain_name(name);
+      if (!good_name) add(e.path, e.line, "a subscription name is " + std::string{plain_name_rule});
+      // Still read the body, so that its own mistakes are reported in the same run.
+      auto subscription = read_subscription(e, name, sinks_readable, defined, out);
+      if (good_name && subscription) out.subscriptions.emplace(std::string{name}, std::move(*subscription));
+    });
+  }
+
+  std::optional<subscription_config> read_subscription(const yaml_entry& section, std::string_view name,
+                                                       bool sinks_readable, const std::vector<std::string>& defined,
+                                                       const config& out) {
+    if (!section.value.IsMap()) {
+      add(section.path, section.line,
+          "expected a subscription: a map with `kinds` (and optionally `sinks`), e.g. {kinds: [extract_run]}; got " +
+              describe(section.value));
+      return std::nullopt;
+    }
+    const std::size_t problems_before = problems.size();
+    subscription_config subscription;
+    subscription.name = std::string{name};
+    bool has_kinds = false;
+    bool has_sinks = false;
+    for_each_entry(section, [&](const yaml_entry& e, std::string_view key) {
+      if (key == "kinds") {
+        has_kinds = true;
+        if (auto kinds = read_subscription_kinds(e, out.extend.api_version)) subscription.kinds = std::move(*kinds);
+      } else if (key == "sinks") {
+        has_sinks = true;
+        // A `sinks:` that is not a map was reported already; every name would look missing.
+        if (!sinks_readable) return;
+        const auto names = read_sink_names(e, defined);
+        if (names && names->empty()) {
+          add(e.path, e.line, "must name at least one sink (leave it out for default_sinks)");
+        } else if (names) {
+          subscription.sinks = *names;
+        }
+      } else {
+        report_unknown(e, "allowed keys in a subscription", subscription_keys);
+      }
+    });
+    if (!has_kinds) {
+      add(child_path(section.path, "kinds"), section.line,
+          "missing; a subscription needs the kinds whose runs it delivers: " +
+              listable_kinds_text(out.extend.api_version));
+    }
+    if (!has_sinks) {
+      subscription.sinks = out.default_sinks;
+      if (subscription.sinks.empty()) {
+        add(child_path(section.path, "sinks"), section.line,
+            "missing, and default_sinks is empty: name the sinks this subscription delivers to");
+      }
+    }
+    if (problems.size() != problems_before) return std::nullopt;
+    return subscription;
+  }
+
+  // "kinds with a list endpoint under api_version 2026-02-09: extract_run, ...".
+  static std::string listable_kinds_text(const std::string& api_version) {
+    std::vector<std::string_view> names;
+    for (const auto& info : kinds_of(generation_of(api_version))) {
+      if (info.listable) names.push_back(info.kind);
+    }
+    return "the kinds with a list endpoint under extend.api_version " + api_version + " are " + join(names);
+  }
+
+  // A subscription's kinds: at least one, none twice, each with a list endpoint under the api_version.
+  std::optional<std::vector<std::string>> read_subscription_kinds(const yaml_entry& e, const std::string& api_version) {
+    const auto items = read_list(e);
+    if (!items) return std::nullopt;
+    if (items->empty()) {
+      add(e.path, e.line, "must name at least one kind; " + listable_kinds_text(api_version));
+      return std::nullopt;
+    }
+    const auto generation = generation_of(api_version);
+    std::vector<std::string_view> listable;
+    for (const auto& info : kinds_of(generation)) {
+      if (info.listable) listable.push_back(info.kind);
+    }
+    std::vector<std::string> kinds;
+    std::map<std::string, std::string, std::less<>> first_at;  // kind -> the path it was first listed at
+    bool ok = true;
+    for (const auto& item : *items) {
+      auto kind = read_string(item);
+      if (!kind) {
+        ok = false;
+        continue;
+      }
+      const auto info = describe_kind(*kind, generation);
+      if (!info) {
+        add(item.path, item.line,
+            "unknown kind " + quoted(*kind) + "; " + did_you_mean(*kind, listable) + listable_kinds_text(api_version));
+        ok = false;
+      } else if (!info->listable) {
+        add(item.path, item.line,
+            quoted(*kind) + " has no list endpoint, so a subscription cannot find its runs (register them instead); " +
+                listable_kinds_text(api_version));
+        ok = false;
+      } else if (const auto [first, inserted] = first_at.emplace(*kind, item.path); !inserted) {
+        add(item.path, item.line, quoted(*kind) + " is listed twice (first at " + first->second + ")");
+        ok = false;
+      } else {
+        kinds.push_back(std::move(*kind));
+      }
+    }
+    if (!ok) return std::nullopt;
+    return kinds;
   }
 
   const std::vector<std::string> event_types_ = known_event_types();

@@ -53,7 +53,7 @@ for code in 0 1 2 3 4; do
 done
 
 # Every key of docs/configuration.md's tables, with its section: "extend.base_url",
-# "sinks.NAME.url", and the top-level "default_sinks".
+# "sinks.NAME.url", "subscriptions.NAME.kinds", and the top-level "default_sinks".
 section="" keys=()
 while IFS= read -r line; do
   if [[ $line =~ ^\#\#\#?\ ([a-z_]+) ]]; then section=${BASH_REMATCH[1]}; continue; fi
@@ -61,6 +61,7 @@ while IFS= read -r line; do
   key=${BASH_REMATCH[1]}
   case $section in
     sinks) keys+=("sinks.NAME.$key") ;;
+    subscriptions) keys+=("subscriptions.NAME.$key") ;;
     default_sinks) keys+=("$key") ;;
     *) keys+=("$section.$key") ;;
   esac

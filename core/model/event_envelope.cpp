@@ -31,12 +31,14 @@ std::string make_event_id(std::string_view run_id, std::string_view event_type) 
 run_event make_event(const run_record& run, std::string_view event_type, std::string_view payload_json,
                      time_point detected_at) {
   run_event event{.event_id = make_event_id(run.id, event_type), .event_type = std::string{event_type}, .body = {}};
-  const boost::json::object hookless_fields{
+  boost::json::object hookless_fields{
       {"registeredAt", format_time(run.registered_at)},
       {"detectedAt", format_time(detected_at)},
       {"polls", run.polls},
       {"context", run.context},
   };
+  // A run a subscription found (docs/subscriptions.md): named last; a registered run has no such key.
+  if (run.subscription) hookless_fields.emplace("subscription", *run.subscription);
   auto& body = event.body;
   body = R"({"eventId":)" + boost::json::serialize(boost::json::value(event.event_id));
   body += R"(,"eventType":)" + boost::json::serialize(boost::json::value(event.event_type));

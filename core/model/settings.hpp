@@ -124,8 +124,8 @@ struct config {
   state_config state;
   cluster_config cluster;
   metrics_config metrics;
-  std::map<std::string, sink_config> sinks;       // by name
-  std::vector<std::string> default_sinks{"out"};  // sinks of a run registered without any
+  std::map<std::string, sink_config> sinks;                  // by name
+  std::vector<std::string> default_sinks{"out"};             // sinks of a run registered without any
   std::map<std::string, subscription_config> subscriptions;  // by name
   logging_config logging;
 };

@@ -47,6 +47,10 @@ struct found_run {
   result what = result::unchanged;
   std::vector<std::string> added_sinks;
   run_record run;  // as stored now (merged: with its events so far, bodies included)
+  // merged: the pending deliveries made for the added sinks, with their events' bodies, in event
+  // order then sink order (home filled on PostgreSQL). One daemon: hand them to the delivery queues;
+  // several daemons: the run's home takes them from the store like any other (take_new_deliveries).
+  std::vector<delivery_job> new_jobs;
 };
 
 // How one subscription's sweep of one kind is doing, for health and metrics.

@@ -84,6 +84,20 @@ class pg_rows {
   std::unique_ptr<pg_result, release> result_;
 };
 
+// One row of a result, with the accessors store_rows' readers take.
+class pg_row {
+ public:
+  pg_row(const pg_rows& rows, int row) : rows_(rows), row_(row) {}
+  std::string column_text(int column) const { return rows_.text(row_, column); }
+  std::int64_t column_int64(int column) const { return rows_.int64(row_, column); }
+  std::optional<std::string> column_optional_text(int column) const { return rows_.optional_text(row_, column); }
+  std::optional<std::int64_t> column_optional_int64(int column) const { return rows_.optional_int64(row_, column); }
+
+ private:
+  const pg_rows& rows_;
+  int row_;
+};
+
 struct pg_connection_options {
   std::string url;                      // a libpq URI or key=value string
   std::optional<std::string> password;  // overrides one in the URL

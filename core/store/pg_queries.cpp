@@ -17,20 +17,6 @@ namespace {
 
 using namespace store_rows;
 
-// One row of a result, with the accessors store_rows' readers take.
-class pg_row {
- public:
-  pg_row(const pg_rows& rows, int row) : rows_(rows), row_(row) {}
-  std::string column_text(int column) const { return rows_.text(row_, column); }
-  std::int64_t column_int64(int column) const { return rows_.int64(row_, column); }
-  std::optional<std::string> column_optional_text(int column) const { return rows_.optional_text(row_, column); }
-  std::optional<std::int64_t> column_optional_int64(int column) const { return rows_.optional_int64(row_, column); }
-
- private:
-  const pg_rows& rows_;
-  int row_;
-};
-
 // Columns of one array parameter, in text form.
 using column = std::vector<std::optional<std::string>>;
 
@@ -86,9 +72,9 @@ void insert_children(pg_connection& db, const std::vector<const run_record*>& ru
 }
 
 std::vector<bool> insert_chunk_of_runs(pg_connection& db, const run_record* first, std::size_t count,
-                                       const std::string& home) {
+                                       const std::string& home, bool queue_for_poller) {
   column ids, kinds, owners, states, statuses, outcomes, polls, registered, updated, next_polls, finished, deadlines,
-      sinks, contexts, looked;
+      sinks, contexts, looked, subscriptions;
   for (const auto* run = first; run != first + count; ++run) {
     ids.emplace_back(run->id);
     kinds.emplace_back(run->kind);
@@ -105,25 +91,26 @@ std::vector<bool> insert_chunk_of_runs(pg_connection& db, const run_record* firs
     sinks.emplace_back(sinks_to_json(run->sinks));
     contexts.emplace_back(context_to_json(run->context));
     looked.emplace_back(std::to_string(to_ms(run->looked_at)));
+    subscriptions.emplace_back(run->subscription);
   }
   // In the order given (WITH ORDINALITY), so seq follows registration order; a pending one queued
-  // for the poller in the same statement.
+  // for the poller in the same statement, unless the poller inserts it itself ($18 false).
   const auto rows = db.exec_with(
       "WITH inserted AS (INSERT INTO runs (id, kind, owner_uid, state, status, outcome, polls, registered_at, "
-      "updated_at, next_poll_at, finished_at, deadline_at, sinks, context, looked_at, home) "
+      "updated_at, next_poll_at, finished_at, deadline_at, sinks, context, looked_at, subscription, home) "
       "SELECT u.id, u.kind, u.owner_uid, u.state, u.status, u.outcome, u.polls, u.registered_at, u.updated_at, "
-      "u.next_poll_at, u.finished_at, u.deadline_at, u.sinks, u.context, u.looked_at, $16 "
+      "u.next_poll_at, u.finished_at, u.deadline_at, u.sinks, u.context, u.looked_at, u.subscription, $17 "
       "FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], "
       "$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::text[], "
-      "$15::bigint[]) WITH ORDINALITY AS u(id, kind, owner_uid, state, status, outcome, polls, registered_at, "
-      "updated_at, next_poll_at, finished_at, deadline_at, sinks, context, looked_at, position) "
-      "ORDER BY u.position ON CONFLICT DO NOTHING RETURNING id, seq, state), "
-      "queued AS (INSERT INTO new_runs (seq, id) SELECT seq, id FROM inserted WHERE state = 'pending') "
+      "$15::bigint[], $16::text[]) WITH ORDINALITY AS u(id, kind, owner_uid, state, status, outcome, polls, "
+      "registered_at, updated_at, next_poll_at, finished_at, deadline_at, sinks, context, looked_at, subscription, "
+      "position) ORDER BY u.position ON CONFLICT DO NOTHING RETURNING id, seq, state), "
+      "queued AS (INSERT INTO new_runs (seq, id) SELECT seq, id FROM inserted WHERE state = 'pending' AND $18) "
       "SELECT id FROM inserted",
       pg_text_array(ids), pg_text_array(kinds), pg_text_array(owners), pg_text_array(states), pg_text_array(statuses),
       pg_text_array(outcomes), pg_text_array(polls), pg_text_array(registered), pg_text_array(updated),
       pg_text_array(next_polls), pg_text_array(finished), pg_text_array(deadlines), pg_text_array(sinks),
-      pg_text_array(contexts), pg_text_array(looked), home);
+      pg_text_array(contexts), pg_text_array(looked), pg_text_array(subscriptions), home, queue_for_poller);
   std::unordered_set<std::string_view> inserted;
   for (int row = 0; row < rows.size(); ++row) inserted.insert(rows.view(row, 0));
   std::vector<bool> fresh;
@@ -211,11 +198,13 @@ constexpr const char* homes_of_me = "(SELECT name FROM nodes WHERE name = $1 OR 
 
 // ---- writes ----
 
-std::vector<bool> insert_runs(pg_connection& db, const std::vector<run_record>& runs, const std::string& home) {
+std::vector<bool> insert_runs(pg_connection& db, const std::vector<run_record>& runs, const std::string& home,
+                              bool queue_for_poller) {
   std::vector<bool> fresh;
   fresh.reserve(runs.size());
   for (std::size_t at = 0; at < runs.size(); at += insert_chunk) {
-    const auto chunk = insert_chunk_of_runs(db, runs.data() + at, std::min(insert_chunk, runs.size() - at), home);
+    const auto chunk =
+        insert_chunk_of_runs(db, runs.data() + at, std::min(insert_chunk, runs.size() - at), home, queue_for_poller);
     fresh.insert(fresh.end(), chunk.begin(), chunk.end());
   }
   return fresh;

@@ -29,8 +29,10 @@ struct pg_identity {
 namespace pg_queries {
 
 // Writes (the calls of the same name in state_store.hpp; pg_store.hpp adds the details). Runs
-// inserted whole (events and deliveries too, as import_runs needs) with `home` as their home.
-std::vector<bool> insert_runs(pg_connection& db, const std::vector<run_record>& runs, const std::string& home);
+// inserted whole (events and deliveries too, as import_runs needs) with `home` as their home; the
+// pending ones queued for the poller's pick_new_runs unless the poller inserts them itself.
+std::vector<bool> insert_runs(pg_connection& db, const std::vector<run_record>& runs, const std::string& home,
+                              bool queue_for_poller = true);
 void save_progress(pg_connection& db, const std::vector<run_progress>& progress);
 void record_outcome(pg_connection& db, const run_outcome& outcome);
 // A compare-and-set: only a delivery free or taken by this process changes; a dead one put back to
@@ -38,6 +40,13 @@ void record_outcome(pg_connection& db, const run_outcome& outcome);
 void update_delivery(pg_connection& db, const delivery& record, const pg_identity& me);
 bool delete_run(pg_connection& db, const std::string& id);
 std::size_t prune_finished(pg_connection& db, time_point cutoff);
+// The poller's: new runs get `home`, not queued for pick_new_runs (the poller tracks them already).
+// Fence it with check_poller_term first.
+std::vector<found_run> save_finds(pg_connection& db, const subscription_finds& finds, const std::string& home);
+void drop_subscription_position(pg_connection& db, const std::string& subscription, const std::string& kind);
+// Positions of a state file being imported, each unless the database has one for its subscription
+// and kind already; returns how many were new.
+std::size_t import_subscription_positions(pg_connection& db, const std::vector<subscription_position>& positions);
 
 // Every pending run of the database, oldest first; none is left queued for pick_new_runs.
 std::vector<run_record> load_pending(pg_connection& db);
@@ -53,6 +62,7 @@ std::vector<run_record> list_runs(pg_connection& db, const run_query& query);
 std::vector<delivery> list_deliveries(pg_connection& db, const delivery_query& query);
 std::map<std::string, std::size_t> count_dead_deliveries(pg_connection& db);
 std::optional<delivery_job> find_delivery(pg_connection& db, const std::string& id);
+std::vector<subscription_position> load_subscription_positions(pg_connection& db);
 
 // The poller's fence: the first statement of each fenced write. Throws lease_lost unless this
 // process holds the poller lease under `term`; keeps the lease row locked FOR KEY SHARE until the

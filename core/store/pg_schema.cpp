@@ -110,8 +110,24 @@ CREATE TABLE poller (
 INSERT INTO poller (one) VALUES (true);
 )sql";
 
+// Version 2: subscriptions (docs/subscriptions.md). The subscription that found a run (NULL: a
+// registered run, as every run stored before the upgrade is; adding a nullable column rewrites
+// nothing), and where each subscription's sweep of each kind stands, shared by the daemons: times in
+// milliseconds, `since` and `position` on Extend's clock, NULL until set.
+constexpr const char* pg_schema_v2 = R"sql(
+ALTER TABLE runs ADD COLUMN subscription text;
+CREATE TABLE subscription_positions (
+  subscription text NOT NULL,
+  kind         text NOT NULL,
+  since        bigint,
+  position     bigint,
+  swept_at     bigint,
+  PRIMARY KEY (subscription, kind)
+);
+)sql";
+
 // pg_migrations[i] moves the schema from version i to i + 1. Append only; never edit a shipped one.
-constexpr std::array pg_migrations{pg_schema_v1};
+constexpr std::array pg_migrations{pg_schema_v1, pg_schema_v2};
 static_assert(pg_migrations.size() == pg_schema_version);
 
 // Serialises migrations between daemons starting together (an arbitrary constant: "hookless").

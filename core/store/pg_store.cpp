@@ -325,6 +325,26 @@ awaitable<std::size_t> pg_store::prune_finished(time_point cutoff) {
   return impl_->write<std::size_t>(std::move(work));
 }
 
+awaitable<std::vector<subscription_position>> pg_store::load_subscription_positions() {
+  auto work = [](pg_connection& db) { return pg_queries::load_subscription_positions(db); };
+  return impl_->read<std::vector<subscription_position>>(std::move(work));
+}
+
+awaitable<std::vector<found_run>> pg_store::save_finds(subscription_finds finds) {
+  auto work = [finds = std::move(finds), me = impl_->me, term = impl_->current_term()](pg_connection& db) {
+    pg_queries::check_poller_term(db, me, term);
+    return pg_queries::save_finds(db, finds, me.node);
+  };
+  return impl_->write<std::vector<found_run>>(std::move(work));
+}
+
+awaitable<void> pg_store::drop_subscription_position(std::string subscription, std::string kind) {
+  auto work = [subscription = std::move(subscription), kind = std::move(kind)](pg_connection& db) {
+    pg_queries::drop_subscription_position(db, subscription, kind);
+  };
+  return impl_->write<void>(std::move(work));
+}
+
 // ---- cluster_store ----
 
 const std::string& pg_store::node_name() const { return impl_->me.node; }
@@ -369,6 +389,13 @@ awaitable<std::size_t> pg_store::import_runs(std::vector<run_record> runs) {
     db.allow_long_statements(timeout);
     const auto fresh = pg_queries::insert_runs(db, runs, home);
     return static_cast<std::size_t>(std::count(fresh.begin(), fresh.end(), true));
+  };
+  return impl_->write<std::size_t>(std::move(work));
+}
+
+awaitable<std::size_t> pg_store::import_subscription_positions(std::vector<subscription_position> positions) {
+  auto work = [positions = std::move(positions)](pg_connection& db) {
+    return pg_queries::import_subscription_positions(db, positions);
   };
   return impl_->write<std::size_t>(std::move(work));
 }

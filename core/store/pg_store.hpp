@@ -4,8 +4,9 @@
 //
 // Threading: two connections, each with its own thread. The data connection's worker does every
 // state_store call with group commit like sqlite_store: the writes queued together (insert_runs,
-// save_progress, record_outcome, update_delivery, delete_run, prune_finished, and the calls that
-// take work: load_pending, load_undone_deliveries, pick_new_runs, take_new_deliveries, import_runs)
+// save_progress, record_outcome, update_delivery, delete_run, prune_finished, save_finds,
+// drop_subscription_position, and the calls that take work: load_pending, load_undone_deliveries,
+// pick_new_runs, take_new_deliveries, import_runs)
 // share one transaction, each in its own savepoint so a bad call fails alone, and one COMMIT;
 // only then are their callers resumed. Reads run afterwards, each in a REPEATABLE READ transaction.
 // The lease connection's worker does heartbeat, claim_poller and resign_poller, each in its own
@@ -27,6 +28,10 @@
 // - update_delivery is a compare-and-set: it changes a delivery only when it is free or taken by
 //   this process (another took it over: nothing changes), except that putting a dead delivery back
 //   to pending (a redelivery, from any daemon) always works and frees it for its home to take.
+// - save_finds is the poller's and fenced like record_outcome. A run it finds new is stored with
+//   `home` = this node and not queued for pick_new_runs (the poller tracks it already). A known run's
+//   row is locked while it gains sinks; the deliveries made for them are free, for the intake of the
+//   run's home (take_new_deliveries), and come back in found_run::new_jobs with that home.
 // - delivery_job::home is filled (the run's home) by every call returning jobs.
 #pragma once
 
@@ -90,6 +95,9 @@ class pg_store final : public state_store, public cluster_store {
   awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) override;
   awaitable<bool> delete_run(std::string id) override;
   awaitable<std::size_t> prune_finished(time_point cutoff) override;
+  awaitable<std::vector<subscription_position>> load_subscription_positions() override;
+  awaitable<std::vector<found_run>> save_finds(subscription_finds finds) override;
+  awaitable<void> drop_subscription_position(std::string subscription, std::string kind) override;
 
   // cluster_store
   const std::string& node_name() const override;
@@ -105,6 +113,9 @@ class pg_store final : public state_store, public cluster_store {
   // stand), skipping IDs already stored, with this node as their home, in one transaction.
   // Returns how many were new.
   awaitable<std::size_t> import_runs(std::vector<run_record> runs);
+  // The same for subscription positions (not fenced: the import is no poller): each unless the
+  // database has one for its subscription and kind. Returns how many were new.
+  awaitable<std::size_t> import_subscription_positions(std::vector<subscription_position> positions);
 
   // How many write transactions have committed on the data connection. For tests and metrics.
   std::uint64_t commit_count() const noexcept;

@@ -34,7 +34,9 @@ void insert_event(sqlite_db& db, const std::string& run_id, const run_event& eve
   stmt->execute();
 }
 
-void insert_delivery(sqlite_db& db, const delivery& record) {
+}  // namespace
+
+bool insert_delivery(sqlite_db& db, const delivery& record) {
   auto stmt = db.cached(
       "INSERT OR IGNORE INTO deliveries (id, event_id, run_id, sink, state, attempts, last_error, "
       "next_attempt_at, redelivered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
@@ -48,7 +50,10 @@ void insert_delivery(sqlite_db& db, const delivery& record) {
   stmt->bind_optional_int64(8, to_ms(record.next_attempt_at));
   stmt->bind_optional_int64(9, to_ms(record.redelivered_at));
   stmt->execute();
+  return db.changes() != 0;
 }
+
+namespace {
 
 enum class event_bodies { read, skip };
 
@@ -81,8 +86,8 @@ std::vector<bool> insert_runs(sqlite_db& db, const std::vector<run_record>& runs
     {
       auto stmt = db.cached(
           "INSERT OR IGNORE INTO runs (id, kind, owner_uid, state, status, outcome, polls, registered_at, "
-          "updated_at, next_poll_at, finished_at, deadline_at, sinks, context, looked_at) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+          "updated_at, next_poll_at, finished_at, deadline_at, sinks, context, looked_at, subscription) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
       stmt->bind_text(1, run.id);
       stmt->bind_text(2, run.kind);
       stmt->bind_int64(3, run.owner_uid);
@@ -98,6 +103,7 @@ std::vector<bool> insert_runs(sqlite_db& db, const std::vector<run_record>& runs
       stmt->bind_text(13, sinks_to_json(run.sinks));
       stmt->bind_text(14, context_to_json(run.context));
       stmt->bind_int64(15, to_ms(run.looked_at));
+      stmt->bind_optional_text(16, run.subscription);
       stmt->execute();
     }
     // A run already stored keeps what it has, events included.

@@ -26,6 +26,10 @@ void record_outcome(sqlite_db& db, const run_outcome& outcome);
 void update_delivery(sqlite_db& db, const delivery& record);
 bool delete_run(sqlite_db& db, const std::string& id);
 std::size_t prune_finished(sqlite_db& db, time_point cutoff);
+std::vector<found_run> save_finds(sqlite_db& db, const subscription_finds& finds);
+void drop_subscription_position(sqlite_db& db, const std::string& subscription, const std::string& kind);
+// One delivery, unless its ID is stored already (then false: nothing changed).
+bool insert_delivery(sqlite_db& db, const delivery& record);
 
 // Reads.
 std::vector<run_record> load_pending(sqlite_db& db);
@@ -36,6 +40,7 @@ std::vector<run_record> list_runs(sqlite_db& db, const run_query& query);
 std::vector<delivery> list_deliveries(sqlite_db& db, const delivery_query& query);
 std::map<std::string, std::size_t> count_dead_deliveries(sqlite_db& db);
 std::optional<delivery_job> find_delivery(sqlite_db& db, const std::string& id);
+std::vector<subscription_position> load_subscription_positions(sqlite_db& db);
 // PRAGMA integrity_check: "ok" when the file is sound, else SQLite's findings, one per line.
 std::string check_integrity(sqlite_db& db);
 

@@ -80,8 +80,23 @@ ALTER TABLE runs ADD COLUMN looked_at INTEGER;
 UPDATE runs SET looked_at = updated_at;
 )sql";
 
+// Version 4: subscriptions (docs/subscriptions.md). The subscription that found a run (NULL: a
+// registered run, as every run stored before the upgrade is), and where each subscription's sweep of
+// each kind stands: times in milliseconds, `since` and `position` on Extend's clock, NULL until set.
+constexpr const char* schema_v4 = R"sql(
+ALTER TABLE runs ADD COLUMN subscription TEXT;
+CREATE TABLE subscription_positions (
+  subscription TEXT NOT NULL,
+  kind         TEXT NOT NULL,
+  since        INTEGER,
+  position     INTEGER,
+  swept_at     INTEGER,
+  PRIMARY KEY (subscription, kind)
+);
+)sql";
+
 // migrations[i] moves the schema from version i to i + 1. Append only; never edit a shipped one.
-constexpr std::array migrations{schema_v1, schema_v2, schema_v3};
+constexpr std::array migrations{schema_v1, schema_v2, schema_v3, schema_v4};
 static_assert(migrations.size() == sqlite_schema_version);
 
 }  // namespace

@@ -8,7 +8,7 @@ namespace hookless {
 class sqlite_db;
 
 // The version this build writes.
-inline constexpr int sqlite_schema_version = 3;
+inline constexpr int sqlite_schema_version = 4;
 
 // Brings the file up to sqlite_schema_version. Throws store_failed for a file written by a newer
 // hookless (refusing to downgrade it), sqlite_error for SQLite failures.

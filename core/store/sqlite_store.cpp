@@ -305,6 +305,23 @@ awaitable<std::size_t> sqlite_store::prune_finished(time_point cutoff) {
   return impl_->jobs.submit<std::size_t>(true, std::move(work));
 }
 
+awaitable<std::vector<subscription_position>> sqlite_store::load_subscription_positions() {
+  auto work = [](sqlite_db& db) { return sqlite_queries::load_subscription_positions(db); };
+  return impl_->jobs.submit<std::vector<subscription_position>>(false, std::move(work));
+}
+
+awaitable<std::vector<found_run>> sqlite_store::save_finds(subscription_finds finds) {
+  auto work = [finds = std::move(finds)](sqlite_db& db) { return sqlite_queries::save_finds(db, finds); };
+  return impl_->jobs.submit<std::vector<found_run>>(true, std::move(work));
+}
+
+awaitable<void> sqlite_store::drop_subscription_position(std::string subscription, std::string kind) {
+  auto work = [subscription = std::move(subscription), kind = std::move(kind)](sqlite_db& db) {
+    sqlite_queries::drop_subscription_position(db, subscription, kind);
+  };
+  return impl_->jobs.submit<void>(true, std::move(work));
+}
+
 awaitable<std::string> sqlite_store::check_integrity() {
   auto work = [](sqlite_db& db) { return sqlite_queries::check_integrity(db); };
   return impl_->jobs.submit<std::string>(false, std::move(work));

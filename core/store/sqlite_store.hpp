@@ -6,10 +6,10 @@
 // executor's work count up meanwhile so the caller's io_context does not run out of work.
 //
 // Group commit: when the worker wakes it takes every queued job. All writes among them
-// (insert_runs, save_progress, record_outcome, update_delivery, delete_run, prune_finished) run in
-// ONE transaction, each in its own savepoint, and one COMMIT (one fsync) makes them all durable;
-// only then are their callers resumed. Reads run after that commit, so they never see data that
-// could still be rolled back.
+// (insert_runs, save_progress, record_outcome, update_delivery, delete_run, prune_finished,
+// save_finds, drop_subscription_position) run in ONE transaction, each in its own savepoint, and one
+// COMMIT (one fsync) makes them all durable; only then are their callers resumed. Reads run after
+// that commit, so they never see data that could still be rolled back.
 //
 // Errors: SQLITE_FULL (and a database locked by another process) -> store_full, the batch is rolled
 // back and the store stays usable. I/O errors, corruption, a read-only file -> store_failed, and
@@ -24,6 +24,8 @@
 // - list_runs: `after` names a run whose position (registration order) the listing continues
 //   below; an unknown ID gives an empty page. Records carry their events (without bodies) and
 //   deliveries. list_deliveries pages the same way, oldest delivery first.
+// - save_finds: found_run::new_jobs carry no home (one daemon is the home of every run): the caller
+//   hands them to its delivery queues.
 // - Calls cannot be cancelled (a write is either committed or refused as a whole). Destroy the store
 //   before the io_context its callers run on.
 #pragma once
@@ -76,6 +78,9 @@ class sqlite_store final : public state_store {
   awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) override;
   awaitable<bool> delete_run(std::string id) override;
   awaitable<std::size_t> prune_finished(time_point cutoff) override;
+  awaitable<std::vector<subscription_position>> load_subscription_positions() override;
+  awaitable<std::vector<found_run>> save_finds(subscription_finds finds) override;
+  awaitable<void> drop_subscription_position(std::string subscription, std::string kind) override;
 
   // Runs PRAGMA integrity_check; "ok" when the file is sound, else SQLite's findings.
   awaitable<std::string> check_integrity();

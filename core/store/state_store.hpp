@@ -5,6 +5,7 @@
 
 #include "core/model/awaitable.hpp"
 #include "core/model/run.hpp"
+#include "core/model/subscription.hpp"
 
 #include <cstddef>
 #include <map>
@@ -106,6 +107,19 @@ class state_store {
   virtual awaitable<bool> delete_run(std::string id) = 0;
   // Removes finished runs whose finished_at is before the cutoff; returns how many.
   virtual awaitable<std::size_t> prune_finished(time_point cutoff) = 0;
+
+  // Subscriptions (docs/subscriptions.md). Every saved position.
+  virtual awaitable<std::vector<subscription_position>> load_subscription_positions() = 0;
+  // Saves what one sweep found and its position in one durable transaction (several daemons: only
+  // the poller, fenced by its term like record_outcome; throws lease_lost otherwise). Per run, in the
+  // order given, what saving it did (found_run): a new ID is inserted as a pending run as given; a
+  // known run (registered, or found before) gains the given sinks it lacks, in order, and for those
+  // added sinks a pending delivery of each event it already has (a finished run's events included),
+  // so a run is delivered once per sink, one eventId. The position row is upserted.
+  virtual awaitable<std::vector<found_run>> save_finds(subscription_finds finds) = 0;
+  // Forgets one kind's position of a subscription (the kind or the subscription was removed by a
+  // reload); the runs it found stay.
+  virtual awaitable<void> drop_subscription_position(std::string subscription, std::string kind) = 0;
 };
 
 }  // namespace hookless

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "core/model/run.hpp"
+#include "core/model/subscription.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -40,7 +41,7 @@ std::string delivery_id_of(const delivery& record);
 // A run's columns, in the order read_run reads them (qualified by the alias r).
 inline constexpr const char* run_columns =
     "r.id, r.kind, r.owner_uid, r.state, r.status, r.outcome, r.polls, r.registered_at, r.updated_at, "
-    "r.next_poll_at, r.finished_at, r.deadline_at, r.sinks, r.context, r.looked_at";
+    "r.next_poll_at, r.finished_at, r.deadline_at, r.sinks, r.context, r.looked_at, r.subscription";
 
 template <typename Row>
 run_record read_run(const Row& row, int first) {
@@ -60,6 +61,7 @@ run_record read_run(const Row& row, int first) {
   run.sinks = sinks_from_json(row.column_text(first + 12));
   run.context = context_from_json(row.column_text(first + 13));
   run.looked_at = from_ms(row.column_int64(first + 14));
+  run.subscription = row.column_optional_text(first + 15);
   return run;
 }
 
@@ -81,6 +83,20 @@ delivery read_delivery(const Row& row, int first) {
   record.next_attempt_at = from_ms(row.column_optional_int64(first + 7));
   record.redelivered_at = from_ms(row.column_optional_int64(first + 8));
   return record;
+}
+
+// A subscription position's columns, in the order read_subscription_position reads them.
+inline constexpr const char* subscription_position_columns = "subscription, kind, since, position, swept_at";
+
+template <typename Row>
+subscription_position read_subscription_position(const Row& row, int first) {
+  subscription_position position;
+  position.subscription = row.column_text(first);
+  position.kind = row.column_text(first + 1);
+  position.since = from_ms(row.column_optional_int64(first + 2));
+  position.position = from_ms(row.column_optional_int64(first + 3));
+  position.swept_at = from_ms(row.column_optional_int64(first + 4));
+  return position;
 }
 
 // event_id, event_type, body.

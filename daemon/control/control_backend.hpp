@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/cluster/cluster_status.hpp"
+#include "core/model/subscription.hpp"
 #include "core/store/state_store.hpp"
 #include "core/tracking/live_events.hpp"
 
@@ -76,6 +77,9 @@ struct health_report {
   store_health store;
   std::optional<cluster_status> cluster;  // several daemons on one database (state.url) only
   std::optional<config_health> config;    // the daemon's config file (absent in tests without one)
+  // Each subscription's sweep of each kind (docs/subscriptions.md); one failing makes health degraded.
+  std::vector<subscription_status> subscriptions;
+  time_point at = clock_type::now();  // when the report was made: the positions' ages count to it
 };
 
 // GET /v1/events sends first the caller's most recent events: those of its newest
@@ -119,6 +123,8 @@ class control_backend {
     co_return event_stream{};
   }
   virtual health_report health() const = 0;
+  // How each subscription's sweep of each kind is doing (health and metrics show it).
+  virtual std::vector<subscription_status> subscriptions() const = 0;
   virtual std::string metrics() const = 0;  // Prometheus text exposition
 
   // For request validation: the kind an ID's prefix names under the configured API version.

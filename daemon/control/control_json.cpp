@@ -157,6 +157,7 @@ json::object record_to_json(const run_record& run) {
   for (const auto& sink : run.sinks) sinks.emplace_back(sink);
   out["sinks"] = std::move(sinks);
   out["context"] = run.context;
+  if (run.subscription) out["subscription"] = *run.subscription;
   json::array events;
   for (const auto& event : run.events) events.emplace_back(event.event_id);
   out["events"] = std::move(events);
@@ -196,6 +197,7 @@ json::object health_to_json(const health_report& report) {
                                {"last_error", optional_string(sink.last_error)}};
   }
   out["sinks"] = std::move(sinks);
+  out["subscriptions"] = subscriptions_to_json(report.subscriptions, report.at);
   out["store"] = json::object{{"state", report.store.state}, {"backend", report.store.backend}};
   if (report.cluster) {
     const auto names = [](const std::vector<std::string>& list) {
@@ -224,6 +226,30 @@ json::object health_to_json(const health_report& report) {
                                  {"last_reload", std::move(last_reload)}};
   }
   return out;
+}
+
+json::object subscriptions_to_json(const std::vector<subscription_status>& subscriptions, time_point now) {
+  json::object out;
+  for (const auto& one : subscriptions) {
+    json::value age = nullptr;
+    if (one.swept_at) {
+      // Whole seconds: a sweep takes about one, and Boost.JSON writes a double as 3.25E0.
+      const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - *one.swept_at).count();
+      age = std::max<std::int64_t>(seconds, 0);
+    }
+    auto& kinds = out[one.subscription];
+    if (!kinds.is_object()) kinds = json::object{};
+    kinds.get_object()[one.kind] =
+        json::object{{"state", one.state},          {"position", optional_time(one.position)},
+                     {"position_age_seconds", age}, {"sweeps", one.sweeps},
+                     {"pages", one.pages},          {"runs_found", one.runs_found},
+                     {"events", one.events},        {"last_error", optional_string(one.last_error)}};
+  }
+  return out;
+}
+
+bool any_subscription_failing(const std::vector<subscription_status>& subscriptions) {
+  return std::ranges::any_of(subscriptions, [](const subscription_status& one) { return one.state == "failing"; });
 }
 
 json::array events_to_json(const run_record& run) {

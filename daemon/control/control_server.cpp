@@ -382,6 +382,11 @@ struct control_server::impl : std::enable_shared_from_this<impl> {
     auto client = std::make_shared<connection>(std::move(socket));
     client->who.uid = credentials.uid;
     client->who.admin = std::find(admin_uids.begin(), admin_uids.end(), credentials.uid) != admin_uids.end();
+    if (credentials.uid == no_owner_uid) {
+      // (uid_t)-1 is no user's: the owner of the runs subscriptions find, which only admins see.
+      spdlog::warn("control: closing a connection from uid {}, which is no user's", credentials.uid);
+      return;
+    }
     if (const auto why = over_connection_limit(client->who)) {
       spdlog::warn("control: refusing a connection from uid {}: {}", credentials.uid, *why);
       if (refusing >= most_refusals_at_once) return;  // closed unanswered

@@ -159,6 +159,8 @@ std::string describe_run(const json::object& record) {
                                      "next_poll_at", "finished_at", "deadline_at", "sinks", "context", "events"}) {
     out += std::string{key} + ": " + field_text(record, key) + '\n';
   }
+  // A run a subscription found (no user's); a registered run has none.
+  if (record.contains("subscription")) out += "subscription: " + field_text(record, "subscription") + '\n';
   if (const auto* deliveries = record.if_contains("deliveries"); deliveries != nullptr && deliveries->is_array()) {
     for (const auto& item : deliveries->get_array()) {
       if (!item.is_object()) continue;
@@ -224,6 +226,34 @@ std::string health_sink_sentence(const std::string& name, const json::object& si
   return out + '\n';
 }
 
+// "subscription invoices (extract_run): healthy, position 2026-...Z (swept 3 s ago); 12 sweeps, 4 runs
+// found, 5 events".
+std::string health_subscription_sentence(const std::string& name, const std::string& kind, const json::object& status) {
+  std::string out = "subscription " + name + " (" + kind + "): ";
+  const auto state = field_text(status, "state");
+  const auto position = field_text(status, "position");
+  const auto age = field_text(status, "position_age_seconds");
+  const auto where = position == "-" ? std::string{"no position yet"}
+                                     : "position " + position + (age == "-" ? "" : " (swept " + age + " s ago)");
+  if (state == "ok") {
+    out += "healthy, " + where;
+  } else if (state == "starting") {
+    out += "starting, no sweep has completed yet";
+  } else if (state == "standby") {
+    out += "standby, another daemon sweeps it; " + where;
+  } else if (state == "failing") {
+    out += "failing, the sweep is retried and nothing is skipped; " + where;
+  } else {
+    out += state + ", " + where;
+  }
+  out += "; " + health_count_text(status, "sweeps", "sweep", "sweeps") + ", " +
+         health_count_text(status, "runs_found", "run found", "runs found") + ", " +
+         health_count_text(status, "events", "event", "events");
+  const auto error = field_text(status, "last_error");
+  if (error != "-") out += "; last error: " + error;
+  return out + '\n';
+}
+
 }  // namespace
 
 std::string describe_health(const json::object& health) {
@@ -235,6 +265,17 @@ std::string describe_health(const json::object& health) {
   if (const auto* sinks = health.if_contains("sinks"); sinks != nullptr && sinks->is_object()) {
     for (const auto& [name, sink] : sinks->get_object()) {
       if (sink.is_object()) out += health_sink_sentence(std::string{name}, sink.get_object());
+    }
+  }
+  if (const auto* subscriptions = health.if_contains("subscriptions");
+      subscriptions != nullptr && subscriptions->is_object()) {
+    for (const auto& [name, kinds] : subscriptions->get_object()) {
+      if (!kinds.is_object()) continue;
+      for (const auto& [kind, status] : kinds.get_object()) {
+        if (status.is_object()) {
+          out += health_subscription_sentence(std::string{name}, std::string{kind}, status.get_object());
+        }
+      }
     }
   }
   if (const auto* store = health.if_contains("store"); store != nullptr && store->is_object()) {

@@ -428,7 +428,8 @@ int run_ls(const global_options& options, const ls_options& ls) {
                         {"STATUS", "status"},
                         {"OUTCOME", "outcome"},
                         {"POLLS", "polls"},
-                        {"REGISTERED", "registered_at"}});
+                        {"REGISTERED", "registered_at"},
+                        {"SUBSCRIPTION", "subscription"}});
 }
 
 // --- deliveries, redeliver, health ---------------------------------------------------------

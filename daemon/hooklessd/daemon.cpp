@@ -359,6 +359,11 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
         options.config_path, sinks.size(), plan.sinks_added.size(), plan.sinks_removed.size(),
         plan.sinks_changed.size(), plan.effective.extend.requests_per_second, plan.effective.polling.list_endpoints,
         options.log_level_override.value_or(plan.effective.logging.level));
+    // Added subscriptions start afresh; removed ones (and removed kinds) forget their positions.
+    if (!plan.subscriptions_added.empty() || !plan.subscriptions_changed.empty() ||
+        !plan.subscriptions_removed.empty()) {
+      spdlog::info("reload: {}", describe_subscription_changes(plan));
+    }
   };
   bool reloading = false;
   bool reload_again = false;  // a SIGHUP came during a reload: read the file once more after it

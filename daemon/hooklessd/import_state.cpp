@@ -60,6 +60,10 @@ awaitable<import_counts> copy_runs(state_store& source, pg_store& target, std::s
     counts.imported += imported;
     counts.skipped += size - imported;
   }
+  auto positions = co_await source.load_subscription_positions();
+  const auto size = positions.size();
+  counts.positions_imported = co_await target.import_subscription_positions(std::move(positions));
+  counts.positions_skipped = size - counts.positions_imported;
   co_return counts;
 }
 
@@ -93,6 +97,10 @@ int import_state(const config& settings, const std::string& state_file, std::ost
     if (failure) std::rethrow_exception(failure);
     out << "imported " << counts->imported << " runs from " << state_file << " into " << database << " (node '"
         << settings.cluster.node << "'); skipped " << counts->skipped << " the database already had\n";
+    if (counts->positions_imported + counts->positions_skipped > 0) {
+      out << "imported " << counts->positions_imported << " subscription positions; skipped "
+          << counts->positions_skipped << " the database already had\n";
+    }
     return 0;
   } catch (const std::exception& e) {
     err << "--import-state: cannot import " << state_file << " into " << database << ": " << e.what() << "\n";

@@ -2,6 +2,8 @@
 // SQLite state file, with its events (their bodies) and deliveries, is written into the PostgreSQL
 // database the config names (state.url), in batches; a run the database already has is skipped, so
 // an import run twice imports nothing the second time. The imported runs' home is cluster.node.
+// Subscription positions come along (one the database already has for its subscription and kind is
+// kept), so a subscription goes on from where the file left it.
 #pragma once
 
 #include "core/model/settings.hpp"
@@ -15,6 +17,9 @@ namespace hookless {
 struct import_counts {
   std::size_t imported = 0;
   std::size_t skipped = 0;  // the database had a run of the same ID
+  // Subscription positions (docs/subscriptions.md), so the subscriptions go on from where they were.
+  std::size_t positions_imported = 0;
+  std::size_t positions_skipped = 0;  // the database had a position for that subscription and kind
 };
 
 // Runs the import: prints the counts (or why it failed) and returns the exit status, 0 or 1. Refuses

@@ -2,6 +2,7 @@
 #include "daemon/hooklessd/tracker_backend.hpp"
 
 #include "core/formats/json_span.hpp"
+#include "daemon/control/control_json.hpp"
 #include "daemon/control/control_routes.hpp"
 #include "daemon/service/process_stats.hpp"
 #include "daemon/version.hpp"
@@ -27,7 +28,11 @@ std::string_view sink_type_name(sink_type type) {
   return "unknown";
 }
 
-bool may_see(const caller& who, const run_record& run) { return who.admin || run.owner_uid == who.uid; }
+// A run a subscription found (owner no_owner_uid) is no user's: admins only. (The control server
+// refuses a connection from that uid, so no caller has it; this holds even if one did.)
+bool may_see(const caller& who, const run_record& run) {
+  return who.admin || (run.owner_uid == who.uid && run.owner_uid != no_owner_uid);
+}
 
 std::optional<std::uint32_t> owner_filter(const caller& who) {
   if (who.admin) return std::nullopt;
@@ -346,7 +351,14 @@ health_report tracker_backend::health() const {
   }
   // A rejected reload leaves the daemon running as before: shown, but not degraded.
   if (config_file_) report.config = *config_file_;
+  // A failing sweep keeps its position and retries (nothing is skipped), but finds nothing meanwhile.
+  report.subscriptions = subscriptions();
+  if (any_subscription_failing(report.subscriptions)) report.ok = false;
   return report;
+}
+
+std::vector<subscription_status> tracker_backend::subscriptions() const {
+  return {};  // lead: tracker's list
 }
 
 // Prometheus text (GET /metrics). Every family is always present, with zero
@@ -493,6 +505,8 @@ std::string tracker_backend::metrics() const {
   } else {
     out.sample("hookless_store_up", 1);
   }
+
+  write_subscription_metrics(out, subscriptions(), clock_type::now());
 
   if (budget_) {
     out.family("hookless_budget_requests_per_second", "gauge", "The configured request budget for Extend.");

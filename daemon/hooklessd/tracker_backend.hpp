@@ -40,6 +40,7 @@ class tracker_backend final : public control_backend {
   awaitable<std::size_t> retry_dead_deliveries(caller who) override;
   awaitable<event_stream> open_events(caller who, std::optional<std::string> run_id, bool follow) override;
   health_report health() const override;
+  std::vector<subscription_status> subscriptions() const override;
   // The followers of GET /v1/events (the ones the tracker publishes to); must outlive the backend.
   void serve_events(live_events* followers) { live_ = followers; }
   std::string metrics() const override;

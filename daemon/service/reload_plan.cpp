@@ -4,6 +4,10 @@
 // would risk dropping either, so they wait for a restart.
 #include "daemon/service/reload_plan.hpp"
 
+#include "core/model/run_kind.hpp"
+
+#include <algorithm>
+
 namespace hookless {
 
 namespace {
@@ -13,6 +17,13 @@ void keep(const char* key, const T& running, T& loaded, std::vector<std::string>
   if (running == loaded) return;
   needs_restart.emplace_back(key);
   loaded = running;
+}
+
+// "a, b" for the log.
+std::string reload_name_list(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
 }
 
 }  // namespace
@@ -64,7 +75,44 @@ reload_plan plan_reload(const config& running, const config& loaded) {
   for (const auto& [name, settings] : running.sinks) {
     if (!loaded.sinks.contains(name)) plan.sinks_removed.push_back(name);
   }
+
+  // The file's kinds were checked against its api_version; while the running one stays (a
+  // restart changes it), a kind the running one cannot list keeps the running subscriptions.
+  const auto generation = generation_of(plan.effective.extend.api_version);
+  const bool listable_now = std::ranges::all_of(plan.effective.subscriptions, [&](const auto& entry) {
+    return std::ranges::all_of(entry.second.kinds, [&](const std::string& kind) {
+      const auto info = describe_kind(kind, generation);
+      return info && info->listable;
+    });
+  });
+  if (!listable_now) {
+    plan.effective.subscriptions = running.subscriptions;
+    restart.emplace_back("subscriptions");
+  }
+  for (const auto& [name, settings] : plan.effective.subscriptions) {
+    const auto before = running.subscriptions.find(name);
+    if (before == running.subscriptions.end())
+      plan.subscriptions_added.push_back(name);
+    else if (before->second.kinds != settings.kinds || before->second.sinks != settings.sinks)
+      plan.subscriptions_changed.push_back(name);
+  }
+  for (const auto& [name, settings] : running.subscriptions) {
+    if (!plan.effective.subscriptions.contains(name)) plan.subscriptions_removed.push_back(name);
+  }
   return plan;
+}
+
+std::string describe_subscription_changes(const reload_plan& plan) {
+  std::string out;
+  const auto part = [&](const std::vector<std::string>& names, const char* what) {
+    if (names.empty()) return;
+    out += (out.empty() ? "subscriptions: " : ", ") + std::to_string(names.size()) + " " + what + " (" +
+           reload_name_list(names) + ")";
+  };
+  part(plan.subscriptions_added, "added");
+  part(plan.subscriptions_changed, "changed");
+  part(plan.subscriptions_removed, "removed");
+  return out.empty() ? "subscriptions unchanged" : out;
 }
 
 }  // namespace hookless

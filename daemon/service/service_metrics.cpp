@@ -7,6 +7,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+
 namespace hookless {
 
 namespace {
@@ -193,6 +195,23 @@ awaitable<std::size_t> timed_store::prune_finished(time_point cutoff) {
   co_return pruned;
 }
 
+awaitable<std::vector<subscription_position>> timed_store::load_subscription_positions() {
+  co_return co_await inner_.load_subscription_positions();
+}
+
+awaitable<std::vector<found_run>> timed_store::save_finds(subscription_finds finds) {
+  const auto start = steady::now();
+  auto found = co_await inner_.save_finds(std::move(finds));
+  observe_since(start);
+  co_return found;
+}
+
+awaitable<void> timed_store::drop_subscription_position(std::string subscription, std::string kind) {
+  const auto start = steady::now();
+  co_await inner_.drop_subscription_position(std::move(subscription), std::move(kind));
+  observe_since(start);
+}
+
 void write_config_metrics(prometheus_writer& out, bool last_reload_ok,
                           std::chrono::system_clock::time_point loaded_at) {
   out.family("hookless_config_last_reload_successful", "gauge",
@@ -202,6 +221,40 @@ void write_config_metrics(prometheus_writer& out, bool last_reload_ok,
              "When the running configuration was read (Unix time): the start, or the last accepted reload.");
   out.sample("hookless_config_last_reload_success_timestamp_seconds",
              std::chrono::duration<double>(loaded_at.time_since_epoch()).count());
+}
+
+void write_subscription_metrics(prometheus_writer& out, const std::vector<subscription_status>& subscriptions,
+                                std::chrono::system_clock::time_point now) {
+  const auto labels_of = [](const subscription_status& one) {
+    return metric_labels{{"subscription", one.subscription}, {"kind", one.kind}};
+  };
+  out.family("hookless_subscription_position_age_seconds", "gauge",
+             "Seconds since the subscription's sweep of a kind last completed (its position is that fresh); no "
+             "sample before the first.");
+  for (const auto& one : subscriptions) {
+    if (!one.swept_at) continue;
+    out.sample("hookless_subscription_position_age_seconds", labels_of(one),
+               std::max(0.0, std::chrono::duration<double>(now - *one.swept_at).count()));
+  }
+  const auto counter = [&](const char* name, const char* help, std::uint64_t subscription_status::*field) {
+    out.family(name, "counter", help);
+    for (const auto& one : subscriptions) out.sample(name, labels_of(one), static_cast<double>(one.*field));
+  };
+  counter("hookless_subscription_sweeps_total", "Complete sweeps of a kind's list by a subscription.",
+          &subscription_status::sweeps);
+  counter("hookless_subscription_pages_total", "List pages a subscription's sweeps of a kind read.",
+          &subscription_status::pages);
+  counter("hookless_subscription_runs_found_total",
+          "Finished runs a subscription found (new ones, and registered runs it joined).",
+          &subscription_status::runs_found);
+  counter("hookless_subscription_events_total", "Events made for runs a subscription found.",
+          &subscription_status::events);
+  out.family("hookless_subscription_up", "gauge",
+             "0 while a subscription's sweep of a kind is failing (its list refuses, or a page was not sorted: the "
+             "position is kept and retried), else 1.");
+  for (const auto& one : subscriptions) {
+    out.sample("hookless_subscription_up", labels_of(one), one.state == "failing" ? 0 : 1);
+  }
 }
 
 awaitable<void> refresh_dead_deliveries(state_store& store, service_metrics& metrics, boost::asio::steady_timer& timer,

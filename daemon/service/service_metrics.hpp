@@ -8,6 +8,7 @@
 #include "core/delivery/delivery_queue.hpp"
 #include "core/delivery/sink.hpp"
 #include "core/extend/run_source.hpp"
+#include "core/model/subscription.hpp"
 #include "core/store/state_store.hpp"
 #include "daemon/service/prometheus_text.hpp"
 
@@ -82,6 +83,13 @@ class timed_sink final : public sink, public limited_sink {
 // when the running config was read, at the start or by the last accepted reload).
 void write_config_metrics(prometheus_writer& out, bool last_reload_ok, std::chrono::system_clock::time_point loaded_at);
 
+// The hookless_subscription_* families (docs/metrics.md), one series per subscription and kind,
+// labelled {subscription, kind}: the position's age (from the last complete sweep to `now`; no
+// sample before the first), complete sweeps, list pages read, runs found, events made, and up (0
+// while the sweep is failing). The families are written even when no subscription is configured.
+void write_subscription_metrics(prometheus_writer& out, const std::vector<subscription_status>& subscriptions,
+                                std::chrono::system_clock::time_point now);
+
 class timed_source final : public run_source {
  public:
   timed_source(run_source& inner, service_metrics& metrics) : inner_(inner), metrics_(metrics) {}
@@ -113,6 +121,9 @@ class timed_store final : public state_store {
   awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) override;
   awaitable<bool> delete_run(std::string id) override;
   awaitable<std::size_t> prune_finished(time_point cutoff) override;
+  awaitable<std::vector<subscription_position>> load_subscription_positions() override;
+  awaitable<std::vector<found_run>> save_finds(subscription_finds finds) override;
+  awaitable<void> drop_subscription_position(std::string subscription, std::string kind) override;
 
  private:
   void observe_since(std::chrono::steady_clock::time_point start);

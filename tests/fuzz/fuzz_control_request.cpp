@@ -70,6 +70,7 @@ class memory_backend final : public control_backend {
         sink_health{.state = "ok", .backlog = 0, .dead = 0, .last_error = std::nullopt, .type = "stdout"};
     return report;
   }
+  std::vector<subscription_status> subscriptions() const override { return {}; }
   std::string metrics() const override { return "hookless_pending_runs 0\n"; }
   std::optional<std::string> kind_for(std::string_view run_id) const override {
     if (run_id.starts_with("exr_")) return "extract_run";

@@ -182,6 +182,7 @@ class fake_backend : public control_backend {
     std::lock_guard lock{mutex_};
     return report_;
   }
+  std::vector<subscription_status> subscriptions() const override { return {}; }
   std::string metrics() const override { return "hookless_up 1\n"; }
   std::optional<std::string> kind_for(std::string_view run_id) const override {
     if (run_id.starts_with("exr_")) return "extract_run";

@@ -85,6 +85,11 @@ class delivery_store final : public state_store {
   awaitable<std::optional<delivery_job>> find_delivery(std::string) override { throw std::logic_error{"not used"}; }
   awaitable<bool> delete_run(std::string) override { throw std::logic_error{"not used"}; }
   awaitable<std::size_t> prune_finished(time_point) override { throw std::logic_error{"not used"}; }
+  awaitable<std::vector<subscription_position>> load_subscription_positions() override {
+    throw std::logic_error{"not used"};
+  }
+  awaitable<std::vector<found_run>> save_finds(subscription_finds) override { throw std::logic_error{"not used"}; }
+  awaitable<void> drop_subscription_position(std::string, std::string) override { throw std::logic_error{"not used"}; }
 
   std::vector<delivery_job> jobs;
   std::exception_ptr fail_next_update;

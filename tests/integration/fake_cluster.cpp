@@ -233,4 +233,30 @@ awaitable<std::size_t> fake_cluster_node::prune_finished(time_point cutoff) {
   co_return co_await db_.data.prune_finished(cutoff);
 }
 
+awaitable<std::vector<subscription_position>> fake_cluster_node::load_subscription_positions() {
+  reachable();
+  co_return co_await db_.data.load_subscription_positions();
+}
+
+// The poller's, fenced: the runs it finds new are its node's and already its own to track (as
+// picked); the deliveries made for a known run's added sinks go to that run's home.
+awaitable<std::vector<found_run>> fake_cluster_node::save_finds(subscription_finds finds) {
+  fenced();
+  auto found = co_await db_.data.save_finds(std::move(finds));
+  for (auto& result : found) {
+    if (result.what == found_run::result::inserted) {
+      db_.home_of[result.run.id] = node_;
+      db_.picked.insert(result.run.id);
+    }
+    const auto home = db_.home_of.find(result.run.id);
+    for (auto& job : result.new_jobs) job.home = home == db_.home_of.end() ? std::string{} : home->second;
+  }
+  co_return found;
+}
+
+awaitable<void> fake_cluster_node::drop_subscription_position(std::string subscription, std::string kind) {
+  reachable();
+  co_await db_.data.drop_subscription_position(std::move(subscription), std::move(kind));
+}
+
 }  // namespace hookless::test

@@ -78,6 +78,9 @@ class fake_cluster_node final : public state_store, public cluster_store {
   awaitable<std::optional<delivery_job>> find_delivery(std::string delivery_id) override;
   awaitable<bool> delete_run(std::string id) override;
   awaitable<std::size_t> prune_finished(time_point cutoff) override;
+  awaitable<std::vector<subscription_position>> load_subscription_positions() override;
+  awaitable<std::vector<found_run>> save_finds(subscription_finds finds) override;
+  awaitable<void> drop_subscription_position(std::string subscription, std::string kind) override;
 
   // Claims answer this much later (a slow lease connection).
   std::chrono::milliseconds claim_delay{0};

@@ -59,6 +59,11 @@ class memory_store final : public state_store {
   awaitable<std::optional<delivery_job>> find_delivery(std::string) override { co_return std::nullopt; }
   awaitable<bool> delete_run(std::string) override { co_return false; }
   awaitable<std::size_t> prune_finished(time_point) override { co_return 0; }
+  awaitable<std::vector<subscription_position>> load_subscription_positions() override {
+    co_return std::vector<subscription_position>{};
+  }
+  awaitable<std::vector<found_run>> save_finds(subscription_finds) override { co_return std::vector<found_run>{}; }
+  awaitable<void> drop_subscription_position(std::string, std::string) override { co_return; }
 
   std::optional<delivery> last_of(const std::string& id) const {
     for (auto it = updates.rbegin(); it != updates.rend(); ++it) {

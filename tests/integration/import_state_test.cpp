@@ -55,6 +55,7 @@ void expect_same(const run_record& want, const run_record& got) {
   EXPECT_EQ(got.deadline_at, want.deadline_at);
   EXPECT_EQ(got.sinks, want.sinks);
   EXPECT_EQ(got.context, want.context);
+  EXPECT_EQ(got.subscription, want.subscription);
   ASSERT_EQ(got.events.size(), want.events.size());
   for (std::size_t i = 0; i < want.events.size(); ++i) {
     EXPECT_EQ(got.events[i].event_id, want.events[i].event_id);
@@ -88,7 +89,14 @@ class import_state_test : public ::testing::Test {
       std::vector<run_record> runs;
       for (std::uint32_t i = 0; i < 7; ++i)
         runs.push_back(make_run("exr_" + std::to_string(i), 1000 + i % 2, 1'700'000'000'000 + i));
+      // exr_3 a subscription found (docs/subscriptions.md); its position comes along too.
+      runs[3].owner_uid = no_owner_uid;
+      runs[3].subscription = "invoices";
+      runs[3].context = {};
       co_await store->insert_runs(runs);
+      subscription_finds finds;
+      finds.position = position_;
+      co_await store->save_finds(std::move(finds));
       auto done = make_outcome(runs[1], 1'700'000'100'000);
       co_await store->record_outcome(done);
       auto delivered = done.new_deliveries[0];
@@ -132,6 +140,11 @@ class import_state_test : public ::testing::Test {
   std::string state_file_ = (temp_.path() / "state.db").string();
   boost::asio::io_context io_{1};
   std::vector<run_record> expected_;
+  const subscription_position position_{.subscription = "invoices",
+                                        .kind = "extract_run",
+                                        .since = test::at_ms(1'700'000'000'000),
+                                        .position = test::at_ms(1'700'000'300'123),
+                                        .swept_at = test::at_ms(1'700'000'301'000)};
 };
 
 TEST_F(import_state_test, every_run_with_its_events_and_deliveries_reaches_the_database_once) {
@@ -142,6 +155,7 @@ TEST_F(import_state_test, every_run_with_its_events_and_deliveries_reaches_the_d
   ASSERT_EQ(import(settings, out, err), 0) << err;
   EXPECT_THAT(out, HasSubstr("imported 7 runs"));
   EXPECT_THAT(out, HasSubstr("skipped 0"));
+  EXPECT_THAT(out, HasSubstr("imported 1 subscription positions; skipped 0"));
 
   asio_run([&]() -> awaitable<void> {
     open_report report;
@@ -151,11 +165,20 @@ TEST_F(import_state_test, every_run_with_its_events_and_deliveries_reaches_the_d
       EXPECT_TRUE(got) << want.id;
       if (got) expect_same(want, *got);
     }
+    const auto positions = co_await store->load_subscription_positions();
+    EXPECT_EQ(positions.size(), 1U);
+    if (positions.empty()) co_return;
+    EXPECT_EQ(positions[0].subscription, "invoices");
+    EXPECT_EQ(positions[0].kind, "extract_run");
+    EXPECT_EQ(positions[0].since, position_.since);
+    EXPECT_EQ(positions[0].position, position_.position);
+    EXPECT_EQ(positions[0].swept_at, position_.swept_at);
   });
 
   ASSERT_EQ(import(settings, out, err), 0) << err;
   EXPECT_THAT(out, HasSubstr("imported 0 runs"));
   EXPECT_THAT(out, HasSubstr("skipped 7"));
+  EXPECT_THAT(out, HasSubstr("imported 0 subscription positions; skipped 1"));
 }
 
 TEST_F(import_state_test, a_config_without_a_database_or_a_missing_file_is_refused) {

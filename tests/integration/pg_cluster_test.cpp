@@ -170,7 +170,7 @@ TEST_F(pg_cluster_test, resign_frees_the_lease_at_once) {
 
 // What the poller's writes would have changed, read back: nothing of it may be there.
 struct poller_writes_seen {
-  std::string run_state, polls, status, picked_new, events, deliveries;
+  std::string run_state, polls, status, picked_new, events, deliveries, sinks, found, positions;
 };
 
 class pg_fencing_test : public pg_cluster_test {
@@ -181,7 +181,21 @@ class pg_fencing_test : public pg_cluster_test {
             value("SELECT COALESCE(status, 'none') FROM runs WHERE id = 'exr_polled'").value_or("?"),
             // "f": still queued for the poller (in new_runs), not picked.
             value("SELECT NOT EXISTS (SELECT 1 FROM new_runs WHERE id = 'exr_new')").value_or("?"),
-            value("SELECT COUNT(*) FROM events").value_or("?"), value("SELECT COUNT(*) FROM deliveries").value_or("?")};
+            value("SELECT COUNT(*) FROM events").value_or("?"), value("SELECT COUNT(*) FROM deliveries").value_or("?"),
+            value("SELECT sinks FROM runs WHERE id = 'exr_polled'").value_or("?"),
+            value("SELECT COUNT(*) FROM runs WHERE id = 'exr_found'").value_or("?"),
+            value("SELECT COUNT(*) FROM subscription_positions").value_or("?")};
+  }
+
+  // What a sweep found: exr_polled (gaining the sink "subs") and a new run, with the position.
+  static subscription_finds finds() {
+    subscription_finds found;
+    found.position.subscription = "invoices";
+    found.position.kind = "extract_run";
+    found.position.since = at_ms(1'700'000'000'000);
+    found.runs = runs_of(make_found_run("exr_polled", "invoices", names("subs")),
+                         make_found_run("exr_found", "invoices", names("subs")));
+    return found;
   }
 
   // a polls exr_polled under its first term; exr_new waits to be picked.
@@ -202,6 +216,9 @@ class pg_fencing_test : public pg_cluster_test {
     EXPECT_EQ(after.picked_new, "f");
     EXPECT_EQ(after.events, "0");
     EXPECT_EQ(after.deliveries, "0");
+    EXPECT_EQ(after.sinks, R"(["out","app"])");
+    EXPECT_EQ(after.found, "0");
+    EXPECT_EQ(after.positions, "0");
   }
 
   run_progress progress() {
@@ -222,6 +239,7 @@ TEST_F(pg_fencing_test, writes_under_an_old_term_throw_lease_lost_and_write_noth
   EXPECT_THROW(sync(a_->record_outcome(make_outcome(make_run("exr_polled"), 1'700'000'050'000))), lease_lost);
   EXPECT_THROW(sync(a_->save_progress(progress_of(progress()))), lease_lost);
   EXPECT_THROW(sync(a_->pick_new_runs(10)), lease_lost);
+  EXPECT_THROW(sync(a_->save_finds(finds())), lease_lost);
   expect_nothing_written();
 }
 
@@ -231,7 +249,44 @@ TEST_F(pg_fencing_test, a_store_that_is_not_the_poller_makes_no_poller_writes) {
   EXPECT_THROW(sync(a_->record_outcome(make_outcome(make_run("exr_polled"), 1'700'000'050'000))), lease_lost);
   EXPECT_THROW(sync(a_->save_progress(progress_of(progress()))), lease_lost);
   EXPECT_THROW(sync(a_->pick_new_runs(10)), lease_lost);
+  EXPECT_THROW(sync(a_->save_finds(finds())), lease_lost);
+  b_->set_poller_term(std::nullopt);
+  EXPECT_THROW(sync(b_->save_finds(finds())), lease_lost) << "nor does a daemon that never was";
   expect_nothing_written();
+}
+
+// The poller's sweep: a run it finds new is its own (home a, not queued for pick_new_runs); a run
+// registered on b gains the subscription's sink, and that delivery is for b's intake to take.
+TEST_F(pg_fencing_test, found_runs_are_the_pollers_and_added_deliveries_go_to_the_runs_home) {
+  a_polls_under_a_lease_of(60s);
+  sync(b_->insert_runs(runs_of(make_run("exr_done"))));
+  const auto outcome = make_outcome(make_run("exr_done"), 1'700'000'050'000);
+  sync(a_->record_outcome(outcome));
+  // b delivers its run's events, as the home of exr_done: both, now done.
+  for (auto job : sync(b_->take_new_deliveries(10))) {
+    job.record.state = delivery_state::done;
+    sync(b_->update_delivery(job.record));
+  }
+  auto found = finds();
+  found.runs.push_back(make_found_run("exr_done", "invoices", names("subs")));
+  const auto saved = sync(a_->save_finds(found));
+  ASSERT_EQ(saved.size(), 3U);
+  EXPECT_EQ(saved[0].what, found_run::result::merged);  // exr_polled: pending, no events yet
+  EXPECT_TRUE(saved[0].new_jobs.empty());
+  EXPECT_EQ(saved[1].what, found_run::result::inserted);
+  EXPECT_EQ(saved[2].what, found_run::result::merged);
+  ASSERT_EQ(saved[2].new_jobs.size(), 1U);
+  EXPECT_EQ(saved[2].new_jobs[0].home, "b");
+  EXPECT_EQ(saved[2].new_jobs[0].body, outcome.new_events[0].body);
+
+  EXPECT_EQ(value("SELECT home FROM runs WHERE id = 'exr_found'"), "a");
+  EXPECT_EQ(value("SELECT COUNT(*) FROM new_runs WHERE id = 'exr_found'"), "0");
+  EXPECT_EQ(value("SELECT COUNT(*) FROM subscription_positions"), "1");
+  EXPECT_TRUE(sync(a_->take_new_deliveries(10)).empty()) << "a is not exr_done's home";
+  const auto taken = sync(b_->take_new_deliveries(10));
+  ASSERT_EQ(taken.size(), 1U);
+  EXPECT_EQ(taken[0].record.id, outcome.new_events[0].event_id + ":subs");
+  EXPECT_EQ(taken[0].body, outcome.new_events[0].body);
 }
 
 // Written while a held the lease, run after b took it: refused all the same.

@@ -2,7 +2,9 @@
 // cluster duties (pg_cluster_test.cpp): the schema it creates and versions, and a server it cannot
 // reach when it opens.
 #include "core/store/pg_store.hpp"
+#include "tests/integration/store_records.hpp"
 #include "tests/support/pg_server.hpp"
+#include "tests/support/run_with_deadline.hpp"
 
 #include <boost/asio/io_context.hpp>
 
@@ -45,10 +47,10 @@ TEST_F(pg_store_test, creates_a_versioned_schema_in_an_empty_database) {
     EXPECT_TRUE(report.created);
     EXPECT_TRUE(report.messages.empty());
   }
-  EXPECT_EQ(value("SELECT version FROM hookless_schema"), "1");
+  EXPECT_EQ(value("SELECT version FROM hookless_schema"), "2");
   EXPECT_EQ(value("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public' "
-                  "AND tablename IN ('runs', 'events', 'deliveries', 'nodes', 'poller')"),
-            "deliveries,events,nodes,poller,runs");
+                  "AND tablename IN ('runs', 'events', 'deliveries', 'nodes', 'poller', 'subscription_positions')"),
+            "deliveries,events,nodes,poller,runs,subscription_positions");
   open_report again;
   auto store = open_store(again);
   EXPECT_FALSE(again.created);
@@ -68,9 +70,57 @@ TEST_F(pg_store_test, refuses_a_database_of_a_newer_schema_and_leaves_it_as_it_i
   } catch (const store_failed& error) {
     const std::string message = error.what();
     EXPECT_NE(message.find("99"), std::string::npos) << message;
-    EXPECT_NE(message.find("(1)"), std::string::npos) << "names the version this build knows: " << message;
+    EXPECT_NE(message.find("(2)"), std::string::npos) << "names the version this build knows: " << message;
   }
   EXPECT_EQ(value("SELECT version FROM hookless_schema"), "99");
+}
+
+// A database of schema version 1 (before subscriptions) is upgraded in place: its runs gain an empty
+// subscription column, a table of positions appears, and both work at once.
+TEST_F(pg_store_test, upgrades_a_version_1_database_in_place) {
+  {
+    open_report report;
+    auto store = open_store(report);
+    run_with_deadline(
+        context_,
+        [&]() -> awaitable<void> {
+          co_await store->insert_runs(runs_of(make_run("exr_v1"), make_run("exr_v1_pending")));
+        },
+        20s);
+    context_.restart();
+  }
+  server_.query(database_,
+                "ALTER TABLE runs DROP COLUMN subscription; DROP TABLE subscription_positions; "
+                "UPDATE hookless_schema SET version = 1");
+  open_report report;
+  auto store = open_store(report);
+  EXPECT_FALSE(report.created);
+  EXPECT_EQ(value("SELECT version FROM hookless_schema"), "2");
+  bool checked = false;
+  run_with_deadline(
+      context_,
+      [&]() -> awaitable<void> {
+        const auto term = co_await store->claim_poller(60s);  // (a named local: g++ 12 and co_await in arguments)
+        store->set_poller_term(term);
+        const auto pending = co_await store->load_pending();
+        CO_ASSERT_TRUE(pending.size() == 2);
+        EXPECT_FALSE(pending[0].subscription.has_value());
+        subscription_finds finds;
+        finds.position.subscription = "invoices";
+        finds.position.kind = "extract_run";
+        finds.runs = runs_of(make_found_run("exr_v1", "invoices", names("subs")),
+                             make_found_run("exr_new", "invoices", names("subs")));
+        const auto found = co_await store->save_finds(finds);
+        CO_ASSERT_TRUE(found.size() == 2);
+        EXPECT_EQ(found[0].what, found_run::result::merged);
+        EXPECT_EQ(found[1].what, found_run::result::inserted);
+        const auto inserted = co_await store->find_run("exr_new");
+        EXPECT_EQ(inserted->subscription, "invoices");
+        EXPECT_EQ((co_await store->load_subscription_positions()).size(), 1U);
+        checked = true;
+      },
+      20s);
+  EXPECT_TRUE(checked);
 }
 
 // Nothing listens there: opening fails at once as store_unavailable (the daemon answers busy and

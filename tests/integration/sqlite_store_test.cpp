@@ -74,6 +74,19 @@ class sqlite_store_test : public ::testing::Test {
     return store;
   }
 
+  // Takes the closed state file back to what an older version wrote: `sql` over a plain connection.
+  // Empty when that worked, else SQLite's message.
+  std::string rewrite_as_older(const std::string& sql) {
+    sqlite3* db = nullptr;
+    std::string error;
+    if (sqlite3_open(path_.c_str(), &db) != SQLITE_OK ||
+        sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+      error = sqlite3_errmsg(db);
+    }
+    sqlite3_close(db);
+    return error;
+  }
+
   // Runs one test body as a coroutine on the test's io_context, with a deadline.
   void run(std::function<boost::asio::awaitable<void>()> body, std::chrono::seconds limit = 25s) {
     test::run_with_deadline(context_, std::move(body), limit, test::run_stop::work_ran_out);
@@ -93,10 +106,10 @@ TEST_F(sqlite_store_test, creates_a_versioned_wal_file) {
     EXPECT_TRUE(report.created);
     EXPECT_TRUE(report.messages.empty());
   }
-  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "3");
+  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "4");
   EXPECT_EQ(query_raw(path_, "PRAGMA journal_mode"), "wal");
   EXPECT_EQ(query_raw(path_, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
-            "deliveries\nevents\nruns");
+            "deliveries\nevents\nruns\nsubscription_positions");
   open_report again;
   auto store = open_store(again);
   EXPECT_FALSE(again.created);
@@ -270,22 +283,18 @@ TEST_F(sqlite_store_test, opens_a_version_1_file_and_migrates_it) {
       co_await store->update_delivery(dead);
     });
   }
-  // Back to what version 1 wrote: no redelivered_at (nor looked_at) column, user_version 1.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "ALTER TABLE deliveries DROP COLUMN redelivered_at; ALTER TABLE runs DROP COLUMN looked_at; "
-                         "PRAGMA user_version = 1",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  // Back to what version 1 wrote: no redelivered_at (nor looked_at, nor subscriptions), user_version 1.
+  ASSERT_EQ(
+      rewrite_as_older("ALTER TABLE deliveries DROP COLUMN redelivered_at; ALTER TABLE runs DROP COLUMN looked_at; "
+                       "ALTER TABLE runs DROP COLUMN subscription; DROP TABLE subscription_positions; "
+                       "PRAGMA user_version = 1"),
+      "");
   ASSERT_EQ(query_raw(path_, "SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'redelivered_at'"),
             "0");
 
   const auto before = clock_type::now();
   auto store = open_store();
-  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "3");
+  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "4");
   run([&]() -> awaitable<void> {
     auto undone = co_await store->load_undone_deliveries();
     CO_ASSERT_TRUE(undone.size() == 2);
@@ -310,6 +319,48 @@ TEST_F(sqlite_store_test, opens_a_version_1_file_and_migrates_it) {
   });
 }
 
+// A state file of schema version 3 (before subscriptions) gains the runs' subscription column, empty
+// for every run it has (registered runs all), and the table of positions, empty; both work at once.
+TEST_F(sqlite_store_test, opens_a_version_3_file_and_migrates_it) {
+  {
+    auto store = open_store();
+    run([&]() -> awaitable<void> {
+      auto old = make_run("exr_v3");
+      co_await store->insert_runs(runs_of(old));
+      co_await store->record_outcome(make_outcome(old, 1'700'000'040'000));
+      co_await store->insert_runs(runs_of(make_run("exr_v3_pending")));
+    });
+  }
+  ASSERT_EQ(rewrite_as_older("ALTER TABLE runs DROP COLUMN subscription; DROP TABLE subscription_positions; "
+                             "PRAGMA user_version = 3"),
+            "");
+  ASSERT_EQ(query_raw(path_, "SELECT COUNT(*) FROM pragma_table_info('runs') WHERE name = 'subscription'"), "0");
+
+  auto store = open_store();
+  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "4");
+  run([&]() -> awaitable<void> {
+    const auto pending = co_await store->load_pending();
+    CO_ASSERT_TRUE(pending.size() == 1);
+    EXPECT_FALSE(pending[0].subscription.has_value());
+    const auto done = co_await store->find_run("exr_v3");
+    CO_ASSERT_TRUE(done.has_value());
+    EXPECT_FALSE(done->subscription.has_value());
+    EXPECT_EQ(done->events.size(), 1U);
+    EXPECT_TRUE((co_await store->load_subscription_positions()).empty());
+
+    subscription_finds finds;
+    finds.position.subscription = "invoices";
+    finds.position.kind = "extract_run";
+    finds.position.since = at_ms(1'700'000'000'000);
+    finds.runs = runs_of(make_found_run("exr_v3", "invoices", names("subs")));
+    const auto found = co_await store->save_finds(finds);
+    CO_ASSERT_TRUE(found.size() == 1);
+    EXPECT_EQ(found[0].what, found_run::result::merged);
+    EXPECT_EQ(found[0].new_jobs.size(), 1U);
+    EXPECT_EQ((co_await store->load_subscription_positions()).size(), 1U);
+  });
+}
+
 TEST_F(sqlite_store_test, missing_directory_is_store_failed) {
   open_report report;
   EXPECT_THROW(open_store(report, (dir_ / "no" / "such" / "state.db").string()), store_failed);
@@ -326,16 +377,12 @@ TEST_F(sqlite_store_test, opens_a_version_2_file_and_migrates_it) {
       co_await store->insert_runs(runs_of(old));
     });
   }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(
-      sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN looked_at; PRAGMA user_version = 2", nullptr, nullptr, nullptr),
-      SQLITE_OK)
-      << sqlite3_errmsg(db);
-  sqlite3_close(db);
+  ASSERT_EQ(rewrite_as_older("ALTER TABLE runs DROP COLUMN looked_at; ALTER TABLE runs DROP COLUMN subscription; "
+                             "DROP TABLE subscription_positions; PRAGMA user_version = 2"),
+            "");
 
   auto store = open_store();
-  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "3");
+  EXPECT_EQ(query_raw(path_, "PRAGMA user_version"), "4");
   run([&]() -> awaitable<void> {
     const auto pending = co_await store->load_pending();
     CO_ASSERT_TRUE(pending.size() == 1);

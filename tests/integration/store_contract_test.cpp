@@ -118,14 +118,7 @@ TEST_P(store_contract_test, record_outcome_is_idempotent_and_skips_forgotten_run
     co_await store->insert_runs(runs_of(run));
 
     // needs_review first (the run stays pending), then completed.
-    run_outcome review;
-    review.run = run;
-    review.run.status = "NEEDS_REVIEW";
-    review.run.outcome = "needs_review";
-    auto review_event = make_event(run.id, "workflow_run.needs_review");
-    review.new_deliveries.push_back(make_delivery(review_event, run.id, "out"));
-    review.new_events.push_back(review_event);
-    co_await store->record_outcome(review);
+    co_await store->record_outcome(make_review(run));
 
     auto done = make_outcome(run, 1'700'000'200'000);
     co_await store->record_outcome(done);

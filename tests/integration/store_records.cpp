@@ -2,6 +2,7 @@
 #include "tests/integration/store_records.hpp"
 
 #include <chrono>
+#include <utility>
 
 namespace hookless::test {
 
@@ -26,6 +27,15 @@ run_record make_run(const std::string& id, std::uint32_t owner, std::int64_t bas
   run.deadline_at = at_ms(base_ms + 7LL * 24 * 3600 * 1000);
   run.sinks = {"out", "app"};
   run.context = boost::json::object{{"order", id}, {"n", 1}};
+  return run;
+}
+
+run_record make_found_run(const std::string& id, const std::string& subscription, std::vector<std::string> sinks,
+                          std::int64_t base_ms) {
+  auto run = make_run(id, no_owner_uid, base_ms);
+  run.subscription = subscription;
+  run.sinks = std::move(sinks);
+  run.context = {};
   return run;
 }
 
@@ -58,6 +68,17 @@ run_outcome make_outcome(const run_record& pending, std::int64_t finished_ms) {
   return outcome;
 }
 
+run_outcome make_review(const run_record& pending) {
+  run_outcome review;
+  review.run = pending;
+  review.run.status = "NEEDS_REVIEW";
+  review.run.outcome = "needs_review";
+  auto event = make_event(pending.id, "workflow_run.needs_review");
+  review.new_deliveries.push_back(make_delivery(event, pending.id, "out"));
+  review.new_events.push_back(std::move(event));
+  return review;
+}
+
 void expect_same_run(const run_record& a, const run_record& b) {
   EXPECT_EQ(a.id, b.id);
   EXPECT_EQ(a.kind, b.kind);
@@ -73,6 +94,7 @@ void expect_same_run(const run_record& a, const run_record& b) {
   EXPECT_EQ(a.deadline_at, b.deadline_at);
   EXPECT_EQ(a.sinks, b.sinks);
   EXPECT_EQ(a.context, b.context);
+  EXPECT_EQ(a.subscription, b.subscription);
 }
 
 std::vector<std::string> ids_of(const std::vector<run_record>& runs) {

@@ -297,6 +297,41 @@ TEST_F(tracker_backend_events_test, a_live_event_already_among_the_recent_ones_i
   EXPECT_TRUE(mine.stream->live->take().empty());
 }
 
+// A run a subscription found belongs to no user (owner no_owner_uid): no user sees it, in a
+// record, a list or the event stream; admins see it everywhere.
+TEST_F(tracker_backend_events_test, a_run_of_no_user_is_seen_by_admins_only) {
+  backend_->serve_events(&hub_);
+  ASSERT_EQ(status(alice, verb::post, "/v1/runs", R"({"id":"exr_alice"})"), 201u);
+  run([&]() -> awaitable<void> {
+    registration one;
+    one.id = "exr_found";
+    one.kind = "extract_run";
+    one.sinks = {"app"};
+    std::vector<registration> found{std::move(one)};
+    co_await tracker_->register_runs(no_owner_uid, std::move(found));
+  });
+  record_event("exr_found", "extract_run.processed");
+
+  for (const auto& who : {alice, bob}) {
+    EXPECT_EQ(status(who, verb::get, "/v1/runs/exr_found"), 404u);
+    EXPECT_EQ(status(who, verb::get, "/v1/runs/exr_found/events"), 404u);
+    EXPECT_EQ(status(who, verb::get, "/v1/events?run=exr_found"), 404u);
+    EXPECT_EQ(status(who, verb::delete_, "/v1/runs/exr_found"), 404u);
+    EXPECT_FALSE(listed(who).contains("exr_found"));
+  }
+  const auto mine = serve(alice, verb::get, "/v1/events?follow=1");
+  ASSERT_TRUE(mine.stream && mine.stream->live);
+  EXPECT_TRUE(mine.stream->recent.empty());
+  hub_.publish(live_event{.run_id = "exr_found", .owner_uid = no_owner_uid, .event_id = "event_f", .body = "{}"});
+  EXPECT_TRUE(mine.stream->live->take().empty());
+
+  EXPECT_EQ(status(admin, verb::get, "/v1/runs/exr_found"), 200u);
+  EXPECT_EQ(listed(admin), (std::set<std::string>{"exr_alice", "exr_found"}));
+  const auto everyone = serve(admin, verb::get, "/v1/events");
+  ASSERT_TRUE(everyone.stream);
+  EXPECT_EQ(run_ids(everyone.stream->recent), std::vector<std::string>{"exr_found"});
+}
+
 // Health and metrics tell which store the daemon runs on; with a database, what it knows of the
 // cluster, and an unreachable database makes it degraded (hooklessctl health exits 1).
 TEST_F(tracker_backend_test, sqlite_health_shows_the_store_and_no_cluster) {

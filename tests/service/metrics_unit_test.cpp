@@ -51,6 +51,54 @@ TEST(prometheus_writer_labels, labelled_histogram_series_round_trip_through_the_
   EXPECT_NE(out.text().find("d_seconds_bucket{kind=\"extract_run\",le=\"0.1\"} 1\n"), std::string::npos);
 }
 
+TEST(subscription_metrics, each_subscription_and_kind_has_its_series) {
+  const auto now = std::chrono::system_clock::time_point{std::chrono::seconds{1'800'000'000}};
+  subscription_status swept;
+  swept.subscription = "invoices";
+  swept.kind = "extract_run";
+  swept.state = "ok";
+  swept.swept_at = now - 2500ms;
+  swept.sweeps = 12;
+  swept.pages = 14;
+  swept.runs_found = 5;
+  swept.events = 6;
+  subscription_status failing = swept;
+  failing.kind = "workflow_run";
+  failing.state = "failing";
+  subscription_status starting;
+  starting.subscription = "all";
+  starting.kind = "parse_run";
+  prometheus_writer out;
+  write_subscription_metrics(out, {swept, failing, starting}, now);
+  const auto parsed = parse_prometheus(out.text());
+  EXPECT_THAT(parsed.problems, IsEmpty()) << out.text();
+  const std::map<std::string, std::string> invoices{{"subscription", "invoices"}, {"kind", "extract_run"}};
+  const std::map<std::string, std::string> workflows{{"subscription", "invoices"}, {"kind", "workflow_run"}};
+  const std::map<std::string, std::string> all{{"subscription", "all"}, {"kind", "parse_run"}};
+  EXPECT_EQ(parsed.value("hookless_subscription_position_age_seconds", invoices), 2.5);
+  EXPECT_FALSE(parsed.value("hookless_subscription_position_age_seconds", all)) << "no sample before a sweep";
+  EXPECT_EQ(parsed.value("hookless_subscription_sweeps_total", invoices), 12);
+  EXPECT_EQ(parsed.value("hookless_subscription_pages_total", invoices), 14);
+  EXPECT_EQ(parsed.value("hookless_subscription_runs_found_total", invoices), 5);
+  EXPECT_EQ(parsed.value("hookless_subscription_events_total", invoices), 6);
+  EXPECT_EQ(parsed.value("hookless_subscription_sweeps_total", all), 0);
+  EXPECT_EQ(parsed.value("hookless_subscription_up", invoices), 1);
+  EXPECT_EQ(parsed.value("hookless_subscription_up", workflows), 0) << "0 while failing";
+  EXPECT_EQ(parsed.value("hookless_subscription_up", all), 1) << "starting is not failing";
+}
+
+TEST(subscription_metrics, the_families_are_there_without_subscriptions) {
+  prometheus_writer out;
+  write_subscription_metrics(out, {}, std::chrono::system_clock::now());
+  const auto parsed = parse_prometheus(out.text());
+  EXPECT_THAT(parsed.problems, IsEmpty()) << out.text();
+  for (const char* family : {"hookless_subscription_position_age_seconds", "hookless_subscription_sweeps_total",
+                             "hookless_subscription_pages_total", "hookless_subscription_runs_found_total",
+                             "hookless_subscription_events_total", "hookless_subscription_up"}) {
+    EXPECT_TRUE(parsed.help.contains(family)) << family;
+  }
+}
+
 TEST(prometheus_writer_labels, empty_histograms_have_every_bucket_at_zero) {
   for (const auto& h : {detection_delay_histogram(), delivery_duration_histogram()}) {
     prometheus_writer out;

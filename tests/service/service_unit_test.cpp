@@ -236,6 +236,60 @@ TEST(reload_plan, the_same_file_changes_nothing) {
   EXPECT_THAT(plan_reload(running, events_changed).sinks_changed, ElementsAre("out"));
 }
 
+subscription_config make_subscription(std::string name, std::vector<std::string> kinds,
+                                      std::vector<std::string> sinks) {
+  return subscription_config{.name = std::move(name), .kinds = std::move(kinds), .sinks = std::move(sinks)};
+}
+
+TEST(reload_plan, subscriptions_are_added_changed_and_removed_without_a_restart) {
+  auto running = two_sink_config();
+  running.subscriptions["kept"] = make_subscription("kept", {"extract_run"}, {"out"});
+  running.subscriptions["resinked"] = make_subscription("resinked", {"extract_run"}, {"out"});
+  running.subscriptions["rekinded"] = make_subscription("rekinded", {"extract_run", "parse_run"}, {"out"});
+  running.subscriptions["gone"] = make_subscription("gone", {"workflow_run"}, {"out"});
+  auto loaded = running;
+  loaded.subscriptions.erase("gone");
+  loaded.subscriptions["resinked"].sinks = {"archive"};
+  loaded.subscriptions["rekinded"].kinds = {"extract_run"};
+  loaded.subscriptions["fresh"] = make_subscription("fresh", {"classify_run"}, {"archive"});
+
+  const auto plan = plan_reload(running, loaded);
+  EXPECT_THAT(plan.needs_restart, IsEmpty());
+  EXPECT_THAT(plan.subscriptions_added, ElementsAre("fresh"));
+  EXPECT_THAT(plan.subscriptions_changed, ElementsAre("rekinded", "resinked"));
+  EXPECT_THAT(plan.subscriptions_removed, ElementsAre("gone"));
+  ASSERT_EQ(plan.effective.subscriptions.size(), 4u);
+  EXPECT_THAT(plan.effective.subscriptions.at("resinked").sinks, ElementsAre("archive"));
+  EXPECT_THAT(plan.effective.subscriptions.at("rekinded").kinds, ElementsAre("extract_run"));
+  EXPECT_EQ(describe_subscription_changes(plan),
+            "subscriptions: 1 added (fresh), 2 changed (rekinded, resinked), 1 removed (gone)");
+  EXPECT_EQ(describe_subscription_changes(plan_reload(running, running)), "subscriptions unchanged");
+}
+
+// The file's kinds were checked against its own api_version; the running one stays until a restart.
+TEST(reload_plan, subscriptions_the_running_api_version_cannot_list_wait_for_a_restart) {
+  auto running = two_sink_config();
+  running.subscriptions["all"] = make_subscription("all", {"extract_run"}, {"out"});
+  auto loaded = running;
+  loaded.extend.api_version = "2025-04-21";
+  loaded.subscriptions["all"].kinds = {"processor_run"};
+  loaded.subscriptions["more"] = make_subscription("more", {"workflow_run"}, {"out"});
+  const auto plan = plan_reload(running, loaded);
+  EXPECT_THAT(plan.needs_restart, ElementsAre("extend.api_version"));
+  EXPECT_THAT(plan.effective.subscriptions.at("all").kinds, ElementsAre("processor_run"));
+  EXPECT_THAT(plan.subscriptions_added, ElementsAre("more"));
+
+  running.extend.api_version = "2025-04-21";
+  running.subscriptions["all"].kinds = {"processor_run"};
+  loaded = running;
+  loaded.extend.api_version = "2026-02-09";
+  loaded.subscriptions["all"].kinds = {"extract_run"};
+  const auto back = plan_reload(running, loaded);
+  EXPECT_THAT(back.needs_restart, ElementsAre("extend.api_version", "subscriptions"));
+  EXPECT_THAT(back.effective.subscriptions.at("all").kinds, ElementsAre("processor_run"));
+  EXPECT_THAT(back.subscriptions_changed, IsEmpty());
+}
+
 TEST(service_notify, status_line_and_heartbeat_period) {
   EXPECT_EQ(status_line(1, "ok", 1), "1 pending run, API ok, 1 delivery waiting");
   EXPECT_EQ(status_line(12, "rate_limited", 0), "12 pending runs, API rate_limited, 0 deliveries waiting");
@@ -325,6 +379,11 @@ class dead_counting_store final : public state_store {
   awaitable<std::optional<delivery_job>> find_delivery(std::string) override { co_return std::nullopt; }
   awaitable<bool> delete_run(std::string) override { co_return false; }
   awaitable<std::size_t> prune_finished(time_point) override { co_return 0; }
+  awaitable<std::vector<subscription_position>> load_subscription_positions() override {
+    co_return std::vector<subscription_position>{};
+  }
+  awaitable<std::vector<found_run>> save_finds(subscription_finds) override { co_return std::vector<found_run>{}; }
+  awaitable<void> drop_subscription_position(std::string, std::string) override { co_return; }
 };
 
 TEST(service_metrics, dead_deliveries_are_counted_by_the_store) {

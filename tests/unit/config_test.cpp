@@ -209,6 +209,27 @@ TEST(config_loader, example_file_is_valid) {
   EXPECT_EQ(c.polling.deadline, config{}.polling.deadline);
   EXPECT_EQ(c.control.socket_mode, 0660u);
   EXPECT_EQ(c.state.retention, config{}.state.retention);
+  EXPECT_THAT(c.subscriptions, IsEmpty());
+}
+
+// The example's commented-out subscription is valid once uncommented.
+TEST(config_loader, example_files_subscription_is_valid) {
+  std::ifstream file{std::string{HOOKLESS_SOURCE_DIR} + "/config/hookless.example.yaml"};
+  std::string text;
+  bool in_block = false;
+  for (std::string line; std::getline(file, line);) {
+    if (line == "# subscriptions:") in_block = true;
+    if (in_block && line.starts_with("# ")) {
+      line.erase(0, 2);
+    } else {
+      in_block = false;
+    }
+    text += line + "\n";
+  }
+  const auto c = expect_valid(text);
+  ASSERT_EQ(c.subscriptions.size(), 1u);
+  EXPECT_THAT(c.subscriptions.at("invoices").kinds, ElementsAre("extract_run", "workflow_run"));
+  EXPECT_THAT(c.subscriptions.at("invoices").sinks, ElementsAre("app"));
 }
 
 // --- keys and types ---
@@ -651,6 +672,138 @@ TEST(config_loader, default_sinks_must_name_existing_sinks) {
   expect_problem("sinks:\n  archive: {type: file, path: /x}\n", "default_sinks", 1, "no sink named \"out\"");
   // Duplicates are kept once.
   EXPECT_THAT(expect_valid("default_sinks: [out, out]\n").default_sinks, ElementsAre("out"));
+}
+
+// --- subscriptions ---
+
+TEST(config_loader, no_subscriptions_by_default) { EXPECT_THAT(expect_valid("").subscriptions, IsEmpty()); }
+
+TEST(config_loader, a_subscription_reads_its_kinds_and_sinks) {
+  const auto c = expect_valid(
+      "sinks:\n  out: {type: stdout}\n  app: {type: stdout}\n"
+      "subscriptions:\n  invoices:\n    kinds: [extract_run, workflow_run]\n    sinks: [app]\n"
+      "  Every_run-2:\n    kinds: [parse_run]\n");
+  ASSERT_EQ(c.subscriptions.size(), 2u);
+  const auto& invoices = c.subscriptions.at("invoices");
+  EXPECT_EQ(invoices.name, "invoices");
+  EXPECT_THAT(invoices.kinds, ElementsAre("extract_run", "workflow_run"));
+  EXPECT_THAT(invoices.sinks, ElementsAre("app"));
+  // Without sinks, default_sinks.
+  EXPECT_THAT(c.subscriptions.at("Every_run-2").sinks, ElementsAre("out"));
+}
+
+TEST(config_loader, a_subscriptions_sinks_default_to_default_sinks_as_written) {
+  const auto c = expect_valid(
+      "sinks:\n  out: {type: stdout}\n  app: {type: stdout}\ndefault_sinks: [app, out]\n"
+      "subscriptions:\n  all:\n    kinds: [classify_run]\n");
+  EXPECT_THAT(c.subscriptions.at("all").sinks, ElementsAre("app", "out"));
+  // A sink named twice is delivered to once, as in default_sinks.
+  EXPECT_THAT(expect_valid("subscriptions:\n  all:\n    kinds: [split_run]\n    sinks: [out, out]\n")
+                  .subscriptions.at("all")
+                  .sinks,
+              ElementsAre("out"));
+}
+
+TEST(config_loader, empty_subscriptions_section_is_none) {
+  EXPECT_THAT(expect_valid("subscriptions:\n").subscriptions, IsEmpty());
+  EXPECT_THAT(expect_valid("subscriptions: {}\n").subscriptions, IsEmpty());
+}
+
+TEST(config_loader, subscriptions_must_be_a_map_of_maps) {
+  expect_problem("subscriptions: [a]\n", "subscriptions", 1, "expected a map of keys; got a list");
+  expect_problem("subscriptions:\n  all: extract_run\n", "subscriptions.all", 2,
+                 "expected a subscription: a map with `kinds`");
+  expect_problem("subscriptions:\n  all:\n", "subscriptions.all", 2, "got nothing");
+}
+
+TEST(config_loader, a_subscription_name_is_plain) {
+  expect_problem("subscriptions:\n  \"in voices\":\n    kinds: [extract_run]\n", "subscriptions.in voices", 2,
+                 "a subscription name is 1 to 64 of the characters A-Z a-z 0-9 _ -");
+  expect_problem("subscriptions:\n  \"\":\n    kinds: [extract_run]\n", "subscriptions.", 2,
+                 "a subscription name is 1 to 64");
+  expect_problem("subscriptions:\n  " + std::string(65, 'a') + ":\n    kinds: [extract_run]\n",
+                 "subscriptions." + std::string(65, 'a'), 2, "1 to 64");
+  EXPECT_TRUE(expect_valid("subscriptions:\n  " + std::string(64, 'a') + ":\n    kinds: [extract_run]\n")
+                  .subscriptions.contains(std::string(64, 'a')));
+}
+
+TEST(config_loader, a_subscription_needs_kinds) {
+  expect_problem("subscriptions:\n  all:\n    sinks: [out]\n", "subscriptions.all.kinds", 2,
+                 "missing; a subscription needs the kinds whose runs it delivers: the kinds with a list endpoint "
+                 "under extend.api_version 2026-02-09 are extract_run, classify_run, split_run, parse_run, "
+                 "workflow_run, processor_run");
+  expect_problem("subscriptions:\n  all:\n    kinds: []\n", "subscriptions.all.kinds", 3,
+                 "must name at least one kind; the kinds with a list endpoint");
+  expect_problem("subscriptions:\n  all:\n    kinds: extract_run\n", "subscriptions.all.kinds", 3,
+                 "expected a list like [a, b]");
+}
+
+TEST(config_loader, a_subscription_kind_must_have_a_list_endpoint) {
+  expect_problem("subscriptions:\n  all:\n    kinds: [extract_run, batch_run]\n", "subscriptions.all.kinds[1]", 3,
+                 "\"batch_run\" has no list endpoint, so a subscription cannot find its runs (register them instead); "
+                 "the kinds with a list endpoint under extend.api_version 2026-02-09 are extract_run, classify_run, "
+                 "split_run, parse_run, workflow_run, processor_run");
+  expect_problem("subscriptions:\n  all:\n    kinds:\n      - edit_run\n", "subscriptions.all.kinds[0]", 4,
+                 "\"edit_run\" has no list endpoint");
+  // The api_version decides: the legacy versions list processor and workflow runs only.
+  expect_problem("extend:\n  api_version: \"2025-04-21\"\nsubscriptions:\n  all:\n    kinds: [extract_run]\n",
+                 "subscriptions.all.kinds[0]", 5,
+                 "unknown kind \"extract_run\"; the kinds with a list endpoint under extend.api_version 2025-04-21 "
+                 "are processor_run, workflow_run");
+  EXPECT_THAT(
+      expect_valid("extend:\n  api_version: \"2024-12-23\"\nsubscriptions:\n  all:\n    kinds: [processor_run]\n")
+          .subscriptions.at("all")
+          .kinds,
+      ElementsAre("processor_run"));
+}
+
+TEST(config_loader, an_unknown_subscription_kind_gets_a_suggestion) {
+  expect_problem("subscriptions:\n  all:\n    kinds: [extract_runs]\n", "subscriptions.all.kinds[0]", 3,
+                 "unknown kind \"extract_runs\"; did you mean `extract_run`? the kinds with a list endpoint");
+}
+
+TEST(config_loader, a_subscription_kind_is_listed_once) {
+  expect_problem("subscriptions:\n  all:\n    kinds:\n      - parse_run\n      - split_run\n      - parse_run\n",
+                 "subscriptions.all.kinds[2]", 6,
+                 "\"parse_run\" is listed twice (first at subscriptions.all.kinds[0])");
+}
+
+TEST(config_loader, a_subscriptions_sinks_must_be_configured) {
+  expect_problem(
+      "sinks:\n  app: {type: stdout}\n  out: {type: stdout}\nsubscriptions:\n  all:\n"
+      "    kinds: [extract_run]\n    sinks: [ap]\n",
+      "subscriptions.all.sinks[0]", 7, "there is no sink named \"ap\" (defined: app, out); did you mean `app`?");
+  expect_problem("subscriptions:\n  all:\n    kinds: [extract_run]\n    sinks: []\n", "subscriptions.all.sinks", 4,
+                 "must name at least one sink (leave it out for default_sinks)");
+  expect_problem("subscriptions:\n  all:\n    kinds: [extract_run]\n    sinks: out\n", "subscriptions.all.sinks", 4,
+                 "expected a list");
+  // A sink with mistakes of its own is not reported again as missing.
+  expect_problem(
+      "sinks:\n  out:\n    type: stdout\n    events: []\nsubscriptions:\n  all:\n    kinds: [extract_run]\n"
+      "    sinks: [out]\n",
+      "sinks.out.events", 4, "at least one pattern");
+  // Without sinks, default_sinks must name one.
+  expect_problem("default_sinks: []\nsubscriptions:\n  all:\n    kinds: [extract_run]\n", "subscriptions.all.sinks", 3,
+                 "missing, and default_sinks is empty");
+}
+
+TEST(config_loader, a_subscription_refuses_unknown_keys) {
+  expect_problem("subscriptions:\n  all:\n    kinds: [extract_run]\n    kind: [parse_run]\n", "subscriptions.all.kind",
+                 4, "unknown key; did you mean `kinds`? allowed keys in a subscription: kinds, sinks");
+  expect_problem("subscriptions:\n  all:\n    kinds: [extract_run]\n    kinds: [parse_run]\n",
+                 "subscriptions.all.kinds", 4, "duplicate key (first at line 3)");
+}
+
+TEST(config_loader, every_subscription_mistake_is_reported_at_once) {
+  const auto result = load(
+      "subscriptions:\n  \"a b\":\n    kinds: [batch_run]\n  good:\n    kinds: [extract_run]\n    sinks: [nope]\n"
+      "    colour: red\n");
+  EXPECT_FALSE(result.value);
+  EXPECT_THAT(result.problems,
+              ElementsAre(problem_at(std::string{"subscriptions.a b"}, 2, std::string{"name"}),
+                          problem_at(std::string{"subscriptions.a b.kinds[0]"}, 3, std::string{"no list endpoint"}),
+                          problem_at(std::string{"subscriptions.good.sinks[0]"}, 6, std::string{"no sink named"}),
+                          problem_at(std::string{"subscriptions.good.colour"}, 7, std::string{"unknown key"})));
 }
 
 TEST(config_loader, a_broken_sink_is_not_reported_again_as_missing) {

@@ -117,6 +117,7 @@ class fake_backend : public control_backend {
     co_return 3;
   }
   health_report health() const override { return report; }
+  std::vector<subscription_status> subscriptions() const override { return report.subscriptions; }
   std::string metrics() const override { return "hookless_runs_pending 2\n"; }
   std::optional<std::string> kind_for(std::string_view run_id) const override {
     if (run_id.starts_with("exr_")) return "extract_run";
@@ -190,6 +191,70 @@ TEST(control_json, record_has_every_field_with_nulls_for_absent_ones) {
   EXPECT_EQ(sent.at("id").as_string(), "event_x:app");
   EXPECT_EQ(sent.at("state").as_string(), "dead");
   EXPECT_EQ(sent.at("attempts").to_number<std::int64_t>(), 4);
+}
+
+TEST(control_json, a_run_a_subscription_found_names_it) {
+  auto run = sample_run("exr_1");
+  run.owner_uid = no_owner_uid;
+  run.subscription = "invoices";
+  const auto record = record_to_json(run);
+  EXPECT_EQ(record.at("subscription").as_string(), "invoices");
+  EXPECT_EQ(record.size(), 16u);
+  EXPECT_FALSE(record_to_json(sample_run("exr_2")).contains("subscription")) << "a registered run has none";
+}
+
+subscription_status sample_subscription(std::string name, std::string kind, std::string state) {
+  subscription_status out;
+  out.subscription = std::move(name);
+  out.kind = std::move(kind);
+  out.state = std::move(state);
+  return out;
+}
+
+TEST(control_json, subscriptions_show_by_name_and_kind) {
+  const auto now = at(sample_millis);
+  auto swept = sample_subscription("invoices", "extract_run", "ok");
+  swept.position = at(sample_millis - 60'000);
+  swept.swept_at = at(sample_millis - 3'700);
+  swept.sweeps = 12;
+  swept.pages = 14;
+  swept.runs_found = 5;
+  swept.events = 6;
+  auto failing = sample_subscription("invoices", "workflow_run", "failing");
+  failing.last_error = "a page was not sorted by updatedAt";
+  const auto starting = sample_subscription("all", "parse_run", "starting");
+  const auto out = subscriptions_to_json({swept, failing, starting}, now);
+  // What a kind that has not swept yet shows.
+  const auto unswept = [](std::string_view state, json::value last_error) {
+    return json::object{
+        {"state", state},  {"position", nullptr}, {"position_age_seconds", nullptr},    {"sweeps", 0}, {"pages", 0},
+        {"runs_found", 0}, {"events", 0},         {"last_error", std::move(last_error)}};
+  };
+  EXPECT_EQ(out,
+            (json::object{
+                {"invoices", json::object{{"extract_run", json::object{{"state", "ok"},
+                                                                       {"position", "2026-11-28T15:03:05.123Z"},
+                                                                       {"position_age_seconds", 3},
+                                                                       {"sweeps", 12},
+                                                                       {"pages", 14},
+                                                                       {"runs_found", 5},
+                                                                       {"events", 6},
+                                                                       {"last_error", nullptr}}},
+                                          {"workflow_run", unswept("failing", "a page was not sorted by updatedAt")}}},
+                {"all", json::object{{"parse_run", unswept("starting", nullptr)}}}}));
+  // A clock stepped back shows age 0, not a negative one.
+  swept.swept_at = at(sample_millis + 5'000);
+  EXPECT_EQ(subscriptions_to_json({swept}, now).at("invoices").at("extract_run").at("position_age_seconds"), 0);
+  EXPECT_TRUE(subscriptions_to_json({}, now).empty());
+}
+
+TEST(control_json, only_a_failing_subscription_degrades_health) {
+  EXPECT_FALSE(any_subscription_failing({}));
+  EXPECT_FALSE(any_subscription_failing({sample_subscription("a", "extract_run", "ok"),
+                                         sample_subscription("a", "parse_run", "starting"),
+                                         sample_subscription("b", "parse_run", "standby")}));
+  EXPECT_TRUE(any_subscription_failing(
+      {sample_subscription("a", "extract_run", "ok"), sample_subscription("b", "parse_run", "failing")}));
 }
 
 TEST(control_json, a_batch_of_ten_thousand_typical_registrations_fits_the_body_limit) {
@@ -494,6 +559,7 @@ TEST_F(control_routes, health_reports_status_api_and_sinks) {
   EXPECT_EQ(body.at("sinks").at("app").at("last_error").as_string(), "HTTP 503");
   EXPECT_EQ(body.at("store"), (json::object{{"state", "ok"}, {"backend", "sqlite"}}));
   EXPECT_FALSE(body.contains("cluster"));
+  EXPECT_EQ(body.at("subscriptions"), json::object{}) << "present, empty, without subscriptions";
   backend.report.ok = true;
   EXPECT_EQ(body_of(serve(verb::get, "/v1/health")).at("status").as_string(), "ok");
 }

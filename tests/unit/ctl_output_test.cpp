@@ -43,6 +43,34 @@ TEST(ctl_output, health_names_an_unreachable_store_and_the_cluster_role) {
               HasSubstr("cluster: node web-2 is the poller (term 4); live nodes web-1, web-2; delivers for web-2"));
 }
 
+TEST(ctl_output, health_tells_each_subscription_and_kind) {
+  const auto text = describe_health(parsed(R"({"status":"degraded","pending":0,"api":{"state":"ok","last_error":null},
+    "sinks":{},"subscriptions":{"invoices":{
+      "extract_run":{"state":"ok","position":"2026-12-06T03:00:00.000Z","position_age_seconds":4,"sweeps":12,
+                     "pages":14,"runs_found":1,"events":2,"last_error":null},
+      "workflow_run":{"state":"failing","position":"2026-12-06T02:59:00.000Z","position_age_seconds":70,"sweeps":3,
+                      "pages":3,"runs_found":0,"events":0,"last_error":"HTTP 500 from GET /workflow_runs"}},
+      "all":{"parse_run":{"state":"starting","position":null,"position_age_seconds":null,"sweeps":0,"pages":0,
+                          "runs_found":0,"events":0,"last_error":null},
+             "split_run":{"state":"standby","position":"2026-12-06T03:00:01.000Z","position_age_seconds":null,
+                          "sweeps":0,"pages":0,"runs_found":0,"events":0,"last_error":null}}},
+    "store":{"state":"ok","backend":"sqlite"}})"));
+  EXPECT_THAT(text, HasSubstr("subscription invoices (extract_run): healthy, position 2026-12-06T03:00:00.000Z (swept "
+                              "4 s ago); 12 sweeps, 1 run found, 2 events\n"));
+  EXPECT_THAT(text, HasSubstr("subscription invoices (workflow_run): failing, the sweep is retried and nothing is "
+                              "skipped; position 2026-12-06T02:59:00.000Z (swept 70 s ago); 3 sweeps, 0 runs found, 0 "
+                              "events; last error: HTTP 500 from GET /workflow_runs\n"));
+  EXPECT_THAT(text, HasSubstr("subscription all (parse_run): starting, no sweep has completed yet; 0 sweeps"));
+  EXPECT_THAT(text, HasSubstr("subscription all (split_run): standby, another daemon sweeps it; position "
+                              "2026-12-06T03:00:01.000Z; 0 sweeps"));
+}
+
+TEST(ctl_output, a_run_shows_the_subscription_that_found_it) {
+  const auto found = describe_run(parsed(R"({"id":"exr_1","kind":"extract_run","subscription":"invoices"})"));
+  EXPECT_THAT(found, HasSubstr("\nsubscription: invoices\n"));
+  EXPECT_THAT(describe_run(parsed(R"({"id":"exr_2","kind":"extract_run"})")), Not(HasSubstr("subscription")));
+}
+
 TEST(ctl_output, a_table_streams_page_by_page_with_the_first_page_setting_widths) {
   table_stream table{{"ID", "STATE"}};
   EXPECT_EQ(table.page({{"exr_1", "pending"}}), "ID     STATE\nexr_1  pending\n");

@@ -1,5 +1,6 @@
 // Event envelopes: deterministic ids, the payload byte for byte, hookless's own fields.
 #include "core/model/event_envelope.hpp"
+#include "core/model/subscription.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
@@ -40,6 +41,28 @@ TEST(event_envelope, envelope_has_every_field_and_the_exact_payload) {
   EXPECT_EQ(fields.at("polls").as_int64(), 12);
   EXPECT_EQ(fields.at("context").at("order").as_int64(), 42);
   EXPECT_EQ(event.body.find('\n'), std::string::npos);
+}
+
+// A run a subscription found names it last in `hookless`, after an empty context; a registered run
+// has no `subscription` key at all.
+TEST(event_envelope, a_subscription_run_names_its_subscription) {
+  run_record run;
+  run.id = "exr_found";
+  run.kind = "extract_run";
+  run.polls = 1;
+  run.owner_uid = no_owner_uid;
+  run.registered_at = std::chrono::system_clock::from_time_t(1'800'000'000);
+  run.subscription = "invoices";
+  const auto event = make_event(run, "extract_run.processed", R"({"id":"exr_found"})", run.registered_at);
+  EXPECT_NE(event.body.find(R"("context":{},"subscription":"invoices"})"), std::string::npos) << event.body;
+  const auto parsed = boost::json::parse(event.body).as_object();
+  EXPECT_EQ(parsed.at("hookless").at("subscription").as_string(), "invoices");
+  EXPECT_TRUE(parsed.at("hookless").at("context").as_object().empty());
+  EXPECT_EQ(event.event_id, make_event_id("exr_found", "extract_run.processed"));
+
+  run.subscription.reset();
+  const auto registered = make_event(run, "extract_run.processed", R"({"id":"exr_found"})", run.registered_at);
+  EXPECT_FALSE(boost::json::parse(registered.body).at("hookless").as_object().contains("subscription"));
 }
 
 TEST(event_envelope, daemon_payload) {
