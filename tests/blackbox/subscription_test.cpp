@@ -285,6 +285,10 @@ TEST_F(subscription_test, every_subscribed_run_is_delivered_once_per_sink_across
       if (e.run_id != id) continue;
       ++per_sink[e.sink];
       EXPECT_EQ(e.event_id, make_event_id(id, "extract_run.processed")) << id;
+      // Still the registering user's run: its context, and no subscription named.
+      const auto& hookless = object_field(e.envelope, "hookless");
+      EXPECT_EQ(hookless.at("context"), (json::object{{"app", "registered"}})) << json::serialize(e.envelope);
+      EXPECT_FALSE(hookless.contains("subscription")) << json::serialize(e.envelope);
     }
     EXPECT_EQ(per_sink[0], 1) << id << " in the archive sink (registered to it, and found)";
     EXPECT_EQ(per_sink[1], 1) << id << " in the copy sink (the subscription's)";
@@ -334,6 +338,7 @@ TEST_F(subscription_test, every_subscribed_run_is_delivered_once_per_sink_across
 // every run that finished meanwhile is delivered.
 TEST_F(subscription_test, a_list_that_refuses_shows_failing_and_every_run_is_delivered_once_it_answers) {
   start_watching();
+  if (HasFatalFailure()) return;
   int round = 0;
   for (const auto& [refusal, code] :
        {std::pair{fault_kind::status_400, "400"}, std::pair{fault_kind::status_500, "500"},
@@ -370,6 +375,7 @@ TEST_F(subscription_test, a_list_that_refuses_shows_failing_and_every_run_is_del
 // the position stays, and once pages are sorted again no run has been skipped.
 TEST_F(subscription_test, a_page_out_of_order_shows_failing_and_skips_no_run) {
   start_watching();
+  if (HasFatalFailure()) return;
   fake_->inject({.kind = fault_kind::list_unsorted, .run_id = std::nullopt, .count = std::nullopt, .delay = 0ms});
   const auto added = std::chrono::steady_clock::now();
   add_fault_round("unsorted", 30, 0);
