@@ -19,7 +19,6 @@
 #include <stdexcept>
 #include <utility>
 
-#include "core/delivery/sink.hpp"
 #include "core/formats/base_url.hpp"
 #include "core/formats/closest_name.hpp"
 #include "core/formats/database_url.hpp"
@@ -30,6 +29,7 @@
 #include "core/formats/redis_url.hpp"
 #include "core/formats/sink_target.hpp"
 #include "core/formats/url_rules.hpp"
+#include "core/model/event_filter.hpp"
 #include "core/model/run_kind.hpp"
 #include "core/model/run_status.hpp"
 

@@ -2,7 +2,6 @@
 #include "core/delivery/line_sinks.hpp"
 
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <boost/asio/co_spawn.hpp>
@@ -16,14 +15,6 @@
 namespace hookless {
 
 namespace asio = boost::asio;
-
-bool matches_any(const std::vector<std::string>& patterns, std::string_view event_type) {
-  const std::string type{event_type};
-  for (const auto& pattern : patterns) {
-    if (fnmatch(pattern.c_str(), type.c_str(), 0) == 0) return true;
-  }
-  return false;
-}
 
 namespace {
 

@@ -28,7 +28,4 @@ class sink {
   virtual void reopen() {}
 };
 
-// True when `event_type` matches one of the glob patterns (fnmatch rules: *, ?, [...]).
-bool matches_any(const std::vector<std::string>& patterns, std::string_view event_type);
-
 }  // namespace hookless

@@ -3,6 +3,7 @@
 // with nothing registered. The plain data the config, the store, the tracker and health share.
 #pragma once
 
+#include "core/model/event_filter.hpp"
 #include "core/model/run.hpp"
 
 #include <cstdint>
@@ -34,7 +35,8 @@ struct subscription_position {
 // the subscription; a run already known gains the subscription's sinks it lacks) and the position.
 struct subscription_finds {
   subscription_position position;
-  std::vector<run_record> runs;  // pending, owner no_owner_uid, `subscription` set, its sinks
+  sink_event_filters sink_events;  // a known run's events so far go to an added sink only if it takes them
+  std::vector<run_record> runs;    // pending, owner no_owner_uid, `subscription` set, its sinks
 };
 
 // What saving a found run did.

@@ -53,7 +53,8 @@ std::vector<delivery_job> pg_insert_found_deliveries(pg_connection& db, std::vec
 }
 
 // One found run: inserted when new, else given the sinks it lacks and their deliveries.
-found_run pg_save_found_run(pg_connection& db, const run_record& run, const std::string& my_home) {
+found_run pg_save_found_run(pg_connection& db, const run_record& run, const std::string& my_home,
+                            const sink_event_filters& filters) {
   // A registration on another daemon may insert the ID between the look and the insert: look again.
   for (int look = 0; look < 3; ++look) {
     const auto home = pg_lock_found_run(db, run.id);
@@ -67,7 +68,7 @@ found_run pg_save_found_run(pg_connection& db, const run_record& run, const std:
     if (added.empty()) return store_finds::unchanged_run(std::move(*stored));
     db.exec_with("UPDATE runs SET sinks = $2 WHERE id = $1", run.id,
                  store_rows::sinks_to_json(store_finds::sinks_with(*stored, added)));
-    auto made = pg_insert_found_deliveries(db, store_finds::jobs_for_added_sinks(*stored, added), *home);
+    auto made = pg_insert_found_deliveries(db, store_finds::jobs_for_added_sinks(*stored, added, filters), *home);
     return store_finds::merged_run(std::move(*stored), std::move(added), std::move(made));
   }
   throw std::runtime_error("state store: run " + run.id + " came and went while a subscription saved it");
@@ -78,7 +79,7 @@ found_run pg_save_found_run(pg_connection& db, const run_record& run, const std:
 std::vector<found_run> save_finds(pg_connection& db, const subscription_finds& finds, const std::string& home) {
   std::vector<found_run> results;
   results.reserve(finds.runs.size());
-  for (const auto& run : finds.runs) results.push_back(pg_save_found_run(db, run, home));
+  for (const auto& run : finds.runs) results.push_back(pg_save_found_run(db, run, home, finds.sink_events));
   const auto& position = finds.position;
   db.exec_with(
       "INSERT INTO subscription_positions (subscription, kind, since, position, swept_at) VALUES ($1, $2, $3, $4, $5) "

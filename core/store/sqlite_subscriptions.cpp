@@ -12,7 +12,7 @@ namespace hookless::sqlite_queries {
 namespace {
 
 // One found run: inserted when new, else given the sinks it lacks and their deliveries.
-found_run sqlite_save_found_run(sqlite_db& db, const run_record& run) {
+found_run sqlite_save_found_run(sqlite_db& db, const run_record& run, const sink_event_filters& filters) {
   auto stored = find_run(db, run.id);
   if (!stored) {
     insert_runs(db, std::vector<run_record>{run});
@@ -27,7 +27,7 @@ found_run sqlite_save_found_run(sqlite_db& db, const run_record& run) {
     stmt->execute();
   }
   std::vector<delivery_job> made;
-  for (auto& job : store_finds::jobs_for_added_sinks(*stored, added)) {
+  for (auto& job : store_finds::jobs_for_added_sinks(*stored, added, filters)) {
     if (insert_delivery(db, job.record)) made.push_back(std::move(job));
   }
   return store_finds::merged_run(std::move(*stored), std::move(added), std::move(made));
@@ -38,7 +38,7 @@ found_run sqlite_save_found_run(sqlite_db& db, const run_record& run) {
 std::vector<found_run> save_finds(sqlite_db& db, const subscription_finds& finds) {
   std::vector<found_run> results;
   results.reserve(finds.runs.size());
-  for (const auto& run : finds.runs) results.push_back(sqlite_save_found_run(db, run));
+  for (const auto& run : finds.runs) results.push_back(sqlite_save_found_run(db, run, finds.sink_events));
   const auto& position = finds.position;
   auto stmt = db.cached(
       "INSERT INTO subscription_positions (subscription, kind, since, position, swept_at) VALUES (?1, ?2, ?3, ?4, ?5) "

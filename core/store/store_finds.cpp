@@ -38,11 +38,13 @@ std::vector<std::string> sinks_lacking(const run_record& stored, const std::vect
   return lacking;
 }
 
-std::vector<delivery_job> jobs_for_added_sinks(const run_record& stored, const std::vector<std::string>& added) {
+std::vector<delivery_job> jobs_for_added_sinks(const run_record& stored, const std::vector<std::string>& added,
+                                               const sink_event_filters& filters) {
   std::vector<delivery_job> jobs;
   jobs.reserve(stored.events.size() * added.size());
   for (const auto& event : stored.events) {
     for (const auto& sink : added) {
+      if (!sink_takes(filters, sink, event.event_type)) continue;
       delivery record;
       record.id = event.event_id + ":" + sink;
       record.event_id = event.event_id;

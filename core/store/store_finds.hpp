@@ -19,9 +19,10 @@ std::vector<std::string> sinks_lacking(const run_record& stored, const std::vect
 // The sinks `stored` has once it gains `added`: its own, then those, as the sinks column is to hold.
 std::vector<std::string> sinks_with(const run_record& stored, const std::vector<std::string>& added);
 
-// A pending delivery of each of `stored`'s events to each of `added`, with the event's type and
-// body: in event order, then in the order of `added`.
-std::vector<delivery_job> jobs_for_added_sinks(const run_record& stored, const std::vector<std::string>& added);
+// A pending delivery of each of `stored`'s events to each of `added` that takes it (`filters`), with
+// the event's type and body: in event order, then in the order of `added`.
+std::vector<delivery_job> jobs_for_added_sinks(const run_record& stored, const std::vector<std::string>& added,
+                                               const sink_event_filters& filters);
 
 // The result for `stored` once `added` and the deliveries of `made` (those of jobs_for_added_sinks
 // the store did insert) are saved: its sinks gain `added`, its deliveries `made`'s, in event order

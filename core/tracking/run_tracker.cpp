@@ -4,6 +4,7 @@
 #include "core/delivery/sink.hpp"
 #include "core/extend/budget_turn.hpp"
 #include "core/model/event_envelope.hpp"
+#include "core/model/event_filter.hpp"
 #include "core/model/run_status.hpp"
 #include "core/tracking/poll_schedule.hpp"
 
@@ -93,6 +94,7 @@ awaitable<void> run_tracker::start() {
   asio::co_spawn(executor_, flush_progress(), on_failure);
   asio::co_spawn(executor_, prune_loop(), on_failure);
   for (auto& [kind, feed] : feeds_) asio::co_spawn(executor_, feed_loop(feed), on_failure);
+  apply_subscriptions(settings_.subscriptions);
   if (!settings_.cluster) spdlog::info("resumed {} pending runs", pending_.size());
 }
 
@@ -155,6 +157,7 @@ awaitable<void> run_tracker::start_polling() {
   if (stopping_ || session != polling_session_) co_return;  // switched off (and maybe on again) meanwhile
   const auto loaded = pending.size();
   resume(std::move(pending));
+  for (auto& [key, loop] : subscriptions_) loop->pause.cancel();  // they sweep from the stored positions now
   spdlog::info("polling switched on: {} pending runs loaded from the store", loaded);
 }
 
@@ -178,6 +181,11 @@ void run_tracker::stop_polling() {
     feed->failing = false;
     ++feed->epoch;  // a sweep under way is dropped
     if (feed->waiting) feed->waiting->cancel();
+  }
+  for (auto& [key, loop] : subscriptions_) {
+    loop->loaded = false;  // the next poller moves the position on: read it again when polling here again
+    ++loop->epoch;         // a sweep under way is dropped
+    if (loop->waiting) loop->waiting->cancel();
   }
   spdlog::info("polling switched off: {} pending runs left in the store for the next poller", let_go);
 }
@@ -214,6 +222,7 @@ void run_tracker::stop() {
     feed->pause.cancel();
     if (feed->waiting) feed->waiting->cancel();
   }
+  for (auto& [key, loop] : subscriptions_) end_subscription_loop(*loop);
   dispatch_timer_.cancel();
   prune_timer_.cancel();
   flush_timer_.cancel();
@@ -265,6 +274,13 @@ awaitable<void> run_tracker::dispatch_polls() {
 }
 
 // Makes a pending run due now (a sweep showed it changed): false when that changes nothing.
+void run_tracker::poll_first(const run_ptr& run) {
+  due_.remove(*run);
+  set_due(*run, steady_now());
+  run->woken = true;
+  queue_run(run);
+}
+
 bool run_tracker::poll_now(const run_ptr& run) {
   if (run->stopped) return false;
   if (run->in_poll) {
@@ -460,10 +476,8 @@ awaitable<bool> run_tracker::commit_event(tracked_run& run, std::string_view eve
   }
   if (!event_type.empty()) {
     auto event = make_event(change.run, event_type, payload, now);
-    const auto& patterns = settings_.sink_events;
     for (const auto& sink_name : change.run.sinks) {
-      const auto filter = patterns.find(sink_name);
-      if (filter != patterns.end() && !matches_any(filter->second, event_type)) continue;
+      if (!sink_takes(settings_.sink_events, sink_name, event_type)) continue;
       change.new_deliveries.push_back(delivery{.id = event.event_id + ":" + sink_name,
                                                .event_id = event.event_id,
                                                .run_id = run.record.id,
@@ -492,6 +506,7 @@ awaitable<bool> run_tracker::commit_event(tracked_run& run, std::string_view eve
   run.record = std::move(change.run);
   if (!event_type.empty()) {
     ++counters_.events;
+    count_subscription_event(run.record);
     const auto& event = run.record.events.back();
     spdlog::info("run_id={} event_id={} event_type={} polls={}", run.record.id, event.event_id, event.event_type,
                  run.record.polls);
@@ -696,7 +711,8 @@ awaitable<void> run_tracker::prune_loop() {
 
 // Reload: the polling settings and event filters here, the sinks in their queues' owner.
 awaitable<void> run_tracker::reconfigure(std::map<std::string, sink*> sinks, polling_config polling,
-                                         std::map<std::string, std::vector<std::string>> sink_events) {
+                                         std::map<std::string, std::vector<std::string>> sink_events,
+                                         std::map<std::string, subscription_config> subscriptions) {
   const bool lists_before = settings_.polling.list_endpoints;
   settings_.polling = std::move(polling);
   settings_.sink_events = std::move(sink_events);
@@ -707,6 +723,8 @@ awaitable<void> run_tracker::reconfigure(std::map<std::string, sink*> sinks, pol
     if (!settings_.polling.list_endpoints && fed_before) back_to_cadence(*feed);
   }
   co_await deliveries_.reconfigure(std::move(sinks));
+  settings_.subscriptions = std::move(subscriptions);
+  apply_subscriptions(settings_.subscriptions);
 }
 
 std::map<std::string, std::size_t> run_tracker::pending_by_kind() const {

@@ -20,6 +20,7 @@
 
 #include "core/delivery/delivery_queues.hpp"
 #include "core/extend/run_source.hpp"
+#include "core/model/event_filter.hpp"
 #include "core/model/run_kind.hpp"
 #include "core/model/settings.hpp"
 #include "core/net/request_budget.hpp"
@@ -27,6 +28,7 @@
 #include "core/tracking/change_feed.hpp"
 #include "core/tracking/due_queue.hpp"
 #include "core/tracking/live_events.hpp"
+#include "core/tracking/subscription_sweep.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -44,7 +46,7 @@ namespace hookless {
 struct tracker_settings {
   polling_config polling;
   api_generation generation = api_generation::current;
-  std::map<std::string, std::vector<std::string>> sink_events;  // sink name -> event patterns
+  sink_event_filters sink_events;  // sink name -> event patterns
   std::chrono::milliseconds progress_flush_interval{1'000};
   // A 404 finishes a run with run.not_found once it has persisted this long and for 3 polls.
   // Default: the fast period, when a new run is most likely to be briefly unknown.
@@ -61,6 +63,9 @@ struct tracker_settings {
   bool cluster = false;
   // Cluster: how often wait() reads again a run that another daemon polls.
   std::chrono::milliseconds store_wait_interval{250};
+  // Every run of these kinds that stops is delivered to their sinks, nothing registered
+  // (run_tracker_subscriptions.cpp). Kinds must be listable; sinks configured.
+  std::map<std::string, subscription_config> subscriptions;
 };
 
 // The API's state as health reports it.
@@ -146,7 +151,10 @@ class run_tracker {
   // starts the feeds over. The sinks change as delivery_queues::reconfigure says (a replaced sink
   // object must outlive the tracker: a delivery may still be with it).
   awaitable<void> reconfigure(std::map<std::string, sink*> sinks, polling_config polling,
-                              std::map<std::string, std::vector<std::string>> sink_events);
+                              std::map<std::string, std::vector<std::string>> sink_events,
+                              std::map<std::string, subscription_config> subscriptions);
+  // Each subscription's sweep of each of its kinds, by (subscription, kind).
+  std::vector<subscription_status> subscription_statuses() const;
   // Pending runs by kind (for metrics).
   std::map<std::string, std::size_t> pending_by_kind() const;
   // Each event, once recorded, is published here too (GET /v1/events?follow=1); must outlive the
@@ -211,6 +219,7 @@ class run_tracker {
   static double random_draw();  // uniform in [-1, 1], for jitter
   void queue_run(const run_ptr& run);
   static steady_time due_time(const tracked_run& run) { return run.due; }
+  void poll_first(const run_ptr& run);  // due now, ahead at every queue
   void resume(std::vector<run_record> pending);
   void track_new(run_record record, const clock_reading& clocks);
   awaitable<std::optional<run_record>> wait_in_store(std::string id, steady_time until);
@@ -237,6 +246,37 @@ class run_tracker {
   void fall_back_while_failing(kind_feed& feed, const std::string& error);
   void spread_polls(const kind_feed& feed);
   void refollow(kind_feed& feed);
+  // One subscription's sweep of one kind and its loop (run_tracker_subscriptions.cpp).
+  struct subscription_loop {
+    subscription_loop(subscription_config c, run_kind_info i, subscription_position saved,
+                      boost::asio::any_io_executor executor);
+
+    subscription_config config;  // its name and sinks
+    run_kind_info info;
+    subscription_sweep sweep;
+    subscription_status status;
+    bool loaded = false;      // its position is read from the store (cluster: again at each start_polling)
+    bool removed = false;     // by a reload: its loop ends
+    std::uint64_t epoch = 0;  // changes when its position is reloaded: a sweep under way is dropped
+    unsigned failures = 0;    // sweeps in a row that failed
+    std::chrono::milliseconds idle_pause{0};
+    std::map<std::string, time_point, std::less<>> recently_found;  // ID -> updatedAt: not saved again
+    boost::asio::steady_timer pause;                                // between sweeps; cancelled to sweep now or stop
+    boost::asio::steady_timer* waiting = nullptr;                   // while a sweep waits for the budget
+  };
+  using subscription_key = std::pair<std::string, std::string>;  // (subscription, kind)
+  awaitable<bool> load_subscription_positions();
+  void apply_subscriptions(const std::map<std::string, subscription_config>& wanted);
+  void end_subscription_loop(subscription_loop& loop);
+  awaitable<void> subscription_loop_run(std::shared_ptr<subscription_loop> loop);
+  awaitable<std::chrono::milliseconds> sweep_subscription(subscription_loop& loop);
+  awaitable<bool> save_found(subscription_loop& loop, std::vector<run_summary> found, subscription_position position);
+  void take_found(subscription_loop& loop, std::vector<found_run> saved);
+  std::chrono::milliseconds subscription_failed(subscription_loop& loop, const std::string& error,
+                                                std::optional<std::chrono::milliseconds> retry_after);
+  std::chrono::milliseconds pause_after_subscription_sweep(subscription_loop& loop, std::size_t pages, bool found);
+  void note_listed(const run_kind_info& info, const run_summary& summary);
+  void count_subscription_event(const run_record& run);
   void wake_dispatcher();
   awaitable<void> dispatch_polls();
   void launch(run_ptr run);
@@ -268,6 +308,7 @@ class run_tracker {
   api_health api_;
   tracker_counters counters_;
   std::map<std::string, std::shared_ptr<kind_feed>, std::less<>> feeds_;  // by kind, listable kinds only
+  std::map<subscription_key, std::shared_ptr<subscription_loop>> subscriptions_;
   bool stopping_ = false;
   bool polling_ = true;                // cluster: switched on (always, without a cluster)
   std::uint64_t polling_session_ = 0;  // cluster: changes at each switch, so a late load is dropped

@@ -186,6 +186,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
                               256, most_active_polls);
   for (const auto& [name, target_sink] : sinks) sink_views.emplace(name, target_sink.get());
   for (const auto& [name, sink_settings] : settings.sinks) tracking.sink_events.emplace(name, sink_settings.events);
+  tracking.subscriptions = settings.subscriptions;
 
   std::unique_ptr<control_server> server;
   std::unique_ptr<metrics_listener> metrics_http;  // metrics.listen, when set
@@ -353,7 +354,8 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
     config_file.loaded_at = reloaded_at;
     config_file.last_reload =
         reload_result{.ok = true, .at = reloaded_at, .error = std::nullopt, .needs_restart = plan.needs_restart};
-    co_await tracker->reconfigure(std::move(views), plan.effective.polling, std::move(sink_events));
+    co_await tracker->reconfigure(std::move(views), plan.effective.polling, std::move(sink_events),
+                                  plan.effective.subscriptions);
     spdlog::info(
         "reloaded {}: {} sinks ({} added, {} removed, {} changed), {} requests/s, list_endpoints={}, log level {}",
         options.config_path, sinks.size(), plan.sinks_added.size(), plan.sinks_removed.size(),

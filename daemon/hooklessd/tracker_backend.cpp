@@ -357,9 +357,7 @@ health_report tracker_backend::health() const {
   return report;
 }
 
-std::vector<subscription_status> tracker_backend::subscriptions() const {
-  return {};  // lead: tracker's list
-}
+std::vector<subscription_status> tracker_backend::subscriptions() const { return tracker_.subscription_statuses(); }
 
 // Prometheus text (GET /metrics). Every family is always present, with zero
 // samples where nothing happened yet, so dashboards and alerts never see a metric vanish.

@@ -477,7 +477,7 @@ TEST_F(run_tracker_durability_test, a_queue_retired_by_a_reload_is_freed_with_it
     const std::weak_ptr<delivery_queue> retired = tracker.queues().front();
     EXPECT_EQ(retired.lock()->backlog(), 3U);
 
-    co_await tracker.reconfigure(reloaded, settings_.polling, no_filters);
+    co_await tracker.reconfigure(reloaded, settings_.polling, no_filters, {});
     const bool freed = co_await test::eventually([&] { return retired.expired(); }, 5s);
     EXPECT_TRUE(freed) << "the retired queue (and its backlog) is kept";
     CO_ASSERT_TRUE(tracker.queues().size() == 1);
@@ -515,7 +515,7 @@ TEST_F(run_tracker_durability_test, a_reload_while_a_queue_is_being_replaced_rem
     *hold_store = true;                // the store's next commit (a progress flush) waits...
     co_await test::pause_for(1500ms);  // ...so the replacement, a second after the failure, waits for its read
     EXPECT_TRUE(tracker.queues().empty()) << "the wedged queue is retired before the store is read";
-    co_await tracker.reconfigure(no_sinks, settings_.polling, no_filters);
+    co_await tracker.reconfigure(no_sinks, settings_.polling, no_filters, {});
     *hold_store = false;
     co_await test::pause_for(300ms);
     EXPECT_TRUE(tracker.queues().empty()) << "a queue was made for a sink the reload removed";

@@ -240,6 +240,24 @@ TEST_P(store_subscription_test, a_finished_run_gains_deliveries_of_its_events_an
   });
 }
 
+TEST_P(store_subscription_test, an_added_sink_gets_only_the_events_its_filter_takes) {
+  auto store = open_store();
+  const auto registered = make_run("exr_filtered");
+  const auto outcome = make_outcome(registered, 1'700'000'100'000);
+  auto finds = finds_of(runs_of(make_found_run("exr_filtered", "invoices", names("failures_only", "subs"))));
+  finds.sink_events["failures_only"] = names("*.failed");
+  run([&]() -> awaitable<void> {
+    co_await store->insert_runs(runs_of(registered));
+    co_await store->record_outcome(outcome);
+    auto found = co_await store->save_finds(finds);
+    CO_ASSERT_TRUE(found.size() == 1);
+    EXPECT_EQ(found[0].what, result::merged);
+    EXPECT_EQ(found[0].added_sinks, names("failures_only", "subs")) << "the sink is the run's, for later events";
+    EXPECT_EQ(job_ids(found[0].new_jobs), names(outcome.new_events[0].event_id + ":subs"))
+        << "extract_run.processed is not for a sink that takes *.failed only";
+  });
+}
+
 TEST_P(store_subscription_test, positions_are_upserted_loaded_and_dropped) {
   {
     auto store = open_store();
