@@ -52,11 +52,13 @@ void cluster_node::start() {
   asio::co_spawn(executor_, trust_loop(), on_failure);
   asio::co_spawn(executor_, pick_loop(), on_failure);
   asio::co_spawn(executor_, intake_loop(), on_failure);
+  if (relay_) relay_->standby();  // not the poller before the first claim answers
 }
 
 void cluster_node::stop() {
   if (stopping_) return;
   stopping_ = true;
+  if (relay_) relay_->stop();
   lose("stopping");
   heartbeat_timer_.cancel();
   lease_timer_.cancel();
@@ -165,6 +167,7 @@ void cluster_node::act_on(poller_lease::change change, const char* why) {
       status_.term = term;
       const auto round = ++status_.poller_terms;
       store_.set_poller_term(term);
+      if (relay_) relay_->poller();  // the tracker publishes from now on
       budget_.open_until(lease_.trusted_until());
       trust_timer_.cancel();
       spdlog::info("this daemon is the poller (term {})", term);
@@ -194,6 +197,7 @@ void cluster_node::lose(const char* why) {
   lease_.give_up();
   budget_.close();
   store_.set_poller_term(std::nullopt);
+  if (relay_) relay_->standby();  // from the newest event: the tracker published those before it
   if (!tracker_.polling()) return;
   tracker_.stop_polling();
   spdlog::warn("this daemon is no longer the poller (term {}): {}", status_.term, why);

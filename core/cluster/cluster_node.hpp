@@ -3,11 +3,13 @@
 // long); the lease loop claims or renews the one poller lease and switches the tracker's polling and
 // the request budget's gate with it (only a trusted poller sends anything to Extend); the pick loop
 // hands the poller the runs registered on any daemon; the intake loop takes the deliveries of this
-// daemon's homes from the store to its sinks' queues. A database that cannot be reached is shown in
-// status() and retried; another process under this node's name is fatal.
+// daemon's homes from the store to its sinks' queues; the event relay, when given, runs while this
+// daemon is not the poller (its followers get the events the poller records). A database that cannot
+// be reached is shown in status() and retried; another process under this node's name is fatal.
 #pragma once
 
 #include "core/cluster/cluster_status.hpp"
+#include "core/cluster/event_relay.hpp"
 #include "core/cluster/poller_lease.hpp"
 #include "core/net/request_budget.hpp"
 #include "core/store/cluster_store.hpp"
@@ -52,6 +54,9 @@ class cluster_node {
   cluster_node& operator=(const cluster_node&) = delete;
   ~cluster_node();
 
+  // Relays the events the poller records to this daemon's followers while it is not the poller
+  // (GET /v1/events?follow=1); the relay must outlive this. Before start().
+  void relay_events_with(event_relay* relay) { relay_ = relay; }
   // Starts the loops (after tracker.start()).
   void start();
   // SIGTERM: stops polling at once and gives the lease up, so another daemon need not wait for it
@@ -84,6 +89,7 @@ class cluster_node {
   request_budget& budget_;
   cluster_timing timing_;
   fatal_handler on_fatal_;
+  event_relay* relay_ = nullptr;
   poller_lease lease_;
   cluster_status status_;
   boost::asio::steady_timer heartbeat_timer_;

@@ -29,6 +29,8 @@ std::optional<std::string> text_of(const std::optional<std::int64_t>& value) {
 constexpr std::size_t insert_chunk = 5000;
 
 // Inserts the events and deliveries of runs just inserted (so a run's events are numbered from 1).
+// Only an import brings events along: they were made elsewhere, long ago, so they get positions
+// below every recorded one (negative) and no relay streams them as new.
 void insert_children(pg_connection& db, const std::vector<const run_record*>& runs) {
   column run_ids, seqs, event_ids, types, bodies;
   column d_ids, d_event_ids, d_run_ids, sinks, states, attempts, errors, next_attempts, redelivered;
@@ -55,8 +57,9 @@ void insert_children(pg_connection& db, const std::vector<const run_record*>& ru
   }
   if (!event_ids.empty()) {
     db.exec_with(
-        "INSERT INTO events (run_id, seq, event_id, event_type, body) "
-        "SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[]) ON CONFLICT DO NOTHING",
+        "INSERT INTO events (position, run_id, seq, event_id, event_type, body) OVERRIDING SYSTEM VALUE "
+        "SELECT -nextval(pg_get_serial_sequence('events', 'position')), u.* "
+        "FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[]) AS u ON CONFLICT DO NOTHING",
         pg_text_array(run_ids), pg_text_array(seqs), pg_text_array(event_ids), pg_text_array(types),
         pg_text_array(bodies));
   }
@@ -382,6 +385,30 @@ std::optional<delivery_job> find_delivery(pg_connection& db, const std::string& 
                                  id);
   if (rows.size() == 0) return std::nullopt;
   return read_delivery_job(rows, 0, 0);
+}
+
+// ---- the event log ----
+
+std::vector<recorded_event> events_after(pg_connection& db, event_position after, std::size_t limit) {
+  const auto rows = db.exec_with(
+      "SELECT e.position, e.run_id, r.owner_uid, e.event_id, e.event_type, e.body FROM events e "
+      "JOIN runs r ON r.id = e.run_id WHERE e.position > $1 ORDER BY e.position LIMIT $2",
+      after, limit);
+  std::vector<recorded_event> events;
+  events.reserve(static_cast<std::size_t>(rows.size()));
+  for (int row = 0; row < rows.size(); ++row) {
+    events.push_back(recorded_event{.position = rows.int64(row, 0),
+                                    .run_id = rows.text(row, 1),
+                                    .owner_uid = static_cast<std::uint32_t>(rows.int64(row, 2)),
+                                    .event_id = rows.text(row, 3),
+                                    .event_type = rows.text(row, 4),
+                                    .body = rows.text(row, 5)});
+  }
+  return events;
+}
+
+event_position newest_event_position(pg_connection& db) {
+  return db.exec("SELECT COALESCE(MAX(position), 0) FROM events WHERE position > 0").int64(0, 0);  // not imported
 }
 
 // ---- the poller ----

@@ -63,6 +63,9 @@ std::vector<delivery> list_deliveries(pg_connection& db, const delivery_query& q
 std::map<std::string, std::size_t> count_dead_deliveries(pg_connection& db);
 std::optional<delivery_job> find_delivery(pg_connection& db, const std::string& id);
 std::vector<subscription_position> load_subscription_positions(pg_connection& db);
+// The event log (state_store::events_after, newest_event_position): by events.position.
+std::vector<recorded_event> events_after(pg_connection& db, event_position after, std::size_t limit);
+event_position newest_event_position(pg_connection& db);
 
 // The poller's fence: the first statement of each fenced write. Throws lease_lost unless this
 // process holds the poller lease under `term`; keeps the lease row locked FOR KEY SHARE until the

@@ -126,8 +126,18 @@ CREATE TABLE subscription_positions (
 );
 )sql";
 
+// Version 3: each event's place in the order events were recorded, so a daemon that is not the
+// poller can relay the events recorded after the last it saw to its followers (events_after).
+// Events stored before the upgrade are numbered in no particular order; only new ones are relayed.
+// (An import numbers the events it brings below zero: they are not new.)
+// Older daemons keep inserting events during a rolling upgrade: the column fills itself.
+constexpr const char* pg_schema_v3 = R"sql(
+ALTER TABLE events ADD COLUMN position bigint GENERATED ALWAYS AS IDENTITY;
+ALTER TABLE events ADD CONSTRAINT events_position_key UNIQUE (position);
+)sql";
+
 // pg_migrations[i] moves the schema from version i to i + 1. Append only; never edit a shipped one.
-constexpr std::array pg_migrations{pg_schema_v1, pg_schema_v2};
+constexpr std::array pg_migrations{pg_schema_v1, pg_schema_v2, pg_schema_v3};
 static_assert(pg_migrations.size() == pg_schema_version);
 
 // Serialises migrations between daemons starting together (an arbitrary constant: "hookless").

@@ -9,7 +9,7 @@ namespace hookless {
 class pg_connection;
 
 // The version this build writes.
-inline constexpr int pg_schema_version = 2;
+inline constexpr int pg_schema_version = 3;
 
 // Brings the database up to pg_schema_version and returns the version it found (0: a new
 // database). Throws store_failed for a database written by a newer hookless (naming both

@@ -345,6 +345,16 @@ awaitable<void> pg_store::drop_subscription_position(std::string subscription, s
   return impl_->write<void>(std::move(work));
 }
 
+awaitable<std::vector<recorded_event>> pg_store::events_after(event_position after, std::size_t limit) {
+  auto work = [after, limit](pg_connection& db) { return pg_queries::events_after(db, after, limit); };
+  return impl_->read<std::vector<recorded_event>>(std::move(work));
+}
+
+awaitable<event_position> pg_store::newest_event_position() {
+  auto work = [](pg_connection& db) { return pg_queries::newest_event_position(db); };
+  return impl_->read<event_position>(std::move(work));
+}
+
 // ---- cluster_store ----
 
 const std::string& pg_store::node_name() const { return impl_->me.node; }

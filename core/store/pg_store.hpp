@@ -98,6 +98,8 @@ class pg_store final : public state_store, public cluster_store {
   awaitable<std::vector<subscription_position>> load_subscription_positions() override;
   awaitable<std::vector<found_run>> save_finds(subscription_finds finds) override;
   awaitable<void> drop_subscription_position(std::string subscription, std::string kind) override;
+  awaitable<std::vector<recorded_event>> events_after(event_position after, std::size_t limit) override;
+  awaitable<event_position> newest_event_position() override;
 
   // cluster_store
   const std::string& node_name() const override;

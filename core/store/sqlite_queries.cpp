@@ -346,4 +346,29 @@ std::string check_integrity(sqlite_db& db) {
   return findings;
 }
 
+// ---- the event log ----
+
+std::vector<recorded_event> events_after(sqlite_db& db, event_position after, std::size_t limit) {
+  auto stmt = db.cached(
+      "SELECT e.rowid, e.run_id, r.owner_uid, e.event_id, e.event_type, e.body FROM events e "
+      "JOIN runs r ON r.id = e.run_id WHERE e.rowid > ?1 ORDER BY e.rowid LIMIT ?2");
+  stmt->bind_int64(1, after);
+  stmt->bind_int64(2, static_cast<std::int64_t>(limit));
+  std::vector<recorded_event> events;
+  while (stmt->step()) {
+    events.push_back(recorded_event{.position = stmt->column_int64(0),
+                                    .run_id = stmt->column_text(1),
+                                    .owner_uid = static_cast<std::uint32_t>(stmt->column_int64(2)),
+                                    .event_id = stmt->column_text(3),
+                                    .event_type = stmt->column_text(4),
+                                    .body = stmt->column_text(5)});
+  }
+  return events;
+}
+
+event_position newest_event_position(sqlite_db& db) {
+  auto stmt = db.cached("SELECT COALESCE(MAX(rowid), 0) FROM events");
+  return stmt->step() ? stmt->column_int64(0) : 0;
+}
+
 }  // namespace hookless::sqlite_queries

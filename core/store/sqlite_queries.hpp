@@ -44,6 +44,10 @@ std::vector<subscription_position> load_subscription_positions(sqlite_db& db);
 // PRAGMA integrity_check: "ok" when the file is sound, else SQLite's findings, one per line.
 std::string check_integrity(sqlite_db& db);
 
+// The event log (state_store::events_after, newest_event_position): by rowid.
+std::vector<recorded_event> events_after(sqlite_db& db, event_position after, std::size_t limit);
+event_position newest_event_position(sqlite_db& db);
+
 }  // namespace sqlite_queries
 
 }  // namespace hookless

@@ -322,6 +322,16 @@ awaitable<void> sqlite_store::drop_subscription_position(std::string subscriptio
   return impl_->jobs.submit<void>(true, std::move(work));
 }
 
+awaitable<std::vector<recorded_event>> sqlite_store::events_after(event_position after, std::size_t limit) {
+  auto work = [after, limit](sqlite_db& db) { return sqlite_queries::events_after(db, after, limit); };
+  return impl_->jobs.submit<std::vector<recorded_event>>(false, std::move(work));
+}
+
+awaitable<event_position> sqlite_store::newest_event_position() {
+  auto work = [](sqlite_db& db) { return sqlite_queries::newest_event_position(db); };
+  return impl_->jobs.submit<event_position>(false, std::move(work));
+}
+
 awaitable<std::string> sqlite_store::check_integrity() {
   auto work = [](sqlite_db& db) { return sqlite_queries::check_integrity(db); };
   return impl_->jobs.submit<std::string>(false, std::move(work));

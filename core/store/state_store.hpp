@@ -8,6 +8,7 @@
 #include "core/model/subscription.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -74,6 +75,24 @@ struct delivery_query {
   std::optional<std::string> after;     // continue after this delivery ID (oldest first)
 };
 
+// Where an event stands in the order events were recorded (GET /v1/events?follow=1 on a daemon
+// that is not the poller reads the events after one): larger for every event recorded later, and
+// the events up to one are all committed before any after it (only the poller records events, one
+// transaction after another). PostgreSQL: an identity column, never reused. SQLite: the rowid,
+// which a deleted newest event may give to the next (harmless: one daemon per file is always the
+// poller, so no relay reads it). 0 is before every event.
+using event_position = std::int64_t;
+
+// One event as the store recorded it, with what the live stream needs to publish it.
+struct recorded_event {
+  event_position position = 0;
+  std::string run_id;
+  std::uint32_t owner_uid = 0;  // the run's owner
+  std::string event_id;
+  std::string event_type;
+  std::string body;  // the envelope, byte for byte what sinks get
+};
+
 class state_store {
  public:
   virtual ~state_store() = default;
@@ -120,6 +139,12 @@ class state_store {
   // Forgets one kind's position of a subscription (the kind or the subscription was removed by a
   // reload); the runs it found stay.
   virtual awaitable<void> drop_subscription_position(std::string subscription, std::string kind) = 0;
+  // ---- the event log: what a daemon that is not the poller relays to its followers ----
+  // The events recorded after `after`, oldest first, at most `limit` (events of runs deleted since
+  // are gone with them; events an import brought along were not recorded here and are not listed).
+  virtual awaitable<std::vector<recorded_event>> events_after(event_position after, std::size_t limit) = 0;
+  // The newest event's position (0 when there is none): a relay starting here sees only new events.
+  virtual awaitable<event_position> newest_event_position() = 0;
 };
 
 }  // namespace hookless

@@ -192,6 +192,7 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   std::unique_ptr<metrics_listener> metrics_http;  // metrics.listen, when set
   live_events event_followers;                     // GET /v1/events?follow=1; outlives the tracker that publishes to it
   std::unique_ptr<run_tracker> tracker;
+  std::unique_ptr<event_relay> relay;     // with state.url: the poller's events to this daemon's followers
   std::unique_ptr<cluster_node> cluster;  // with state.url: this daemon's part among several
   asio::signal_set stop_signals{io, SIGTERM, SIGINT};
   asio::signal_set reopen_signal{io, SIGHUP};
@@ -261,6 +262,8 @@ int run_daemon(const config& settings, const std::string& api_key, const daemon_
   if (state->cluster) {
     cluster = std::make_unique<cluster_node>(io.get_executor(), *state->cluster, *tracker, budget, cluster_timing{},
                                              on_cluster_fatal);
+    relay = std::make_unique<event_relay>(io.get_executor(), timed_state, event_followers);
+    cluster->relay_events_with(relay.get());
   }
   std::function<cluster_status()> cluster_view;
   if (cluster) cluster_view = [&cluster] { return cluster->status(); };

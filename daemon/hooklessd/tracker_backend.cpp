@@ -167,7 +167,9 @@ awaitable<void> tracker_backend::refuse_foreign_ids(const caller& who, const std
   for (const auto& reg : runs) ids.push_back(reg.id);
   const auto owners = co_await store_.owners_of(ids);
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (owners[i] && *owners[i] != who.uid) throw foreign_id(who, ids[i]);
+    // A run a subscription found first belongs to nobody: registering it is acknowledged, and the
+    // run stays as the subscription made it (docs/subscriptions.md, moving an application).
+    if (owners[i] && *owners[i] != who.uid && *owners[i] != no_owner_uid) throw foreign_id(who, ids[i]);
   }
 }
 

@@ -212,6 +212,12 @@ awaitable<void> timed_store::drop_subscription_position(std::string subscription
   observe_since(start);
 }
 
+awaitable<std::vector<recorded_event>> timed_store::events_after(event_position after, std::size_t limit) {
+  co_return co_await inner_.events_after(after, limit);
+}
+
+awaitable<event_position> timed_store::newest_event_position() { co_return co_await inner_.newest_event_position(); }
+
 void write_config_metrics(prometheus_writer& out, bool last_reload_ok,
                           std::chrono::system_clock::time_point loaded_at) {
   out.family("hookless_config_last_reload_successful", "gauge",

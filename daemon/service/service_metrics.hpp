@@ -124,6 +124,8 @@ class timed_store final : public state_store {
   awaitable<std::vector<subscription_position>> load_subscription_positions() override;
   awaitable<std::vector<found_run>> save_finds(subscription_finds finds) override;
   awaitable<void> drop_subscription_position(std::string subscription, std::string kind) override;
+  awaitable<std::vector<recorded_event>> events_after(event_position after, std::size_t limit) override;
+  awaitable<event_position> newest_event_position() override;
 
  private:
   void observe_since(std::chrono::steady_clock::time_point start);

@@ -41,6 +41,16 @@ std::string read_file(const fs::path& path) {
   return text.str();
 }
 
+std::vector<std::string> text_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (auto end = text.find('\n'); end != std::string::npos; end = text.find('\n', start)) {
+    out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit, std::chrono::milliseconds step) {
   const auto give_up = std::chrono::steady_clock::now() + limit;
   for (;;) {

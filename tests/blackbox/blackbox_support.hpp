@@ -31,6 +31,8 @@ fs::path hooklessctl_program();
 using test::temp_dir;
 
 std::string read_file(const fs::path& path);  // "" when it does not exist
+// The complete lines of `text` (what follows the last newline is left out), without their newlines.
+std::vector<std::string> text_lines(const std::string& text);
 
 // Polls `done` every `step` until it is true or `limit` passed; returns its last value.
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit,

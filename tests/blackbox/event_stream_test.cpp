@@ -101,16 +101,6 @@ class event_stream_reader {
   bool ended_ = false;
 };
 
-std::vector<std::string> text_lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (auto end = text.find('\n'); end != std::string::npos; end = text.find('\n', start)) {
-    out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 // (run ID, eventType) of each line that is an event, in order.
 std::vector<std::pair<std::string, std::string>> stream_events_of(const std::vector<std::string>& lines) {
   std::vector<std::pair<std::string, std::string>> out;

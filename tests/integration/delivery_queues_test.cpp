@@ -91,6 +91,11 @@ class delivery_store final : public state_store {
   awaitable<std::vector<found_run>> save_finds(subscription_finds) override { throw std::logic_error{"not used"}; }
   awaitable<void> drop_subscription_position(std::string, std::string) override { throw std::logic_error{"not used"}; }
 
+  awaitable<std::vector<recorded_event>> events_after(event_position, std::size_t) override {
+    throw std::logic_error{"not used"};
+  }
+  awaitable<event_position> newest_event_position() override { throw std::logic_error{"not used"}; }
+
   std::vector<delivery_job> jobs;
   std::exception_ptr fail_next_update;
   int failing_loads = 0;

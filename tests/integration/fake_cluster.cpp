@@ -259,4 +259,14 @@ awaitable<void> fake_cluster_node::drop_subscription_position(std::string subscr
   co_await db_.data.drop_subscription_position(std::move(subscription), std::move(kind));
 }
 
+awaitable<std::vector<recorded_event>> fake_cluster_node::events_after(event_position after, std::size_t limit) {
+  reachable();
+  co_return co_await db_.data.events_after(after, limit);
+}
+
+awaitable<event_position> fake_cluster_node::newest_event_position() {
+  reachable();
+  co_return co_await db_.data.newest_event_position();
+}
+
 }  // namespace hookless::test

@@ -81,6 +81,8 @@ class fake_cluster_node final : public state_store, public cluster_store {
   awaitable<std::vector<subscription_position>> load_subscription_positions() override;
   awaitable<std::vector<found_run>> save_finds(subscription_finds finds) override;
   awaitable<void> drop_subscription_position(std::string subscription, std::string kind) override;
+  awaitable<std::vector<recorded_event>> events_after(event_position after, std::size_t limit) override;
+  awaitable<event_position> newest_event_position() override;
 
   // Claims answer this much later (a slow lease connection).
   std::chrono::milliseconds claim_delay{0};

@@ -65,6 +65,11 @@ class memory_store final : public state_store {
   awaitable<std::vector<found_run>> save_finds(subscription_finds) override { co_return std::vector<found_run>{}; }
   awaitable<void> drop_subscription_position(std::string, std::string) override { co_return; }
 
+  awaitable<std::vector<recorded_event>> events_after(event_position, std::size_t) override {
+    co_return std::vector<recorded_event>{};
+  }
+  awaitable<event_position> newest_event_position() override { co_return 0; }
+
   std::optional<delivery> last_of(const std::string& id) const {
     for (auto it = updates.rbegin(); it != updates.rend(); ++it) {
       if (it->id == id) return *it;

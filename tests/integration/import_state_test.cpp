@@ -173,6 +173,9 @@ TEST_F(import_state_test, every_run_with_its_events_and_deliveries_reaches_the_d
     EXPECT_EQ(positions[0].since, position_.since);
     EXPECT_EQ(positions[0].position, position_.position);
     EXPECT_EQ(positions[0].swept_at, position_.swept_at);
+    // Their events were made elsewhere, long ago: not in the event log a standby relays from.
+    EXPECT_TRUE((co_await store->events_after(0, 100)).empty());
+    EXPECT_EQ(co_await store->newest_event_position(), 0);
   });
 
   ASSERT_EQ(import(settings, out, err), 0) << err;

@@ -47,7 +47,7 @@ TEST_F(pg_store_test, creates_a_versioned_schema_in_an_empty_database) {
     EXPECT_TRUE(report.created);
     EXPECT_TRUE(report.messages.empty());
   }
-  EXPECT_EQ(value("SELECT version FROM hookless_schema"), "2");
+  EXPECT_EQ(value("SELECT version FROM hookless_schema"), "3");
   EXPECT_EQ(value("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public' "
                   "AND tablename IN ('runs', 'events', 'deliveries', 'nodes', 'poller', 'subscription_positions')"),
             "deliveries,events,nodes,poller,runs,subscription_positions");
@@ -70,7 +70,7 @@ TEST_F(pg_store_test, refuses_a_database_of_a_newer_schema_and_leaves_it_as_it_i
   } catch (const store_failed& error) {
     const std::string message = error.what();
     EXPECT_NE(message.find("99"), std::string::npos) << message;
-    EXPECT_NE(message.find("(2)"), std::string::npos) << "names the version this build knows: " << message;
+    EXPECT_NE(message.find("(3)"), std::string::npos) << "names the version this build knows: " << message;
   }
   EXPECT_EQ(value("SELECT version FROM hookless_schema"), "99");
 }
@@ -91,11 +91,11 @@ TEST_F(pg_store_test, upgrades_a_version_1_database_in_place) {
   }
   server_.query(database_,
                 "ALTER TABLE runs DROP COLUMN subscription; DROP TABLE subscription_positions; "
-                "UPDATE hookless_schema SET version = 1");
+                "ALTER TABLE events DROP COLUMN position; UPDATE hookless_schema SET version = 1");
   open_report report;
   auto store = open_store(report);
   EXPECT_FALSE(report.created);
-  EXPECT_EQ(value("SELECT version FROM hookless_schema"), "2");
+  EXPECT_EQ(value("SELECT version FROM hookless_schema"), "3");
   bool checked = false;
   run_with_deadline(
       context_,
@@ -121,6 +121,36 @@ TEST_F(pg_store_test, upgrades_a_version_1_database_in_place) {
       },
       20s);
   EXPECT_TRUE(checked);
+}
+
+// Version 3 numbers the events in the order they were recorded (the event log a daemon that is not
+// the poller relays): a database of version 2 gets the column, its events a position, and new
+// events come after them.
+TEST_F(pg_store_test, version_3_numbers_the_events_of_a_version_2_database) {
+  {
+    open_report report;
+    auto store = open_store(report);
+  }
+  // Back to what version 2 made, with one event recorded then.
+  server_.query(database_, "ALTER TABLE events DROP COLUMN position");
+  server_.query(database_, "UPDATE hookless_schema SET version = 2");
+  server_.query(database_,
+                "INSERT INTO runs (id, kind, owner_uid, state, registered_at, updated_at, deadline_at, sinks, context, "
+                "looked_at, home) VALUES ('exr_old', 'extract_run', 1000, 'finished', 1, 1, 1, '[]', '{}', 1, 'n')");
+  server_.query(database_,
+                "INSERT INTO events (run_id, seq, event_id, event_type, body) VALUES ('exr_old', 1, 'evt_old', "
+                "'extract_run.processed', '{}')");
+  {
+    open_report report;
+    auto store = open_store(report);
+    EXPECT_FALSE(report.created);
+  }
+  EXPECT_EQ(value("SELECT version FROM hookless_schema"), "3");
+  EXPECT_EQ(value("SELECT COUNT(*) FROM events WHERE position IS NOT NULL"), "1");
+  server_.query(database_,
+                "INSERT INTO events (run_id, seq, event_id, event_type, body) VALUES ('exr_old', 2, 'evt_new', "
+                "'extract_run.processed', '{}')");
+  EXPECT_EQ(value("SELECT string_agg(event_id, ',' ORDER BY position) FROM events"), "evt_old,evt_new");
 }
 
 // Nothing listens there: opening fails at once as store_unavailable (the daemon answers busy and

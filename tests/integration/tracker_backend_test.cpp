@@ -327,6 +327,10 @@ TEST_F(tracker_backend_events_test, a_run_of_no_user_is_seen_by_admins_only) {
 
   EXPECT_EQ(status(admin, verb::get, "/v1/runs/exr_found"), 200u);
   EXPECT_EQ(listed(admin), (std::set<std::string>{"exr_alice", "exr_found"}));
+  // Registering it after the subscription found it is no error (an application moving to a
+  // subscription keeps registering for a while), and it stays the subscription's.
+  EXPECT_EQ(status(bob, verb::post, "/v1/runs", R"({"id":"exr_found"})"), 200u);
+  EXPECT_EQ(status(bob, verb::get, "/v1/runs/exr_found"), 404u);
   const auto everyone = serve(admin, verb::get, "/v1/events");
   ASSERT_TRUE(everyone.stream);
   EXPECT_EQ(run_ids(everyone.stream->recent), std::vector<std::string>{"exr_found"});

@@ -384,6 +384,11 @@ class dead_counting_store final : public state_store {
   }
   awaitable<std::vector<found_run>> save_finds(subscription_finds) override { co_return std::vector<found_run>{}; }
   awaitable<void> drop_subscription_position(std::string, std::string) override { co_return; }
+
+  awaitable<std::vector<recorded_event>> events_after(event_position, std::size_t) override {
+    co_return std::vector<recorded_event>{};
+  }
+  awaitable<event_position> newest_event_position() override { co_return 0; }
 };
 
 TEST(service_metrics, dead_deliveries_are_counted_by_the_store) {
