@@ -334,7 +334,8 @@ TEST_F(subscription_test, every_subscribed_run_is_delivered_once_per_sink_across
   RecordProperty("duplicate_lines", static_cast<int>(check.duplicates));
 }
 
-// The list of one kind refuses (400, then 500, then 404) while runs finish: that kind's entry in
+// The list of one kind refuses (400, then 500, then 404, then the connection cut without an
+// answer) while runs finish: that kind's entry in
 // health says failing with the error, the other kind carries on, and once the list answers again
 // every run that finished meanwhile is delivered.
 TEST_F(subscription_test, a_list_that_refuses_shows_failing_and_every_run_is_delivered_once_it_answers) {
@@ -343,7 +344,7 @@ TEST_F(subscription_test, a_list_that_refuses_shows_failing_and_every_run_is_del
   int round = 0;
   for (const auto& [refusal, code] :
        {std::pair{fault_kind::status_400, "400"}, std::pair{fault_kind::status_500, "500"},
-        std::pair{fault_kind::not_found, "404"}}) {
+        std::pair{fault_kind::not_found, "404"}, std::pair{fault_kind::cut, "cut"}}) {
     SCOPED_TRACE(std::string{"list refusing with "} + code);
     fake_->inject({.kind = refusal,
                    .run_id = std::nullopt,
@@ -358,9 +359,12 @@ TEST_F(subscription_test, a_list_that_refuses_shows_failing_and_every_run_is_del
     ASSERT_TRUE(entry.has_value());
     const auto* error = entry->if_contains("last_error");
     ASSERT_TRUE(error && error->is_string() && !error->get_string().empty()) << json::serialize(*entry);
-    EXPECT_NE(std::string{error->get_string()}.find(code), std::string::npos)
-        << "last_error names what the list answered: " << json::serialize(*entry);
+    if (refusal != fault_kind::cut) {
+      EXPECT_NE(std::string{error->get_string()}.find(code), std::string::npos)
+          << "last_error names what the list answered: " << json::serialize(*entry);
+    }
     std::printf("[ subscription ] list answering %s: %s\n", code, json::serialize(*entry).c_str());
+    EXPECT_EQ(string_field(daemon_->health(), "status"), "degraded") << health_text();
     EXPECT_EQ(state_of("watch", "workflow_run"), "ok") << "the other kind's list answers: " << health_text();
 
     std::this_thread::sleep_until(added + 6s);  // every run of the round has finished, unseen
@@ -368,6 +372,7 @@ TEST_F(subscription_test, a_list_that_refuses_shows_failing_and_every_run_is_del
     fake_->clear_faults();
     ASSERT_TRUE(wait_for_everything(30s)) << check_now().summary() << "\nhealth: " << health_text();
     EXPECT_TRUE(wait_for_state("watch", {"extract_run"}, "ok", 10s)) << health_text();
+    EXPECT_EQ(string_field(daemon_->health(), "status"), "ok") << health_text();
   }
   expect_clean_deliveries("watch");
 }
@@ -386,6 +391,7 @@ TEST_F(subscription_test, a_page_out_of_order_shows_failing_and_skips_no_run) {
   const auto* error = entry->if_contains("last_error");
   EXPECT_TRUE(error && error->is_string() && !error->get_string().empty()) << json::serialize(*entry);
   std::printf("[ subscription ] pages out of order: %s\n", json::serialize(*entry).c_str());
+  EXPECT_EQ(string_field(daemon_->health(), "status"), "degraded") << health_text();
 
   std::this_thread::sleep_until(added + 6s);
   EXPECT_EQ(state_of("watch", "extract_run"), "failing") << "still out of order: still failing";
