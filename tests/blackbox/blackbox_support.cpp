@@ -249,10 +249,23 @@ std::string render_config(const daemon_config& c) {
     if (sink.timeout) y << "    timeout: " << *sink.timeout << "\n";
   }
   y << c.extra_sinks;
-  y << "default_sinks: [";
-  for (std::size_t i = 0; i < c.default_sinks.size(); ++i) y << (i ? ", " : "") << c.default_sinks[i];
-  y << "]\n"
-    << "logging:\n"
+  const auto flow_list = [&](const std::vector<std::string>& items) {
+    y << "[";
+    for (std::size_t i = 0; i < items.size(); ++i) y << (i ? ", " : "") << items[i];
+    y << "]\n";
+  };
+  y << "default_sinks: ";
+  flow_list(c.default_sinks);
+  if (!c.subscriptions.empty()) y << "subscriptions:\n";
+  for (const auto& subscription : c.subscriptions) {
+    y << "  " << subscription.name << ":\n    kinds: ";
+    flow_list(subscription.kinds);
+    if (subscription.sinks) {
+      y << "    sinks: ";
+      flow_list(*subscription.sinks);
+    }
+  }
+  y << "logging:\n"
     << "  level: " << c.log_level << "\n"
     << "  format: text\n";
   return y.str();

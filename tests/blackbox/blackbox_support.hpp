@@ -130,6 +130,13 @@ struct http_sink_spec {
   std::optional<std::string> timeout = std::nullopt;  // written only when set
 };
 
+// One entry under `subscriptions:` (docs/subscriptions.md).
+struct subscription_spec {
+  std::string name;
+  std::vector<std::string> kinds;
+  std::optional<std::vector<std::string>> sinks = std::nullopt;  // written only when set (else default_sinks)
+};
+
 // The knobs the tests turn; render_config writes them as hookless.yaml.
 struct daemon_config {
   std::string base_url;
@@ -156,7 +163,8 @@ struct daemon_config {
   std::vector<std::string> default_sinks{"out", "archive"};  // "out" is the stdout sink
   std::optional<bool> list_endpoints;                        // polling.list_endpoints, written only when set
   std::string log_level = "debug";
-  std::string metrics_listen;  // metrics.listen, written only when set
+  std::string metrics_listen;                    // metrics.listen, written only when set
+  std::vector<subscription_spec> subscriptions;  // `subscriptions:`, written only when there are any
 };
 
 std::string render_config(const daemon_config& settings);

@@ -667,6 +667,105 @@ TEST(FakeExtendList, LegacyListsAreWrapped) {
   EXPECT_EQ(fetch(*fake, "/batch_runs").status, 404u);  // not listable
 }
 
+// What a subscription's sweep relies on: newest first by updatedAt across pages of maxPageSize,
+// every run of the kind whether or not anyone asked for it by ID (runs added through the control
+// API too), a run showing up only once its timeline starts, and a run moving to the front when
+// a scheduled step changes its status.
+TEST(FakeExtendList, SweepsNewestFirstAcrossPagesWithScheduledFinishes) {
+  fake_extend_options options;
+  options.control_port = 0;
+  auto fake = start_fake(options);
+  test_client control{*fake->control_port(), ""};
+  ASSERT_FALSE(control.connect());
+  fake->add_run({"exr_s1", "", {{"PROCESSED", 0ms}}, {}});
+  std::this_thread::sleep_for(5ms);
+  fake->add_run({"exr_s2", "", {{"PROCESSING", 0ms}, {"PROCESSED", 300ms}}, {}});
+  std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(
+      control.send(http::verb::post, "/_fake/runs", {}, R"({"id":"exr_s3","timeline":[{"status":"PENDING"}]})").status,
+      200u);
+  fake->add_run({"exr_later", "", {{"PENDING", 60'000ms}}, {}});  // not created yet
+  fake->add_run({"wr_s4", "workflow_run", {}, {}});               // another kind, another list
+
+  const auto ids_of = [&](const std::string& query) {
+    std::vector<std::string> ids;
+    std::string token;
+    for (int page = 0; page < 10; ++page) {
+      const auto body = fetch(*fake, "/extract_runs?sortBy=updatedAt&sortDir=desc&maxPageSize=2" +
+                                         (token.empty() ? "" : "&nextPageToken=" + token) + query)
+                            .object();
+      EXPECT_LE(body.at("data").as_array().size(), 2u);
+      for (const auto& row : body.at("data").as_array()) ids.emplace_back(row.at("id").as_string());
+      if (body.at("nextPageToken").is_null()) break;
+      token = std::string{body.at("nextPageToken").as_string()};
+    }
+    return ids;
+  };
+  EXPECT_EQ(ids_of(""), (std::vector<std::string>{"exr_s3", "exr_s2", "exr_s1"}));
+  std::this_thread::sleep_for(350ms);  // exr_s2 finishes as scheduled: now the newest change
+  EXPECT_EQ(ids_of(""), (std::vector<std::string>{"exr_s2", "exr_s3", "exr_s1"}));
+  const auto first = fetch(*fake, "/extract_runs?sortBy=updatedAt&sortDir=desc&maxPageSize=1").object();
+  EXPECT_EQ(first.at("data").at(0).at("status"), "PROCESSED");
+  EXPECT_GT(first.at("data").at(0).at("updatedAt").as_string(), first.at("data").at(0).at("createdAt").as_string());
+  EXPECT_EQ(fake->stats().requests_per_path.at("/extract_runs"), 5u);
+}
+
+// Faults a subscription must survive: a list that refuses (400, aimed at one list path, sparing
+// the other list and single runs) and a page out of updatedAt order (lists only).
+TEST(FakeExtendList, FaultsAimedAtOneListAndPagesOutOfOrder) {
+  fake_extend_options options;
+  options.control_port = 0;
+  auto fake = start_fake(options);
+  for (const char* id : {"exr_u1", "exr_u2", "exr_u3"}) {
+    fake->add_run({id, "", {}, {}});
+    std::this_thread::sleep_for(5ms);
+  }
+  fake->add_run({"wr_u4", "workflow_run", {}, {}});
+  fake->inject({.kind = fault_kind::status_400,
+                .run_id = std::nullopt,
+                .count = std::nullopt,
+                .delay = 0ms,
+                .lists_only = true,
+                .path = "/extract_runs"});
+  const auto refused = fetch(*fake, "/extract_runs?sortBy=updatedAt&sortDir=desc");
+  EXPECT_EQ(refused.status, 400u);
+  EXPECT_EQ(refused.object().at("code"), "INVALID_REQUEST");
+  EXPECT_EQ(fetch(*fake, "/extract_runs?sortBy=updatedAt&sortDir=desc").status, 400u);
+  EXPECT_EQ(fetch(*fake, "/extract_runs/exr_u1").status, 200u);
+  EXPECT_EQ(fetch(*fake, "/workflow_runs?sortBy=updatedAt&sortDir=desc").status, 200u);
+  fake->clear_faults();
+
+  fake->inject({.kind = fault_kind::list_unsorted, .run_id = std::nullopt, .count = 1, .delay = 0ms});
+  EXPECT_EQ(fetch(*fake, "/extract_runs/exr_u1").status, 200u) << "a single run's GET leaves the fault alone";
+  const auto page_ids = [&] {
+    std::vector<std::string> ids;
+    const auto body = fetch(*fake, "/extract_runs?sortBy=updatedAt&sortDir=desc&maxPageSize=2").object();
+    for (const auto& row : body.at("data").as_array()) ids.emplace_back(row.at("id").as_string());
+    EXPECT_EQ(body.at("nextPageToken"), "fake_page_2");
+    return ids;
+  };
+  EXPECT_EQ(page_ids(), (std::vector<std::string>{"exr_u2", "exr_u3"})) << "the newest two, oldest first";
+  EXPECT_EQ(page_ids(), (std::vector<std::string>{"exr_u3", "exr_u2"})) << "count 1: sorted again";
+
+  // The same faults through the control API.
+  test_client control{*fake->control_port(), ""};
+  ASSERT_FALSE(control.connect());
+  EXPECT_EQ(control
+                .send(http::verb::post, "/_fake/faults", {},
+                      R"({"kind":"404","count":"always","lists_only":true,"path":"/workflow_runs"})")
+                .status,
+            200u);
+  EXPECT_EQ(control.send(http::verb::post, "/_fake/faults", {}, R"({"kind":"list_unsorted","count":"always"})").status,
+            200u);
+  EXPECT_EQ(fetch(*fake, "/workflow_runs?sortBy=updatedAt&sortDir=desc").status, 404u);
+  EXPECT_EQ(fetch(*fake, "/workflow_runs/wr_u4").status, 200u);
+  EXPECT_EQ(page_ids(), (std::vector<std::string>{"exr_u2", "exr_u3"}));
+  EXPECT_EQ(page_ids(), (std::vector<std::string>{"exr_u2", "exr_u3"}));
+  EXPECT_EQ(control.send(http::verb::delete_, "/_fake/faults").status, 200u);
+  EXPECT_EQ(page_ids(), (std::vector<std::string>{"exr_u3", "exr_u2"}));
+  EXPECT_EQ(fetch(*fake, "/workflow_runs?sortBy=updatedAt&sortDir=desc").status, 200u);
+}
+
 // ---- control API and program --------------------------------------------------------------------
 
 TEST(FakeExtendControl, DrivesRunsFaultsAndStatsOverPlainHttp) {

@@ -149,7 +149,8 @@ std::optional<std::vector<timeline_step>> auto_timeline(std::string_view id, std
 }
 
 std::optional<fault_kind> parse_fault_kind(std::string_view text) {
-  static constexpr std::array<std::pair<std::string_view, fault_kind>, 10> names{{
+  static constexpr std::array<std::pair<std::string_view, fault_kind>, 12> names{{
+      {"400", fault_kind::status_400},
       {"500", fault_kind::status_500},
       {"502", fault_kind::status_502},
       {"503", fault_kind::status_503},
@@ -160,6 +161,7 @@ std::optional<fault_kind> parse_fault_kind(std::string_view text) {
       {"slow", fault_kind::slow},
       {"truncated", fault_kind::truncated},
       {"malformed", fault_kind::malformed},
+      {"list_unsorted", fault_kind::list_unsorted},
   }};
   const auto found = std::ranges::find_if(names, [&](const auto& n) { return n.first == text; });
   if (found == names.end()) return std::nullopt;
@@ -228,12 +230,16 @@ fake_response fake_extend_model::too_many_requests(fake_clock::time_point now) c
   return r;
 }
 
-std::optional<fault> fake_extend_model::take_fault(const std::optional<std::string>& run_id) {
+std::optional<fault> fake_extend_model::take_fault(const std::optional<std::string>& run_id, const std::string& path) {
   // A fault for this run wins over a global one: tests aim those at one run on purpose.
   auto pick = faults_.end();
   if (run_id) pick = std::ranges::find_if(faults_, [&](const fault& f) { return f.run_id == run_id; });
   if (pick == faults_.end()) {
-    pick = std::ranges::find_if(faults_, [&](const fault& f) { return !f.run_id && !(f.lists_only && run_id); });
+    const auto applies = [&](const fault& f) {
+      const bool lists_only = f.lists_only || f.kind == fault_kind::list_unsorted;
+      return !f.run_id && !(lists_only && run_id) && (!f.path || *f.path == path);
+    };
+    pick = std::ranges::find_if(faults_, applies);
   }
   if (pick == faults_.end()) return std::nullopt;
   fault taken = *pick;
@@ -301,8 +307,10 @@ fake_response fake_extend_model::answer(const fake_request& request, request_rec
 
   std::chrono::milliseconds delay{0};
   auto what = fake_response::action::respond;
-  if (const auto f = take_fault(record.run_id)) {
+  bool unsorted = false;
+  if (const auto f = take_fault(record.run_id, record.path)) {
     switch (f->kind) {
+      case fault_kind::status_400: return error_response(400, "INVALID_REQUEST", "Injected: invalid request", false);
       case fault_kind::status_500: return error_response(500, "INTERNAL_ERROR", "Injected internal error", true);
       case fault_kind::status_502: return error_response(502, "BAD_GATEWAY", "Injected bad gateway", true);
       case fault_kind::status_503: return error_response(503, "SERVICE_UNAVAILABLE", "Injected unavailability", true);
@@ -321,6 +329,7 @@ fake_response fake_extend_model::answer(const fake_request& request, request_rec
       }
       case fault_kind::slow: delay = f->delay; break;
       case fault_kind::truncated: what = fake_response::action::truncate; break;
+      case fault_kind::list_unsorted: unsorted = true; break;
     }
   }
 
@@ -369,7 +378,7 @@ fake_response fake_extend_model::answer(const fake_request& request, request_rec
     }
 
     if (!collection->listable) return not_found("Endpoint");
-    return list_runs(params, *collection, generation, now);
+    return list_runs(params, *collection, generation, now, unsorted);
   }();
   response.delay = delay;
   response.what = what;
@@ -454,7 +463,7 @@ fake_response fake_extend_model::create_run(const std::string& body, const run_k
 }
 
 fake_response fake_extend_model::list_runs(const boost::urls::params_view& params, const run_kind_info& info,
-                                           api_generation generation, fake_clock::time_point now) const {
+                                           api_generation generation, fake_clock::time_point now, bool unsorted) const {
   std::string sort_by = "createdAt";
   bool ascending = false;
   std::size_t page_size = 10;
@@ -516,6 +525,8 @@ fake_response fake_extend_model::list_runs(const boost::urls::params_view& param
   for (std::size_t i = offset; i < rows.size() && page.size() < page_size; ++i)
     page.push_back(std::move(rows[i].summary));
   const std::size_t next = offset + page.size();
+  // The page the query asked for, in the other order (fault_kind::list_unsorted).
+  if (unsorted) std::reverse(page.begin(), page.end());
   // Parentheses: json::value{...} would build a one-element array.
   const json::value token =
       next < rows.size() ? json::value("fake_page_" + std::to_string(next)) : json::value(nullptr);
@@ -607,6 +618,8 @@ fake_response fake_extend_model::handle_control(const std::string& method, const
       }
       if (const auto* delay = request.if_contains("delay_ms"))
         f.delay = milliseconds{json::value_to<std::int64_t>(*delay)};
+      if (const auto* lists = request.if_contains("lists_only")) f.lists_only = lists->as_bool();
+      if (const auto* fault_path = request.if_contains("path")) f.path = json::value_to<std::string>(*fault_path);
       inject(std::move(f));
       return ok();
     }

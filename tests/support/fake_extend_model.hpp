@@ -61,6 +61,7 @@ struct run_script {
 };
 
 enum class fault_kind {
+  status_400,    // 400 INVALID_REQUEST (a list refusing its query, say)
   status_500,    // 500 INTERNAL_ERROR
   status_502,    // 502 with an error body
   status_503,    // 503 with an error body
@@ -71,6 +72,9 @@ enum class fault_kind {
   slow,          // wait `delay`, then answer normally
   truncated,     // headers with the full Content-Length, half the body, then close
   malformed,     // 200 with a body that is not JSON
+  // A list page in the wrong order: the page the query asked for, but sorted the other way round
+  // (ascending for desc), as a broken or changed list might answer. Affects list requests only.
+  list_unsorted,
 };
 
 struct fault {
@@ -79,6 +83,9 @@ struct fault {
   std::optional<std::uint32_t> count = 1;  // matching requests it affects; nullopt: always
   std::chrono::milliseconds delay{0};      // for fault_kind::slow
   bool lists_only = false;                 // with run_id nullopt: list requests only, never a run's GET
+  // With run_id nullopt: only requests for this path (without the query), e.g. "/workflow_runs" for
+  // that list alone (with lists_only) or "/extract_runs/exr_1" for one run's GETs.
+  std::optional<std::string> path = std::nullopt;
 };
 
 // What the fake saw for one API request.
@@ -147,6 +154,7 @@ class fake_extend_model {
   bool set_status_now(const std::string& id, const std::string& status, fake_clock::time_point now);
   bool has_run(const std::string& id) const { return runs_.contains(id); }
 
+  // Faults are taken in the order injected; one for the request's run wins over the others.
   void inject(fault f) { faults_.push_back(std::move(f)); }
   void clear_faults() { faults_.clear(); }
 
@@ -154,7 +162,8 @@ class fake_extend_model {
   fake_response handle(const fake_request& request, fake_clock::time_point now);
 
   // The control API of the standalone program (POST /_fake/runs, POST|DELETE /_fake/faults,
-  // POST /_fake/runs/{id}/status, GET /_fake/stats).
+  // POST /_fake/runs/{id}/status, GET /_fake/stats). A fault is {"kind": as parse_fault_kind reads
+  // it, "scope": "all" or a run ID, "count": N or "always", "delay_ms", "lists_only", "path"}.
   fake_response handle_control(const std::string& method, const std::string& target, const std::string& body,
                                fake_clock::time_point now);
 
@@ -170,13 +179,13 @@ class fake_extend_model {
   };
 
   fake_response answer(const fake_request& request, request_record& record, fake_clock::time_point now);
-  std::optional<fault> take_fault(const std::optional<std::string>& run_id);
+  std::optional<fault> take_fault(const std::optional<std::string>& run_id, const std::string& path);
   fake_response too_many_requests(fake_clock::time_point now) const;
   bool over_rate_limit(fake_clock::time_point now);
   boost::json::object run_object(const run_entry& run, const timeline_step& step, const run_kind_info& info,
                                  api_generation generation) const;
   fake_response list_runs(const boost::urls::params_view& params, const run_kind_info& info, api_generation generation,
-                          fake_clock::time_point now) const;
+                          fake_clock::time_point now, bool unsorted) const;
   run_entry* find_or_create(const std::string& id, std::string_view api_version, fake_clock::time_point now);
   fake_response create_run(const std::string& body, const run_kind_info& info, fake_clock::time_point now);
   std::string iso_time(fake_clock::time_point t) const;
