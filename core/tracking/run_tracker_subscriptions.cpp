@@ -175,7 +175,7 @@ awaitable<milliseconds> run_tracker::sweep_subscription(subscription_loop& loop)
     if (!page.unusable) note_api(page.kind, page.error);
     if (page.kind != answer_kind::run || page.unusable) {
       co_return subscription_failed(
-          loop, fmt::format("list {} answered {}: {}", loop.info.path, answer_name(page.kind), page.error),
+          loop, fmt::format("list {} failed ({}): {}", loop.info.path, answer_name(page.kind), page.error),
           page.retry_after);
     }
     for (const auto& summary : page.runs) note_listed(loop.info, summary);
