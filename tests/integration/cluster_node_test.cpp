@@ -8,6 +8,7 @@
 #include "core/store/sqlite_store.hpp"
 #include "tests/integration/cluster_test_daemon.hpp"
 #include "tests/integration/fake_cluster.hpp"
+#include "tests/support/co_assert.hpp"
 #include "tests/support/run_with_deadline.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -23,13 +24,6 @@
 
 namespace hookless::test {
 namespace {
-
-// gtest's ASSERT_* return from the function, which a coroutine cannot do.
-#define CO_ASSERT_TRUE(condition)                     \
-  if (!(condition)) {                                 \
-    ADD_FAILURE() << "assertion failed: " #condition; \
-    co_return;                                        \
-  }
 
 class cluster_node_test : public ::testing::Test {
  protected:

@@ -6,6 +6,7 @@
 #include "core/delivery/sink.hpp"
 #include "core/store/sqlite_store.hpp"
 #include "core/tracking/run_tracker.hpp"
+#include "tests/support/co_assert.hpp"
 #include "tests/support/run_with_deadline.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -37,13 +38,6 @@ namespace {
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-// gtest's ASSERT_* return from the function, which a coroutine cannot do.
-#define CO_ASSERT_TRUE(condition)                     \
-  if (!(condition)) {                                 \
-    ADD_FAILURE() << "assertion failed: " #condition; \
-    co_return;                                        \
-  }
 
 // Answers each run with the status set for it (PENDING until told otherwise), after a short delay,
 // and counts polls and how many are in flight at once.

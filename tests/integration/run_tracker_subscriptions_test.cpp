@@ -6,6 +6,7 @@
 #include "core/delivery/sink.hpp"
 #include "core/store/sqlite_store.hpp"
 #include "core/tracking/run_tracker.hpp"
+#include "tests/support/co_assert.hpp"
 #include "tests/support/run_with_deadline.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -121,8 +122,8 @@ std::vector<registration> one_registration(std::string id, std::string sink_name
   return std::vector<registration>{reg};
 }
 
-std::map<std::string, subscription_config> extract_runs_to_app() {
-  return {{"invoices", subscription_config{.name = "invoices", .kinds = {"extract_run"}, .sinks = {"app"}}}};
+std::map<std::string, subscription_config> extract_runs_to(std::string sink_name) {
+  return {{"invoices", subscription_config{.name = "invoices", .kinds = {"extract_run"}, .sinks = {sink_name}}}};
 }
 
 class run_tracker_subscriptions_test : public ::testing::Test {
@@ -314,7 +315,7 @@ TEST_F(run_tracker_subscriptions_test, a_failing_or_unsorted_list_keeps_the_posi
   EXPECT_EQ(app_.runs(), (std::set<std::string>{"exr_during_failure", "exr_during_disorder"}));
 }
 
-TEST_F(run_tracker_subscriptions_test, a_reload_adds_and_removes_subscriptions) {
+TEST_F(run_tracker_subscriptions_test, a_reload_adds_changes_and_removes_subscriptions) {
   settings_.subscriptions.clear();
   auto& tracker = make_tracker();
   run([&]() -> awaitable<void> {
@@ -323,19 +324,31 @@ TEST_F(run_tracker_subscriptions_test, a_reload_adds_and_removes_subscriptions) 
     std::map<std::string, sink*> sinks;
     sinks["app"] = &app_;
     sinks["audit"] = &audit_;
-    co_await tracker.reconfigure(sinks, settings_.polling, {}, extract_runs_to_app());
+    co_await tracker.reconfigure(sinks, settings_.polling, {}, extract_runs_to("app"));
     EXPECT_TRUE(co_await swept_again(tracker));
     workspace_.set("exr_1", "PROCESSED");
     EXPECT_TRUE(co_await test::eventually([&] { return app_.bodies.size() == 1; }, 5s));
+    const auto before = co_await store_->load_subscription_positions();
+
+    // Changed (other sinks): the position stays, and runs from now on go to the new sinks.
+    co_await tracker.reconfigure(sinks, settings_.polling, {}, extract_runs_to("audit"));
+    EXPECT_TRUE(co_await swept_again(tracker));
+    workspace_.set("exr_2", "PROCESSED");
+    EXPECT_TRUE(co_await test::eventually([&] { return audit_.bodies.size() == 1; }, 5s));
+    const auto after = co_await store_->load_subscription_positions();
+    CO_ASSERT_TRUE(before.size() == 1 && after.size() == 1);
+    EXPECT_EQ(after[0].since, before[0].since) << "a changed subscription keeps where it started";
+    EXPECT_GT(after[0].position, before[0].position);
 
     co_await tracker.reconfigure(sinks, settings_.polling, {}, {});
     EXPECT_TRUE(tracker.subscription_statuses().empty());
-    workspace_.set("exr_2", "PROCESSED");
+    workspace_.set("exr_3", "PROCESSED");
     co_await test::pause_for(300ms);
     const auto positions = co_await store_->load_subscription_positions();
     EXPECT_TRUE(positions.empty()) << "a removed subscription's position is forgotten";
   });
   EXPECT_EQ(app_.runs(), (std::set<std::string>{"exr_1"}));
+  EXPECT_EQ(audit_.runs(), (std::set<std::string>{"exr_2"}));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "core/model/subscription.hpp"
 #include "core/store/state_store.hpp"
+#include "tests/support/co_assert.hpp"
 
 #include <gtest/gtest.h>
 
@@ -12,13 +13,6 @@
 #include <vector>
 
 namespace hookless::test {
-
-// gtest's ASSERT_* return from the function, which a coroutine cannot do.
-#define CO_ASSERT_TRUE(condition)                     \
-  if (!(condition)) {                                 \
-    ADD_FAILURE() << "assertion failed: " #condition; \
-    co_return;                                        \
-  }
 
 // g++ 12 miscompiles initializer lists inside coroutines ("array used as initializer"), so test
 // bodies build their lists through these plain functions.
