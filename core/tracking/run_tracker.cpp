@@ -503,7 +503,14 @@ awaitable<bool> run_tracker::commit_event(tracked_run& run, std::string_view eve
     co_return false;
   }
   if (run.stopped) co_return true;  // forgotten meanwhile: deliver nothing
+  // A subscription may have added sinks while this was recorded (its save, queued after this one,
+  // gives them this event too): they stay for the events to come.
+  auto sinks_now = std::move(run.record.sinks);
   run.record = std::move(change.run);
+  for (auto& name : sinks_now) {
+    if (std::ranges::find(run.record.sinks, name) == run.record.sinks.end())
+      run.record.sinks.push_back(std::move(name));
+  }
   if (!event_type.empty()) {
     ++counters_.events;
     count_subscription_event(run.record);

@@ -223,6 +223,15 @@ awaitable<bool> run_tracker::save_found(subscription_loop& loop, std::vector<run
     const auto seen = loop.recently_found.find(summary.id);
     if (seen != loop.recently_found.end() && seen->second == summary.updated_at) continue;
     if (!in_batch.insert(summary.id).second) continue;
+    // A run tracked here gains the subscription's sinks now, before the save is queued: an event
+    // recorded from now on goes to them, and one whose recording is queued already is given to them
+    // by the save (the store takes both in the order they were asked).
+    if (const auto tracked = pending_.find(summary.id); tracked != pending_.end()) {
+      auto& sinks = tracked->second->record.sinks;
+      for (const auto& name : loop.config.sinks) {
+        if (std::ranges::find(sinks, name) == sinks.end()) sinks.push_back(name);
+      }
+    }
     run_record record;
     record.id = summary.id;
     record.kind = loop.info.kind;
@@ -256,7 +265,7 @@ awaitable<bool> run_tracker::save_found(subscription_loop& loop, std::vector<run
 }
 
 // New runs start their polls (a GET first, ahead of queued polls); a known run that gained sinks
-// gets them here too, and its events so far go to them.
+// (in memory already, if tracked here) has its events so far delivered to them.
 void run_tracker::take_found(subscription_loop& loop, std::vector<found_run> saved) {
   const auto clocks = read_clocks();
   for (auto& result : saved) {
@@ -268,12 +277,6 @@ void run_tracker::take_found(subscription_loop& loop, std::vector<found_run> sav
       track_new(std::move(result.run), clocks);
       poll_first(pending_.at(id));
       continue;
-    }
-    if (const auto found = pending_.find(result.run.id); found != pending_.end()) {
-      auto& sinks = found->second->record.sinks;
-      for (auto& added : result.added_sinks) {
-        if (std::ranges::find(sinks, added) == sinks.end()) sinks.push_back(std::move(added));
-      }
     }
     if (settings_.cluster) continue;  // (the run's home takes the new deliveries from the store)
     for (auto& job : result.new_jobs) deliveries_.enqueue(std::move(job));
