@@ -123,14 +123,14 @@ grep -q '"context":{"fileUrl":"https://example.com/invoice.pdf","startedBy":"sta
 grep -q '"status":"FAILED","context":{"startedBy":"watch_runs.py"}' "$run/python-receiver.out" ||
   fail "the Python receiver's event lacks the run's status or the context"
 # The run the SDK created carries the metadata it was created with.
-curl -sf --unix-socket "$socket" "http://localhost/v1/runs/$created/events" | grep -q '"source":"hookless-example-node"' ||
+curl -sf --unix-socket "$socket" "http://localhost/v1/runs/$created/events" | grep '"source":"hookless-example-node"' >/dev/null ||
   fail "the event of $created lacks the run's metadata"
 # Every delivery was accepted: nothing refused, nothing left to retry.
 for log in node-receiver.log python-receiver.log; do
   ! grep -q refused "$run/$log" || fail "$log: a delivery from hooklessd was refused: $(cat "$run/$log")"
 done
 # (A receiver prints an event before it answers, so the last delivery may take a moment to be done.)
-none_pending() { curl -sf --unix-socket "$socket" "http://localhost/v1/deliveries?state=pending" | grep -q '"deliveries":\[\]'; }
+none_pending() { curl -sf --unix-socket "$socket" "http://localhost/v1/deliveries?state=pending" | grep '"deliveries":\[\]' >/dev/null; }
 wait_for 20 none_pending ||
   fail "deliveries still pending: $(curl -s --unix-socket "$socket" "http://localhost/v1/deliveries?state=pending")"
 
