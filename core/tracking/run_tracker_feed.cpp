@@ -147,10 +147,11 @@ awaitable<milliseconds> run_tracker::sweep(kind_feed& feed) {
   }
 }
 
+// Every sweep of a list, by a change feed or a subscription, shares a quarter of the budget.
 milliseconds run_tracker::pause_after_sweep(std::size_t pages) const {
-  const auto active = static_cast<std::size_t>(std::ranges::count_if(
+  const auto active_feeds = static_cast<std::size_t>(std::ranges::count_if(
       feeds_, [&](const auto& entry) { return feeding(*entry.second) && entry.second->runs > 0; }));
-  return sweep_pause(pages, active, budget_.rate(), settings_.polling.fast_interval);
+  return sweep_pause(pages, active_feeds + subscriptions_.size(), budget_.rate(), settings_.polling.fast_interval);
 }
 
 void run_tracker::take_summary(kind_feed& feed, const run_summary& summary, std::vector<std::string>& listed) {

@@ -303,9 +303,7 @@ milliseconds run_tracker::pause_after_subscription_sweep(subscription_loop& loop
   const auto fast = settings_.polling.fast_interval;
   loop.idle_pause =
       (found || pages > 1 || loop.idle_pause < fast) ? fast : std::min(loop.idle_pause * 2, fast * idle_sweep_cap);
-  const auto feeds = static_cast<std::size_t>(std::ranges::count_if(
-      feeds_, [&](const auto& entry) { return feeding(*entry.second) && entry.second->runs > 0; }));
-  return std::max(loop.idle_pause, sweep_pause(pages, feeds + subscriptions_.size(), budget_.rate(), fast));
+  return std::max(loop.idle_pause, pause_after_sweep(pages));
 }
 
 // A listed run we track already (registered, or found earlier and still watched, like a workflow in
